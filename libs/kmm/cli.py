@@ -1,0 +1,42 @@
+"""The ``kmm`` command: one entry point, one module per subcommand.
+
+Each subcommand module exposes ``add_arguments(parser)`` and ``main(args) -> int``; they are
+imported only when their command runs, so ``kmm --help`` stays fast.
+"""
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("kmm.runner.cli", "run the whole system locally: Redis, simulator, services, live view"),
+    "service": ("kmm.chassis.cli", "run one service (marketdata, selector, quoter, risk, gateway)"),
+    "bootstrap": ("kmm.bus.bootstrap", "create the consumer groups on a Redis"),
+    "acl": ("kmm.bus.acl", "write the Redis ACL file generated from the topology table"),
+    "sim": ("kmm_services.exchange.cli", "run the Kalshi-compatible exchange simulator"),
+    "record": ("kmm.backtest.cli_record", "record md:* streams to an event log"),
+    "import": ("kmm.backtest.cli_import", "import Kalshi data into the event log format"),
+    "backtest": ("kmm.backtest.cli_backtest", "run one backtest over an event log"),
+    "grid": ("kmm.backtest.cli_grid", "grid search over (gamma, kappa)"),
+    "report": ("kmm.backtest.cli_report", "render a report from backtest/grid results"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="kmm", description="kmm: an automated market maker for Kalshi")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] not in COMMANDS:
+        parser.print_help()
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    name = argv[0]
+    module = importlib.import_module(COMMANDS[name][0])
+    cmd = argparse.ArgumentParser(prog=f"kmm {name}", description=COMMANDS[name][1])
+    module.add_arguments(cmd)
+    return int(module.main(cmd.parse_args(argv[1:])) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

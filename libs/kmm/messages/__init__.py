@@ -1,0 +1,44 @@
+"""Types-only messages package: every bus message, its units and its msgpack codec.
+
+Imports nothing else of kmm, so any service, the backtester and tests can depend on it alone.
+"""
+
+from .codec import REGISTRY, DecodeError, decode, encode
+from .types import (
+    ACTIVE,
+    ALL_MESSAGES,
+    ASK,
+    BID,
+    EXEC_REPORTS,
+    HALTED,
+    REDUCING,
+    SIDES,
+    TRADING_STATES,
+    Approval,
+    BalanceReport,
+    BookUpdate,
+    Control,
+    DeadLetter,
+    Denial,
+    Fill,
+    Heartbeat,
+    Level,
+    Levels,
+    MarketInfo,
+    Message,
+    OrderAck,
+    OrderCancel,
+    OrderReject,
+    PositionReport,
+    QuoteIntent,
+    Trade,
+    Universe,
+)
+
+__all__ = [
+    "ACTIVE", "ALL_MESSAGES", "ASK", "BID", "EXEC_REPORTS", "HALTED", "REDUCING", "REGISTRY", "SIDES",
+    "TRADING_STATES", "Approval", "BalanceReport", "BookUpdate", "Control", "DeadLetter", "DecodeError",
+    "Denial", "Fill", "Heartbeat", "Level", "Levels", "MarketInfo", "Message", "OrderAck", "OrderCancel",
+    "OrderReject", "PositionReport", "QuoteIntent", "Trade", "Universe", "decode",
+    "encode",
+]

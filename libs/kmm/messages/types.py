@@ -1,0 +1,258 @@
+"""Every message that crosses the bus, as frozen dataclasses.
+
+Units (see :mod:`kmm.messages.units`): prices in $0.0001, counts in 0.01 contract, money in
+$0.000001, times in integer nanoseconds. Book levels are ``((price, count), ...)`` tuples.
+
+Common header on every message (keyword-only, all with defaults so producers set what they know):
+- ``msg_id``: unique id of this message (consumers dedupe on it);
+- ``corr_id``: correlation id that flows market event → intent → approval → order → fill;
+- ``ts_event``: when it happened at the source (venue time where known);
+- ``ts_init``: when we created this message;
+- ``origin_ts``: ``ts_init`` of the market event that started the chain (tick-to-order latency).
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+Level = tuple[int, int]
+Levels = tuple[Level, ...]
+
+# Trading states (risk engine), order sides (V2: bid = buy YES, ask = sell YES), taker sides.
+ACTIVE = "ACTIVE"
+REDUCING = "REDUCING"
+HALTED = "HALTED"
+TRADING_STATES = (ACTIVE, REDUCING, HALTED)
+BID = "bid"
+ASK = "ask"
+SIDES = (BID, ASK)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    TYPE: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+
+    msg_id: str = ""
+    corr_id: str = ""
+    ts_event: int = 0
+    ts_init: int = 0
+    origin_ts: int = 0
+
+
+# --- market data (marketdata → md:*) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookUpdate(Message):
+    """Normalized YES book for one market: bids best-first, asks best-first (asks = 1 − NO bids)."""
+
+    TYPE: ClassVar[str] = "book"
+    market: str
+    seq: int = 0
+    bids: Levels = ()
+    asks: Levels = ()
+    snapshot: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trade(Message):
+    """A public print: ``taker_side`` is ``"yes"`` (bought YES) or ``"no"``; price is the YES price."""
+
+    TYPE: ClassVar[str] = "trade"
+    market: str
+    trade_id: str
+    price: int
+    count: int
+    taker_side: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketInfo(Message):
+    """A market's metadata and 24h statistics as polled from ``GET /markets``."""
+
+    TYPE: ClassVar[str] = "market"
+    market: str
+    event: str = ""
+    series: str = ""
+    status: str = "open"
+    close_ts: int = 0
+    volume_24h: int = 0
+    open_interest: int = 0
+    yes_bid: int = 0
+    yes_ask: int = 0
+    last_price: int = 0
+    tick_ranges: tuple[tuple[int, int, int], ...] = ((0, 10_000, 100),)
+    maker_fees: bool = False
+    mutually_exclusive: bool = False
+    result: str = ""
+
+
+# --- selection (selector → sel:universe) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Universe(Message):
+    """The full set of markets to quote; each publication replaces the previous one."""
+
+    TYPE: ClassVar[str] = "universe"
+    markets: tuple[str, ...] = ()
+    scores: tuple[float, ...] = ()
+
+
+# --- orders (quoter → ord:intent → risk → ord:approved → gateway) ---------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuoteIntent(Message):
+    """The quoter's target two-sided quote for one market. A count of 0 means no quote that side."""
+
+    TYPE: ClassVar[str] = "intent"
+    intent_id: str
+    market: str
+    bid_price: int = 0
+    bid_count: int = 0
+    ask_price: int = 0
+    ask_count: int = 0
+    expires_at_ns: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Approval(Message):
+    """Risk's approved (possibly resized) target for one market; the only input the gateway trades on."""
+
+    TYPE: ClassVar[str] = "approval"
+    intent_id: str
+    market: str
+    bid_price: int = 0
+    bid_count: int = 0
+    ask_price: int = 0
+    ask_count: int = 0
+    expires_at_ns: int = 0
+    state: str = ACTIVE
+
+
+# --- risk (risk → risk:control, risk:denied) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Control(Message):
+    """Trading state change and/or cancel-all order from risk."""
+
+    TYPE: ClassVar[str] = "control"
+    state: str
+    cancel_all: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat(Message):
+    """Risk's liveness beacon on ``risk:control``; the gateway's dead-man's switch watches it."""
+
+    TYPE: ClassVar[str] = "heartbeat"
+    service: str
+    state: str = ACTIVE
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Denial(Message):
+    TYPE: ClassVar[str] = "denial"
+    intent_id: str
+    market: str
+    code: str
+    detail: str = ""
+
+
+# --- execution reports (gateway → exec:report) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAck(Message):
+    TYPE: ClassVar[str] = "ack"
+    client_order_id: str
+    order_id: str
+    market: str
+    side: str
+    price: int
+    count: int
+    intent_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderReject(Message):
+    TYPE: ClassVar[str] = "reject"
+    client_order_id: str
+    market: str
+    side: str
+    code: str
+    reason: str = ""
+    intent_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCancel(Message):
+    TYPE: ClassVar[str] = "cancel"
+    client_order_id: str
+    order_id: str
+    market: str
+    side: str
+    canceled_count: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill(Message):
+    """One of our fills. ``side`` is the order's book side; ``fee`` is money (µ$)."""
+
+    TYPE: ClassVar[str] = "fill"
+    fill_id: str
+    order_id: str
+    client_order_id: str
+    market: str
+    side: str
+    price: int
+    count: int
+    fee: int = 0
+    is_taker: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionReport(Message):
+    """The exchange's view of one position (signed count: + YES, − NO), from reconciliation."""
+
+    TYPE: ClassVar[str] = "position"
+    market: str
+    position: int
+    realized_pnl: int = 0
+    fees_paid: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceReport(Message):
+    TYPE: ClassVar[str] = "balance"
+    balance: int
+    portfolio_value: int = 0
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter(Message):
+    """A message a service could not handle, kept with where it came from and why."""
+
+    TYPE: ClassVar[str] = "dead_letter"
+    service: str
+    stream: str
+    entry_id: str
+    delivery_count: int
+    reason: str
+    payload: bytes = b""
+
+
+EXEC_REPORTS = (OrderAck, OrderReject, OrderCancel, Fill, PositionReport, BalanceReport)
+ALL_MESSAGES: tuple[type[Message], ...] = (
+    BookUpdate, Trade, MarketInfo, Universe, QuoteIntent, Approval, Control,
+    Heartbeat, Denial, *EXEC_REPORTS, DeadLetter,
+)

@@ -1,0 +1,43 @@
+"""Test helpers shared by every test tier: polling with a deadline instead of sleeping."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
+    """Call ``check`` until it returns a truthy value (returned) or raise AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            last = check()
+            if last:
+                return last  # type: ignore[return-value]
+        except AssertionError as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {what or check} (last: {last!r})")
+        threading.Event().wait(interval)  # polling interval, not a wait for an outcome
+
+
+async def aeventually(
+    check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Async form of :func:`eventually`."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            last = await check()
+            if last:
+                return last  # type: ignore[return-value]
+        except AssertionError as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {what or check} (last: {last!r})")
+        await asyncio.sleep(interval)
