@@ -1,1 +1,1 @@
-"""bus."""
+"""The Redis Streams bus: topology table, ACL generation, publisher, consumer groups, fan-out."""

@@ -1,0 +1,31 @@
+"""Redis connections for services: credentials from settings, binary replies, no read timeout.
+
+A socket timeout shorter than a blocking XREADGROUP makes redis-py re-issue the read, so consumer
+connections have none; liveness of the socket is covered by TCP keepalive and health checks.
+"""
+
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+
+def read_secret(value: str | None, path: str | None) -> str | None:
+    """A secret given directly or as a file path (file wins). The value is never logged."""
+    if path:
+        return Path(path).read_text().strip()
+    return value
+
+
+def connect(url: str, username: str | None = None, password: str | None = None) -> aioredis.Redis:
+    tcp = {} if url.startswith("unix:") else {"socket_keepalive": True}
+    return aioredis.Redis.from_url(
+        url,
+        username=username,
+        password=password,
+        decode_responses=False,
+        socket_timeout=None,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        protocol=2,
+        **tcp,
+    )

@@ -1,0 +1,176 @@
+"""Consumer-group runner semantics against a real Redis: replay, DLQ, reclaim, dedupe, stop."""
+
+import asyncio
+
+import pytest
+from kmm.bus.connection import connect
+from kmm.bus.consumer import ConsumerConfig, Delivery, GroupConsumer
+from kmm.bus.fanout import FanoutReader
+from kmm.bus.publisher import FIELD, Publisher
+from kmm.messages import BookUpdate, DeadLetter, Message, Trade, decode, encode
+
+from tests.helpers import aeventually
+
+STREAM = "test:jobs"
+FAST = ConsumerConfig(batch=50, block_ms=50, max_deliveries=3, claim_idle_ms=30, claim_interval_s=0.02)
+
+
+def trade(i: int, msg_id: str | None = None) -> Trade:
+    return Trade(msg_id=msg_id or f"id-{i}", market="M", trade_id=str(i), price=5000, count=100, taker_side="yes")
+
+
+@pytest.fixture
+async def r(redis_url: str):
+    client = connect(redis_url)
+    await client.xgroup_create(STREAM, "svc", id="0", mkstream=True)
+    yield client
+    await client.aclose()
+
+
+async def run_consumer(c: GroupConsumer) -> asyncio.Task:
+    return asyncio.create_task(c.run())
+
+
+async def stop(c: GroupConsumer, task: asyncio.Task) -> None:
+    c.stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def dlq_entries(r) -> list[DeadLetter]:
+    rows = await r.xrange("dlq:svc")
+    return [decode(f[FIELD]) for _, f in rows]  # type: ignore[misc]
+
+
+async def test_handles_and_acks_everything(r) -> None:
+    pub = Publisher(r, "producer")
+    for i in range(120):
+        pub.publish_nowait(STREAM, trade(i))
+    await pub.flush()
+    seen: list[str] = []
+
+    async def handler(msg: Message, d: Delivery) -> None:
+        seen.append(msg.msg_id)
+
+    c = GroupConsumer(r, "svc", (STREAM,), handler, config=FAST)
+    task = await run_consumer(c)
+    await aeventually(lambda: _true(len(seen) == 120))
+    await stop(c, task)
+    assert seen == [f"id-{i}" for i in range(120)]
+    assert (await r.xpending(STREAM, "svc"))["pending"] == 0
+    await pub.close()
+
+
+async def _true(v: bool) -> bool:
+    return v
+
+
+async def test_poison_goes_to_dlq_and_stream_keeps_flowing(r) -> None:
+    await r.xadd(STREAM, {FIELD: b"\xc1\xc1 not msgpack"})
+    await r.xadd(STREAM, {b"other": b"x"})
+    await r.xadd(STREAM, {FIELD: encode(trade(1))})
+    seen: list[str] = []
+
+    async def handler(msg: Message, d: Delivery) -> None:
+        seen.append(msg.msg_id)
+
+    c = GroupConsumer(r, "svc", (STREAM,), handler, config=FAST)
+    task = await run_consumer(c)
+    await aeventually(lambda: _true(seen == ["id-1"]))
+    letters = await aeventually(lambda: _len_at_least(dlq_entries(r), 2))
+    await stop(c, task)
+    assert {letter.stream for letter in letters} == {STREAM}
+    assert "undecodable" in letters[0].reason and letters[0].payload.startswith(b"\xc1")
+    assert "no 'm' field" in letters[1].reason
+    assert (await r.xpending(STREAM, "svc"))["pending"] == 0
+
+
+async def _len_at_least(coro, n: int):
+    v = await coro
+    return v if len(v) >= n else None
+
+
+async def test_failing_handler_is_retried_then_dead_lettered(r) -> None:
+    await r.xadd(STREAM, {FIELD: encode(trade(1, "bad"))})
+    await r.xadd(STREAM, {FIELD: encode(trade(2, "good"))})
+    calls: dict[str, int] = {}
+
+    async def handler(msg: Message, d: Delivery) -> None:
+        calls[msg.msg_id] = calls.get(msg.msg_id, 0) + 1
+        if msg.msg_id == "bad":
+            raise RuntimeError("boom")
+
+    c = GroupConsumer(r, "svc", (STREAM,), handler, config=FAST)
+    task = await run_consumer(c)
+    letters = await aeventually(lambda: _len_at_least(dlq_entries(r), 1))
+    await stop(c, task)
+    assert calls["good"] == 1
+    assert calls["bad"] == FAST.max_deliveries
+    assert letters[0].delivery_count == FAST.max_deliveries and "failed" in letters[0].reason
+    assert decode(letters[0].payload).msg_id == "bad"
+    assert (await r.xpending(STREAM, "svc"))["pending"] == 0
+
+
+async def test_replays_its_own_pending_entries_after_a_crash(r) -> None:
+    for i in range(5):
+        await r.xadd(STREAM, {FIELD: encode(trade(i))})
+    taken = await r.xreadgroup("svc", "svc", {STREAM: ">"}, count=3)  # read, then "crash" before ack
+    assert len(taken[0][1]) == 3
+    seen: list[tuple[str, int]] = []
+
+    async def handler(msg: Message, d: Delivery) -> None:
+        seen.append((msg.msg_id, d.delivery_count))
+
+    c = GroupConsumer(r, "svc", (STREAM,), handler, config=ConsumerConfig(block_ms=50, claim_idle_ms=60_000))
+    task = await run_consumer(c)
+    await aeventually(lambda: _true(len(seen) == 5))
+    await stop(c, task)
+    assert [s[0] for s in seen] == [f"id-{i}" for i in range(5)]
+    assert [s[1] for s in seen[:3]] == [0, 0, 0]  # replayed from the PEL
+    assert (await r.xpending(STREAM, "svc"))["pending"] == 0
+
+
+async def test_duplicate_msg_ids_are_handled_once(r) -> None:
+    for _ in range(3):
+        await r.xadd(STREAM, {FIELD: encode(trade(1, "same"))})
+    await r.xadd(STREAM, {FIELD: encode(trade(2, "other"))})
+    seen: list[str] = []
+
+    async def handler(msg: Message, d: Delivery) -> None:
+        seen.append(msg.msg_id)
+
+    c = GroupConsumer(r, "svc", (STREAM,), handler, config=FAST)
+    task = await run_consumer(c)
+    await aeventually(lambda: _true(c.stats.handled + c.stats.duplicates == 4))
+    await stop(c, task)
+    assert seen == ["same", "other"] and c.stats.duplicates == 2
+
+
+async def test_stop_while_blocked_returns(r) -> None:
+    async def handler(msg: Message, d: Delivery) -> None:
+        raise AssertionError("no messages expected")
+
+    c = GroupConsumer(r, "svc", (STREAM,), handler, config=ConsumerConfig(block_ms=10_000))
+    task = await run_consumer(c)
+    await aeventually(lambda: _true(c._read_task is not None))
+    await stop(c, task)
+    assert task.done() and task.exception() is None
+
+
+async def test_fanout_coalesces_latest_book_per_market(r) -> None:
+    got: list[BookUpdate] = []
+
+    async def handler(stream: str, msgs: list[Message]) -> None:
+        got.extend(msgs)  # type: ignore[arg-type]
+
+    reader = FanoutReader(r, "svc", ("md:book",), handler, start="0",
+                          coalesce={"md:book": lambda m: m.market}, block_ms=50)
+    for seq in range(10):
+        for mkt in ("A", "B"):
+            await r.xadd("md:book", {FIELD: encode(BookUpdate(market=mkt, seq=seq))})
+    await r.xadd("md:book", {FIELD: b"junk"})
+    task = asyncio.create_task(reader.run())
+    await aeventually(lambda: _true(bool(got)))
+    reader.stop()
+    await asyncio.wait_for(task, 5)
+    assert sorted((b.market, b.seq) for b in got) == [("A", 9), ("B", 9)]
+    assert len(await dlq_entries(r)) == 1
