@@ -1,8 +1,12 @@
 """Every Prometheus metric kmm exports, in one place (prefix ``kmm_``, base units, bounded labels).
 
 Services import the metric objects from here; nothing else calls ``Counter(...)``/``Histogram(...)``.
-Label sets that are known at start are initialised by :func:`init_labels` so dashboards see zeros
-instead of missing series.
+Label sets that are known at start are initialised by :func:`init_labels` so dashboards and alerts
+see zeros instead of missing series. Per-market series are bounded by the quoting universe: call
+:func:`forget_market` when a market leaves it.
+
+Units: seconds, contracts (a count int / ``COUNT_SCALE``) and dollars (money int / 1e6). Money stays
+exact in the services; only the exported gauge is a float.
 """
 
 from prometheus_client import Counter, Gauge, Histogram, Info
@@ -28,6 +32,10 @@ HANDLER_SECONDS = Histogram(
     "kmm_bus_handler_duration_seconds", "Time to handle one message", ["service", "stream"],
     buckets=LATENCY_BUCKETS,
 )
+MESSAGE_AGE_SECONDS = Histogram(
+    "kmm_bus_message_age_seconds", "Age of a message when its handler starts (now - ts_init)",
+    ["service", "stream"], buckets=LATENCY_BUCKETS,
+)
 CONSUMER_LAG = Gauge(
     "kmm_bus_consumer_lag_messages", "Entries not yet delivered to the group", ["stream", "group"]
 )
@@ -48,26 +56,137 @@ EXCHANGE_REQUEST_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 EXCHANGE_ERRORS = Counter("kmm_exchange_errors_total", "Kalshi REST failures by class", ["endpoint", "kind"])
+EXCHANGE_REQUESTS = Counter(
+    "kmm_exchange_requests_total", "Kalshi REST requests by endpoint and HTTP status class", ["endpoint", "code"]
+)
 RATE_LIMIT_TOKENS = Gauge("kmm_rate_limit_tokens", "Tokens left in the Kalshi rate-limit bucket", ["bucket"])
 DEAD_MAN_FIRED = Counter("kmm_gateway_dead_man_fired_total", "Cancel-alls fired by a stale risk heartbeat")
+RISK_HEARTBEAT_AGE = Gauge(
+    "kmm_gateway_risk_heartbeat_age_seconds", "Seconds since the gateway last saw risk's heartbeat"
+)
+OPEN_ORDERS = Gauge("kmm_gateway_open_orders", "Resting orders the gateway believes are open", ["market"])
 QUOTES = Counter("kmm_quotes_total", "Quote intents published by the quoter")
 FILLS = Counter("kmm_fills_total", "Fills reported by the gateway")
+MARKET_QUOTES = Counter("kmm_market_quotes_total", "Quote intents published per market", ["market"])
+MARKET_FILLED_CONTRACTS = Counter(
+    "kmm_market_filled_contracts_total", "Contracts filled per market and book side", ["market", "side"]
+)
+QUOTE_PRICE = Gauge("kmm_quote_price_dollars", "Current quoted YES price per side", ["market", "side"])
+MARKETDATA_EVENTS = Counter(
+    "kmm_marketdata_events_total", "Exchange WS messages received by channel", ["channel"]
+)
+MARKETDATA_RESNAPSHOTS = Counter(
+    "kmm_marketdata_resnapshots_total", "Order book resnapshots after a sequence gap"
+)
 
 # --- risk -------------------------------------------------------------------------------------
 RISK_DENIALS = Counter("kmm_risk_denials_total", "Intents denied or resized by risk", ["reason"])
 TRADING_STATE = Gauge("kmm_trading_state", "1 for the current trading state", ["state"])
 POSITION = Gauge("kmm_position_contracts", "Signed position (+YES / −NO) in contracts", ["market"])
+POSITION_LIMIT = Gauge(
+    "kmm_position_limit_contracts", "Current absolute position limit (volatility-scaled)", ["market"]
+)
 PNL = Gauge("kmm_pnl_dollars", "PnL in dollars", ["market", "kind"])
+EXPOSURE = Gauge("kmm_exposure_dollars", "Global worst-case exposure in dollars")
 MARKETS_QUOTED = Gauge("kmm_markets_quoted", "Markets in the quoting universe")
 
+# --- bounded label values ---------------------------------------------------------------------
 ORDER_OUTCOMES = ("placed", "amended", "decreased", "canceled", "rejected", "ambiguous", "expired")
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
+PNL_KINDS = ("realized", "unrealized", "fees")
+BOOK_SIDES = ("bid", "ask")
+RISK_DENIAL_REASONS = (
+    "market_unknown", "market_closed", "off_grid", "crossing", "position_limit", "exposure_limit",
+    "daily_loss", "rate_limit", "halted", "reducing_only", "expired", "resized",
+)
+EXCHANGE_ENDPOINTS = (
+    "create_order", "amend_order", "decrease_order", "cancel_order", "batch_create_orders",
+    "batch_cancel_orders", "get_orders", "get_positions", "get_fills", "get_balance", "get_markets",
+    "get_orderbook", "get_exchange_status",
+)
+EXCHANGE_ERROR_KINDS = ("rate_limited", "server_error", "client_error", "timeout", "network")
+HTTP_CODE_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
+RATE_LIMIT_BUCKETS = ("read", "write")
+MARKETDATA_CHANNELS = ("orderbook_snapshot", "orderbook_delta", "trade", "ticker", "market_lifecycle")
+
+# Which services export which service-specific families (the rest export bus metrics only).
+_ORDER_SERVICES = frozenset({"gateway"})
+_EXCHANGE_SERVICES = frozenset({"gateway", "marketdata"})
 
 
-def init_labels(service: str, streams_out: tuple[str, ...] = (), streams_in: tuple[str, ...] = ()) -> None:
-    """Create zero-valued series for the label sets a service will use."""
+def http_code_class(status: int | None) -> str:
+    """The bounded ``code`` label for an HTTP status (``None`` = no response)."""
+    if status is None:
+        return "error"
+    if status == 429:
+        return "429"
+    return f"{status // 100}xx" if 200 <= status < 600 and status // 100 in (2, 4, 5) else "error"
+
+
+def set_trading_state(state: str) -> None:
+    """Mark ``state`` as the current trading state (1) and every other state 0."""
+    if state not in TRADING_STATES:
+        raise ValueError(f"unknown trading state {state!r}")
+    for s in TRADING_STATES:
+        TRADING_STATE.labels(s).set(1 if s == state else 0)
+
+
+def init_market(market: str) -> None:
+    """Create zero-valued per-market series when a market joins the universe."""
+    MARKET_QUOTES.labels(market)
+    POSITION.labels(market)
+    for side in BOOK_SIDES:
+        MARKET_FILLED_CONTRACTS.labels(market, side)
+    for kind in PNL_KINDS:
+        PNL.labels(market, kind)
+
+
+def forget_market(market: str) -> None:
+    """Drop every per-market series of ``market`` (it left the universe and is flat)."""
+    for metric, label_sets in (
+        (MARKET_QUOTES, [(market,)]),
+        (POSITION, [(market,)]),
+        (POSITION_LIMIT, [(market,)]),
+        (OPEN_ORDERS, [(market,)]),
+        (MARKET_FILLED_CONTRACTS, [(market, s) for s in BOOK_SIDES]),
+        (QUOTE_PRICE, [(market, s) for s in BOOK_SIDES]),
+        (PNL, [(market, k) for k in PNL_KINDS]),
+    ):
+        for labels in label_sets:
+            try:
+                metric.remove(*labels)
+            except KeyError:
+                pass
+
+
+def _topology_streams(service: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """(streams written, streams read, (stream, group) pairs) for ``service`` from the topology."""
+    from kmm.bus.topology import TOPOLOGY
+
+    out = tuple(s.name for s in TOPOLOGY if s.writer == service)
+    inp = tuple(s.name for s in TOPOLOGY if service in s.readers)
+    groups = tuple((s.name, service) for s in TOPOLOGY if service in s.groups)
+    return out, inp, groups
+
+
+def init_labels(
+    service: str,
+    streams_out: tuple[str, ...] = (),
+    streams_in: tuple[str, ...] = (),
+    *,
+    groups: tuple[tuple[str, str], ...] | None = None,
+    denial_reasons: tuple[str, ...] = RISK_DENIAL_REASONS,
+) -> None:
+    """Create zero-valued series for the label sets a service will use.
+
+    With no streams given, the streams and consumer groups come from :mod:`kmm.bus.topology`.
+    """
     from kmm import __version__
 
+    if not streams_out and not streams_in:
+        streams_out, streams_in, topo_groups = _topology_streams(service)
+        if groups is None:
+            groups = topo_groups
     BUILD_INFO.info({"version": __version__, "service": service})
     for s in streams_out:
         MESSAGES_PUBLISHED.labels(service, s)
@@ -75,4 +194,28 @@ def init_labels(service: str, streams_out: tuple[str, ...] = (), streams_in: tup
         MESSAGES_CONSUMED.labels(service, s)
         MESSAGES_DEAD_LETTERED.labels(service, s)
         HANDLER_SECONDS.labels(service, s)
+        MESSAGE_AGE_SECONDS.labels(service, s)
+    for stream, group in groups or ():
+        CONSUMER_LAG.labels(stream, group)
+        CONSUMER_PENDING.labels(stream, group)
     DLQ_LENGTH.labels(service)
+    if service in _ORDER_SERVICES:
+        for outcome in ORDER_OUTCOMES:
+            ORDERS.labels(outcome)
+        for bucket in RATE_LIMIT_BUCKETS:
+            RATE_LIMIT_TOKENS.labels(bucket)
+    if service in _EXCHANGE_SERVICES:
+        for endpoint in EXCHANGE_ENDPOINTS:
+            EXCHANGE_REQUEST_SECONDS.labels(endpoint)
+            for kind in EXCHANGE_ERROR_KINDS:
+                EXCHANGE_ERRORS.labels(endpoint, kind)
+            for code in HTTP_CODE_CLASSES:
+                EXCHANGE_REQUESTS.labels(endpoint, code)
+    if service == "marketdata":
+        for channel in MARKETDATA_CHANNELS:
+            MARKETDATA_EVENTS.labels(channel)
+    if service == "risk":
+        for reason in denial_reasons:
+            RISK_DENIALS.labels(reason)
+        for state in TRADING_STATES:
+            TRADING_STATE.labels(state)

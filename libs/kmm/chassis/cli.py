@@ -1,0 +1,53 @@
+"""``kmm service NAME``: run one service with uvicorn (one worker) until SIGTERM/SIGINT.
+
+SIGTERM triggers uvicorn's graceful shutdown, which runs the lifespan exit: consumers finish the
+batch in hand, ack it, and the process exits 0. A dead background task exits 1.
+"""
+
+import argparse
+import importlib
+import sys
+
+import uvicorn
+
+from kmm.bus.topology import SERVICES
+
+from .app import create_app
+from .logs import setup_logging
+from .service import Service
+from .settings import SettingError, load_settings
+
+
+def service_class(name: str) -> type[Service]:
+    module = importlib.import_module(f"kmm_services.{name}.service")
+    return module.SERVICE
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", choices=SERVICES)
+
+
+def main(args: argparse.Namespace) -> int:
+    cls = service_class(args.name)
+    settings = load_settings(cls.settings_cls, args.name)
+    setup_logging(args.name, settings.log_level, settings.log_format)
+    try:
+        settings.password()
+        service = cls(settings)
+    except SettingError as exc:
+        print(f"{args.name}: {exc}", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(
+        create_app(service), host=settings.http_host, port=settings.http_port, workers=1,
+        log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+
+    def fatal(code: int) -> None:
+        server.should_exit = True
+
+    service.on_fatal = fatal
+    server.run()
+    if service.exit_code:
+        return service.exit_code
+    return 0 if server.started else 1

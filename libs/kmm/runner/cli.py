@@ -1,0 +1,266 @@
+"""``kmm run``: the whole system on this machine — what ``make run`` calls.
+
+Steps: a private ``redis-server`` on a temp unix socket with the generated ACL file (or
+``REDIS_URL``), consumer-group bootstrap, the exchange simulator with synthetic markets (mode
+``sim``), then the five services as processes under a supervisor that restarts crashed ones with
+backoff. A live status view runs until Ctrl-C or ``RUN_SECONDS``; then everything stops in order
+and a summary is printed (and written as JSON with ``--summary-json``).
+
+Modes: ``sim`` (default; trades against the local simulator), ``dry-run`` (the gateway sends
+nothing), ``live`` (Kalshi demo or production: only the base URLs and key files differ).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kmm.bus import acl
+from kmm.bus.bootstrap import bootstrap
+from kmm.bus.connection import connect
+from kmm.bus.topology import SERVICES
+from kmm.kalshi.auth import Signer, generate_private_pem
+
+from .redis_proc import RedisProcess, free_port, start_redis
+from .supervisor import ProcSpec, Supervisor
+from .view import collect, draw, render
+
+STOP_ORDER = ["quoter", "selector", "marketdata", "risk", "gateway", "exchange"]
+WRITE_KEY_ID = "kmm-local-write"
+READ_KEY_ID = "kmm-local-read"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ
+    parser.add_argument("--seconds", type=float, default=float(env.get("RUN_SECONDS", "0") or 0),
+                        help="stop after this many seconds (0: until Ctrl-C); env RUN_SECONDS")
+    parser.add_argument("--mode", choices=("sim", "dry-run", "live"), default=env.get("KMM_MODE", "sim"))
+    parser.add_argument("--summary-json", type=Path, default=None)
+    parser.add_argument("--ports-file", type=Path, default=None,
+                        help="write {service: http_port} as JSON once every service is ready")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep logs and secrets here")
+    parser.add_argument("--redis-url", default=env.get("REDIS_URL"),
+                        help="use this Redis (ACL file already loaded) instead of a private one")
+    parser.add_argument("--markets", type=int, default=int(env.get("KMM_SIM_MARKETS", "12")))
+    parser.add_argument("--seed", type=int, default=int(env.get("KMM_SIM_SEED", "1")))
+    parser.add_argument("--speed", type=float, default=float(env.get("KMM_SIM_SPEED", "1.0")))
+    parser.add_argument("--kalshi-base-url", default=env.get("KMM_KALSHI_BASE_URL"))
+    parser.add_argument("--kalshi-ws-url", default=env.get("KMM_KALSHI_WS_URL"))
+    parser.add_argument("--key-id", default=env.get("KMM_KALSHI_KEY_ID"))
+    parser.add_argument("--private-key-path", default=env.get("KMM_KALSHI_PRIVATE_KEY_PATH"))
+    parser.add_argument("--read-key-id", default=env.get("KMM_KALSHI_READ_KEY_ID"))
+    parser.add_argument("--read-key-path", default=env.get("KMM_KALSHI_READ_KEY_PATH"))
+    parser.add_argument("--view", choices=("auto", "table", "lines"), default="auto")
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kmm-run-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.secrets = self.workdir / "secrets"
+        self.sup = Supervisor(self.workdir / "logs")
+        self.redis: RedisProcess | None = None
+        self.redis_url = args.redis_url
+        self.events: list[str] = []
+        self.started = time.monotonic()
+
+    def say(self, text: str) -> None:
+        print(f"[kmm run {time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+
+    # --- setup ------------------------------------------------------------------------------
+    def start_redis(self) -> None:
+        aclfile = acl.write_acl(self.secrets / "users.acl", self.secrets)
+        if self.redis_url:
+            self.say(f"using Redis at {self.redis_url}")
+            return
+        admin = (self.secrets / "admin.password").read_text().strip()
+        self.redis = start_redis(aclfile=aclfile, admin_password=admin, workdir=self.workdir / "redis")
+        self.redis_url = self.redis.url
+        self.say(f"redis-server on {self.redis_url} with ACL file {aclfile}")
+
+    def bootstrap(self) -> None:
+        async def go() -> int:
+            r = connect(self.redis_url, "admin", (self.secrets / "admin.password").read_text().strip())
+            try:
+                return len(await bootstrap(r))
+            finally:
+                await r.aclose()
+
+        self.say(f"consumer groups bootstrapped ({asyncio.run(go())} created)")
+
+    def start_simulator(self) -> tuple[str, str]:
+        keys = self.workdir / "keys"
+        keys.mkdir(exist_ok=True, mode=0o700)
+        for key_id, name in ((WRITE_KEY_ID, "write"), (READ_KEY_ID, "read")):
+            pem = generate_private_pem()
+            (keys / f"{name}.pem").write_bytes(pem)
+            (keys / f"{name}.pem").chmod(0o600)
+            (keys / f"{name}.pub.pem").write_bytes(Signer.from_pem(key_id, pem).public_pem())
+        port = free_port()
+        ready = self.workdir / "sim.ready"
+        argv = [sys.executable, "-m", "kmm.cli", "sim", "--port", str(port), "--seed", str(self.args.seed),
+                "--markets", str(self.args.markets), "--speed", str(self.args.speed), "--ready-file", str(ready),
+                "--key", f"{WRITE_KEY_ID}:{keys / 'write.pub.pem'}", "--key", f"{READ_KEY_ID}:{keys / 'read.pub.pem'}"]
+        self.sup.add(ProcSpec("exchange", argv, http_port=port))
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if not self.sup.alive("exchange") or time.monotonic() > deadline:
+                raise SystemExit(f"simulator did not start; see {self.sup.log_path('exchange')}")
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{port}/trade-api/v2"
+        self.args.key_id, self.args.private_key_path = WRITE_KEY_ID, str(keys / "write.pem")
+        self.args.read_key_id, self.args.read_key_path = READ_KEY_ID, str(keys / "read.pem")
+        self.say(f"exchange simulator on {base} ({self.args.markets} markets, seed {self.args.seed})")
+        return base, f"ws://127.0.0.1:{port}/trade-api/ws/v2"
+
+    def service_env(self, name: str, port: int, base: str, ws: str) -> dict[str, str]:
+        env = {
+            "KMM_REDIS_URL": self.redis_url or "",
+            "KMM_REDIS_USERNAME": name,
+            "KMM_REDIS_PASSWORD_FILE": str(self.secrets / f"{name}.password"),
+            "KMM_HTTP_HOST": "127.0.0.1",
+            "KMM_HTTP_PORT": str(port),
+            "KMM_LOG_FORMAT": "json",
+        }
+        if name == "gateway":
+            env |= {"KMM_KALSHI_BASE_URL": base, "KMM_KALSHI_WS_URL": ws,
+                    "KMM_KALSHI_KEY_ID": self.args.key_id or "",
+                    "KMM_KALSHI_PRIVATE_KEY_PATH": self.args.private_key_path or "",
+                    "KMM_DRY_RUN": "1" if self.args.mode == "dry-run" else "0"}
+        if name == "marketdata":
+            env |= {"KMM_KALSHI_BASE_URL": base, "KMM_KALSHI_WS_URL": ws,
+                    "KMM_KALSHI_READ_KEY_ID": self.args.read_key_id or "",
+                    "KMM_KALSHI_READ_KEY_PATH": self.args.read_key_path or ""}
+        return env
+
+    def start_services(self, base: str, ws: str) -> None:
+        for name in SERVICES:
+            port = free_port()
+            argv = [sys.executable, "-m", "kmm.cli", "service", name]
+            self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port))
+        self.say("services started: " + ", ".join(SERVICES))
+
+    # --- run ----------------------------------------------------------------------------------
+    def loop(self) -> None:
+        args = self.args
+        tty = args.view == "table" or (args.view == "auto" and sys.stdout.isatty())
+        stop_at = time.monotonic() + args.seconds if args.seconds > 0 else None
+        ports_written = False
+        last_draw = 0.0
+        with httpx.Client() as client:
+            while stop_at is None or time.monotonic() < stop_at:
+                for e in self.sup.poll():
+                    self.events.append(e)
+                    self.say(e)
+                now = time.monotonic()
+                if now - last_draw >= (1.0 if tty else 5.0):
+                    last_draw = now
+                    state = collect(self.sup, client)
+                    if not ports_written and args.ports_file and all(
+                        state[n]["ready"] for n in SERVICES
+                    ):
+                        args.ports_file.write_text(json.dumps(self.ports()))
+                        ports_written = True
+                    title = f"mode {args.mode}, Ctrl-C to stop"
+                    if tty:
+                        draw(render(state, now - self.started, title), tty=True)
+                    else:
+                        rows = ", ".join(
+                            f"{n}:{'ready' if s['ready'] else ('up' if s['alive'] else 'DOWN')}"
+                            + (f" ({s['status'].get('summary')})" if s["status"].get("summary") else "")
+                            for n, s in state.items()
+                        )
+                        self.say(rows)
+                time.sleep(0.1)
+
+    def ports(self) -> dict[str, int]:
+        return {n: c.spec.http_port for n, c in self.sup.children.items() if c.spec.http_port}
+
+    def summary(self) -> dict[str, Any]:
+        with httpx.Client() as client:
+            state = collect(self.sup, client)
+        return {
+            "mode": self.args.mode,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "services": {n: {"ready": s["ready"], "restarts": s["restarts"], **s["status"]}
+                         for n, s in state.items()},
+            "events": self.events[-50:],
+            "workdir": str(self.workdir),
+        }
+
+    def shutdown(self) -> dict[str, int | None]:
+        codes = self.sup.stop_all(STOP_ORDER)
+        if self.redis is not None:
+            self.redis.stop()
+        return codes
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print("\n=== kmm run summary ===")
+    for name, s in summary["services"].items():
+        line = s.get("summary", "")
+        print(f"  {name:<11} restarts {s.get('restarts', 0):<3} {line}")
+    totals = summary.get("totals", {})
+    for k, v in totals.items():
+        print(f"  {k}: {v}")
+    print(f"  logs: {summary['workdir']}/logs")
+
+
+def main(args: argparse.Namespace) -> int:
+    run = Run(args)
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        run.start_redis()
+        run.bootstrap()
+        if args.mode == "live":
+            if not (args.kalshi_base_url and args.key_id and args.private_key_path):
+                raise SystemExit("live mode needs --kalshi-base-url, --key-id and --private-key-path")
+            base, ws = args.kalshi_base_url, args.kalshi_ws_url or ""
+        else:
+            base, ws = run.start_simulator()
+        run.start_services(base, ws)
+        run.loop()
+    except KeyboardInterrupt:
+        run.say("interrupted; stopping")
+    summary: dict[str, Any] = {}
+    try:
+        summary = run.summary()
+        summary["totals"] = totals(summary)
+    finally:
+        codes = run.shutdown()
+    summary["exit_codes"] = codes
+    print_summary(summary)
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary, indent=2, default=str))
+    bad = {n: c for n, c in codes.items() if c not in (0, None, -signal.SIGTERM)}
+    if bad:
+        print(f"services exited badly: {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def totals(summary: dict[str, Any]) -> dict[str, Any]:
+    s = summary["services"]
+    gw = s.get("gateway", {})
+    risk = s.get("risk", {})
+    return {
+        "fills": gw.get("fills", 0),
+        "orders_placed": gw.get("orders_placed", 0),
+        "pnl_dollars": risk.get("pnl_dollars", "0"),
+        "markets_quoted": len(s.get("quoter", {}).get("markets", [])),
+        "tick_to_order_p50_ms": gw.get("tick_to_order_p50_ms"),
+        "tick_to_order_p99_ms": gw.get("tick_to_order_p99_ms"),
+    }
