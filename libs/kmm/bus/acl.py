@@ -2,7 +2,8 @@
 
 One user per service plus ``admin`` (bootstrap, operators) and ``probe`` (health checks); the
 default user is off. A service user may:
-- XADD only to the streams the table says it writes (its own ``dlq:<service>`` included);
+- XADD only to the streams the table says it writes (its own ``dlq:<service>`` included), and read
+  them back (XREVRANGE), so a restarted service can recover what it already published;
 - XREAD (never write) its fan-out inputs;
 - run its consumer group (XREADGROUP/XACK/XAUTOCLAIM/XPENDING/XRANGE) on its group inputs, in a
   selector that has no XADD, so reading ``ord:approved`` never grants writing it.
@@ -39,11 +40,10 @@ def service_rules(service: str, topology: Iterable[StreamSpec] = TOPOLOGY) -> st
     group_in = [s.name for s in specs if service in s.groups]
     parts = ["resetkeys", "resetchannels", "-@all", "+ping"]
     if writes:
-        parts.append("+xadd")
-        parts += [f"~{w}" if w.startswith("dlq:") else f"%W~{w}" for w in writes]
-        parts.append("+xlen")
+        parts += ["+xadd", "+xlen", "+xrevrange"]
+        parts += [f"~{w}" for w in writes]
     if fanout:
-        parts += ["+xread", "+xrevrange"]
+        parts += ["+xread"] + ([] if writes else ["+xrevrange"])
         parts += [f"%R~{f}" for f in fanout]
     if group_in:
         parts.append("(" + " ".join([*(f"~{g}" for g in group_in), *GROUP_COMMANDS]) + ")")
