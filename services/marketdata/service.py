@@ -1,0 +1,250 @@
+"""Market data: Kalshi WS and REST in, normalized ``md:*`` messages out.
+
+- polls ``GET /markets`` (open markets, with their event's mutual exclusivity and their series'
+  maker-fee flag) and publishes ``md:market`` for the selector, quoter and risk;
+- follows ``sel:universe`` and keeps an ``orderbook_delta`` + ``ticker`` subscription on exactly
+  those markets (this shard's share of them); trades and lifecycle events for all markets;
+- the WS client rebuilds books with per-subscription seq checks (a gap resnapshots) and reconnects;
+  every book change is published to ``md:book`` as the top ``depth`` levels, stamped with
+  ``origin_ts`` (the tick time that tick-to-order latency starts from);
+- holds only a read-only key, never the write key.
+"""
+
+import asyncio
+import dataclasses
+import logging
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from kmm.bus.ids import new_id
+from kmm.bus.publisher import FIELD
+from kmm.bus.topology import MD_BOOK, MD_MARKET, MD_TRADE, SEL_UNIVERSE
+from kmm.chassis import metrics
+from kmm.chassis.service import Check, Service
+from kmm.chassis.settings import ServiceSettings, SettingError
+from kmm.kalshi import constants as kc
+from kmm.kalshi import errors as kerr
+from kmm.kalshi import wire
+from kmm.kalshi.auth import Signer
+from kmm.kalshi.rest import KalshiRest
+from kmm.kalshi.ws import KalshiWs, Subscription
+from kmm.messages import BookUpdate, DecodeError, Message, Universe, decode
+
+log = logging.getLogger(__name__)
+
+
+class MarketDataSettings(ServiceSettings):
+    kalshi_base_url: str = "https://api.elections.kalshi.com/trade-api/v2"
+    kalshi_ws_url: str = "wss://api.elections.kalshi.com/trade-api/ws/v2"
+    kalshi_read_key_id: str = ""
+    kalshi_read_key_path: Path | None = None
+    markets_interval_s: float = Field(5.0, gt=0)
+    depth: int = Field(10, ge=1, le=100)
+    max_markets: int = Field(2000, ge=1)
+
+
+class MarketDataService(Service):
+    name = "marketdata"
+    settings_cls = MarketDataSettings
+
+    def __init__(self, settings: MarketDataSettings) -> None:
+        super().__init__(settings)
+        self.s = settings
+        self.signer: Signer | None = None
+        if settings.kalshi_read_key_path is not None:
+            try:
+                self.signer = Signer.from_file(settings.kalshi_read_key_id, settings.kalshi_read_key_path)
+            except ValueError as exc:
+                raise SettingError("KMM_KALSHI_READ_KEY_PATH", str(exc)) from None
+        self.api: KalshiRest | None = None
+        self.ws: KalshiWs | None = None
+        self.book_sub: Subscription | None = None
+        self.universe: set[str] = set()
+        self.subscribed: set[str] = set()
+        self.markets: dict[str, wire.Market] = {}
+        self.event_exclusive: dict[str, bool] = {}
+        self.series_maker_fees: dict[str, bool] = {}
+        self.books_published = 0
+        self.trades_published = 0
+        self.markets_polled = False
+        self.universe_changed = asyncio.Event()
+
+    def mine(self, market: str) -> bool:
+        if self.s.shard_count == 1:
+            return True
+        return zlib.crc32(market.encode()) % self.s.shard_count == self.s.shard_index
+
+    async def on_start(self) -> None:
+        self.api = KalshiRest(
+            self.s.kalshi_base_url, signer=self.signer,
+            on_request=lambda tpl, method, secs, status: metrics.EXCHANGE_REQUEST_SECONDS.labels(tpl).observe(secs),
+            on_error=lambda tpl, err: metrics.EXCHANGE_ERRORS.labels(tpl, err.kind).inc(),
+        )
+        self.ws = KalshiWs(self.s.kalshi_ws_url, signer=self.signer)
+        await self.load_last_universe()
+        self.consume_fanout((SEL_UNIVERSE,), self.on_universe)
+        self.spawn(self.markets_loop(), "markets")
+        self.spawn(self.ws_loop(), "ws")
+        self.spawn(self.subscription_loop(), "subscriptions")
+
+    async def on_stop(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.api is not None:
+            await self.api.aclose()
+
+    async def ready_checks(self) -> dict[str, Check]:
+        connected = self.ws is not None and self.ws.connected.is_set()
+        return {
+            "exchange_ws": (connected, "connected" if connected else "connecting"),
+            "markets": (self.markets_polled, f"{len(self.markets)} markets" if self.markets_polled else "polling"),
+        }
+
+    # --- universe ---------------------------------------------------------------------------------
+    async def load_last_universe(self) -> None:
+        assert self.redis is not None
+        rows = await self.redis.xrevrange(SEL_UNIVERSE, count=1)
+        for _, fields in rows:
+            try:
+                msg = decode(fields.get(FIELD, b""))
+            except DecodeError:
+                continue
+            if isinstance(msg, Universe):
+                self.set_universe(msg)
+
+    async def on_universe(self, stream: str, msgs: list[Message]) -> None:
+        for msg in msgs:
+            if isinstance(msg, Universe):
+                self.set_universe(msg)
+
+    def set_universe(self, u: Universe) -> None:
+        wanted = {m for m in u.markets if self.mine(m)}
+        if len(wanted) > self.s.max_markets:
+            wanted = set(sorted(wanted)[: self.s.max_markets])
+        if wanted != self.universe:
+            self.universe = wanted
+            self.universe_changed.set()
+
+    async def subscription_loop(self) -> None:
+        """Keep the orderbook/ticker subscription equal to the universe."""
+        assert self.ws is not None
+        while True:
+            await self.universe_changed.wait()
+            self.universe_changed.clear()
+            try:
+                await self.ws.wait_connected(timeout=30)
+            except TimeoutError:
+                self.universe_changed.set()
+                continue
+            wanted = set(self.universe)
+            try:
+                if self.book_sub is None:
+                    if wanted:
+                        self.book_sub = await self.ws.subscribe(
+                            [kc.CH_ORDERBOOK, kc.CH_TICKER], sorted(wanted), timeout=15)
+                else:
+                    add, drop = sorted(wanted - self.subscribed), sorted(self.subscribed - wanted)
+                    for ch in self.book_sub.channels:
+                        if add:
+                            await self.ws.update_subscription(self.book_sub, "add_markets", add, channel=ch)
+                        if drop:
+                            await self.ws.update_subscription(self.book_sub, "delete_markets", drop, channel=ch)
+                self.subscribed = wanted
+                log.info("subscribed to %d markets", len(wanted))
+            except (ConnectionError, TimeoutError, kerr.KalshiError) as exc:
+                log.warning("subscription update failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                self.universe_changed.set()
+
+    # --- WS → md:book, md:trade -------------------------------------------------------------------
+    async def ws_loop(self) -> None:
+        assert self.ws is not None
+        self.ws.start()
+        await self.ws.wait_connected(timeout=60)
+        await self.ws.subscribe([kc.CH_TRADE], None, timeout=15)
+        await self.ws.subscribe([kc.CH_LIFECYCLE], None, timeout=15)
+        depth = self.s.depth
+        async for ev in self.ws:
+            now = time.time_ns()
+            if isinstance(ev, BookUpdate):
+                if ev.market not in self.universe:
+                    continue
+                self.publish_nowait(MD_BOOK, dataclasses.replace(
+                    ev, msg_id=new_id(), corr_id=new_id(), bids=ev.bids[:depth], asks=ev.asks[:depth],
+                    ts_init=now, origin_ts=now))
+                self.books_published += 1
+            elif isinstance(ev, wire.PublicTrade):
+                t = ev.to_trade(ts_init=now)
+                self.publish_nowait(MD_TRADE, dataclasses.replace(t, msg_id=new_id(), origin_ts=now))
+                self.trades_published += 1
+            elif isinstance(ev, wire.Lifecycle):
+                log.info("lifecycle %s %s %s", ev.ticker, ev.event_type, ev.result)
+                self.spawn(self.poll_markets(), f"poll-after-lifecycle:{new_id()}")
+
+    # --- REST → md:market -------------------------------------------------------------------------
+    async def markets_loop(self) -> None:
+        while True:
+            try:
+                await self.poll_markets()
+            except kerr.KalshiError as exc:
+                log.warning("markets poll failed: %s", exc)
+            await asyncio.sleep(self.s.markets_interval_s)
+
+    async def poll_markets(self) -> None:
+        assert self.api is not None
+        seen: dict[str, wire.Market] = {}
+        async for mk in self.api.iter_markets(status="open", limit=1000):
+            seen[mk.ticker] = mk
+        await self.refresh_reference(seen.values())
+        now = time.time_ns()
+        for mk in seen.values():
+            self.publish_nowait(MD_MARKET, dataclasses.replace(mk.to_market_info(
+                maker_fees=self.series_maker_fees.get(mk.series, False),
+                mutually_exclusive=self.event_exclusive.get(mk.event_ticker, False), ts_init=now),
+                msg_id=new_id(), ts_event=now))
+        for ticker in set(self.markets) - set(seen):  # closed or settled since the last poll
+            try:
+                mk = await self.api.get_market(ticker)
+            except kerr.KalshiError:
+                continue
+            self.publish_nowait(MD_MARKET, dataclasses.replace(mk.to_market_info(
+                maker_fees=self.series_maker_fees.get(mk.series, False),
+                mutually_exclusive=self.event_exclusive.get(mk.event_ticker, False), ts_init=now),
+                msg_id=new_id(), ts_event=now))
+        self.markets = seen
+        self.markets_polled = True
+
+    async def refresh_reference(self, markets: Any) -> None:
+        """Event exclusivity and series fee types, fetched once per event/series."""
+        assert self.api is not None
+        for mk in markets:
+            if mk.event_ticker and mk.event_ticker not in self.event_exclusive:
+                try:
+                    ev = await self.api.get_event(mk.event_ticker)
+                    self.event_exclusive[mk.event_ticker] = ev.mutually_exclusive
+                except kerr.KalshiError:
+                    self.event_exclusive[mk.event_ticker] = False
+            if mk.series and mk.series not in self.series_maker_fees:
+                try:
+                    se = await self.api.get_series(mk.series)
+                    self.series_maker_fees[mk.series] = "maker" in (se.fee_type or "")
+                except kerr.KalshiError:
+                    self.series_maker_fees[mk.series] = False
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "summary": (f"markets {len(self.markets)}, subscribed {len(self.subscribed)}, "
+                        f"books {self.books_published}, trades {self.trades_published}, "
+                        f"ws reconnects {self.ws.reconnects if self.ws else 0}"),
+            "markets": len(self.markets),
+            "subscribed": sorted(self.subscribed),
+            "books_published": self.books_published,
+            "trades_published": self.trades_published,
+        }
+
+
+SERVICE = MarketDataService
