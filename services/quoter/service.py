@@ -1,0 +1,204 @@
+"""Quoter: Avellaneda–Stoikov quotes for every market in the universe, published as ``ord:intent``.
+
+Books arrive on ``md:book`` (fan-out, coalesced: each batch keeps only the latest book per market,
+so the quoter works on the latest state instead of a queue of stale deltas). For each changed
+market it runs :func:`kmm.strategy.quoting.quote_one` with σ from an EWMA of the mid, τ from the
+market's close time, inventory from ``exec:report``, and publishes an intent when the target
+changed or its refresh is due. Intents expire (``KMM_INTENT_TTL_S``): if the quoter stops, the
+gateway lets its quotes lapse. A market that leaves the universe gets a zero intent (pull quotes).
+"""
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from pydantic import Field
+
+from kmm.bus.consumer import Delivery
+from kmm.bus.ids import new_id
+from kmm.bus.topology import (
+    EXEC_REPORT,
+    MD_BOOK,
+    MD_MARKET,
+    MD_TRADE,
+    ORD_INTENT,
+    RISK_CONTROL,
+    RISK_DENIED,
+    SEL_UNIVERSE,
+)
+from kmm.chassis import metrics
+from kmm.chassis.service import Check, Service
+from kmm.chassis.settings import ServiceSettings
+from kmm.messages import (
+    HALTED,
+    BookUpdate,
+    Control,
+    Denial,
+    Fill,
+    Heartbeat,
+    MarketInfo,
+    Message,
+    PositionReport,
+    QuoteIntent,
+    Universe,
+)
+from kmm.messages.units import COUNT_SCALE, NS_PER_S
+from kmm.strategy.quoting import QuoteParams, quote_one
+
+from .model import MarketModel
+
+log = logging.getLogger(__name__)
+
+
+class QuoterSettings(ServiceSettings):
+    gamma: float = Field(0.3, gt=0, description="risk aversion, 1/cent")
+    kappa: float = Field(1.5, gt=0, description="order-flow intensity decay, 1/cent")
+    eta: float = Field(0.5, ge=0)
+    base_contracts: int = Field(10, ge=1)
+    max_position_contracts: int = Field(200, ge=1)
+    horizon_h: float = Field(5 / 60, ge=0)
+    min_edge_c: float = Field(0.0, ge=0)
+    space: str = Field("price", pattern="^(price|logit)$")
+    sigma_prior_c: float = Field(5.0, ge=0, description="σ before data, cents per √hour")
+    use_microprice: bool = False
+    intent_ttl_s: float = Field(10.0, gt=0)
+    refresh_s: float = Field(3.0, gt=0)
+
+
+class QuoterService(Service):
+    name = "quoter"
+    settings_cls = QuoterSettings
+
+    def __init__(self, settings: QuoterSettings) -> None:
+        super().__init__(settings)
+        self.s = settings
+        self.params = QuoteParams(
+            gamma=settings.gamma, kappa=settings.kappa, eta=settings.eta,
+            base_count=settings.base_contracts * COUNT_SCALE,
+            max_position=settings.max_position_contracts * COUNT_SCALE, horizon_h=settings.horizon_h,
+            min_edge_c=settings.min_edge_c)
+        self.models: dict[str, MarketModel] = {}
+        self.universe: set[str] = set()
+        self.halted = False
+        self.seen_fills: set[str] = set()
+        self.intents = 0
+        self.denials = 0
+        self.got_book = False
+
+    def model(self, market: str) -> MarketModel:
+        m = self.models.get(market)
+        if m is None:
+            m = self.models[market] = MarketModel(market, self.s.sigma_prior_c, self.s.space)
+        return m
+
+    async def on_start(self) -> None:
+        self.consume_fanout((MD_MARKET, SEL_UNIVERSE), self.on_reference, start="0")
+        self.consume_fanout((RISK_CONTROL,), self.on_reference)
+        self.consume_fanout((MD_BOOK, MD_TRADE), self.on_market_data,
+                            coalesce={MD_BOOK: lambda m: m.market})  # type: ignore[attr-defined]
+        self.consume_group((EXEC_REPORT, RISK_DENIED), self.on_report)
+        self.spawn(self.refresh_loop(), "refresh")
+
+    async def ready_checks(self) -> dict[str, Check]:
+        return {"universe": (bool(self.universe), f"{len(self.universe)} markets" if self.universe else "waiting")}
+
+    # --- inputs ---------------------------------------------------------------------------------
+    async def on_reference(self, stream: str, msgs: list[Message]) -> None:
+        for msg in msgs:
+            if isinstance(msg, MarketInfo):
+                self.model(msg.market).on_info(msg)
+            elif isinstance(msg, Universe):
+                await self.set_universe(set(msg.markets))
+            elif isinstance(msg, Control):
+                self.halted = msg.state == HALTED
+            elif isinstance(msg, Heartbeat):
+                self.halted = msg.state == HALTED
+
+    async def set_universe(self, markets: set[str]) -> None:
+        gone = self.universe - markets
+        self.universe = markets
+        now = time.time_ns()
+        for market in gone:
+            m = self.models.get(market)
+            if m is not None and m.last_quote and any(m.last_quote[1::2]):
+                self.send(m, (0, 0, 0, 0), now, reason="left universe")
+
+    async def on_market_data(self, stream: str, msgs: list[Message]) -> None:
+        now = time.time_ns()
+        for msg in msgs:
+            if isinstance(msg, BookUpdate):
+                self.got_book = True
+                m = self.model(msg.market)
+                m.on_book(msg)
+                if msg.market in self.universe:
+                    self.requote(m, now)
+
+    async def on_report(self, msg: Message, d: Delivery) -> None:
+        if isinstance(msg, Fill):
+            if msg.fill_id in self.seen_fills:
+                return
+            self.seen_fills.add(msg.fill_id)
+            m = self.model(msg.market)
+            m.position += msg.count if msg.side == "bid" else -msg.count
+            self.requote(m, time.time_ns(), force=True)
+        elif isinstance(msg, PositionReport):
+            m = self.model(msg.market)
+            if m.position != msg.position:
+                log.info("position %s reconciled %d -> %d", msg.market, m.position, msg.position)
+                m.position = msg.position
+        elif isinstance(msg, Denial):
+            self.denials += 1
+
+    # --- quoting ---------------------------------------------------------------------------------
+    def requote(self, m: MarketModel, now: int, force: bool = False) -> None:
+        if self.halted or m.market not in self.universe or m.info is None or m.info.status not in ("open", "active"):
+            return
+        state = m.state(now, self.s.use_microprice)
+        if state is None:
+            return
+        q = quote_one(state, self.params, m.grid, space=self.s.space)
+        target = (q.bid_price, q.bid_count, q.ask_price, q.ask_count)
+        due = now - m.last_sent_ns > self.s.refresh_s * NS_PER_S
+        if target != m.last_quote or due or force:
+            self.send(m, target, now, reason=",".join(q.reasons))
+
+    def send(self, m: MarketModel, target: tuple[int, int, int, int], now: int, reason: str = "") -> None:
+        book = m.last_book
+        self.publish_nowait(ORD_INTENT, QuoteIntent(
+            msg_id=new_id(), corr_id=book.corr_id if book else new_id(), ts_event=book.ts_event if book else now,
+            ts_init=now, origin_ts=book.origin_ts if book else now, intent_id=new_id(), market=m.market,
+            bid_price=target[0], bid_count=target[1], ask_price=target[2], ask_count=target[3],
+            expires_at_ns=now + int(self.s.intent_ttl_s * NS_PER_S), reason=reason[:200]))
+        m.last_quote = target
+        m.last_sent_ns = now
+        self.intents += 1
+        metrics.QUOTES.inc()
+
+    async def refresh_loop(self) -> None:
+        """Re-send unchanged quotes before they expire (books may be quiet)."""
+        while True:
+            await asyncio.sleep(self.s.refresh_s / 2)
+            now = time.time_ns()
+            metrics.MARKETS_QUOTED.set(len(self.universe))
+            for market in list(self.universe):
+                m = self.models.get(market)
+                if m is not None and now - m.last_sent_ns > self.s.refresh_s * NS_PER_S:
+                    self.requote(m, now)
+
+    def status(self) -> dict[str, Any]:
+        rows = []
+        for market in sorted(self.universe):
+            m = self.models.get(market)
+            if m is None:
+                continue
+            q = m.last_quote or (0, 0, 0, 0)
+            rows.append({"market": market, "best_bid": m.best_bid, "best_ask": m.best_ask if m.best_ask < 10_000 else 0,
+                         "bid": q[0] if q[1] else 0, "ask": q[2] if q[3] else 0, "position": m.position,
+                         "sigma_c": round(m.vol.sigma, 3) if m.vol else None})
+        return {"summary": f"universe {len(self.universe)}, intents {self.intents}, denials {self.denials}"
+                           f"{', HALTED' if self.halted else ''}",
+                "markets": rows, "intents": self.intents, "denials": self.denials}
+
+
+SERVICE = QuoterService
