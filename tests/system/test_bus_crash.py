@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from kmm.bus.publisher import FIELD
 from kmm.messages import DeadLetter, Trade, decode, encode
-
 from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
