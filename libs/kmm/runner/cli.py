@@ -235,6 +235,9 @@ def main(args: argparse.Namespace) -> int:
         run.loop()
     except KeyboardInterrupt:
         run.say("interrupted; stopping")
+    except BaseException:
+        run.shutdown()
+        raise
     summary: dict[str, Any] = {}
     try:
         summary = run.summary()
