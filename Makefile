@@ -51,8 +51,8 @@ backtest: setup ## backtest on a small deterministic synthetic dataset
 grid: setup ## 1,000-cell (gamma, kappa) grid search with heatmap and CSV
 	$(BIN)/kmm grid --synthetic --out out/grid
 
-acl: setup ## write deploy/redis/users.acl from the topology table (passwords in var/secrets)
-	$(BIN)/kmm acl --out deploy/redis/users.acl --secrets-dir var/secrets
+acl: setup ## write deploy/redis/users.acl from the topology table (passwords in deploy/secrets/redis)
+	$(BIN)/kmm acl --out deploy/redis/users.acl --secrets-dir deploy/secrets/redis
 
 clean: ## remove the venv and generated output
 	rm -rf $(VENV) out var .pytest_cache .ruff_cache .hypothesis
