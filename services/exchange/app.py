@@ -1,0 +1,689 @@
+"""The simulator's HTTP/WS app: Kalshi REST under ``/trade-api/v2``, WS under ``/trade-api/ws/v2``,
+admin endpoints under ``/admin`` (outside the Kalshi paths, no auth: loopback test control).
+
+Every Kalshi REST request goes through :func:`_guard`: fault injection (latency, 5xx and 429
+bursts), authentication (market-data GETs are public), per-key rate limits, then the handler.
+Errors are Kalshi's nested body ``{"error": {"code", "message", "details"}}``.
+"""
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from kmm.messages.units import NS_PER_S, UnitError, dollars_to_price, fp_to_count
+
+from . import render
+from .auth import AuthError, authenticate, is_public
+from .errors import ExchangeError
+from .orders import AmendOrder, CreateOrder
+from .ratelimit import TOO_MANY_REQUESTS_BODY, request_cost
+from .sim import Simulator
+from .ws import Connection, Hub
+
+API = "/trade-api/v2"
+WS_PATH = "/trade-api/ws/v2"
+
+Handler = Callable[[Request, str | None], Awaitable[Response]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def bad(message: str, code: str = "invalid_parameters") -> ApiError:
+    return ApiError(400, code, message)
+
+
+def error_response(status: int, code: str, message: str, details: str = "") -> JSONResponse:
+    return JSONResponse(render.error(code, message, details), status_code=status)
+
+
+# --- request parsing ------------------------------------------------------------------------------
+def q_int(request: Request, name: str, default: int | None, lo: int | None = None, hi: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad(f"{name} must be an integer") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise bad(f"{name} out of range")
+    return value
+
+
+def q_list(request: Request, name: str) -> list[str]:
+    out: list[str] = []
+    for raw in request.query_params.getlist(name):
+        out.extend(t for t in raw.split(",") if t)
+    return out
+
+
+def q_ts(request: Request, name: str) -> int | None:
+    secs = q_int(request, name, None)
+    return None if secs is None else secs * NS_PER_S
+
+
+def _as_str(value: Any, name: str) -> str:
+    if isinstance(value, bool) or value is None:
+        raise bad(f"{name} is required", "missing_parameters" if value is None else "invalid_parameters")
+    if isinstance(value, float):
+        return str(Decimal(str(value)))
+    return str(value)
+
+
+def parse_price(value: Any, name: str = "price") -> int:
+    try:
+        return dollars_to_price(_as_str(value, name))
+    except UnitError:
+        raise bad(f"{name} is not a valid dollar price", "invalid_price") from None
+
+
+def parse_count(value: Any, name: str = "count") -> int:
+    try:
+        return fp_to_count(_as_str(value, name))
+    except UnitError:
+        raise bad(f"{name} is not a valid fixed-point count") from None
+
+
+async def body_json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise bad("body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise bad("body must be a JSON object")
+    return data
+
+
+def create_request(d: dict[str, Any]) -> CreateOrder:
+    for name in ("ticker", "side", "count", "price", "time_in_force", "self_trade_prevention_type"):
+        if d.get(name) is None:
+            raise bad(f"{name} is required", "missing_parameters")
+    exp = d.get("expiration_time")
+    return CreateOrder(
+        ticker=str(d["ticker"]),
+        side=str(d["side"]),
+        price=parse_price(d["price"]),
+        count=parse_count(d["count"]),
+        time_in_force=str(d["time_in_force"]),
+        self_trade_prevention=str(d["self_trade_prevention_type"]),
+        client_order_id=d.get("client_order_id"),
+        post_only=bool(d.get("post_only", False)),
+        reduce_only=bool(d.get("reduce_only", False)),
+        expiration_ns=None if exp is None else int(exp) * NS_PER_S,
+        order_group_id=d.get("order_group_id"),
+        cancel_order_on_pause=bool(d.get("cancel_order_on_pause", False)),
+    )
+
+
+def _inner_error(exc: Exception) -> dict[str, str]:
+    if isinstance(exc, ExchangeError | ApiError):
+        return {"code": exc.code, "message": exc.message, "details": ""}
+    return {"code": "internal_error", "message": str(exc), "details": ""}
+
+
+# --- the app ---------------------------------------------------------------------------------------
+def create_app(sim: Simulator) -> Starlette:
+    """The ASGI app serving ``sim``; its lifespan runs the simulator's clock loop."""
+    ex = sim.exchange
+    hub = Hub(ex, sim.clock.now_ns)
+    ex.add_listener(hub)
+
+    def guard(handler: Handler, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            path = request.url.path
+            api_path = path[len(API):] if path.startswith(API) else path
+            faults = sim.faults
+            if faults.latency_ms > 0:
+                await asyncio.sleep(faults.latency_ms / 1000)
+            status = faults.take_error(api_path)
+            if status is not None:
+                return error_response(status, "internal_server_error", "injected fault")
+            if faults.take_rate_limit(api_path):
+                return JSONResponse(TOO_MANY_REQUESTS_BODY, status_code=429)
+            user: str | None = None
+            now_ms = time.time_ns() // 1_000_000
+            if public and is_public(request.method, api_path):
+                with contextlib.suppress(AuthError):
+                    user = authenticate(sim.keys, request.method, path, request.headers, now_ms)
+            else:
+                try:
+                    user = authenticate(sim.keys, request.method, path, request.headers, now_ms)
+                except AuthError as exc:
+                    return JSONResponse(exc.body, status_code=401)
+            batch = 0
+            if api_path.endswith("/batched"):
+                with contextlib.suppress(Exception):
+                    batch = len((await body_json(request)).get("orders") or [])
+            if not sim.limiter.allow(user or f"anon:{request.client.host if request.client else ''}",
+                                     request.method, api_path, batch):
+                return JSONResponse(TOO_MANY_REQUESTS_BODY, status_code=429)
+            try:
+                return await handler(request, user)
+            except ExchangeError as exc:
+                return error_response(exc.status, exc.code, exc.message)
+            except ApiError as exc:
+                return error_response(exc.status, exc.code, exc.message)
+            except (ValueError, TypeError, KeyError) as exc:
+                return error_response(400, "invalid_parameters", "bad request", str(exc))
+
+        return endpoint
+
+    def need_user(user: str | None) -> str:
+        if user is None:
+            raise ApiError(401, "authentication_error", "authentication required")
+        return user
+
+    def market_json(ticker: str) -> dict[str, Any]:
+        return render.market(ex.market(ticker), ex.market_stats(ticker), sim.strikes.get(ticker))
+
+    def page(items: list[Any], request: Request, default: int = 100, lo: int = 0) -> tuple[list[Any], str]:
+        limit = q_int(request, "limit", default, lo, 1000) or default
+        cursor = request.query_params.get("cursor") or "0"
+        try:
+            start = int(cursor)
+        except ValueError:
+            raise bad("invalid cursor") from None
+        chunk = items[start:start + limit]
+        nxt = start + limit
+        return chunk, (str(nxt) if nxt < len(items) else "")
+
+    # ---- exchange ----
+    async def exchange_status(request: Request, user: str | None) -> Response:
+        return JSONResponse({"exchange_active": True, "trading_active": bool(ex.trading_active)})
+
+    async def exchange_schedule(request: Request, user: str | None) -> Response:
+        always = [{"open_time": "00:00", "close_time": "23:59"}]
+        days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        week = {"start_time": "2020-01-01T00:00:00Z", "end_time": "2100-01-01T00:00:00Z"}
+        week.update({d: always for d in days})  # type: ignore[misc]
+        return JSONResponse({"schedule": {"standard_hours": [week], "maintenance_windows": []}})
+
+    # ---- markets ----
+    status_filter = {"unopened": ("initialized",), "open": ("active",), "paused": ("inactive",),
+                     "closed": ("closed", "determined"), "settled": ("finalized",)}
+
+    async def get_markets(request: Request, user: str | None) -> Response:
+        status = request.query_params.get("status")
+        if status and status not in status_filter:
+            raise bad(f"invalid status filter {status!r}")
+        tickers = set(q_list(request, "tickers"))
+        ev = request.query_params.get("event_ticker")
+        se = request.query_params.get("series_ticker")
+        min_close, max_close = q_ts(request, "min_close_ts"), q_ts(request, "max_close_ts")
+        sel = [
+            m for m in ex.markets()
+            if (not status or m.status in status_filter[status])
+            and (not tickers or m.ticker in tickers)
+            and (not ev or m.event_ticker == ev)
+            and (not se or m.series_ticker == se)
+            and (min_close is None or m.close_ns >= min_close)
+            and (max_close is None or m.close_ns <= max_close)
+        ]
+        chunk, cursor = page(sel, request)
+        return JSONResponse({"markets": [market_json(m.ticker) for m in chunk], "cursor": cursor})
+
+    async def get_market(request: Request, user: str | None) -> Response:
+        return JSONResponse({"market": market_json(request.path_params["ticker"])})
+
+    async def get_orderbook(request: Request, user: str | None) -> Response:
+        ticker = request.path_params["ticker"]
+        depth = q_int(request, "depth", 0, None, 100) or 0
+        ex.market(ticker)
+        return JSONResponse({"orderbook_fp": render.orderbook(ex.book(ticker, max(depth, 0)))})
+
+    async def get_orderbooks(request: Request, user: str | None) -> Response:
+        tickers = q_list(request, "tickers")
+        if not tickers:
+            raise bad("tickers is required", "missing_parameters")
+        return JSONResponse({"orderbooks": [
+            {"ticker": t, "orderbook_fp": render.orderbook(ex.book(t))} for t in tickers
+        ]})
+
+    async def get_trades(request: Request, user: str | None) -> Response:
+        limit = q_int(request, "limit", 100, 0, 1000) or 100
+        p = ex.trades(ticker=request.query_params.get("ticker") or None, min_ts_ns=q_ts(request, "min_ts"),
+                      max_ts_ns=q_ts(request, "max_ts"), limit=limit,
+                      cursor=request.query_params.get("cursor") or "")
+        return JSONResponse({"trades": [render.trade(t) for t in p.items], "cursor": p.cursor})
+
+    # ---- events / series ----
+    async def get_events(request: Request, user: str | None) -> Response:
+        nested = request.query_params.get("with_nested_markets") in ("true", "True", "1")
+        se = request.query_params.get("series_ticker")
+        status = request.query_params.get("status")
+        if status and status not in status_filter:
+            raise bad(f"invalid status filter {status!r}")
+        evs = []
+        for e in ex.events():
+            if se and e.series_ticker != se:
+                continue
+            if status and not any(ex.market(t).status in status_filter[status] for t in e.market_tickers):
+                continue
+            evs.append(e)
+        chunk, cursor = page(evs, request, 200, 1)
+        return JSONResponse({"events": [
+            render.event(e, [market_json(t) for t in e.market_tickers] if nested else None) for e in chunk
+        ], "cursor": cursor})
+
+    async def get_event(request: Request, user: str | None) -> Response:
+        e = ex.event(request.path_params["event_ticker"])
+        mk = [market_json(t) for t in e.market_tickers]
+        return JSONResponse({"event": render.event(e), "markets": mk})
+
+    async def get_series_list(request: Request, user: str | None) -> Response:
+        return JSONResponse({"series": [render.series(s) for s in ex.all_series()]})
+
+    async def get_series(request: Request, user: str | None) -> Response:
+        return JSONResponse({"series": render.series(ex.series(request.path_params["series_ticker"]))})
+
+    # ---- account ----
+    async def account_limits(request: Request, user: str | None) -> Response:
+        need_user(user)
+        return JSONResponse(sim.limiter.limits_body())
+
+    async def endpoint_costs(request: Request, user: str | None) -> Response:
+        need_user(user)
+        costs = [
+            {"method": "GET", "path": "/portfolio/orders/{order_id}", "cost": request_cost("GET", "/portfolio/orders/x")},
+        ]
+        return JSONResponse({"default_cost": 10, "endpoint_costs": costs})
+
+    # ---- orders (V2) ----
+    async def create_order(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        ack = ex.create_order(u, create_request(await body_json(request)))
+        return JSONResponse(render.order_ack(ack), status_code=201)
+
+    async def batch_create(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        items = (await body_json(request)).get("orders")
+        if not isinstance(items, list) or not items:
+            raise bad("orders is required", "missing_parameters")
+        parsed: list[CreateOrder | ApiError] = []
+        for item in items:
+            try:
+                parsed.append(create_request(item if isinstance(item, dict) else {}))
+            except ApiError as exc:
+                parsed.append(exc)
+        good = [p for p in parsed if isinstance(p, CreateOrder)]
+        results = iter(ex.batch_create(u, good) if good else [])
+        out = []
+        for item, p in zip(items, parsed, strict=True):
+            res: Any = p if isinstance(p, ApiError) else next(results)
+            if isinstance(res, ExchangeError | ApiError):
+                entry: dict[str, Any] = {"error": _inner_error(res)}
+                if isinstance(item, dict) and item.get("client_order_id") is not None:
+                    entry["client_order_id"] = item["client_order_id"]
+                out.append(entry)
+            else:
+                out.append(render.order_ack(res))
+        return JSONResponse({"orders": out}, status_code=201)
+
+    async def cancel_order(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        return JSONResponse(render.cancel_ack(ex.cancel_order(u, request.path_params["order_id"])))
+
+    async def batch_cancel(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        body = await body_json(request)
+        items = body.get("orders")
+        ids = [str(i.get("order_id")) for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+        if not ids and isinstance(body.get("ids"), list):
+            ids = [str(i) for i in body["ids"]]
+        if not ids:
+            raise bad("orders is required", "missing_parameters")
+        out = []
+        for oid, res in zip(ids, ex.batch_cancel(u, ids), strict=True):
+            if isinstance(res, ExchangeError):
+                out.append({"order_id": oid, "reduced_by": "0.00", "error": _inner_error(res)})
+            else:
+                out.append(render.cancel_ack(res))
+        return JSONResponse({"orders": out})
+
+    async def cancel_all(request: Request, user: str | None) -> Response:
+        ex.cancel_all(need_user(user))
+        return Response(status_code=204)
+
+    async def amend_order(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        d = await body_json(request)
+        for name in ("ticker", "side", "price", "count"):
+            if d.get(name) is None:
+                raise bad(f"{name} is required", "missing_parameters")
+        oid = request.path_params["order_id"]
+        existing = ex.get_order(u, oid)
+        if existing.ticker != d["ticker"] or existing.side != d["side"]:
+            raise bad("ticker and side must match the order")
+        exp = d.get("expiration_time")
+        ack = ex.amend_order(u, oid, AmendOrder(
+            price=parse_price(d["price"]), count=parse_count(d["count"]),
+            updated_client_order_id=d.get("updated_client_order_id"),
+            expiration_ns=None if exp is None else int(exp) * NS_PER_S,
+        ))
+        return JSONResponse(render.order_ack(ack))
+
+    async def decrease_order(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        d = await body_json(request)
+        by, to = d.get("reduce_by"), d.get("reduce_to")
+        if (by is None) == (to is None):
+            raise bad("exactly one of reduce_by / reduce_to is required")
+        ack = ex.decrease_order(
+            u, request.path_params["order_id"],
+            reduce_by=None if by is None else parse_count(by, "reduce_by"),
+            reduce_to=None if to is None else parse_count(to, "reduce_to"),
+        )
+        return JSONResponse(render.decrease_ack(ack))
+
+    # ---- portfolio reads ----
+    async def get_orders(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        tickers = q_list(request, "ticker")
+        events = q_list(request, "event_ticker")
+        status = request.query_params.get("status") or None
+        if status and status not in ("resting", "canceled", "executed"):
+            raise bad(f"invalid status {status!r}")
+        p = ex.orders(
+            u, tickers=tickers or None, event_ticker=events[0] if len(events) == 1 else None, status=status,
+            min_ts_ns=q_ts(request, "min_ts"), max_ts_ns=q_ts(request, "max_ts"),
+            limit=q_int(request, "limit", 100, 1, 1000) or 100, cursor=request.query_params.get("cursor") or "",
+        )
+        items = [o for o in p.items if len(events) <= 1 or o.event_ticker in events]
+        return JSONResponse({"orders": [render.order(o) for o in items], "cursor": p.cursor})
+
+    async def get_order(request: Request, user: str | None) -> Response:
+        return JSONResponse({"order": render.order(ex.get_order(need_user(user), request.path_params["order_id"]))})
+
+    async def queue_position(request: Request, user: str | None) -> Response:
+        n = ex.queue_position(need_user(user), request.path_params["order_id"])
+        return JSONResponse({"queue_position_fp": render.fp(n)})
+
+    async def queue_positions(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        tickers = q_list(request, "market_tickers")
+        ev = request.query_params.get("event_ticker") or None
+        if not tickers and not ev:
+            raise bad("market_tickers or event_ticker is required", "missing_parameters")
+        p = ex.orders(u, tickers=tickers or None, event_ticker=ev, status="resting", limit=1000)
+        return JSONResponse({"queue_positions": [
+            {"order_id": o.order_id, "market_ticker": o.ticker,
+             "queue_position_fp": render.fp(ex.queue_position(u, o.order_id))}
+            for o in p.items
+        ]})
+
+    async def get_fills(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        p = ex.fills(
+            u, tickers=q_list(request, "ticker") or None, order_id=request.query_params.get("order_id") or None,
+            min_ts_ns=q_ts(request, "min_ts"), max_ts_ns=q_ts(request, "max_ts"),
+            limit=q_int(request, "limit", 100, 1, 1000) or 100, cursor=request.query_params.get("cursor") or "",
+        )
+        return JSONResponse({"fills": [render.fill(f) for f in p.items], "cursor": p.cursor})
+
+    async def get_positions(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        status = request.query_params.get("settlement_status") or "unsettled"
+        if status not in ("unsettled", "settled", "all"):
+            raise bad(f"invalid settlement_status {status!r}")
+        count_filter = request.query_params.get("count_filter") or ""
+        positions = ex.positions(
+            u, ticker=request.query_params.get("ticker") or None,
+            event_ticker=request.query_params.get("event_ticker") or None,
+            settlement_status=status, include_flat="total_traded" in count_filter,
+        )
+        chunk, cursor = page(positions, request, 100, 1)
+        return JSONResponse({"market_positions": [render.position(p) for p in chunk],
+                             "event_positions": render.event_positions(chunk), "cursor": cursor})
+
+    async def get_balance(request: Request, user: str | None) -> Response:
+        return JSONResponse(render.balance(ex.balance(need_user(user))))
+
+    async def get_settlements(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        p = ex.settlements(
+            u, ticker=request.query_params.get("ticker") or None,
+            event_ticker=request.query_params.get("event_ticker") or None,
+            min_ts_ns=q_ts(request, "min_ts"), max_ts_ns=q_ts(request, "max_ts"),
+            limit=q_int(request, "limit", 100, 1, 1000) or 100, cursor=request.query_params.get("cursor") or "",
+        )
+        return JSONResponse({"settlements": [render.settlement(s) for s in p.items], "cursor": p.cursor})
+
+    # ---- order groups ----
+    def group_json(g: Any) -> dict[str, Any]:
+        return {"id": g.order_group_id, "contracts_limit_fp": render.fp(g.contracts_limit),
+                "is_auto_cancel_enabled": not g.triggered}
+
+    async def create_group(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        d = await body_json(request)
+        if d.get("contracts_limit_fp") is not None:
+            limit = parse_count(d["contracts_limit_fp"], "contracts_limit_fp")
+        elif d.get("contracts_limit") is not None:
+            limit = parse_count(d["contracts_limit"], "contracts_limit")
+        else:
+            raise bad("contracts_limit is required", "missing_parameters")
+        g = ex.create_order_group(u, limit)
+        return JSONResponse({"order_group_id": g.order_group_id, "subaccount": 0}, status_code=201)
+
+    async def list_groups(request: Request, user: str | None) -> Response:
+        return JSONResponse({"order_groups": [group_json(g) for g in ex.order_groups(need_user(user))]})
+
+    async def get_group(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        gid = request.path_params["order_group_id"]
+        g = ex.order_group(u, gid)
+        body = group_json(g)
+        body.pop("id")
+        body["orders"] = [o.order_id for o in ex.order_group_orders(u, gid)]
+        return JSONResponse(body)
+
+    async def group_action(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        gid = request.path_params["order_group_id"]
+        action = request.path_params.get("action", "")
+        if request.method == "DELETE":
+            ex.delete_order_group(u, gid)
+        elif action == "reset":
+            ex.reset_order_group(u, gid)
+        elif action == "trigger":
+            ex.trigger_order_group(u, gid)
+        elif action == "limit":
+            d = await body_json(request)
+            raw = d.get("contracts_limit_fp", d.get("contracts_limit"))
+            if raw is None:
+                raise bad("contracts_limit is required", "missing_parameters")
+            ex.set_order_group_limit(u, gid, parse_count(raw, "contracts_limit"))
+        else:
+            raise ApiError(404, "not_found", "unknown action")
+        return JSONResponse({})
+
+    # ---- WebSocket ----
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        try:
+            user = authenticate(sim.keys, "GET", WS_PATH, websocket.headers, now_ms)
+        except AuthError as exc:
+            try:
+                await websocket.send_denial_response(JSONResponse(exc.body, status_code=401))
+            except RuntimeError:
+                await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        conn = Connection(user=user, exchange=ex, faults=sim.faults, clock_ns=sim.clock.now_ns)
+        hub.connections.add(conn)
+        try:
+            await conn.serve(websocket)
+        finally:
+            hub.connections.discard(conn)
+
+    # ---- admin ----
+    async def admin_state(request: Request) -> Response:
+        return JSONResponse({
+            "faults": sim.faults.as_dict(), "trading_active": bool(ex.trading_active),
+            "now_ns": sim.clock.now_ns(), "speed": sim.clock.speed, "accounts": sim.keys.ids(),
+            "markets": len(ex.markets()), "ws_connections": len(hub.connections), "flow": sim.flow,
+            "tier": sim.limiter.tier, "rate_limit": sim.limiter.enabled,
+        })
+
+    async def admin_faults(request: Request) -> Response:
+        try:
+            changes = await body_json(request)
+            sim.faults.update(changes)
+        except (ApiError, ValueError, TypeError) as exc:
+            return error_response(400, "invalid_parameters", str(exc))
+        if "paused" in changes:
+            ex.set_trading_active(not sim.faults.paused)
+        if changes.get("drop_ws"):
+            hub.drop_all()
+        return JSONResponse(sim.faults.as_dict())
+
+    async def admin_faults_reset(request: Request) -> Response:
+        sim.faults.reset()
+        ex.set_trading_active(True)
+        return JSONResponse(sim.faults.as_dict())
+
+    async def admin_drop_ws(request: Request) -> Response:
+        return JSONResponse({"dropped": hub.drop_all()})
+
+    async def admin_pause(request: Request) -> Response:
+        sim.faults.paused = request.url.path.endswith("/pause")
+        ex.set_trading_active(not sim.faults.paused)
+        return JSONResponse({"trading_active": bool(ex.trading_active)})
+
+    async def admin_accounts(request: Request) -> Response:
+        try:
+            d = await body_json(request)
+            sim.add_key(str(d["key_id"]), str(d["public_key_pem"]).encode(), d.get("balance_dollars"))
+        except (ApiError, KeyError, ValueError) as exc:
+            return error_response(400, "invalid_parameters", str(exc))
+        return JSONResponse({"key_id": d["key_id"]}, status_code=201)
+
+    async def admin_settle(request: Request) -> Response:
+        ticker = request.path_params["ticker"]
+        try:
+            d = await body_json(request)
+            result = str(d.get("result", ""))
+            rows = ex.settle_market(ticker, result)
+        except (ApiError, ExchangeError, ValueError) as exc:
+            return error_response(400, "invalid_parameters", str(exc))
+        return JSONResponse({"ticker": ticker, "result": result, "settlements": len(rows)})
+
+    async def admin_close(request: Request) -> Response:
+        try:
+            ex.close_market(request.path_params["ticker"])
+        except ExchangeError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        return JSONResponse({"ticker": request.path_params["ticker"], "status": "closed"})
+
+    async def admin_create_market(request: Request) -> Response:
+        try:
+            d = await body_json(request)
+            now = sim.clock.now_ns()
+            close_ns = int(d.get("close_ts", now // NS_PER_S + 86400)) * NS_PER_S
+            m = ex.create_market(str(d["ticker"]), str(d["event_ticker"]), title=str(d.get("title", "")),
+                                 close_ns=close_ns, fee_type=str(d.get("fee_type", "quadratic")))
+        except (ApiError, ExchangeError, KeyError, ValueError) as exc:
+            return error_response(400, "invalid_parameters", str(exc))
+        return JSONResponse({"ticker": m.ticker, "status": m.status}, status_code=201)
+
+    async def admin_advance(request: Request) -> Response:
+        d = await body_json(request)
+        sim.clock.advance(int(Decimal(str(d.get("seconds", 0))) * NS_PER_S))
+        sim.step()
+        return JSONResponse({"now_ns": sim.clock.now_ns()})
+
+    async def livez(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    def r(path: str, handler: Handler, methods: list[str], public: bool = False) -> Route:
+        return Route(API + path, guard(handler, public), methods=methods)
+
+    routes = [
+        r("/exchange/status", exchange_status, ["GET"], True),
+        r("/exchange/schedule", exchange_schedule, ["GET"], True),
+        r("/markets", get_markets, ["GET"], True),
+        r("/markets/trades", get_trades, ["GET"], True),
+        r("/markets/orderbooks", get_orderbooks, ["GET"], True),
+        r("/markets/{ticker}", get_market, ["GET"], True),
+        r("/markets/{ticker}/orderbook", get_orderbook, ["GET"], True),
+        r("/events", get_events, ["GET"], True),
+        r("/events/{event_ticker}", get_event, ["GET"], True),
+        r("/series", get_series_list, ["GET"], True),
+        r("/series/{series_ticker}", get_series, ["GET"], True),
+        r("/account/limits", account_limits, ["GET"]),
+        r("/account/endpoint_costs", endpoint_costs, ["GET"]),
+        r("/portfolio/events/orders", create_order, ["POST"]),
+        r("/portfolio/events/orders", cancel_all, ["DELETE"]),
+        r("/portfolio/events/orders/batched", batch_create, ["POST"]),
+        r("/portfolio/events/orders/batched", batch_cancel, ["DELETE"]),
+        r("/portfolio/events/orders/{order_id}", cancel_order, ["DELETE"]),
+        r("/portfolio/events/orders/{order_id}/amend", amend_order, ["POST"]),
+        r("/portfolio/events/orders/{order_id}/decrease", decrease_order, ["POST"]),
+        r("/portfolio/orders", get_orders, ["GET"]),
+        r("/portfolio/orders/queue_positions", queue_positions, ["GET"]),
+        r("/portfolio/orders/{order_id}", get_order, ["GET"]),
+        r("/portfolio/orders/{order_id}/queue_position", queue_position, ["GET"]),
+        r("/portfolio/fills", get_fills, ["GET"]),
+        r("/portfolio/positions", get_positions, ["GET"]),
+        r("/portfolio/balance", get_balance, ["GET"]),
+        r("/portfolio/settlements", get_settlements, ["GET"]),
+        r("/portfolio/order_groups/create", create_group, ["POST"]),
+        r("/portfolio/order_groups", list_groups, ["GET"]),
+        r("/portfolio/order_groups/{order_group_id}", get_group, ["GET"]),
+        r("/portfolio/order_groups/{order_group_id}", group_action, ["DELETE"]),
+        r("/portfolio/order_groups/{order_group_id}/{action}", group_action, ["PUT"]),
+        WebSocketRoute(WS_PATH, websocket_endpoint),
+        Route("/admin/state", admin_state, methods=["GET"]),
+        Route("/admin/faults", admin_faults, methods=["POST"]),
+        Route("/admin/faults/reset", admin_faults_reset, methods=["POST"]),
+        Route("/admin/ws/drop", admin_drop_ws, methods=["POST"]),
+        Route("/admin/pause", admin_pause, methods=["POST"]),
+        Route("/admin/resume", admin_pause, methods=["POST"]),
+        Route("/admin/accounts", admin_accounts, methods=["POST"]),
+        Route("/admin/markets", admin_create_market, methods=["POST"]),
+        Route("/admin/markets/{ticker}/settle", admin_settle, methods=["POST"]),
+        Route("/admin/markets/{ticker}/close", admin_close, methods=["POST"]),
+        Route("/admin/clock/advance", admin_advance, methods=["POST"]),
+        Route("/livez", livez, methods=["GET"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        sim.start()
+        try:
+            yield
+        finally:
+            hub.drop_all()
+            await sim.stop()
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return error_response(status, "not_found" if status == 404 else "method_not_allowed", "no such endpoint")
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        return error_response(500, "internal_server_error", "internal error", type(exc).__name__)
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={404: not_found, 405: not_found, Exception: internal})
+    app.state.sim = sim
+    app.state.hub = hub
+    return app

@@ -1,0 +1,211 @@
+"""The simulator's state: engine, API keys, rate limits, faults, synthetic flow and the virtual clock.
+
+One :class:`Simulator` is shared by the REST app, the WS hub and the admin endpoints. All of it runs
+on one asyncio loop (the server's); nothing here is thread-safe.
+
+Time: the engine reads :class:`SimClock`, virtual ns that start at the wall-clock time the simulator
+was built and advance ``speed`` times faster than the wall clock (``speed=1`` is real time). Request
+signatures are checked against the real wall clock.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kmm.messages.units import MONEY_SCALE, NS_PER_S
+
+from .auth import KeyRegistry
+from .engine import Exchange
+from .errors import ExchangeError
+from .faults import Faults
+from .markets import Event, Market, Series
+from .orders import ASK, BID, GTC, IOC, CreateOrder
+from .ratelimit import RateLimiter
+from .replay import Replayer
+from .synthetic import TAKER_ACCOUNTS, MarketSpec, Scenario, ScenarioConfig
+
+log = logging.getLogger(__name__)
+
+PARTICIPANT_BALANCE = 10**12 * MONEY_SCALE  # effectively unlimited money for synthetic participants
+
+
+@dataclass
+class SimClock:
+    """Virtual time: ``start_ns + (monotonic elapsed) × speed``; ``advance`` jumps it forward."""
+
+    speed: float = 1.0
+    start_ns: int = field(default_factory=time.time_ns)
+    _mono0: int = field(default_factory=time.monotonic_ns)
+    _offset_ns: int = 0
+
+    def now_ns(self) -> int:
+        return self.start_ns + int((time.monotonic_ns() - self._mono0) * self.speed) + self._offset_ns
+
+    def advance(self, ns: int) -> None:
+        self._offset_ns += ns
+
+    def wall_delay_s(self, virtual_ns: int) -> float:
+        """Wall seconds until the virtual clock reaches ``virtual_ns``."""
+        return max(0.0, (virtual_ns - self.now_ns()) / NS_PER_S / self.speed)
+
+
+class EngineVenue:
+    """The synthetic participants' view of the engine (:class:`synthetic.Venue`)."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self._owner: dict[str, str] = {}
+
+    def place(self, account: str, ticker: str, side: str, price: int, count: int, ioc: bool) -> str | None:
+        req = CreateOrder(ticker=ticker, side=BID if side == "bid" else ASK, price=price, count=count,
+                          time_in_force=IOC if ioc else GTC)
+        try:
+            ack = self.exchange.create_order(account, req)
+        except ExchangeError:
+            return None
+        if ack.remaining_count > 0 and ack.status == "resting":
+            self._owner[ack.order_id] = account
+            return ack.order_id
+        return None
+
+    def cancel(self, account: str, order_id: str) -> None:
+        self._owner.pop(order_id, None)
+        try:
+            self.exchange.cancel_order(account, order_id)
+        except ExchangeError:
+            pass
+
+    def remaining(self, order_id: str) -> int:
+        account = self._owner.get(order_id)
+        if account is None:
+            return 0
+        try:
+            o = self.exchange.get_order(account, order_id)
+        except ExchangeError:
+            return 0
+        if not o.is_open:
+            self._owner.pop(order_id, None)
+            return 0
+        return o.remaining
+
+    def top(self, ticker: str) -> tuple[int | None, int | None]:
+        return self.exchange.best_bid_ask(ticker)
+
+    def settle(self, ticker: str, result: str) -> None:
+        try:
+            self.exchange.settle_market(ticker, result)
+        except ExchangeError:
+            pass
+
+
+def list_markets(exchange: Exchange, specs: list[MarketSpec], strikes: dict[str, dict[str, object]]) -> None:
+    """Register synthetic markets (series, mutually exclusive events, markets) with the engine."""
+    for spec in specs:
+        try:
+            exchange.series(spec.series_ticker)
+        except ExchangeError:
+            exchange.add_series(Series(ticker=spec.series_ticker, title="Synthetic index", category="Simulated"))
+        try:
+            exchange.event(spec.event_ticker)
+        except ExchangeError:
+            exchange.add_event(Event(event_ticker=spec.event_ticker, series_ticker=spec.series_ticker,
+                                     title=f"Synthetic index at close ({spec.event_ticker})",
+                                     mutually_exclusive=True))
+        exchange.add_market(Market(
+            ticker=spec.ticker, event_ticker=spec.event_ticker, series_ticker=spec.series_ticker,
+            title=spec.title, yes_sub_title=spec.yes_sub_title, no_sub_title=spec.no_sub_title,
+            created_ns=spec.open_ns, updated_ns=spec.open_ns, open_ns=spec.open_ns, close_ns=spec.close_ns,
+            latest_expiration_ns=spec.close_ns + 7 * 86400 * NS_PER_S,
+            rules_primary=f"Resolves YES if the synthetic index ends {spec.yes_sub_title.lower()}.",
+        ))
+        strike: dict[str, object] = {"strike_type": spec.strike_type}
+        if spec.floor_strike is not None:
+            strike["floor_strike"] = spec.floor_strike
+        if spec.cap_strike is not None:
+            strike["cap_strike"] = spec.cap_strike
+        strikes[spec.ticker] = strike
+
+
+class Simulator:
+    """Everything one simulated exchange needs, wired together."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        keys: dict[str, bytes] | None = None,
+        n_markets: int = 10,
+        flow: bool = True,
+        speed: float = 1.0,
+        balance_dollars: int = 10_000,
+        tier: str = "basic",
+        rate_limit: bool = True,
+        clock: SimClock | None = None,
+        replay_path: str | None = None,
+    ) -> None:
+        self.clock = clock or SimClock(speed=speed)
+        self.exchange = Exchange(self.clock.now_ns)
+        self.keys = KeyRegistry()
+        self.faults = Faults()
+        self.limiter = RateLimiter(tier=tier, clock=time.monotonic, enabled=rate_limit)
+        self.balance_dollars = balance_dollars
+        self.strikes: dict[str, dict[str, object]] = {}
+        self.flow = flow
+        cfg = ScenarioConfig(seed=seed, n_markets=n_markets, start_ns=self.clock.now_ns())
+        self.venue = EngineVenue(self.exchange)
+        self.scenario = Scenario(self.venue, cfg, flow=flow, on_new_event=self._on_new_event)
+        list_markets(self.exchange, self.scenario.market_specs(), self.strikes)
+        for account in {m.account for ms in self.scenario.makers.values() for m in ms} | set(TAKER_ACCOUNTS):
+            self.exchange.open_account(account, PARTICIPANT_BALANCE)
+        for key_id, pem in (keys or {}).items():
+            self.add_key(key_id, pem, balance_dollars)
+        self.on_tick: list[Callable[[], None]] = []
+        self.replay: Replayer | None = None
+        if replay_path is not None:
+            self.replay = Replayer.from_file(self.exchange, replay_path, self.clock.now_ns())
+            self.on_tick.append(lambda: self.replay.play_until(self.clock.now_ns()) if self.replay else None)
+        self._task: asyncio.Task[None] | None = None
+
+    def _on_new_event(self, specs: list[MarketSpec]) -> None:
+        list_markets(self.exchange, specs, self.strikes)
+
+    def add_key(self, key_id: str, public_pem: bytes, balance_dollars: int | None = None) -> None:
+        """Register an API key; its account gets ``balance_dollars`` (only when new)."""
+        self.keys.add(key_id, public_pem)
+        if not self.exchange.has_account(key_id):
+            dollars = self.balance_dollars if balance_dollars is None else balance_dollars
+            self.exchange.open_account(key_id, dollars * MONEY_SCALE)
+
+    # --- the clock loop: runs the synthetic flow and time-driven engine changes ----------------
+    def step(self) -> None:
+        """Bring the scenario and the engine up to the current virtual time."""
+        self.scenario.run_until(self.clock.now_ns())
+        self.exchange.tick()
+        for fn in self.on_tick:
+            fn()
+
+    async def run(self, max_sleep_s: float = 0.05) -> None:
+        """Forever: step, then sleep until the next scheduled action (at most ``max_sleep_s``)."""
+        while True:
+            try:
+                self.step()
+            except Exception:  # a bug in one action must not stop the market: log it and go on
+                log.exception("simulator step failed")
+            nxt = self.scenario.next_time()
+            delay = max_sleep_s if nxt is None else min(max_sleep_s, self.clock.wall_delay_s(nxt))
+            await asyncio.sleep(max(delay, 0.001))
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="sim-clock")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
