@@ -9,6 +9,11 @@ Balance model: ``Account.cash`` is the ledger balance; resting orders reserve (`
 opening part would cost (plus maker fees), so ``available = cash − locked`` never goes negative. A
 fill that the payer could not afford (possible only when netting assumptions changed since the order
 was placed) cancels that order instead of overdrawing the account.
+
+Around it: ``book`` (price levels), ``orders`` (order records, requests, acks), ``ledger`` (positions,
+netting, fills, settlements), ``markets`` (registry, tick grid, lifecycle), ``groups`` (order groups),
+``events`` (listener events), ``queries`` (read-only side), ``views`` (result shapes, pagination),
+and ``kmm.kalshi.fees`` (fee formulas and rounding).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from kmm.kalshi.fees import CENT_MONEY, TAKER_RATE, FillFee, fill_fee, maker_rat
 from kmm.messages.units import ONE_DOLLAR
 
 from . import errors as E
+from .book import Book
 from .errors import ExchangeError, bad_request, not_found
 from .events import (
     EVENT_METHODS,
@@ -52,6 +58,7 @@ from .markets import (
     INACTIVE,
     INITIALIZED,
     LINEAR_CENT,
+    PRICE_LEVEL_STRUCTURES,
     RESULTS,
     YES,
     Event,
@@ -103,7 +110,7 @@ __all__ = [
 
 _TRADED, _TAKER_BROKE, _MAKER_GONE = 0, 1, 2
 log = logging.getLogger(__name__)
-
+_STRUCTURE_NAMES = {ranges: name for name, ranges in PRICE_LEVEL_STRUCTURES.items()}
 
 
 class Exchange(ExchangeQueries):
@@ -148,10 +155,15 @@ class Exchange(ExchangeQueries):
         return self._seq
 
     def _enter(self) -> int:
-        self._depth += 1
+        """Start a public call: apply what time made due (outermost call only). Pair with _exit."""
         now = self._now()
+        self._depth += 1
         if self._depth == 1:
-            self._process_time(now)
+            try:
+                self._process_time(now)
+            except BaseException:
+                self._depth -= 1
+                raise
         return now
 
     def _exit(self) -> None:
@@ -250,7 +262,7 @@ class Exchange(ExchangeQueries):
         if event_ticker not in self._events:
             self.add_event(Event(event_ticker, series_ticker, mutually_exclusive=mutually_exclusive))
         ranges = price_ranges or LINEAR_CENT
-        structure = "linear_cent" if ranges == LINEAR_CENT else "custom"
+        structure = _STRUCTURE_NAMES.get(ranges, "custom")
         return self.add_market(Market(
             ticker, event_ticker, series_ticker, title=title, open_ns=open_ns, close_ns=close_ns,
             price_ranges=ranges, price_level_structure=structure,
@@ -442,6 +454,7 @@ class Exchange(ExchangeQueries):
         return acct
 
     def deposit(self, user: str, amount: int) -> None:
+        """Add ``amount`` µ$ of cash (negative: withdraw, at most the available balance)."""
         acct = self._account(user)
         if acct.cash + amount < acct.locked:
             raise bad_request(E.INSUFFICIENT_BALANCE, "withdrawal exceeds available balance")
@@ -456,9 +469,10 @@ class Exchange(ExchangeQueries):
             raise bad_request(E.TRADING_PAUSED, "trading is paused on the exchange")
         st.market.check_trading()
 
-    def _cost_estimate(self, acct: Account, ticker: str, side: str, price: int, count: int, post_only: bool,
+    def _cost_estimate(self, acct: Account, ticker: str, side: str, price: int, count: int, as_maker: bool,
                        mrate: tuple[int, int]) -> int:
-        """Cash an order of ``count`` may need: the opening part at its own price plus its fee."""
+        """Cash an order of ``count`` may need: the opening part (what does not net against the current
+        position) at its own price, plus the maker or taker fee."""
         pos = acct.positions.get(ticker)
         q = pos.position if pos else 0
         if side == BID:
@@ -467,7 +481,7 @@ class Exchange(ExchangeQueries):
         else:
             opening = count - min(count, q) if q > 0 else count
             unit = ONE_DOLLAR - price
-        fee = trade_fee(mrate if post_only else TAKER_RATE, price, count)
+        fee = trade_fee(mrate if as_maker else TAKER_RATE, price, count)
         return unit * opening + fee
 
     def _reserve(self, o: Order, acct: Account, st: MarketState) -> None:
@@ -511,7 +525,7 @@ class Exchange(ExchangeQueries):
             raise bad_request(E.INVALID_PARAMETERS, "count must be positive")
         if req.reduce_only and req.time_in_force != IOC:
             raise bad_request(E.INVALID_PARAMETERS, "reduce_only orders must be immediate_or_cancel")
-        if req.expiration_ns is not None and req.expiration_ns:
+        if req.expiration_ns:
             if req.time_in_force != GTC:
                 raise bad_request(E.INVALID_PARAMETERS, "expiration_time is only valid with good_till_canceled")
             if req.expiration_ns <= now:
@@ -530,16 +544,8 @@ class Exchange(ExchangeQueries):
         if req.client_order_id is not None and (user, req.client_order_id) in self._coids:
             raise ExchangeError(E.CONFLICT, E.DUPLICATE_CLIENT_ORDER_ID,
                                 f"client_order_id {req.client_order_id} is already used by an open order")
-        book = st.book
-        if req.post_only:
-            if req.side == BID:
-                ba = book.best_ask_price()
-                if ba is not None and req.price >= ba:
-                    raise bad_request(E.POST_ONLY_REJECTED, "post-only order would cross the book")
-            else:
-                bb = book.best_bid_price()
-                if bb is not None and req.price <= bb:
-                    raise bad_request(E.POST_ONLY_REJECTED, "post-only order would cross the book")
+        if req.post_only and _would_cross(st.book, req.side, req.price):
+            raise bad_request(E.POST_ONLY_REJECTED, "post-only order would cross the book")
         count = req.count
         if req.reduce_only:
             pos = acct.positions.get(req.ticker)
@@ -564,9 +570,9 @@ class Exchange(ExchangeQueries):
         self._orders[o.order_id] = o
         self._user_orders[user][o.order_id] = o
         if count == 0:
-            return self._finish_unrested(o, R_REDUCE_ONLY, now, 0, 0, 0)
+            return self._finish_unrested(o, R_REDUCE_ONLY, now)
         if req.time_in_force == FOK and self._fillable(o, st) < count:
-            return self._finish_unrested(o, R_FOK_UNFILLED, now, 0, 0, 0)
+            return self._finish_unrested(o, R_FOK_UNFILLED, now)
         self._open[user][o.order_id] = o
         if o.client_order_id is not None:
             self._coids[(user, o.client_order_id)] = o.order_id
@@ -583,14 +589,15 @@ class Exchange(ExchangeQueries):
         self._emit_order(user, kind, o, now)
         return OrderAck(o.order_id, o.client_order_id, o.status, filled, o.remaining, cost, fees, now)
 
-    def _finish_unrested(self, o: Order, reason: str, now: int, filled: int, cost: int, fees: int) -> OrderAck:
+    def _finish_unrested(self, o: Order, reason: str, now: int) -> OrderAck:
+        """An order that never reached the book and filled nothing (FOK short, reduce-only flat)."""
         o.remaining = 0
         o.status = CANCELED
         o.last_update_reason = reason
         if not self._accounts[o.user].keep_history:
             self._forget(o)
         self._emit_order(o.user, CANCELED, o, now)
-        return OrderAck(o.order_id, o.client_order_id, CANCELED, filled, 0, cost, fees, now)
+        return OrderAck(o.order_id, o.client_order_id, CANCELED, 0, 0, 0, 0, now)
 
     def _fillable(self, o: Order, st: MarketState) -> int:
         """Contracts an incoming order could match right now (for FOK), honouring STP."""
@@ -712,7 +719,7 @@ class Exchange(ExchangeQueries):
         st.last_size = qty
         st.volume += qty
         st.dollar_volume += price * qty
-        st.recent.append((now, qty))
+        st.recent.append((now, qty, price))
         st.volume_24h += qty
         self._emit(tp)
         # order groups (both sides)
@@ -881,13 +888,8 @@ class Exchange(ExchangeQueries):
             book = st.book
             keep = req.price == o.price and new_remaining <= o.remaining
             if not keep:
-                if o.post_only:
-                    crosses = (
-                        (o.side == BID and (ba := book.best_ask_price()) is not None and req.price >= ba)
-                        or (o.side == ASK and (bb := book.best_bid_price()) is not None and req.price <= bb)
-                    )
-                    if crosses:
-                        raise bad_request(E.POST_ONLY_REJECTED, "amended post-only order would cross the book")
+                if o.post_only and _would_cross(book, o.side, req.price):
+                    raise bad_request(E.POST_ONLY_REJECTED, "amended post-only order would cross the book")
                 need = self._cost_estimate(acct, o.ticker, o.side, req.price, new_remaining, o.post_only,
                                            st.maker_rate)
                 if need > acct.cash - acct.locked + o.reserved:
@@ -1039,3 +1041,11 @@ class Exchange(ExchangeQueries):
             self._exit()
 
     # ---- queries --------------------------------------------------------------------------------
+
+
+def _would_cross(book: Book, side: str, price: int) -> bool:
+    if side == BID:
+        ba = book.best_ask_price()
+        return ba is not None and price >= ba
+    bb = book.best_bid_price()
+    return bb is not None and price <= bb

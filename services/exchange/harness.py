@@ -94,7 +94,6 @@ def start_simulator(
     tier: str = "prestige",
     rate_limit: bool = True,
     startup_timeout: float = 15.0,
-    **_: Any,
 ) -> SimHandle:
     """Start a simulator thread and return once it is listening (call ``.stop()`` when done)."""
     sim = Simulator(seed=seed, keys=keys, n_markets=n_markets, flow=flow, speed=speed,

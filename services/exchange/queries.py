@@ -263,14 +263,17 @@ class ExchangeQueries:
         st = self._state(ticker)
         horizon = self._now() - DAY_NS
         while st.recent and st.recent[0][0] <= horizon:
-            st.volume_24h -= st.recent.popleft()[1]
+            _, qty, price = st.recent.popleft()
+            st.volume_24h -= qty
+            st.previous_price = price
         b = st.book
         bb, ba = b.best_bid(), b.best_ask()
         return MarketStats(
             ticker=ticker,
             yes_bid=bb.price if bb else None, yes_bid_size=bb.total if bb else 0,
             yes_ask=ba.price if ba else None, yes_ask_size=ba.total if ba else 0,
-            last_price=st.last_price, last_trade_size=st.last_size, volume=st.volume, volume_24h=st.volume_24h,
+            last_price=st.last_price, previous_price=st.previous_price, last_trade_size=st.last_size,
+            volume=st.volume, volume_24h=st.volume_24h,
             open_interest=st.open_interest, dollar_volume=st.dollar_volume,
             dollar_open_interest=ONE_DOLLAR * st.open_interest,
         )

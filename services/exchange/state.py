@@ -14,7 +14,7 @@ class MarketState:
 
     __slots__ = (
         "market", "book", "maker_rate", "holders", "last_price", "last_size", "volume", "dollar_volume",
-        "recent", "volume_24h", "open_interest", "trades",
+        "recent", "volume_24h", "previous_price", "open_interest", "trades",
     )
 
     def __init__(self, market: Market, maker: tuple[int, int]) -> None:
@@ -26,7 +26,8 @@ class MarketState:
         self.last_size = 0
         self.volume = 0
         self.dollar_volume = 0
-        self.recent: deque[tuple[int, int]] = deque()
+        self.recent: deque[tuple[int, int, int]] = deque()  # (ts, count, price) of the last 24 h
         self.volume_24h = 0
+        self.previous_price: int | None = None  # last trade price before the 24 h window
         self.open_interest = 0
         self.trades: list[TradePrint] = []

@@ -27,7 +27,8 @@ class BookLevels:
 
 @dataclass(frozen=True, slots=True)
 class MarketStats:
-    """Live market figures for GET /markets. Prices None when absent; money in µ$."""
+    """Live market figures for GET /markets. Prices None when absent; money in µ$.
+    ``previous_price`` is the last trade price as of 24 h ago (Kalshi's ``previous_price_dollars``)."""
 
     ticker: str
     yes_bid: int | None
@@ -35,6 +36,7 @@ class MarketStats:
     yes_ask: int | None
     yes_ask_size: int
     last_price: int | None
+    previous_price: int | None
     last_trade_size: int
     volume: int
     volume_24h: int

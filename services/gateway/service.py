@@ -235,12 +235,12 @@ class GatewayService(Service):
         if cancels:
             await self.send_cancels(cancels)
         for a, t in others:
-            if bucket.tokens() < 10:
+            if bucket.tokens < 10:
                 deferred.append(a.market)
                 continue
             await self.send_modify(a, t)
         if places:
-            budget = int(bucket.tokens() // 10)
+            budget = int(bucket.tokens // 10)
             if budget < len(places):
                 deferred += [a.market for a, _ in places[budget:]]
                 places = places[:budget]

@@ -141,7 +141,7 @@ class QuoterService(Service):
             self.seen_fills.add(msg.fill_id)
             m = self.model(msg.market)
             m.position += msg.count if msg.side == "bid" else -msg.count
-            self.requote(m, time.time_ns(), force=True)
+            self.requote(m, time.time_ns(), force=True, origin_ts=msg.ts_init)
         elif isinstance(msg, PositionReport):
             m = self.model(msg.market)
             if m.position != msg.position:
@@ -151,7 +151,8 @@ class QuoterService(Service):
             self.denials += 1
 
     # --- quoting ---------------------------------------------------------------------------------
-    def requote(self, m: MarketModel, now: int, force: bool = False) -> None:
+    def requote(self, m: MarketModel, now: int, force: bool = False, origin_ts: int | None = None) -> None:
+        """Quote ``m``; ``origin_ts`` is the market event behind it (None: the last book; 0: a timer)."""
         if self.halted or m.market not in self.universe or m.info is None or m.info.status not in ("open", "active"):
             return
         state = m.state(now, self.s.use_microprice)
@@ -161,13 +162,17 @@ class QuoterService(Service):
         target = (q.bid_price, q.bid_count, q.ask_price, q.ask_count)
         due = now - m.last_sent_ns > self.s.refresh_s * NS_PER_S
         if target != m.last_quote or due or force:
-            self.send(m, target, now, reason=",".join(q.reasons))
+            self.send(m, target, now, reason=",".join(q.reasons), origin_ts=origin_ts)
 
-    def send(self, m: MarketModel, target: tuple[int, int, int, int], now: int, reason: str = "") -> None:
+    def send(self, m: MarketModel, target: tuple[int, int, int, int], now: int, reason: str = "",
+             origin_ts: int | None = 0) -> None:
         book = m.last_book
+        if origin_ts is None:
+            origin_ts = book.origin_ts if book else 0
         self.publish_nowait(ORD_INTENT, QuoteIntent(
-            msg_id=new_id(), corr_id=book.corr_id if book else new_id(), ts_event=book.ts_event if book else now,
-            ts_init=now, origin_ts=book.origin_ts if book else now, intent_id=new_id(), market=m.market,
+            msg_id=new_id(), corr_id=book.corr_id if book and origin_ts else new_id(),
+            ts_event=book.ts_event if book else now,
+            ts_init=now, origin_ts=origin_ts, intent_id=new_id(), market=m.market,
             bid_price=target[0], bid_count=target[1], ask_price=target[2], ask_count=target[3],
             expires_at_ns=now + int(self.s.intent_ttl_s * NS_PER_S), reason=reason[:200]))
         m.last_quote = target
@@ -184,7 +189,7 @@ class QuoterService(Service):
             for market in list(self.universe):
                 m = self.models.get(market)
                 if m is not None and now - m.last_sent_ns > self.s.refresh_s * NS_PER_S:
-                    self.requote(m, now)
+                    self.requote(m, now, origin_ts=0)
 
     def status(self) -> dict[str, Any]:
         rows = []

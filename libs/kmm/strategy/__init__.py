@@ -1,1 +1,5 @@
-"""strategy."""
+"""Strategy library: Avellaneda–Stoikov quoting for binaries, streaming estimators, market selection.
+
+Pure functions and small state objects (no Redis, no I/O) shared by the live services and the
+backtester. Units are documented in :mod:`kmm.strategy.quoting` and docs/strategy.md.
+"""

@@ -1,0 +1,98 @@
+"""Kalshi Trade API v2 constants: hosts, path templates, rate-limit tiers and costs, WS channels.
+
+Path templates are relative to the REST base (``…/trade-api/v2``) and double as metric labels: the
+endpoint label of a request is its template (``/markets/{ticker}``), never the concrete path.
+"""
+
+# --- hosts ---------------------------------------------------------------------------------------
+API_PREFIX = "/trade-api/v2"
+WS_PATH = "/trade-api/ws/v2"
+
+PROD_REST_URL = "https://external-api.kalshi.com/trade-api/v2"
+DEMO_REST_URL = "https://external-api.demo.kalshi.co/trade-api/v2"
+PROD_WS_URL = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+DEMO_WS_URL = "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2"
+LEGACY_PROD_REST_URL = "https://api.elections.kalshi.com/trade-api/v2"
+LEGACY_DEMO_REST_URL = "https://demo-api.kalshi.co/trade-api/v2"
+LEGACY_PROD_WS_URL = "wss://api.elections.kalshi.com/trade-api/ws/v2"
+LEGACY_DEMO_WS_URL = "wss://demo-api.kalshi.co/trade-api/ws/v2"
+
+REST_URLS = {"prod": PROD_REST_URL, "demo": DEMO_REST_URL}
+WS_URLS = {"prod": PROD_WS_URL, "demo": DEMO_WS_URL}
+
+# --- REST path templates (relative to the base) -------------------------------------------------
+EXCHANGE_STATUS = "/exchange/status"
+EXCHANGE_SCHEDULE = "/exchange/schedule"
+MARKETS = "/markets"
+MARKET = "/markets/{ticker}"
+ORDERBOOK = "/markets/{ticker}/orderbook"
+ORDERBOOKS = "/markets/orderbooks"
+TRADES = "/markets/trades"
+CANDLESTICKS = "/series/{series_ticker}/markets/{ticker}/candlesticks"
+EVENTS = "/events"
+EVENT = "/events/{event_ticker}"
+SERIES_LIST = "/series"
+SERIES = "/series/{series_ticker}"
+ACCOUNT_LIMITS = "/account/limits"
+
+CREATE_ORDER = "/portfolio/events/orders"
+BATCH_ORDERS = "/portfolio/events/orders/batched"
+CANCEL_ORDER = "/portfolio/events/orders/{order_id}"
+CANCEL_ALL = "/portfolio/events/orders"
+AMEND_ORDER = "/portfolio/events/orders/{order_id}/amend"
+DECREASE_ORDER = "/portfolio/events/orders/{order_id}/decrease"
+ORDERS = "/portfolio/orders"
+ORDER = "/portfolio/orders/{order_id}"
+QUEUE_POSITION = "/portfolio/orders/{order_id}/queue_position"
+QUEUE_POSITIONS = "/portfolio/orders/queue_positions"
+FILLS = "/portfolio/fills"
+POSITIONS = "/portfolio/positions"
+BALANCE = "/portfolio/balance"
+SETTLEMENTS = "/portfolio/settlements"
+ORDER_GROUPS = "/portfolio/order_groups"
+ORDER_GROUP_CREATE = "/portfolio/order_groups/create"
+ORDER_GROUP = "/portfolio/order_groups/{order_group_id}"
+ORDER_GROUP_RESET = "/portfolio/order_groups/{order_group_id}/reset"
+ORDER_GROUP_TRIGGER = "/portfolio/order_groups/{order_group_id}/trigger"
+ORDER_GROUP_LIMIT = "/portfolio/order_groups/{order_group_id}/limit"
+
+# Market-data paths need no signature; everything else (portfolio, account) does.
+PUBLIC_PREFIXES = ("/exchange", "/markets", "/events", "/series")
+
+# Templates whose writes create orders: retried only with the same client_order_id.
+CREATE_TEMPLATES = (CREATE_ORDER, BATCH_ORDERS)
+
+# --- pagination ----------------------------------------------------------------------------------
+MAX_PAGE_LIMIT = 1000
+DEFAULT_PAGE_LIMIT = 100
+
+# --- rate limits (tokens per second; the bucket holds BURST_SECONDS of budget) ---------------------
+TIERS: dict[str, tuple[int, int]] = {
+    "basic": (200, 100),
+    "advanced": (300, 300),
+    "expert": (600, 600),
+    "premier": (1000, 1000),
+    "paragon": (2000, 2000),
+    "prime": (4000, 4000),
+    "prestige": (6000, 8000),
+}
+BURST_SECONDS = 1
+DEFAULT_COST = 10
+GET_ORDER_COST = 2
+BATCH_CREATE_COST_PER_ORDER = 10
+BATCH_CANCEL_COST_PER_CANCEL = 2
+
+# --- WebSocket ----------------------------------------------------------------------------------
+CH_ORDERBOOK = "orderbook_delta"
+CH_TICKER = "ticker"
+CH_TRADE = "trade"
+CH_FILL = "fill"
+CH_USER_ORDERS = "user_orders"
+CH_POSITIONS = "market_positions"
+CH_LIFECYCLE = "market_lifecycle_v2"
+CH_ORDER_GROUPS = "order_group_updates"
+CHANNELS = (
+    CH_ORDERBOOK, CH_TICKER, CH_TRADE, CH_FILL, CH_USER_ORDERS, CH_POSITIONS, CH_LIFECYCLE, CH_ORDER_GROUPS,
+)
+# Error codes that can arrive on a live subscription and mean "the book is lost: resubscribe".
+WS_RESNAPSHOT_CODES = frozenset({10, 17, 25})

@@ -1,0 +1,203 @@
+"""rest: signing, retries/backoff, idempotent creates, pagination and classification on a stub transport."""
+
+import json
+
+import httpx
+import pytest
+
+from kmm.kalshi import auth
+from kmm.kalshi import constants as c
+from kmm.kalshi import errors as e
+from kmm.kalshi.rest import KalshiRest, NewOrder
+
+BASE = "http://sim.test/trade-api/v2"
+
+
+class Stub:
+    """Scripted handler: ``script`` maps (method, path) to a list of responses/exceptions, used in order."""
+
+    def __init__(self, script):
+        self.script = {k: list(v) for k, v in script.items()}
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        todo = self.script[(request.method, request.url.path)]
+        step = todo.pop(0) if len(todo) > 1 else todo[0]
+        if isinstance(step, Exception):
+            raise step
+        status, body = step
+        if callable(body):
+            body = body(request)
+        return httpx.Response(status, content=json.dumps(body).encode() if body is not None else b"")
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, s: float) -> None:
+        self.calls.append(s)
+
+
+@pytest.fixture(scope="module")
+def signer():
+    return auth.Signer.from_pem("kid", auth.generate_private_pem())
+
+
+def client(stub, signer=None, **kw):
+    sleeps = Sleeps()
+    api = KalshiRest(BASE, signer=signer, transport=httpx.MockTransport(stub), sleep=sleeps, **kw)
+    return api, sleeps
+
+
+ORDER = {"order_id": "o1", "client_order_id": "c1", "ticker": "T", "book_side": "bid", "outcome_side": "yes",
+         "status": "resting", "yes_price_dollars": "0.4200", "fill_count_fp": "0.00", "remaining_count_fp": "5.00",
+         "initial_count_fp": "5.00"}
+
+
+async def test_signs_portfolio_paths_without_query_and_not_public_ones(signer):
+    stub = Stub({("GET", "/trade-api/v2/portfolio/orders"): [(200, {"orders": [ORDER], "cursor": ""})],
+                 ("GET", "/trade-api/v2/markets"): [(200, {"markets": [], "cursor": ""})]})
+    api, _ = client(stub, signer)
+    page = await api.get_orders(limit=5, ticker="T")
+    await api.get_markets(status="open")
+    assert page.items[0].price == 4200 and page.items[0].remaining_count == 500
+    signed, public = stub.requests
+    assert signed.url.params["limit"] == "5"
+    pub = auth.load_public_key(signer.public_pem())
+    ts = signed.headers[auth.TIMESTAMP_HEADER]
+    assert auth.verify(pub, signed.headers[auth.SIGNATURE_HEADER], f"{ts}GET/trade-api/v2/portfolio/orders".encode())
+    assert auth.SIGNATURE_HEADER not in public.headers
+    await api.aclose()
+
+
+async def test_get_retries_429_and_5xx_with_backoff_and_reports_durations():
+    stub = Stub({("GET", "/trade-api/v2/exchange/status"): [
+        (429, {"error": "too many requests"}), (503, {"error": {"code": "unavailable"}}),
+        (200, {"exchange_active": True, "trading_active": True})]})
+    seen: list[tuple[str, int]] = []
+    errors: list[str] = []
+    api, sleeps = client(stub, on_request=lambda t, m, s, st: seen.append((t, st)),
+                         on_error=lambda t, err: errors.append(err.kind))
+    status = await api.get_exchange_status()
+    assert status.trading_active
+    assert len(sleeps.calls) == 2 and all(s > 0 for s in sleeps.calls)
+    assert seen == [(c.EXCHANGE_STATUS, 429), (c.EXCHANGE_STATUS, 503), (c.EXCHANGE_STATUS, 200)]
+    assert errors == ["retryable", "retryable"]
+
+
+async def test_get_gives_up_after_max_retries():
+    stub = Stub({("GET", "/trade-api/v2/markets/T"): [(500, {"error": {"code": "internal"}})]})
+    api, sleeps = client(stub, max_retries=2)
+    with pytest.raises(e.ServerError):
+        await api.get_market("T")
+    assert len(stub.requests) == 3 and len(sleeps.calls) == 2
+
+
+async def test_endpoint_label_is_the_template():
+    stub = Stub({("GET", "/trade-api/v2/markets/KX-1/orderbook"): [
+        (200, {"orderbook_fp": {"yes_dollars": [["0.4000", "1.00"]], "no_dollars": []}})]})
+    labels: list[str] = []
+    api, _ = client(stub, on_request=lambda t, m, s, st: labels.append(t))
+    book = await api.get_orderbook("KX-1", depth=5)
+    assert labels == [c.ORDERBOOK] and book.bids == ((4000, 100),)
+    assert stub.requests[0].url.params["depth"] == "5"
+
+
+async def test_create_timeout_then_409_resolves_by_reading_the_order(signer):
+    timeout = httpx.ReadTimeout("slow")
+    stub = Stub({
+        ("POST", "/trade-api/v2/portfolio/events/orders"): [
+            timeout, (409, {"error": {"code": "order_already_exists", "message": "duplicate client_order_id"}})],
+        ("GET", "/trade-api/v2/portfolio/orders"): [(200, {"orders": [ORDER], "cursor": ""})],
+    })
+    api, _ = client(stub, signer)
+    ack = await api.create_order(NewOrder(ticker="T", side="bid", price=4200, count=500, client_order_id="c1"))
+    assert ack.order_id == "o1" and ack.remaining_count == 500
+    creates = [r for r in stub.requests if r.method == "POST"]
+    assert len(creates) == 2 and {json.loads(r.content)["client_order_id"] for r in creates} == {"c1"}
+    body = json.loads(creates[0].content)
+    assert body["price"] == "0.4200" and body["count"] == "5.00" and body["side"] == "bid"
+
+
+async def test_create_first_attempt_409_is_duplicate_and_no_cid_gets_one(signer):
+    stub = Stub({("POST", "/trade-api/v2/portfolio/events/orders"): [(409, {"error": {"code": "conflict"}})]})
+    api, _ = client(stub, signer)
+    with pytest.raises(e.DuplicateOrder):
+        await api.create_order(ticker="T", side="ask", price=5800, count=100)
+    assert json.loads(stub.requests[0].content)["client_order_id"].startswith("kmm-")
+
+
+async def test_cancel_timeout_is_ambiguous_and_not_retried(signer):
+    stub = Stub({("DELETE", "/trade-api/v2/portfolio/events/orders/o1"): [httpx.ReadTimeout("slow")]})
+    api, _ = client(stub, signer)
+    with pytest.raises(e.Ambiguous):
+        await api.cancel_order("o1")
+    assert len(stub.requests) == 1
+
+
+async def test_write_retried_when_connection_refused(signer):
+    stub = Stub({("DELETE", "/trade-api/v2/portfolio/events/orders/o1"): [
+        httpx.ConnectError("refused"), (200, {"order_id": "o1", "reduced_by": "5.00", "ts_ms": 1})]})
+    api, _ = client(stub, signer)
+    ack = await api.cancel_order("o1")
+    assert ack.reduced_by == 500 and len(stub.requests) == 2
+
+
+async def test_pagination_follows_cursor_until_empty():
+    def page(req: httpx.Request):
+        cur = req.url.params.get("cursor", "")
+        nxt = {"": "p2", "p2": "p3", "p3": ""}[cur]
+        return {"trades": [{"trade_id": f"t{cur}", "ticker": "T", "yes_price_dollars": "0.5000",
+                            "count_fp": "1.00", "taker_outcome_side": "yes"}], "cursor": nxt}
+    stub = Stub({("GET", "/trade-api/v2/markets/trades"): [(200, page)]})
+    api, _ = client(stub)
+    ids = [t.trade_id async for t in api.iter_trades(ticker="T", limit=1)]
+    assert ids == ["t", "tp2", "tp3"]
+
+
+async def test_batch_create_per_item_errors_and_rejections(signer):
+    stub = Stub({("POST", "/trade-api/v2/portfolio/events/orders/batched"): [(201, {"orders": [
+        {"order_id": "o1", "client_order_id": "a", "fill_count": "0.00", "remaining_count": "1.00"},
+        {"error": {"code": "invalid_price", "message": "off tick"}}]})],
+        ("GET", "/trade-api/v2/portfolio/balance"): [(401, {"error": {"code": "authentication_error"}})]})
+    api, _ = client(stub, signer)
+    acks = await api.batch_create([NewOrder("T", "bid", 4200, 100, "a"), NewOrder("T", "bid", 4205, 100, "b")])
+    assert acks[0].order_id == "o1" and acks[0].error is None
+    assert isinstance(acks[1].error, e.BadRequest) and acks[1].client_order_id == "b"
+    with pytest.raises(e.Unauthorized):
+        await api.get_balance()
+
+
+async def test_first_attempt_409_resolves_when_asked(signer):
+    stub = Stub({("POST", "/trade-api/v2/portfolio/events/orders"): [(409, {"error": {"code": "dup"}})],
+                 ("GET", "/trade-api/v2/portfolio/orders"): [(200, {"orders": [ORDER], "cursor": ""})]})
+    api, _ = client(stub, signer)
+    ack = await api.create_order(ticker="T", side="bid", price=4200, count=500, client_order_id="c1",
+                                 resolve_duplicate=True)
+    assert ack.order_id == "o1"
+
+
+async def test_rate_limiter_is_charged_per_endpoint_cost(signer):
+    from kmm.kalshi.ratelimit import RateLimiter
+
+    now = [0]
+    lim = RateLimiter(200, 100, clock=lambda: now[0])
+    stub = Stub({("GET", "/trade-api/v2/portfolio/orders/o1"): [(200, {"order": ORDER})],
+                 ("DELETE", "/trade-api/v2/portfolio/events/orders/batched"): [(200, {"orders": [
+                     {"order_id": "a", "reduced_by": "1.00"}, {"order_id": "b", "reduced_by": "1.00"}]})]})
+    api, _ = client(stub, signer, limiter=lim)
+    await api.get_order("o1")
+    acks = await api.batch_cancel(["a", "b"])
+    assert [a.reduced_by for a in acks] == [100, 100]
+    assert lim.tokens() == {"read": 198, "write": 96}
+
+
+async def test_candlesticks_path_and_params():
+    stub = Stub({("GET", "/trade-api/v2/series/KX/markets/KX-1/candlesticks"): [(200, {"ticker": "KX-1",
+                 "candlesticks": [{"end_period_ts": 60, "price": {"close_dollars": "0.5000"}, "volume_fp": "2.00"}]})]})
+    api, _ = client(stub)
+    candles = await api.get_candlesticks("KX", "KX-1", start_ts=0, end_ts=60, period_interval=1)
+    assert candles[0].close == 5000 and candles[0].end_ts == 60 * 10**9
+    assert stub.requests[0].url.params["period_interval"] == "1"
