@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 
 from kmm.kalshi.fees import CENT_MONEY, TAKER_RATE, FillFee, fill_fee, maker_rate, trade_fee
-from kmm.messages.units import ONE_DOLLAR
+from kmm.messages.units import NS_PER_S, ONE_DOLLAR
 
 from . import errors as E
 from .book import Book
@@ -343,7 +343,8 @@ class Exchange(ExchangeQueries):
             self._exit()
 
     def determine_market(self, ticker: str, result: str) -> None:
-        """closed → determined with result ``yes``/``no`` (closes first if needed)."""
+        """closed → determined with result ``yes``/``no`` (closes first if needed). With a
+        ``settlement_timer_seconds`` > 0 the market settles by itself that long after."""
         now = self._enter()
         try:
             self._determine(self._state(ticker), result, now)
@@ -366,6 +367,9 @@ class Exchange(ExchangeQueries):
         m.result = result
         m.determination_ns = now
         self._set_status(m, DETERMINED, EV_DETERMINED, now)
+        if m.settlement_timer_seconds > 0:
+            when = now + m.settlement_timer_seconds * NS_PER_S
+            heapq.heappush(self._schedule, (when, self._next_seq(), "settle", m.ticker))
 
     def settle_market(self, ticker: str, result: str | None = None) -> list[Settlement]:
         """Pay $1 per winning contract, zero positions, write Settlement rows, status finalized.
@@ -382,39 +386,45 @@ class Exchange(ExchangeQueries):
                 self._determine(st, result, now)
             elif result is not None and result != m.result:
                 raise bad_request(E.INVALID_PARAMETERS, f"market {ticker} was determined {m.result}")
-            out: list[Settlement] = []
-            for user in st.holders:
-                acct = self._accounts[user]
-                pos = acct.positions[ticker]
-                if pos.settled:
-                    continue
-                q = pos.position
-                wins = (q > 0) == (m.result == YES)
-                revenue = ONE_DOLLAR * abs(q) if q and wins else 0
-                if q:
-                    s = Settlement(
-                        user=user, ticker=ticker, event_ticker=m.event_ticker, market_result=m.result,
-                        yes_count=max(q, 0), yes_total_cost=pos.cost if q > 0 else 0,
-                        no_count=max(-q, 0), no_total_cost=pos.cost if q < 0 else 0,
-                        revenue=revenue, fee_cost=pos.fees_paid, settled_ns=now, seq=self._next_seq(),
-                    )
-                    acct.cash += revenue
-                    acct.updated_ns = now
-                    acct.settlements.append(s)
-                    out.append(s)
-                    pos.realized_pnl += revenue - pos.cost
-                    pos.cost = 0
-                    pos.position = 0
-                    self._emit(SettlementEvent(user, s))
-                pos.settled = True
-                pos.last_updated_ns = now
-                self._emit(PositionUpdate(user, pos.snapshot(), now))
-            st.open_interest = 0
-            m.settlement_ns = now
-            self._set_status(m, FINALIZED, EV_SETTLED, now)
-            return out
+            return self._settle(st, now)
         finally:
             self._exit()
+
+    def _settle(self, st: MarketState, now: int) -> list[Settlement]:
+        m = st.market
+        ticker = m.ticker
+        out: list[Settlement] = []
+        for user in st.holders:
+            acct = self._accounts[user]
+            pos = acct.positions[ticker]
+            if pos.settled:
+                continue
+            q = pos.position
+            wins = (q > 0) == (m.result == YES)
+            revenue = ONE_DOLLAR * abs(q) if q and wins else 0
+            if q:
+                s = Settlement(
+                    user=user, ticker=ticker, event_ticker=m.event_ticker, market_result=m.result,
+                    yes_count=max(q, 0), yes_total_cost=pos.cost if q > 0 else 0,
+                    no_count=max(-q, 0), no_total_cost=pos.cost if q < 0 else 0,
+                    revenue=revenue, fee_cost=pos.fees_paid, settled_ns=now, seq=self._next_seq(),
+                )
+                acct.cash += revenue
+                acct.updated_ns = now
+                acct.settlements.append(s)
+                out.append(s)
+                pos.realized_pnl += revenue - pos.cost
+                pos.cost = 0
+                pos.position = 0
+                self._emit(SettlementEvent(user, s))
+            pos.settled = True
+            pos.last_updated_ns = now
+            if self._listeners:
+                self._emit(PositionUpdate(user, pos.snapshot(), now))
+        st.open_interest = 0
+        m.settlement_ns = now
+        self._set_status(m, FINALIZED, EV_SETTLED, now)
+        return out
 
     def tick(self) -> None:
         """Apply time-driven changes due at ``now_ns()``: order expirations, scheduled market
@@ -431,6 +441,8 @@ class Exchange(ExchangeQueries):
                 self._set_status(m, ACTIVE, EV_ACTIVATED, now)
             elif kind == "close" and m.close_ns == when:
                 self._close(self._markets[ticker], now)
+            elif kind == "settle" and m.status == DETERMINED:
+                self._settle(self._markets[ticker], now)
         exp = self._expiries
         while exp and exp[0][0] <= now:
             when, _, oid = heapq.heappop(exp)

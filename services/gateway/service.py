@@ -513,6 +513,16 @@ class GatewayService(Service):
                 self.fills_since_s = max(self.fills_since_s, f.ts // NS_PER_S - 5)
         if new:
             self.wake.set()
+            await self.publish_positions()
+
+    async def publish_positions(self) -> None:
+        """The exchange's positions, for risk and the quoter to reconcile against."""
+        assert self.api is not None
+        now = time.time_ns()
+        async for p in self.api.iter_positions(limit=500):
+            self.publish_nowait(EXEC_REPORT, PositionReport(
+                msg_id=new_id(), ts_event=now, ts_init=now, market=p.ticker, position=p.position,
+                realized_pnl=p.realized_pnl, fees_paid=p.fees_paid))
 
     async def reconcile_loop(self) -> None:
         while True:
@@ -545,11 +555,8 @@ class GatewayService(Service):
                 if wo.status == OPEN and wo.order_id and wo.order_id not in resting:
                     self.table.done(wo)  # filled (fills loop reports it) or canceled at the exchange
                     self.dirty[wo.market] = None
+        await self.publish_positions()
         now = time.time_ns()
-        async for p in self.api.iter_positions(limit=500):
-            self.publish_nowait(EXEC_REPORT, PositionReport(
-                msg_id=new_id(), ts_event=now, ts_init=now, market=p.ticker, position=p.position,
-                realized_pnl=p.realized_pnl, fees_paid=p.fees_paid))
         bal = await self.api.get_balance()
         self.publish_nowait(EXEC_REPORT, BalanceReport(
             msg_id=new_id(), ts_event=now, ts_init=now, balance=bal.balance, portfolio_value=bal.portfolio_value))

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from kmm.bus import topology as t
-from kmm.messages import Fill, QuoteIntent
+from kmm.messages import Fill, PositionReport, QuoteIntent
 from tests.helpers import eventually
 from tests.system.conftest import System
 
@@ -53,8 +53,8 @@ def test_quotes_rest_fills_happen_and_positions_agree(system: System) -> None:
                timeout=30, interval=0.5, what="our quotes rest on the selected markets")
     eventually(lambda: system.fills(), timeout=120, interval=1.0, what="our first fill")
     eventually(lambda: positions_agree(system), timeout=30, interval=0.5, what="risk agrees with the exchange")
-    gw = {p for _, p in system.messages(t.EXEC_REPORT) if type(p).__name__ == "PositionReport"}
-    assert gw, "the gateway published exchange positions"
+    eventually(lambda: [m for _, m in system.messages(t.EXEC_REPORT) if isinstance(m, PositionReport)],
+               timeout=15, what="the gateway publishes the exchange's positions")
     no_duplicate_orders(system)
 
 
