@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -20,10 +21,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from kmm.messages.units import NS_PER_S, UnitError, dollars_to_price, fp_to_count
+from kmm.messages.units import COUNT_SCALE, NS_PER_S, UnitError, dollars_to_price, fp_to_count
 
-from . import render
+from . import legacy, render
 from .auth import AuthError, authenticate, is_public
+from .candles import PERIODS_MIN, CandleRecorder
 from .errors import ExchangeError
 from .orders import AmendOrder, CreateOrder
 from .ratelimit import TOO_MANY_REQUESTS_BODY, request_cost
@@ -140,12 +142,50 @@ def _inner_error(exc: Exception) -> dict[str, str]:
     return {"code": "internal_error", "message": str(exc), "details": ""}
 
 
+class TradeCounter:
+    """Engine listener counting public trades for /status and /metrics."""
+
+    def __init__(self, counters: "Counter[str]") -> None:
+        self.counters = counters
+
+    def on_trade(self, ev: Any) -> None:
+        self.counters["trades"] += 1
+        self.counters["contracts"] += ev.count
+
+
+def render_metrics(sim: Simulator, hub: Hub, counters: "Counter[str]") -> str:
+    """Prometheus text exposition of the simulator's own figures (prefix ``kmm_sim_``)."""
+    lines = [
+        "# HELP kmm_sim_ws_connections Open WebSocket connections.", "# TYPE kmm_sim_ws_connections gauge",
+        f"kmm_sim_ws_connections {len(hub.connections)}",
+        "# HELP kmm_sim_ws_messages_sent_total WS messages sent on open connections.",
+        "# TYPE kmm_sim_ws_messages_sent_total counter",
+        f"kmm_sim_ws_messages_sent_total {sum(c.sent for c in hub.connections)}",
+        "# HELP kmm_sim_trades_total Public trades.", "# TYPE kmm_sim_trades_total counter",
+        f"kmm_sim_trades_total {counters['trades']}",
+        "# HELP kmm_sim_trading_active 1 when the exchange is not paused.", "# TYPE kmm_sim_trading_active gauge",
+        f"kmm_sim_trading_active {int(bool(sim.exchange.trading_active))}",
+        "# HELP kmm_sim_markets Markets by status.", "# TYPE kmm_sim_markets gauge",
+    ]
+    by_status = Counter(m.status for m in sim.exchange.markets())
+    lines += [f'kmm_sim_markets{{status="{k}"}} {v}' for k, v in sorted(by_status.items())]
+    lines += ["# HELP kmm_sim_http_responses_total Kalshi API responses by status code.",
+              "# TYPE kmm_sim_http_responses_total counter"]
+    lines += [f'kmm_sim_http_responses_total{{code="{k[5:]}"}} {v}'
+              for k, v in sorted(counters.items()) if k.startswith("http_")]
+    return "\n".join(lines) + "\n"
+
+
 # --- the app ---------------------------------------------------------------------------------------
 def create_app(sim: Simulator) -> Starlette:
     """The ASGI app serving ``sim``; its lifespan runs the simulator's clock loop."""
     ex = sim.exchange
     hub = Hub(ex, sim.clock.now_ns)
     ex.add_listener(hub)
+    candles = CandleRecorder(ex)
+    ex.add_listener(candles)
+    counters: Counter[str] = Counter()
+    ex.add_listener(TradeCounter(counters))
 
     def guard(handler: Handler, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -176,16 +216,21 @@ def create_app(sim: Simulator) -> Starlette:
             if not sim.limiter.allow(user or f"anon:{request.client.host if request.client else ''}",
                                      request.method, api_path, batch):
                 return JSONResponse(TOO_MANY_REQUESTS_BODY, status_code=429)
-            try:
-                return await handler(request, user)
-            except ExchangeError as exc:
-                return error_response(exc.status, exc.code, exc.message)
-            except ApiError as exc:
-                return error_response(exc.status, exc.code, exc.message)
-            except (ValueError, TypeError, KeyError) as exc:
-                return error_response(400, "invalid_parameters", "bad request", str(exc))
+            response = await run(handler, request, user)
+            counters[f"http_{response.status_code}"] += 1
+            return response
 
         return endpoint
+
+    async def run(handler: Handler, request: Request, user: str | None) -> Response:
+        try:
+            return await handler(request, user)
+        except ExchangeError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except (ValueError, TypeError, KeyError) as exc:
+            return error_response(400, "invalid_parameters", "bad request", str(exc))
 
     def need_user(user: str | None) -> str:
         if user is None:
@@ -264,6 +309,35 @@ def create_app(sim: Simulator) -> Starlette:
                       max_ts_ns=q_ts(request, "max_ts"), limit=limit,
                       cursor=request.query_params.get("cursor") or "")
         return JSONResponse({"trades": [render.trade(t) for t in p.items], "cursor": p.cursor})
+
+    def candle_range(request: Request) -> tuple[int, int, int]:
+        start = q_int(request, "start_ts", None)
+        end = q_int(request, "end_ts", None)
+        period = q_int(request, "period_interval", None)
+        if start is None or end is None or period is None:
+            raise bad("start_ts, end_ts and period_interval are required", "missing_parameters")
+        if period not in PERIODS_MIN:
+            raise bad("period_interval must be 1, 60 or 1440")
+        return start, end, period
+
+    async def get_candlesticks(request: Request, user: str | None) -> Response:
+        ticker = request.path_params["ticker"]
+        m = ex.market(ticker)
+        if m.series_ticker != request.path_params["series_ticker"]:
+            raise ApiError(404, "not_found", f"market {ticker} is not in series {request.path_params['series_ticker']}")
+        start, end, period = candle_range(request)
+        return JSONResponse({"ticker": ticker, "candlesticks": candles.candles(ticker, start, end, period)})
+
+    async def batch_candlesticks(request: Request, user: str | None) -> Response:
+        tickers = q_list(request, "market_tickers")
+        if not tickers or len(tickers) > 100:
+            raise bad("market_tickers: 1 to 100 tickers", "missing_parameters" if not tickers else "invalid_parameters")
+        start, end, period = candle_range(request)
+        for t in tickers:
+            ex.market(t)
+        return JSONResponse({"markets": [
+            {"market_ticker": t, "candlesticks": candles.candles(t, start, end, period)} for t in tickers
+        ]})
 
     # ---- events / series ----
     async def get_events(request: Request, user: str | None) -> Response:
@@ -393,6 +467,82 @@ def create_app(sim: Simulator) -> Starlette:
             reduce_to=None if to is None else parse_count(to, "reduce_to"),
         )
         return JSONResponse(render.decrease_ack(ack))
+
+    # ---- legacy V1 orders (compatibility; they cost 10x tokens like on Kalshi) ----
+    def v1(fn: Callable[[dict[str, Any]], Any], d: dict[str, Any]) -> Any:
+        try:
+            return fn(d)
+        except legacy.LegacyRequestError as exc:
+            raise bad(str(exc)) from None
+
+    async def v1_create(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        ack = ex.create_order(u, v1(legacy.create_request, await body_json(request)))
+        return JSONResponse({"order": render.order(ex.get_order(u, ack.order_id))}, status_code=201)
+
+    async def v1_batch_create(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        items = (await body_json(request)).get("orders")
+        if not isinstance(items, list) or not items:
+            raise bad("orders is required", "missing_parameters")
+        out: list[dict[str, Any]] = []
+        for item in items:
+            d = item if isinstance(item, dict) else {}
+            entry: dict[str, Any] = {}
+            if d.get("client_order_id") is not None:
+                entry["client_order_id"] = d["client_order_id"]
+            try:
+                ack = ex.create_order(u, v1(legacy.create_request, d))
+                entry["order"] = render.order(ex.get_order(u, ack.order_id))
+            except (ExchangeError, ApiError) as exc:
+                entry["error"] = _inner_error(exc)
+            out.append(entry)
+        return JSONResponse({"orders": out}, status_code=201)
+
+    async def v1_cancel(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        ack = ex.cancel_order(u, request.path_params["order_id"])
+        return JSONResponse({"order": render.order(ex.get_order(u, ack.order_id)),
+                             "reduced_by_fp": render.fp(ack.reduced_by)})
+
+    async def v1_batch_cancel(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        body = await body_json(request)
+        ids = [str(i) for i in body.get("ids") or []] + [
+            str(o.get("order_id")) for o in body.get("orders") or [] if isinstance(o, dict)]
+        if not ids:
+            raise bad("ids or orders is required", "missing_parameters")
+        out: list[dict[str, Any]] = []
+        for oid, res in zip(ids, ex.batch_cancel(u, ids), strict=True):
+            if isinstance(res, ExchangeError):
+                out.append({"order_id": oid, "reduced_by_fp": "0.00", "error": _inner_error(res)})
+            else:
+                out.append({"order_id": oid, "order": render.order(ex.get_order(u, oid)),
+                            "reduced_by_fp": render.fp(res.reduced_by)})
+        return JSONResponse({"orders": out})
+
+    async def v1_amend(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        oid = request.path_params["order_id"]
+        old = render.order(ex.get_order(u, oid))
+        ack = ex.amend_order(u, oid, v1(legacy.amend_request, await body_json(request)))
+        return JSONResponse({"old_order": old, "order": render.order(ex.get_order(u, ack.order_id))})
+
+    async def v1_decrease(request: Request, user: str | None) -> Response:
+        u = need_user(user)
+        d = await body_json(request)
+        by = d.get("reduce_by_fp", d.get("reduce_by"))
+        to = d.get("reduce_to_fp", d.get("reduce_to"))
+        if (by is None) == (to is None):
+            raise bad("exactly one of reduce_by / reduce_to is required")
+
+        def amount(v: Any, fp_key: str) -> int:
+            return parse_count(v) if fp_key in d else int(v) * COUNT_SCALE
+
+        ack = ex.decrease_order(u, request.path_params["order_id"],
+                                reduce_by=None if by is None else amount(by, "reduce_by_fp"),
+                                reduce_to=None if to is None else amount(to, "reduce_to_fp"))
+        return JSONResponse({"order": render.order(ex.get_order(u, ack.order_id))})
 
     # ---- portfolio reads ----
     async def get_orders(request: Request, user: str | None) -> Response:
@@ -614,6 +764,22 @@ def create_app(sim: Simulator) -> Starlette:
     async def livez(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def readyz(request: Request) -> Response:
+        clock_ok = sim.running
+        checks = {"clock_loop": clock_ok, "markets_listed": bool(ex.markets())}
+        return JSONResponse({"ready": all(checks.values()), "checks": checks},
+                            status_code=200 if all(checks.values()) else 503)
+
+    async def status(request: Request) -> Response:
+        active = sum(1 for m in ex.markets() if m.status == "active")
+        summary = (f"{active} active markets, {len(hub.connections)} ws, {counters['trades']} trades, "
+                   f"trading {'on' if ex.trading_active else 'PAUSED'}, speed x{sim.clock.speed:g}")
+        return JSONResponse({"summary": summary, "active_markets": active, "ws_connections": len(hub.connections),
+                             "trades": counters["trades"], "now_ns": sim.clock.now_ns()})
+
+    async def metrics(request: Request) -> Response:
+        return Response(render_metrics(sim, hub, counters), media_type="text/plain; version=0.0.4")
+
     def r(path: str, handler: Handler, methods: list[str], public: bool = False) -> Route:
         return Route(API + path, guard(handler, public), methods=methods)
 
@@ -623,12 +789,14 @@ def create_app(sim: Simulator) -> Starlette:
         r("/markets", get_markets, ["GET"], True),
         r("/markets/trades", get_trades, ["GET"], True),
         r("/markets/orderbooks", get_orderbooks, ["GET"], True),
+        r("/markets/candlesticks", batch_candlesticks, ["GET"], True),
         r("/markets/{ticker}", get_market, ["GET"], True),
         r("/markets/{ticker}/orderbook", get_orderbook, ["GET"], True),
         r("/events", get_events, ["GET"], True),
         r("/events/{event_ticker}", get_event, ["GET"], True),
         r("/series", get_series_list, ["GET"], True),
         r("/series/{series_ticker}", get_series, ["GET"], True),
+        r("/series/{series_ticker}/markets/{ticker}/candlesticks", get_candlesticks, ["GET"], True),
         r("/account/limits", account_limits, ["GET"]),
         r("/account/endpoint_costs", endpoint_costs, ["GET"]),
         r("/portfolio/events/orders", create_order, ["POST"]),
@@ -639,8 +807,14 @@ def create_app(sim: Simulator) -> Starlette:
         r("/portfolio/events/orders/{order_id}/amend", amend_order, ["POST"]),
         r("/portfolio/events/orders/{order_id}/decrease", decrease_order, ["POST"]),
         r("/portfolio/orders", get_orders, ["GET"]),
+        r("/portfolio/orders", v1_create, ["POST"]),
+        r("/portfolio/orders/batched", v1_batch_create, ["POST"]),
+        r("/portfolio/orders/batched", v1_batch_cancel, ["DELETE"]),
         r("/portfolio/orders/queue_positions", queue_positions, ["GET"]),
         r("/portfolio/orders/{order_id}", get_order, ["GET"]),
+        r("/portfolio/orders/{order_id}", v1_cancel, ["DELETE"]),
+        r("/portfolio/orders/{order_id}/amend", v1_amend, ["POST"]),
+        r("/portfolio/orders/{order_id}/decrease", v1_decrease, ["POST"]),
         r("/portfolio/orders/{order_id}/queue_position", queue_position, ["GET"]),
         r("/portfolio/fills", get_fills, ["GET"]),
         r("/portfolio/positions", get_positions, ["GET"]),
@@ -664,6 +838,9 @@ def create_app(sim: Simulator) -> Starlette:
         Route("/admin/markets/{ticker}/close", admin_close, methods=["POST"]),
         Route("/admin/clock/advance", admin_advance, methods=["POST"]),
         Route("/livez", livez, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/status", status, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager

@@ -93,11 +93,12 @@ def start_simulator(
     balance_dollars: int = 10_000,
     tier: str = "prestige",
     rate_limit: bool = True,
+    replay_path: str | None = None,
     startup_timeout: float = 15.0,
 ) -> SimHandle:
     """Start a simulator thread and return once it is listening (call ``.stop()`` when done)."""
     sim = Simulator(seed=seed, keys=keys, n_markets=n_markets, flow=flow, speed=speed,
-                    balance_dollars=balance_dollars, tier=tier, rate_limit=rate_limit)
+                    balance_dollars=balance_dollars, tier=tier, rate_limit=rate_limit, replay_path=replay_path)
     app = create_app(sim)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
                             ws_ping_interval=10.0, ws_ping_timeout=20.0)
@@ -155,7 +156,8 @@ async def running_simulator(
     """Async context manager: a simulator listening on 127.0.0.1 (its own thread and loop).
 
     ``keys`` maps API key id → public key PEM; each key gets an account with ``balance_dollars``.
-    Extra keyword arguments: ``tier`` (rate-limit tier, default ``prestige``), ``rate_limit``.
+    Extra keyword arguments: ``tier`` (rate-limit tier, default ``prestige``), ``rate_limit``,
+    ``replay_path`` (drive markets from a recorded orderbook log; use with ``n_markets=0``).
     """
     handle = await asyncio.to_thread(
         start_simulator, seed=seed, keys=keys, n_markets=n_markets, flow=flow, speed=speed, port=port,

@@ -165,8 +165,12 @@ class Simulator:
         self.replay: Replayer | None = None
         if replay_path is not None:
             self.replay = Replayer.from_file(self.exchange, replay_path, self.clock.now_ns())
-            self.on_tick.append(lambda: self.replay.play_until(self.clock.now_ns()) if self.replay else None)
+            self.on_tick.append(self._play_replay)
         self._task: asyncio.Task[None] | None = None
+
+    def _play_replay(self) -> None:
+        if self.replay is not None:
+            self.replay.play_until(self.clock.now_ns())
 
     def _on_new_event(self, specs: list[MarketSpec]) -> None:
         list_markets(self.exchange, specs, self.strikes)
@@ -176,7 +180,7 @@ class Simulator:
         self.keys.add(key_id, public_pem)
         if not self.exchange.has_account(key_id):
             dollars = self.balance_dollars if balance_dollars is None else balance_dollars
-            self.exchange.open_account(key_id, dollars * MONEY_SCALE)
+            self.exchange.open_account(key_id, int(dollars) * MONEY_SCALE)
 
     # --- the clock loop: runs the synthetic flow and time-driven engine changes ----------------
     def step(self) -> None:
@@ -196,6 +200,11 @@ class Simulator:
             nxt = self.scenario.next_time()
             delay = max_sleep_s if nxt is None else min(max_sleep_s, self.clock.wall_delay_s(nxt))
             await asyncio.sleep(max(delay, 0.001))
+
+    @property
+    def running(self) -> bool:
+        """True while the clock loop task is alive."""
+        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
         if self._task is None:

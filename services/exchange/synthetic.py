@@ -117,6 +117,8 @@ class ScenarioConfig:
         (0.8, 3, 15.0), (1.5, 6, 6.0), (2.0, 10, 4.0), (2.6, 14, 2.0),
     )
     resize_prob: float = 0.35
+    regimes: tuple[float, ...] = (0.4, 1.0, 1.3, 1.8)
+    regime_switch_prob: float = 0.05
     view_noise_c: float = 0.6  # each maker's private error on the fair value, in cents
     block_min: int = 500  # takers at least this large meet a block provider at the touch
     roll_events: bool = True  # create a fresh event when one settles (endless live sessions)
@@ -171,6 +173,7 @@ class Maker:
     refresh_per_min: float
     bids: dict[int, str] = field(default_factory=dict)
     asks: dict[int, str] = field(default_factory=dict)
+    regime: float = 1.0  # current half-spread multiplier (makers tighten and widen for a while)
 
 
 @dataclass
@@ -352,7 +355,9 @@ class Scenario:
 
     def _refresh(self, ticker: str, maker: Maker) -> None:
         fair_c = self.fair(ticker) * 100.0 + self.rng.gauss(0.0, self.cfg.view_noise_c)
-        hs = maker.half_spread_c * self.rng.uniform(0.5, 1.5)
+        if self.rng.random() < self.cfg.regime_switch_prob:
+            maker.regime = self.rng.choice(self.cfg.regimes)
+        hs = maker.half_spread_c * maker.regime * self.rng.uniform(0.7, 1.3)
         best_bid, best_ask = self.venue.top(ticker)
         bid0 = math.floor(fair_c - hs) * TICK
         ask0 = math.ceil(fair_c + hs) * TICK

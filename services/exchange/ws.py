@@ -93,12 +93,15 @@ class Connection:
         self.queue.put_nowait(message)
 
     def _overflow(self) -> None:
+        closing = False
         while not self.queue.empty():
-            self.queue.get_nowait()
+            closing = self.queue.get_nowait() is _CLOSE or closing
         for sid in list(self.subs):
             self.queue.put_nowait({"id": 0, "type": "error", "sid": sid,
                                    "msg": {"code": ERR_BUFFER_OVERFLOW, "msg": "Subscription buffer overflow"}})
         self.subs.clear()
+        if closing:
+            self.queue.put_nowait(_CLOSE)
 
     def close(self) -> None:
         self.queue.put_nowait(_CLOSE)
@@ -285,8 +288,13 @@ class Connection:
         writer = asyncio.create_task(self._writer(websocket))
         try:
             while True:
-                text = await websocket.receive_text()
-                self.handle_text(text)
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                raw = message.get("text")
+                if raw is None:
+                    raw = (message.get("bytes") or b"").decode("utf-8", "replace")
+                self.handle_text(raw)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -100,6 +100,7 @@ class GatewayService(Service):
         self.fills_since_s = 0
         self.reconciled = False
         self.balance: int | None = None
+        self.exported_markets: set[str] = set()
         self.counts = {"placed": 0, "amended": 0, "decreased": 0, "canceled": 0, "rejected": 0, "fills": 0,
                        "ambiguous": 0, "expired": 0, "dry_run_actions": 0}
         self.t2o: deque[float] = deque(maxlen=5000)
@@ -109,9 +110,7 @@ class GatewayService(Service):
         for o in metrics.ORDER_OUTCOMES:
             metrics.ORDERS.labels(o)
         self.api = KalshiRest(
-            self.s.kalshi_base_url, signer=self.signer, limiter=self.limiter, timeout=self.s.request_timeout_s,
-            on_request=lambda tpl, method, secs, status: metrics.EXCHANGE_REQUEST_SECONDS.labels(tpl).observe(secs),
-            on_error=lambda tpl, err: metrics.EXCHANGE_ERRORS.labels(tpl, err.kind).inc(),
+            self.s.kalshi_base_url, signer=self.signer, limiter=self.limiter, timeout=self.s.request_timeout_s, **metrics.exchange_hooks(),
         )
         if self.signer is not None:
             await self.recover_reported_fills()
@@ -446,9 +445,25 @@ class GatewayService(Service):
         log.warning("canceled all orders: %s", reason)
 
     # --- safety loops ---------------------------------------------------------------------------
+    def export_metrics(self) -> None:
+        if self.last_heartbeat:
+            metrics.RISK_HEARTBEAT_AGE.set(time.monotonic() - self.last_heartbeat)
+        for bucket, tokens in self.limiter.tokens().items():
+            metrics.RATE_LIMIT_TOKENS.labels(bucket).set(tokens)
+        per_market: dict[str, int] = dict.fromkeys(self.exported_markets, 0)
+        for o in self.table.open_orders():
+            per_market[o.market] = per_market.get(o.market, 0) + 1
+        for market, n in per_market.items():
+            metrics.OPEN_ORDERS.labels(market).set(n)
+        self.exported_markets |= set(per_market)
+
     async def dead_man_loop(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(0.1)
+            ticks += 1
+            if ticks % 10 == 0:
+                self.export_metrics()
             if self.last_heartbeat == 0.0:
                 continue
             stale = time.monotonic() - self.last_heartbeat > self.s.dead_man_timeout_s
@@ -504,6 +519,7 @@ class GatewayService(Service):
                 self.dirty[f.ticker] = None
             self.counts["fills"] += 1
             metrics.FILLS.inc()
+            metrics.MARKET_FILLED_CONTRACTS.labels(f.ticker, f.side).inc(f.count / COUNT_SCALE)
             self.publish_nowait(EXEC_REPORT, Fill(
                 msg_id=f"fill-{f.fill_id}", ts_event=f.ts, ts_init=time.time_ns(),
                 origin_ts=wo.origin_ts if wo else 0, fill_id=f.fill_id, order_id=f.order_id,

@@ -80,9 +80,7 @@ class MarketDataService(Service):
 
     async def on_start(self) -> None:
         self.api = KalshiRest(
-            self.s.kalshi_base_url, signer=self.signer,
-            on_request=lambda tpl, method, secs, status: metrics.EXCHANGE_REQUEST_SECONDS.labels(tpl).observe(secs),
-            on_error=lambda tpl, err: metrics.EXCHANGE_ERRORS.labels(tpl, err.kind).inc(),
+            self.s.kalshi_base_url, signer=self.signer, **metrics.exchange_hooks(),
         )
         self.ws = KalshiWs(self.s.kalshi_ws_url, signer=self.signer)
         await self.load_last_universe()
@@ -171,17 +169,22 @@ class MarketDataService(Service):
         async for ev in self.ws:
             now = time.time_ns()
             if isinstance(ev, BookUpdate):
+                metrics.MARKETDATA_EVENTS.labels("orderbook_snapshot" if ev.snapshot else "orderbook_delta").inc()
                 if ev.market not in self.universe:
                     continue
                 self.publish_nowait(MD_BOOK, dataclasses.replace(
                     ev, msg_id=new_id(), corr_id=new_id(), bids=ev.bids[:depth], asks=ev.asks[:depth],
                     ts_init=now, origin_ts=now))
                 self.books_published += 1
+            elif isinstance(ev, wire.Ticker):
+                metrics.MARKETDATA_EVENTS.labels("ticker").inc()
             elif isinstance(ev, wire.PublicTrade):
+                metrics.MARKETDATA_EVENTS.labels("trade").inc()
                 t = ev.to_trade(ts_init=now)
                 self.publish_nowait(MD_TRADE, dataclasses.replace(t, msg_id=new_id(), origin_ts=now))
                 self.trades_published += 1
             elif isinstance(ev, wire.Lifecycle):
+                metrics.MARKETDATA_EVENTS.labels("market_lifecycle").inc()
                 log.info("lifecycle %s %s %s", ev.ticker, ev.event_type, ev.result)
                 self.spawn(self.poll_markets(), f"poll-after-lifecycle:{new_id()}")
 

@@ -43,7 +43,7 @@ from kmm.messages import (
     QuoteIntent,
     Universe,
 )
-from kmm.messages.units import COUNT_SCALE, NS_PER_S
+from kmm.messages.units import COUNT_SCALE, NS_PER_S, PRICE_SCALE
 from kmm.strategy.quoting import QuoteParams, quote_one
 
 from .model import MarketModel
@@ -117,6 +117,8 @@ class QuoterService(Service):
 
     async def set_universe(self, markets: set[str]) -> None:
         gone = self.universe - markets
+        for market in markets - self.universe:
+            metrics.init_market(market)
         self.universe = markets
         now = time.time_ns()
         for market in gone:
@@ -179,6 +181,9 @@ class QuoterService(Service):
         m.last_sent_ns = now
         self.intents += 1
         metrics.QUOTES.inc()
+        metrics.MARKET_QUOTES.labels(m.market).inc()
+        metrics.QUOTE_PRICE.labels(m.market, "bid").set(target[0] / PRICE_SCALE if target[1] else 0.0)
+        metrics.QUOTE_PRICE.labels(m.market, "ask").set(target[2] / PRICE_SCALE if target[3] else 0.0)
 
     async def refresh_loop(self) -> None:
         """Re-send unchanged quotes before they expire (books may be quiet)."""

@@ -47,7 +47,7 @@ from kmm.messages import (
     PositionReport,
     QuoteIntent,
 )
-from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, count_to_fp, money_to_dollars
+from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE, count_to_fp, money_to_dollars
 from kmm.risk import engine as rk
 from kmm.strategy.estimators import EwmaVolatility, mid_price
 
@@ -86,6 +86,8 @@ class RiskService(Service):
         self.counts = {"approved": 0, "denied": 0, "resized": 0, "fills": 0}
         self.lock = asyncio.Lock()
         self.exported: set[str] = set()
+        self.cash: dict[str, int] = {}  # µ$ per market from our fills (− bought, + sold), fees apart
+        self.fees: dict[str, int] = {}
 
     async def on_start(self) -> None:
         metrics.set_trading_state(self.engine.state)
@@ -95,6 +97,7 @@ class RiskService(Service):
         self.consume_fanout((MD_BOOK,), self.on_market_data, coalesce={MD_BOOK: lambda m: m.market})  # type: ignore[attr-defined]
         self.consume_group((ORD_INTENT, EXEC_REPORT), self.on_message)
         self.spawn(self.heartbeat_loop(), "heartbeat")
+        self.spawn(self.metrics_loop(), "metrics")
         await self.publish_state_events()
 
     async def ready_checks(self) -> dict[str, Check]:
@@ -126,6 +129,9 @@ class RiskService(Service):
                 if msg.fill_id not in self.seen_fills:
                     self.seen_fills.add(msg.fill_id)
                     self.engine.on_fill(msg.market, msg.side, msg.price, msg.count, msg.fee)
+                    signed = msg.price * msg.count
+                    self.cash[msg.market] = self.cash.get(msg.market, 0) + (-signed if msg.side == "bid" else signed)
+                    self.fees[msg.market] = self.fees.get(msg.market, 0) + msg.fee
                     self.counts["fills"] += 1
             elif isinstance(msg, OrderCancel):
                 self.engine.on_cancel(msg.market, msg.side, msg.canceled_count)
@@ -134,9 +140,12 @@ class RiskService(Service):
                 if m is not None:
                     self.engine.on_cancel(msg.market, msg.side, m.target[1] if msg.side == "bid" else m.target[3])
             elif isinstance(msg, PositionReport):
+                m = self.engine.markets.get(msg.market)
+                held = m.position if m is not None else 0
+                mark = m.mark if m is not None else 0
+                self.cash[msg.market] = self.cash.get(msg.market, 0) - (msg.position - held) * mark
                 self.engine.on_position(msg.market, msg.position)
             await self.publish_state_events()
-            self.export_positions()
 
     async def on_intent(self, intent: QuoteIntent) -> None:
         now = time.time_ns()
@@ -176,11 +185,30 @@ class RiskService(Service):
                                                        state=self.engine.state, seq=self.heartbeat_seq))
             await asyncio.sleep(self.s.heartbeat_s)
 
-    def export_positions(self) -> None:
-        for market, m in self.engine.markets.items():
-            if m.position or market in self.exported:
-                self.exported.add(market)
+    def market_pnl(self, market: str) -> dict[str, int]:
+        """PnL of one market in µ$: realized, unrealized (holdings at mid − their cost) and fees."""
+        m = self.engine.markets[market]
+        held_value = m.position * m.mark if m.position >= 0 else -m.position * (PRICE_SCALE - m.mark)
+        unrealized = held_value - m.cost if m.mark else 0
+        fees = self.fees.get(market, 0)
+        total = self.cash.get(market, 0) + m.position * m.mark - fees
+        return {"realized": total + fees - unrealized, "unrealized": unrealized, "fees": fees}
+
+    async def metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            e = self.engine
+            metrics.EXPOSURE.set(e.exposure() / MONEY_SCALE)
+            for market, m in e.markets.items():
+                if not (m.position or market in self.exported or market in self.cash):
+                    continue
+                if market not in self.exported:
+                    metrics.init_market(market)
+                    self.exported.add(market)
                 metrics.POSITION.labels(market).set(m.position / COUNT_SCALE)
+                metrics.POSITION_LIMIT.labels(market).set(e.position_limit(market) / COUNT_SCALE)
+                for kind, value in self.market_pnl(market).items():
+                    metrics.PNL.labels(market, kind).set(value / MONEY_SCALE)
 
     # --- REST ---------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from kmm.chassis.metrics import HANDLER_SECONDS, MESSAGES_CONSUMED, MESSAGES_DEAD_LETTERED
+from kmm.chassis.metrics import (
+    HANDLER_SECONDS,
+    MESSAGE_AGE_SECONDS,
+    MESSAGES_CONSUMED,
+    MESSAGES_DEAD_LETTERED,
+)
 from kmm.messages import DeadLetter, DecodeError, Message, decode, encode
 
 from .ids import new_id
@@ -123,7 +128,9 @@ class GroupConsumer:
         self._claim_cursor: dict[str, str] = {s: "0-0" for s in streams}
         self._read_task: asyncio.Task | None = None
         self._metrics = {
-            s: (MESSAGES_CONSUMED.labels(service, s), HANDLER_SECONDS.labels(service, s)) for s in streams
+            s: (MESSAGES_CONSUMED.labels(service, s), HANDLER_SECONDS.labels(service, s),
+                MESSAGE_AGE_SECONDS.labels(service, s))
+            for s in streams
         }
 
     def stop(self) -> None:
@@ -178,7 +185,7 @@ class GroupConsumer:
 
     async def _handle_entries(self, stream: str, entries: list, delivery_count: int) -> None:
         to_ack: list[bytes] = []
-        consumed, seconds = self._metrics[stream]
+        consumed, seconds, age = self._metrics[stream]
         for entry_id, fields in entries:
             eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
             if fields is None:  # replayed id whose entry was trimmed away
@@ -198,6 +205,8 @@ class GroupConsumer:
                 self.stats.duplicates += 1
                 to_ack.append(entry_id)
                 continue
+            if msg.ts_init:
+                age.observe(max(time.time_ns() - msg.ts_init, 0) / 1e9)
             t0 = time.perf_counter()
             try:
                 await self.handler(msg, Delivery(stream, eid, delivery_count))

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Hashable
 
 import redis.asyncio as aioredis
 
-from kmm.chassis.metrics import HANDLER_SECONDS, MESSAGES_CONSUMED
+from kmm.chassis.metrics import HANDLER_SECONDS, MESSAGE_AGE_SECONDS, MESSAGES_CONSUMED
 from kmm.messages import DecodeError, Message, decode
 
 from .consumer import dead_letter
@@ -92,6 +92,8 @@ class FanoutReader:
                 msgs.append(decode(payload))
             except DecodeError as exc:
                 await dead_letter(self.redis, self.service, stream, eid, 1, str(exc), payload or b"")
+        if msgs and msgs[-1].ts_init:
+            MESSAGE_AGE_SECONDS.labels(self.service, stream).observe(max(time.time_ns() - msgs[-1].ts_init, 0) / 1e9)
         key_fn = self.coalesce.get(stream)
         if key_fn is not None and len(msgs) > 1:
             latest: dict[Hashable, Message] = {}

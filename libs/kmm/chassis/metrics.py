@@ -9,7 +9,11 @@ Units: seconds, contracts (a count int / ``COUNT_SCALE``) and dollars (money int
 exact in the services; only the exported gauge is a float.
 """
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, Info
+
+from kmm.kalshi import constants as kc
 
 # 50 µs … 1 s, roughly ×2 per bucket.
 LATENCY_BUCKETS = (
@@ -95,16 +99,13 @@ ORDER_OUTCOMES = ("placed", "amended", "decreased", "canceled", "rejected", "amb
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 PNL_KINDS = ("realized", "unrealized", "fees")
 BOOK_SIDES = ("bid", "ask")
-RISK_DENIAL_REASONS = (
-    "market_unknown", "market_closed", "off_grid", "crossing", "position_limit", "exposure_limit",
-    "daily_loss", "rate_limit", "halted", "reducing_only", "expired", "resized",
+# Label values come from the code that emits them, so initialised series are the ones that move.
+RISK_DENIAL_REASONS: tuple[str, ...] = ()  # the risk service passes its engine's codes to init_labels
+EXCHANGE_ENDPOINTS = (  # path templates, as the Kalshi client reports them
+    kc.CREATE_ORDER, kc.BATCH_ORDERS, kc.CANCEL_ORDER, kc.AMEND_ORDER, kc.DECREASE_ORDER, kc.ORDERS, kc.ORDER,
+    kc.FILLS, kc.POSITIONS, kc.BALANCE, kc.MARKETS, kc.MARKET, kc.EVENT, kc.SERIES, kc.ORDER_GROUP_CREATE,
 )
-EXCHANGE_ENDPOINTS = (
-    "create_order", "amend_order", "decrease_order", "cancel_order", "batch_create_orders",
-    "batch_cancel_orders", "get_orders", "get_positions", "get_fills", "get_balance", "get_markets",
-    "get_orderbook", "get_exchange_status",
-)
-EXCHANGE_ERROR_KINDS = ("rate_limited", "server_error", "client_error", "timeout", "network")
+EXCHANGE_ERROR_KINDS = ("retryable", "rejected", "ambiguous")  # kmm.kalshi.errors.KalshiError.kind
 HTTP_CODE_CLASSES = ("2xx", "4xx", "429", "5xx", "error")
 RATE_LIMIT_BUCKETS = ("read", "write")
 MARKETDATA_CHANNELS = ("orderbook_snapshot", "orderbook_delta", "trade", "ticker", "market_lifecycle")
@@ -219,3 +220,16 @@ def init_labels(
             RISK_DENIALS.labels(reason)
         for state in TRADING_STATES:
             TRADING_STATE.labels(state)
+
+
+def exchange_hooks() -> dict[str, Any]:
+    """``on_request`` / ``on_error`` for :class:`kmm.kalshi.rest.KalshiRest` that feed the exchange metrics."""
+
+    def on_request(template: str, method: str, seconds: float, status: int) -> None:
+        EXCHANGE_REQUEST_SECONDS.labels(template).observe(seconds)
+        EXCHANGE_REQUESTS.labels(template, http_code_class(status or None)).inc()
+
+    def on_error(template: str, err: Any) -> None:
+        EXCHANGE_ERRORS.labels(template, err.kind).inc()
+
+    return {"on_request": on_request, "on_error": on_error}

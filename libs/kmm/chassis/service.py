@@ -20,7 +20,7 @@ from kmm.bus.connection import connect
 from kmm.bus.consumer import ConsumerConfig, GroupConsumer, Handler
 from kmm.bus.fanout import BatchHandler, FanoutReader
 from kmm.bus.publisher import Publisher
-from kmm.bus.topology import dlq_stream, fanout_inputs, group_inputs, writes
+from kmm.bus.topology import dlq_stream, group_inputs
 from kmm.messages import Message
 
 from . import metrics
@@ -105,7 +105,7 @@ class Service:
         self.redis = connect(s.redis_url, s.redis_username or self.name, s.password())
         self.publisher = Publisher(self.redis, self.name)
         await self.publisher.start()
-        metrics.init_labels(self.name, writes(self.name), group_inputs(self.name) + fanout_inputs(self.name))
+        metrics.init_labels(self.name)
         await self.on_start()
         for c in self._group_consumers:
             self._reader_tasks.add(self.spawn(c.run(), f"group:{','.join(c.streams)}"))

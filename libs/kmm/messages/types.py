@@ -44,7 +44,12 @@ class Message:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookUpdate(Message):
-    """Normalized YES book for one market: bids best-first, asks best-first (asks = 1 − NO bids)."""
+    """Normalized YES book for one market: bids best-first, asks best-first (asks = 1 − NO bids).
+
+    The levels are the complete top of the book (up to marketdata's depth), so every message replaces
+    the previous one; ``snapshot`` only says whether an exchange snapshot (rather than a delta)
+    produced it.
+    """
 
     TYPE: ClassVar[str] = "book"
     market: str

@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markets", type=int, default=int(env.get("KMM_SIM_MARKETS", "12")))
     parser.add_argument("--seed", type=int, default=int(env.get("KMM_SIM_SEED", "1")))
     parser.add_argument("--speed", type=float, default=float(env.get("KMM_SIM_SPEED", "1.0")))
+    parser.add_argument("--tier", default=env.get("KMM_KALSHI_TIER", "basic"),
+                        help="Kalshi rate-limit tier the simulator enforces and the gateway budgets for")
     parser.add_argument("--kalshi-base-url", default=env.get("KMM_KALSHI_BASE_URL"))
     parser.add_argument("--kalshi-ws-url", default=env.get("KMM_KALSHI_WS_URL"))
     parser.add_argument("--key-id", default=env.get("KMM_KALSHI_KEY_ID"))
@@ -109,6 +111,7 @@ class Run:
         ready = self.workdir / "sim.ready"
         argv = [sys.executable, "-m", "kmm.cli", "sim", "--port", str(port), "--seed", str(self.args.seed),
                 "--markets", str(self.args.markets), "--speed", str(self.args.speed), "--ready-file", str(ready),
+                "--tier", self.args.tier,
                 "--key", f"{WRITE_KEY_ID}:{keys / 'write.pub.pem'}", "--key", f"{READ_KEY_ID}:{keys / 'read.pub.pem'}"]
         self.sup.add(ProcSpec("exchange", argv, http_port=port))
         deadline = time.monotonic() + 60
@@ -135,6 +138,7 @@ class Run:
             env |= {"KMM_KALSHI_BASE_URL": base, "KMM_KALSHI_WS_URL": ws,
                     "KMM_KALSHI_KEY_ID": self.args.key_id or "",
                     "KMM_KALSHI_PRIVATE_KEY_PATH": self.args.private_key_path or "",
+                    "KMM_KALSHI_TIER": self.args.tier,
                     "KMM_DRY_RUN": "1" if self.args.mode == "dry-run" else "0"}
         if name == "marketdata":
             env |= {"KMM_KALSHI_BASE_URL": base, "KMM_KALSHI_WS_URL": ws,

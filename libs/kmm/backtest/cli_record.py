@@ -1,0 +1,38 @@
+"""``kmm record``: read md:* streams from Redis (plain XREAD) and write an event log."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .importers import skip_report
+from .recorder import MD_STREAMS, record
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redis-url", default=os.environ.get("KMM_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    p.add_argument("--out", type=Path, required=True, help="event log to write (.npz)")
+    p.add_argument("--duration-s", type=float, default=None, help="stop after this long (default: Ctrl-C)")
+    p.add_argument("--max-messages", type=int, default=None)
+    p.add_argument("--from-start", action="store_true", help="read what the streams still hold, then follow")
+    p.add_argument("--streams", nargs="*", default=list(MD_STREAMS))
+
+
+def main(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    old = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        log = record(args.redis_url, streams=tuple(args.streams), from_start=args.from_start,
+                     duration_s=args.duration_s, max_messages=args.max_messages, stop=stop,
+                     on_batch=lambda n: print(f"\rrecorded {n} messages", end="", file=sys.stderr))
+    finally:
+        signal.signal(signal.SIGINT, old)
+    print(file=sys.stderr)
+    log.save(args.out)
+    print(skip_report(log))
+    print(f"wrote {args.out}")
+    return 0

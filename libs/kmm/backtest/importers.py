@@ -1,0 +1,393 @@
+"""Importers: turn our recorded ``md:*`` messages, raw Kalshi WS logs, Kalshi REST trade tapes and
+the legacy L2 recorder file into the one event-log format (:mod:`kmm.backtest.eventlog`).
+
+Each importer validates every record and never guesses: what it cannot use exactly is skipped and
+counted by reason in ``log.meta["skipped"]`` (see :func:`skip_report`). Times are local receive
+times where the source has them (wrapper ``ts``/``recv_ts``), else the venue's ``ts_ms``/``ts``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from kmm.messages import BookUpdate, DecodeError, MarketInfo, Trade, decode
+from kmm.messages.units import (
+    NS_PER_MS,
+    NS_PER_S,
+    PRICE_SCALE,
+    UnitError,
+    cents_to_price,
+    contracts_to_count,
+    dollars_to_price,
+    fp_to_count,
+)
+
+from .eventlog import ASK, BID, EventLog, EventLogBuilder, MarketMeta
+
+Json = dict[str, Any]
+
+
+class BadRecord(ValueError):
+    """A record that cannot be converted exactly; the message is the skip reason."""
+
+
+# --- small exact parsers --------------------------------------------------------------------------
+
+
+def open_text(path: str | Path) -> io.TextIOBase:
+    path = Path(path)
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")  # noqa: SIM115
+
+
+def seconds_to_ns(value: Any) -> int:
+    """Unix seconds (int, float text or JSON number) → ns, exactly as written in decimal."""
+    if isinstance(value, bool):
+        raise BadRecord("bad timestamp")
+    try:
+        return int(Decimal(str(value)) * NS_PER_S)
+    except InvalidOperation:
+        raise BadRecord("bad timestamp") from None
+
+
+def rfc3339_ns(text: str) -> int:
+    """``2023-04-07T12:18:35.061031Z`` → ns (sub-µs digits kept)."""
+    try:
+        head, _, frac = text.rstrip("Z").partition(".")
+        tz = ""
+        for sign in ("+", "-"):
+            if sign in frac:
+                frac, _, off = frac.partition(sign)
+                tz = sign + off
+        if not frac and len(head) > 19:
+            head, tz = head[:19], head[19:]
+        dt = datetime.fromisoformat(head + (tz or "+00:00"))
+        digits = (frac + "000000000")[:9] if frac else "0"
+        return int(dt.timestamp()) * NS_PER_S + int(digits)
+    except ValueError:
+        raise BadRecord("bad RFC3339 time") from None
+
+
+def _price(msg: Json, dollars_key: str, cents_key: str) -> int:
+    try:
+        if msg.get(dollars_key) is not None:
+            return dollars_to_price(str(msg[dollars_key]))
+        if msg.get(cents_key) is not None and not isinstance(msg[cents_key], bool):
+            return cents_to_price(int(msg[cents_key]))
+    except (UnitError, ValueError):
+        raise BadRecord(f"bad {dollars_key}") from None
+    raise BadRecord(f"missing {dollars_key}/{cents_key}")
+
+
+def _count(msg: Json, fp_key: str, int_key: str) -> int:
+    try:
+        if msg.get(fp_key) is not None:
+            return fp_to_count(str(msg[fp_key]))
+        if msg.get(int_key) is not None and not isinstance(msg[int_key], bool):
+            value = msg[int_key]
+            if isinstance(value, float) and not value.is_integer():
+                raise BadRecord(f"fractional legacy {int_key}")
+            return contracts_to_count(int(value))
+    except (UnitError, ValueError):
+        raise BadRecord(f"bad {fp_key}") from None
+    raise BadRecord(f"missing {fp_key}/{int_key}")
+
+
+def _levels(msg: Json, fp_key: str, dollars_key: str, cents_key: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    if fp_key in msg or dollars_key in msg:
+        raw = msg.get(fp_key) if fp_key in msg else msg.get(dollars_key)
+        for lvl in raw or []:
+            try:
+                out.append((dollars_to_price(str(lvl[0])), fp_to_count(str(lvl[1]))))
+            except (UnitError, ValueError, IndexError, TypeError):
+                raise BadRecord("bad book level") from None
+        return out
+    for lvl in msg.get(cents_key) or []:
+        try:
+            out.append((cents_to_price(int(lvl[0])), contracts_to_count(int(lvl[1]))))
+        except (ValueError, IndexError, TypeError):
+            raise BadRecord("bad legacy book level") from None
+    return out
+
+
+def _taker_yes(msg: Json) -> bool:
+    side = msg.get("taker_outcome_side") or msg.get("taker_side")
+    if side not in ("yes", "no"):
+        book_side = msg.get("taker_book_side")
+        if book_side in ("bid", "ask"):
+            return book_side == "bid"
+        raise BadRecord("missing taker side")
+    return side == "yes"
+
+
+def _ws_ts(line: Json, msg: Json) -> int:
+    for holder, key in ((line, "recv_ts"), (line, "ts")):
+        if holder.get(key) is not None:
+            return seconds_to_ns(holder[key])
+    if msg.get("ts_ms") is not None:
+        return int(msg["ts_ms"]) * NS_PER_MS
+    ts = msg.get("ts")
+    if isinstance(ts, str) and "T" in ts:
+        return rfc3339_ns(ts)
+    if ts is not None:
+        return seconds_to_ns(ts)
+    raise BadRecord("no timestamp")
+
+
+# --- raw Kalshi WS logs and the legacy L2 recorder file ---------------------------------------------
+
+
+def iter_jsonl(paths: Iterable[str | Path], builder: EventLogBuilder) -> Iterator[Json]:
+    for path in paths:
+        with open_text(path) as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError:
+                    builder.skip("invalid JSON line")
+                    continue
+                if not isinstance(obj, dict):
+                    builder.skip("JSON line is not an object")
+                    continue
+                yield obj
+
+
+class WsReplayer:
+    """Feeds raw WS messages into a builder, checking ``seq`` per subscription (gap → wait for snapshot)."""
+
+    IGNORED = {"subscribed", "unsubscribed", "ok", "error", "ticker", "ticker_v2", "fill", "user_order",
+               "market_position", "order_group_updates", "event_lifecycle"}
+
+    def __init__(self, builder: EventLogBuilder) -> None:
+        self.b = builder
+        self.last_seq: dict[int, int] = {}
+        self.sid_markets: dict[int, set[str]] = {}
+
+    def feed(self, line: Json) -> None:
+        typ = line.get("type")
+        msg = line.get("msg")
+        sid = line.get("sid")
+        seq = line.get("seq")
+        if isinstance(sid, int) and isinstance(seq, int) and typ != "trade":
+            last = self.last_seq.get(sid)
+            if last is not None and seq != last + 1:
+                self.b.skip("seq gap (books of that subscription reset until next snapshot)")
+                for ticker in self.sid_markets.get(sid, ()):
+                    self.b.invalidate(ticker)
+            self.last_seq[sid] = seq
+        if typ in self.IGNORED:
+            self.b.skip(f"{typ} message (not market data)")
+            return
+        if not isinstance(msg, dict):
+            self.b.skip(f"{typ or 'untyped'} message without msg object")
+            return
+        try:
+            ticker = msg.get("market_ticker")
+            if typ in ("orderbook_snapshot", "orderbook_delta", "trade") and not isinstance(ticker, str):
+                raise BadRecord(f"{typ} without market_ticker")
+            if typ == "orderbook_snapshot":
+                yes = _levels(msg, "yes_dollars_fp", "yes_dollars", "yes")
+                no = _levels(msg, "no_dollars_fp", "no_dollars", "no")
+                try:
+                    ts = _ws_ts(line, msg)
+                except BadRecord:
+                    ts = self.b.last_ts  # current snapshots carry no time: they arrive "now"
+                asks = [(PRICE_SCALE - p, c) for p, c in no]
+                self.b.snapshot(ts, ticker, yes, asks)
+                if isinstance(sid, int):
+                    self.sid_markets.setdefault(sid, set()).add(ticker)
+            elif typ == "orderbook_delta":
+                price = _price(msg, "price_dollars", "price")
+                delta = _delta(msg)
+                side = msg.get("side")
+                if side not in ("yes", "no"):
+                    raise BadRecord("delta without side")
+                ts = _ws_ts(line, msg)
+                if side == "yes":
+                    self.b.delta(ts, ticker, BID, price, delta)
+                else:
+                    self.b.delta(ts, ticker, ASK, PRICE_SCALE - price, delta)
+            elif typ == "trade":
+                price = _price(msg, "yes_price_dollars", "yes_price")
+                count = _count(msg, "count_fp", "count")
+                self.b.trade(_ws_ts(line, msg), ticker, price, count, _taker_yes(msg))
+            elif typ == "market_lifecycle_v2":
+                result = msg.get("result")
+                if isinstance(ticker, str) and result in ("yes", "no"):
+                    self.b.market(ticker)
+                    self.b.set_market(MarketMeta(ticker=ticker, result=result))
+                else:
+                    self.b.skip("lifecycle message without yes/no result")
+                return
+            else:
+                self.b.skip(f"unknown message type {typ!r}")
+        except BadRecord as exc:
+            self.b.skip(str(exc))
+
+
+def _delta(msg: Json) -> int:
+    try:
+        if msg.get("delta_fp") is not None:
+            return fp_to_count(str(msg["delta_fp"]))
+        if msg.get("delta") is not None and not isinstance(msg["delta"], bool):
+            return contracts_to_count(int(msg["delta"]))
+    except (UnitError, ValueError):
+        raise BadRecord("bad delta") from None
+    raise BadRecord("missing delta_fp/delta")
+
+
+def import_ws_jsonl(paths: Iterable[str | Path], markets: Iterable[MarketMeta] = (), source: str = "ws") -> EventLog:
+    """Raw Kalshi WS messages, one JSON object per line (blank lines ignored), either dialect.
+
+    Also reads the legacy L2 recorder file (``{"seq","ts","type","msg"}`` with cents), whose
+    ``recorder_synthesized`` snapshots are exact book resets like any snapshot.
+    """
+    paths = list(paths)
+    b = EventLogBuilder(source)
+    for meta in markets:
+        b.set_market(meta)
+    ws = WsReplayer(b)
+    for line in iter_jsonl(paths, b):
+        ws.feed(line)
+    return b.build(files=[str(p) for p in paths])
+
+
+import_l2_jsonl = import_ws_jsonl
+
+
+# --- REST trade tapes ---------------------------------------------------------------------------------
+
+
+def _trade_row(b: EventLogBuilder, row: Json, seen: set[str]) -> None:
+    try:
+        trade_id = str(row.get("trade_id") or "")
+        if trade_id:
+            if trade_id in seen:
+                raise BadRecord("duplicate trade_id")
+            seen.add(trade_id)
+        ticker = row.get("ticker") or row.get("market_ticker")
+        if not ticker:
+            raise BadRecord("trade without ticker")
+        created = row.get("created_time")
+        if not created:
+            raise BadRecord("trade without created_time")
+        price = _price(row, "yes_price_dollars", "yes_price")
+        count = _count(row, "count_fp", "count")
+        b.trade(rfc3339_ns(str(created)), str(ticker), price, count, _taker_yes(row))
+    except BadRecord as exc:
+        b.skip(str(exc))
+
+
+def _csv_rows(fh: io.TextIOBase) -> Iterator[Json]:
+    for row in csv.DictReader(fh):
+        yield {k: (v if v != "" else None) for k, v in row.items() if k}
+
+
+def import_rest_trades(paths: Iterable[str | Path], markets: Iterable[MarketMeta] = (),
+                       source: str = "rest_trades") -> EventLog:
+    """``GET /markets/trades`` tapes: JSON pages (``{"trades": [...]}``), JSON lists, JSONL, or CSV of
+    the same fields (cents or dollars dialect). Duplicate ``trade_id`` rows are skipped."""
+    paths = list(paths)
+    b = EventLogBuilder(source)
+    for meta in markets:
+        b.set_market(meta)
+    seen: set[str] = set()
+    for path in paths:
+        name = Path(path).name.removesuffix(".gz")
+        with open_text(path) as fh:
+            if name.endswith(".csv"):
+                rows: Iterable[Json] = _csv_rows(fh)
+            else:
+                text = fh.read()
+                rows = _json_trades(text, b)
+            for row in rows:
+                _trade_row(b, row, seen)
+    return b.build(files=[str(p) for p in paths])
+
+
+def _json_trades(text: str, b: EventLogBuilder) -> list[Json]:
+    try:
+        doc = json.loads(text)
+        docs = [doc]
+    except json.JSONDecodeError:
+        docs = []
+        for line in text.splitlines():
+            if line.strip():
+                try:
+                    docs.append(json.loads(line))
+                except json.JSONDecodeError:
+                    b.skip("invalid JSON line")
+    rows: list[Json] = []
+    for doc in docs:
+        if isinstance(doc, dict) and isinstance(doc.get("trades"), list):
+            rows.extend(doc["trades"])
+        elif isinstance(doc, list):
+            rows.extend(doc)
+        elif isinstance(doc, dict) and "ticker" in doc:
+            rows.append(doc)
+        else:
+            b.skip("JSON document without trades")
+    return [r for r in rows if isinstance(r, dict)]
+
+
+# --- our own md:* streams ------------------------------------------------------------------------------
+
+
+def msg_ts(msg: BookUpdate | Trade | MarketInfo) -> int:
+    """Local time we received/made it (``ts_init``), else the venue time."""
+    return msg.ts_init or msg.ts_event
+
+
+def add_md_message(b: EventLogBuilder, payload: bytes) -> None:
+    """One msgpack ``kmm.messages`` payload from ``md:book``, ``md:trade`` or ``md:market``."""
+    try:
+        msg = decode(payload)
+    except DecodeError as exc:
+        b.skip(f"undecodable message: {exc}")
+        return
+    if isinstance(msg, BookUpdate):
+        # Every md:book message carries the complete top of the book, so each one replaces it.
+        b.snapshot(msg_ts(msg), msg.market, list(msg.bids), list(msg.asks))
+    elif isinstance(msg, Trade):
+        if msg.taker_side not in ("yes", "no"):
+            b.skip("trade with bad taker_side")
+            return
+        b.trade(msg_ts(msg), msg.market, msg.price, msg.count, msg.taker_side == "yes")
+    elif isinstance(msg, MarketInfo):
+        b.set_market(MarketMeta(
+            ticker=msg.market, event=msg.event, series=msg.series, close_ts=msg.close_ts,
+            result=msg.result if msg.result in ("yes", "no") else "",
+            tick_ranges=[tuple(r) for r in msg.tick_ranges], maker_fees=msg.maker_fees,  # type: ignore[misc]
+        ))
+    else:
+        b.skip(f"{msg.TYPE} message on a market-data stream")
+
+
+def import_md_records(payloads: Iterable[bytes], source: str = "md") -> EventLog:
+    b = EventLogBuilder(source)
+    for payload in payloads:
+        add_md_message(b, payload)
+    return b.build()
+
+
+def skip_report(log: EventLog) -> str:
+    """Human-readable lines: what was accepted, what was skipped and why."""
+    acc = log.meta.get("accepted", {})
+    lines = [f"{len(log)} events, {len(log.markets)} markets from {log.meta.get('source', '?')}; "
+             f"accepted: " + ", ".join(f"{k}={v}" for k, v in acc.items())]
+    for reason, n in sorted(log.meta.get("skipped", {}).items(), key=lambda kv: -kv[1]):
+        lines.append(f"  skipped {n:>8} × {reason}")
+    return "\n".join(lines)
