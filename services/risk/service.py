@@ -200,7 +200,7 @@ class RiskService(Service):
             e = self.engine
             metrics.EXPOSURE.set(e.exposure() / MONEY_SCALE)
             for market, m in e.markets.items():
-                if not (m.position or market in self.exported or market in self.cash):
+                if m.info is None and not m.position:
                     continue
                 if market not in self.exported:
                     metrics.init_market(market)

@@ -49,10 +49,8 @@ def test_objects_render_with_kalshi_types(traded: tuple[Exchange, str, str]) -> 
     assert bal["balance_dollars"].endswith("00") and len(bal["balance_dollars"].split(".")[1]) == 4
 
 
-sdk_models = pytest.importorskip("kalshi_python_sync.models", reason="kalshi-python-sync 3.34.0 not installed")
-
-
 def _check(model: str, body: dict[str, Any]) -> None:
+    sdk_models = pytest.importorskip("kalshi_python_sync.models", reason="kalshi-python-sync 3.34.0 not installed")
     getattr(sdk_models, model).from_dict(body)  # raises pydantic ValidationError on a mismatch
 
 
