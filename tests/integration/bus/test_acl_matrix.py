@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from kmm.bus import acl, topology
 from kmm.runner.redis_proc import redis_server_binary, start_redis
 

@@ -3,12 +3,12 @@
 import asyncio
 
 import pytest
+
 from kmm.bus.connection import connect
 from kmm.bus.consumer import ConsumerConfig, Delivery, GroupConsumer
 from kmm.bus.fanout import FanoutReader
 from kmm.bus.publisher import FIELD, Publisher
 from kmm.messages import BookUpdate, DeadLetter, Message, Trade, decode, encode
-
 from tests.helpers import aeventually
 
 STREAM = "test:jobs"

@@ -6,6 +6,7 @@ import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kmm.messages import ALL_MESSAGES, BookUpdate, DecodeError, Fill, QuoteIntent, decode, encode
 
 
