@@ -52,8 +52,6 @@ from kmm.risk import engine as rk
 from kmm.strategy.estimators import EwmaVolatility, mid_price
 
 log = logging.getLogger(__name__)
-DENIAL_CODES = (rk.HALTED_CODE, rk.MARKET_UNKNOWN, rk.MARKET_CLOSED, rk.OFF_GRID, rk.BAD_COUNT,
-                rk.SELF_CROSSED, rk.RATE_LIMITED, "expired")
 
 
 class RiskSettings(ServiceSettings):
@@ -91,8 +89,6 @@ class RiskService(Service):
 
     async def on_start(self) -> None:
         metrics.set_trading_state(self.engine.state)
-        for code in DENIAL_CODES:
-            metrics.RISK_DENIALS.labels(code)
         self.consume_fanout((MD_MARKET,), self.on_market_data, start="0")
         self.consume_fanout((MD_BOOK,), self.on_market_data, coalesce={MD_BOOK: lambda m: m.market})  # type: ignore[attr-defined]
         self.consume_group((ORD_INTENT, EXEC_REPORT), self.on_message)

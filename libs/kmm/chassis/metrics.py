@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 from kmm.kalshi import constants as kc
+from kmm.risk import engine as rk
 
 # 50 µs … 1 s, roughly ×2 per bucket.
 LATENCY_BUCKETS = (
@@ -100,7 +101,8 @@ TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 PNL_KINDS = ("realized", "unrealized", "fees")
 BOOK_SIDES = ("bid", "ask")
 # Label values come from the code that emits them, so initialised series are the ones that move.
-RISK_DENIAL_REASONS: tuple[str, ...] = ()  # the risk service passes its engine's codes to init_labels
+# Risk's denial codes and resize reasons, plus "expired" (an intent past its expiry on arrival).
+RISK_DENIAL_REASONS: tuple[str, ...] = (*rk.DENIAL_CODES, *rk.RESIZE_REASONS, "expired")
 EXCHANGE_ENDPOINTS = (  # path templates, as the Kalshi client reports them
     kc.CREATE_ORDER, kc.BATCH_ORDERS, kc.CANCEL_ORDER, kc.AMEND_ORDER, kc.DECREASE_ORDER, kc.ORDERS, kc.ORDER,
     kc.FILLS, kc.POSITIONS, kc.BALANCE, kc.MARKETS, kc.MARKET, kc.EVENT, kc.SERIES, kc.ORDER_GROUP_CREATE,

@@ -55,7 +55,7 @@ def test_init_labels_creates_the_series_dashboards_need() -> None:
     assert has("kmm_risk_denials_total", reason="position_limit")
     assert has("kmm_trading_state", state="HALTED")
     assert has("kmm_orders_total", outcome="rejected")
-    assert has("kmm_exchange_requests_total", endpoint="create_order", code="429")
+    assert has("kmm_exchange_requests_total", endpoint="/portfolio/events/orders", code="429")
     assert has("kmm_position_contracts", market="KXTEST-1")
     assert has("kmm_build_info", service="gateway")
 
