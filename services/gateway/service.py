@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,7 @@ class GatewayService(Service):
         self.reconciled = False
         self.balance: int | None = None
         self.exported_markets: set[str] = set()
+        self.inflight: set[asyncio.Task] = set()
         self.counts = {"placed": 0, "amended": 0, "decreased": 0, "canceled": 0, "rejected": 0, "fills": 0,
                        "ambiguous": 0, "expired": 0, "dry_run_actions": 0}
         self.t2o: deque[float] = deque(maxlen=5000)
@@ -130,6 +132,8 @@ class GatewayService(Service):
             self.spawn(self.reconcile_loop(), "reconcile")
 
     async def on_stop(self) -> None:
+        if self.inflight:
+            await asyncio.gather(*self.inflight, return_exceptions=True)
         if self.api is not None:
             if self.table.open_orders():
                 await self.cancel_everything("shutdown")
@@ -232,22 +236,41 @@ class GatewayService(Service):
                 log.info("dry-run: %s %s %s %s@%s", a.kind, a.market, a.side, a.count, a.price)
             return []
         if cancels:
-            await self.send_cancels(cancels)
+            self.launch(self.send_cancels(cancels), [a.market for a in cancels])
         for a, t in others:
             if bucket.tokens < 10:
                 deferred.append(a.market)
                 continue
-            await self.send_modify(a, t)
+            self.launch(self.send_modify(a, t), [a.market])
         if places:
             budget = int(bucket.tokens // 10)
             if budget < len(places):
                 deferred += [a.market for a, _ in places[budget:]]
                 places = places[:budget]
             if places:
-                await self.send_places(places)
+                self.launch(self.send_places(places), [a.market for a, _ in places])
         for a, _ in actions:
             self.last_sent[a.market] = time.monotonic()
         return deferred
+
+    def launch(self, coro: Coroutine[Any, Any, None], markets: list[str]) -> None:
+        """Run one exchange request concurrently with the others; re-plan its markets when it ends.
+
+        The order table is updated before the request's first await (orders go PENDING or
+        CANCELING), so the planner leaves those sides alone until the answer is in.
+        """
+        task = asyncio.create_task(coro)
+        self.inflight.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self.inflight.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("exchange request failed: %r", t.exception())
+            for m in markets:
+                self.dirty[m] = None
+            self.wake.set()
+
+        task.add_done_callback(done)
 
     def observe_t2o(self, target: Approval | None) -> None:
         if target is not None and target.origin_ts:

@@ -107,7 +107,7 @@ class RiskService(Service):
             elif isinstance(msg, BookUpdate):
                 bid = msg.bids[0][0] if msg.bids else 0
                 ask = msg.asks[0][0] if msg.asks else 10_000
-                self.engine.on_book(msg.market, bid, ask)
+                self.engine.on_book(msg.market, bid, ask, evaluate=False)
                 mid = mid_price(bid, ask)
                 if math.isfinite(mid):
                     vol = self.vols.get(msg.market)
@@ -115,6 +115,7 @@ class RiskService(Service):
                         vol = self.vols[msg.market] = EwmaVolatility(prior_sigma=self.s.sigma_prior_c)
                     vol.update(msg.ts_init, mid)
                     self.engine.on_volatility(msg.market, vol.sigma)
+        self.engine.evaluate()
         await self.publish_state_events()
 
     async def on_message(self, msg: Message, d: Delivery) -> None:

@@ -167,12 +167,20 @@ class RiskEngine:
         m.grid = tick_grid(info.tick_ranges)
         self._evaluate()
 
-    def on_book(self, market: str, best_bid: int, best_ask: int) -> None:
-        """Top of book (0 = no bid, 10_000 = no ask); the mid becomes the mark."""
+    def on_book(self, market: str, best_bid: int, best_ask: int, evaluate: bool = True) -> None:
+        """Top of book (0 = no bid, 10_000 = no ask); the mid becomes the mark.
+
+        A caller applying a batch of books passes ``evaluate=False`` and calls :meth:`evaluate` once
+        after the batch (the state machine then sees the batch's marks together)."""
         m = self._market(market)
         m.best_bid, m.best_ask = best_bid, best_ask
         if 0 < best_bid < best_ask < PRICE_SCALE:
             m.mark = (best_bid + best_ask) // 2
+        if evaluate:
+            self._evaluate()
+
+    def evaluate(self) -> None:
+        """Re-run the state transitions (after ``on_book(..., evaluate=False)`` calls)."""
         self._evaluate()
 
     def on_volatility(self, market: str, sigma: float) -> None:
