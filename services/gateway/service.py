@@ -103,6 +103,7 @@ class GatewayService(Service):
         self.balance: int | None = None
         self.exported_markets: set[str] = set()
         self.inflight: set[asyncio.Task] = set()
+        self.nonzero_positions: set[str] = set()
         self.counts = {"placed": 0, "amended": 0, "decreased": 0, "canceled": 0, "rejected": 0, "fills": 0,
                        "ambiguous": 0, "expired": 0, "dry_run_actions": 0}
         self.t2o: deque[float] = deque(maxlen=5000)
@@ -552,13 +553,27 @@ class GatewayService(Service):
                 self.fills_since_s = max(self.fills_since_s, f.ts // NS_PER_S - 5)
         if new:
             self.wake.set()
-            await self.publish_positions()
+            await self.publish_positions({f.ticker for f in new})
 
-    async def publish_positions(self) -> None:
-        """The exchange's positions, for risk and the quoter to reconcile against."""
+    async def publish_positions(self, tickers: set[str] | None = None) -> None:
+        """The exchange's positions (of ``tickers``, or all), for risk and the quoter to reconcile against."""
         assert self.api is not None
         now = time.time_ns()
-        async for p in self.api.iter_positions(limit=500):
+        if tickers is not None:
+            positions = [await self.api.get_positions(ticker=t) for t in sorted(tickers)]
+            found = {p.ticker: p for page in positions for p in page.items}
+            for t in tickers:  # a position closed to zero is absent from the list: report it as 0
+                if t not in found:
+                    self.publish_nowait(EXEC_REPORT, PositionReport(msg_id=new_id(), ts_event=now, ts_init=now,
+                                                                    market=t, position=0))
+            items = list(found.values())
+        else:
+            items = [p async for p in self.api.iter_positions(limit=500)]
+            for t in self.nonzero_positions - {p.ticker for p in items}:
+                self.publish_nowait(EXEC_REPORT, PositionReport(msg_id=new_id(), ts_event=now, ts_init=now,
+                                                                market=t, position=0))
+            self.nonzero_positions = {p.ticker for p in items if p.position}
+        for p in items:
             self.publish_nowait(EXEC_REPORT, PositionReport(
                 msg_id=new_id(), ts_event=now, ts_init=now, market=p.ticker, position=p.position,
                 realized_pnl=p.realized_pnl, fees_paid=p.fees_paid))

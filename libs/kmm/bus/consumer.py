@@ -2,7 +2,8 @@
 
 Life of a runner:
 1. replay this consumer's own pending entries (``XREADGROUP ... 0``) — what it held when it died;
-2. read new entries (``>``) in batches, hand each decoded message to the handler, ack the batch;
+2. read new entries (``>``) in batches, hand each decoded message to the handler, ack the batch
+   (pipelined with the next read, so a batch costs one round trip);
 3. every ``claim_interval`` move entries delivered ``max_deliveries`` times to ``dlq:<service>``
    (with stream, id, delivery count and reason) and ``XAUTOCLAIM`` the rest of the idle ones,
    carrying the returned cursor;
@@ -127,6 +128,7 @@ class GroupConsumer:
         self._stopping = asyncio.Event()
         self._claim_cursor: dict[str, str] = {s: "0-0" for s in streams}
         self._read_task: asyncio.Task | None = None
+        self._acks: dict[str, list[bytes]] = {}  # handled, to be acked with the next read
         self._metrics = {
             s: (MESSAGES_CONSUMED.labels(service, s), HANDLER_SECONDS.labels(service, s),
                 MESSAGE_AGE_SECONDS.labels(service, s))
@@ -147,23 +149,44 @@ class GroupConsumer:
             if now - last_claim >= self.config.claim_interval_s:
                 last_claim = now
                 await self.reclaim()
-            self._read_task = asyncio.create_task(
-                self.redis.xreadgroup(
-                    self.group, self.consumer, {s: ">" for s in self.streams},
-                    count=self.config.batch, block=self.config.block_ms,
-                )
-            )
+            acks, self._acks = self._acks, {}
+            self._read_task = asyncio.create_task(self._ack_and_read(acks))
             try:
                 reply = await self._read_task
             except asyncio.CancelledError:
+                self._merge_acks(acks)  # XACK is idempotent: resend whatever may not have gone out
                 if self._stopping.is_set():
                     break
+                raise
+            except BaseException:
+                self._merge_acks(acks)
                 raise
             finally:
                 self._read_task = None
             self.stats.last_read = time.monotonic()
             if reply:
                 await self._handle_reply(reply, delivery_count=1)
+        await self._flush_acks()
+
+    async def _ack_and_read(self, acks: dict[str, list[bytes]]) -> list:
+        """The previous batch's XACKs and the next XREADGROUP in one round trip."""
+        read = {"count": self.config.batch, "block": self.config.block_ms}
+        if not acks:
+            return await self.redis.xreadgroup(self.group, self.consumer, {s: ">" for s in self.streams}, **read)
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, ids in acks.items():
+            pipe.xack(stream, self.group, *ids)
+        pipe.xreadgroup(self.group, self.consumer, {s: ">" for s in self.streams}, **read)
+        return (await pipe.execute())[-1]
+
+    def _merge_acks(self, acks: dict[str, list[bytes]]) -> None:
+        for stream, ids in acks.items():
+            self._acks.setdefault(stream, []).extend(ids)
+
+    async def _flush_acks(self) -> None:
+        acks, self._acks = self._acks, {}
+        for stream, ids in acks.items():
+            await self.redis.xack(stream, self.group, *ids)
 
     async def _replay_own_pending(self) -> None:
         for stream in self.streams:
@@ -176,6 +199,7 @@ class GroupConsumer:
                 if not entries:
                     break
                 await self._handle_entries(stream, entries, delivery_count=0)
+                await self._flush_acks()
                 start = entries[-1][0]
 
     async def _handle_reply(self, reply: list, delivery_count: int) -> None:
@@ -220,7 +244,7 @@ class GroupConsumer:
             self.stats.handled += 1
             to_ack.append(entry_id)
         if to_ack:
-            await self.redis.xack(stream, self.group, *to_ack)
+            self._acks.setdefault(stream, []).extend(to_ack)
 
     async def reclaim(self) -> None:
         """Dead-letter over-delivered entries, then XAUTOCLAIM idle ones (carrying the cursor)."""
@@ -254,3 +278,4 @@ class GroupConsumer:
                 log.warning("%d pending entries of %s were trimmed before delivery", len(deleted), stream)
             if claimed:
                 await self._handle_entries(stream, claimed, delivery_count=2)
+                await self._flush_acks()

@@ -1,0 +1,70 @@
+"""The gateway's planner picks the fewest requests; client order ids are deterministic."""
+
+import pytest
+
+from kmm_services.gateway.orders import (
+    AMBIGUOUS,
+    CANCELING,
+    OPEN,
+    PENDING,
+    OrderTable,
+    WorkingOrder,
+    client_order_id,
+)
+from kmm_services.gateway.planner import AMEND, CANCEL, DECREASE, PLACE, plan_side
+
+
+def working(price: int = 4200, count: int = 1000, status: str = OPEN) -> WorkingOrder:
+    return WorkingOrder("kmm-b-x", "M", "bid", price, count, order_id="o1", status=status)
+
+
+def test_place_when_nothing_rests() -> None:
+    a = plan_side("M", "bid", 4200, 1000, None)
+    assert a is not None and (a.kind, a.price, a.count) == (PLACE, 4200, 1000)
+
+
+def test_nothing_when_target_equals_order() -> None:
+    assert plan_side("M", "bid", 4200, 1000, working()) is None
+    assert plan_side("M", "bid", 0, 0, None) is None
+
+
+def test_smaller_size_same_price_decreases_to_keep_priority() -> None:
+    a = plan_side("M", "bid", 4200, 400, working())
+    assert a is not None and (a.kind, a.count) == (DECREASE, 400)
+
+
+@pytest.mark.parametrize("price, count", [(4300, 1000), (4200, 2000), (4100, 500)])
+def test_price_change_or_larger_size_amends(price: int, count: int) -> None:
+    a = plan_side("M", "bid", price, count, working())
+    assert a is not None and (a.kind, a.price, a.count) == (AMEND, price, count)
+
+
+def test_zero_target_cancels() -> None:
+    w = working()
+    a = plan_side("M", "bid", 0, 0, w)
+    assert a is not None and a.kind == CANCEL and a.order is w
+
+
+@pytest.mark.parametrize("status", [PENDING, AMBIGUOUS, CANCELING])
+def test_orders_in_flight_or_unknown_are_left_alone(status: str) -> None:
+    assert plan_side("M", "bid", 4300, 500, working(status=status)) is None
+    assert plan_side("M", "bid", 0, 0, working(status=status)) is None
+
+
+def test_client_order_id_is_deterministic_and_short() -> None:
+    a = client_order_id("intent-1", "KXMKT-26DEC31-T50", "bid")
+    assert a == client_order_id("intent-1", "KXMKT-26DEC31-T50", "bid")
+    assert a != client_order_id("intent-1", "KXMKT-26DEC31-T50", "ask")
+    assert a != client_order_id("intent-2", "KXMKT-26DEC31-T50", "bid")
+    assert len(a) <= 64 and a.startswith("kmm-b-")
+
+
+def test_order_table_tracks_one_working_order_per_side() -> None:
+    t = OrderTable()
+    w = WorkingOrder("c1", "M", "ask", 5000, 100)
+    t.add(w)
+    assert t.get("M", "ask") is w and t.get("M", "bid") is None
+    t.acked(w, "o9")
+    assert t.by_order_id["o9"] is w and w.status == OPEN
+    t.done(w)
+    assert t.get("M", "ask") is None and "c1" not in t.by_coid and "o9" not in t.by_order_id
