@@ -210,6 +210,8 @@ class GroupConsumer:
     async def _handle_entries(self, stream: str, entries: list, delivery_count: int) -> None:
         to_ack: list[bytes] = []
         consumed, seconds, age = self._metrics[stream]
+        oldest = 0  # ts_init of the batch's first message: its age is the batch's worst
+        handled = 0
         for entry_id, fields in entries:
             eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
             if fields is None:  # replayed id whose entry was trimmed away
@@ -229,8 +231,8 @@ class GroupConsumer:
                 self.stats.duplicates += 1
                 to_ack.append(entry_id)
                 continue
-            if msg.ts_init:
-                age.observe(max(time.time_ns() - msg.ts_init, 0) / 1e9)
+            if not oldest and msg.ts_init:
+                oldest = msg.ts_init
             t0 = time.perf_counter()
             try:
                 await self.handler(msg, Delivery(stream, eid, delivery_count))
@@ -239,10 +241,14 @@ class GroupConsumer:
                 log.warning("handler failed on %s %s: %r", stream, eid, exc)
                 continue
             seconds.observe(time.perf_counter() - t0)
-            consumed.inc()
+            handled += 1
             self.dedupe.add(msg.msg_id)
-            self.stats.handled += 1
             to_ack.append(entry_id)
+        if handled:
+            consumed.inc(handled)
+            self.stats.handled += handled
+        if oldest:
+            age.observe(max(time.time_ns() - oldest, 0) / 1e9)
         if to_ack:
             self._acks.setdefault(stream, []).extend(to_ack)
 

@@ -19,16 +19,17 @@ class DecodeError(ValueError):
     """A payload that is not a valid kmm message (the reason is the message)."""
 
 
-def _field_checks(cls: type[Message]) -> dict[str, type | tuple[type, ...]]:
+def _field_checks(cls: type[Message]) -> dict[str, frozenset[type]]:
+    """Exact types each field accepts (``type(v) in ...``: a bool is not an int here)."""
     hints = typing.get_type_hints(cls)
-    checks: dict[str, type | tuple[type, ...]] = {}
+    checks: dict[str, frozenset[type]] = {}
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         origin = typing.get_origin(hint) or hint
         if origin is float:
-            checks[f.name] = (int, float)
+            checks[f.name] = frozenset((int, float))
         elif origin in (int, str, bool, bytes, tuple):
-            checks[f.name] = origin
+            checks[f.name] = frozenset((origin,))
     return checks
 
 
@@ -59,8 +60,9 @@ def decode(data: bytes) -> Message:
     checks = _CHECKS[typ]
     for name, value in body.items():
         want = checks.get(name)
-        if want is not None and (not isinstance(value, want) or (want is int and isinstance(value, bool))):
-            raise DecodeError(f"{typ}.{name}: expected {want}, got {type(value).__name__}")
+        if want is not None and type(value) not in want:
+            expected = "/".join(sorted(t.__name__ for t in want))
+            raise DecodeError(f"{typ}.{name}: expected {expected}, got {type(value).__name__}")
     try:
         return cls(**body)
     except TypeError as exc:
