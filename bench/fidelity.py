@@ -25,7 +25,7 @@ from kmm.backtest.fidelity import compare  # noqa: E402
 from kmm.backtest.policy import ASPolicy, RiskedPolicy, sigma_factory  # noqa: E402
 from kmm.backtest.recorder import record  # noqa: E402
 from kmm.bus.publisher import FIELD  # noqa: E402
-from kmm.bus.topology import EXEC_REPORT  # noqa: E402
+from kmm.bus.topology import EXEC_REPORT, ORD_INTENT  # noqa: E402
 from kmm.messages import Fill, decode  # noqa: E402
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE  # noqa: E402
 from kmm.risk.engine import RiskLimits  # noqa: E402
@@ -61,12 +61,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=180.0)
     ap.add_argument("--markets", type=int, default=8)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--speed", type=float, default=3.0)
     ap.add_argument("--out", type=Path, default=Path("out/fidelity"))
     a = ap.parse_args()
     os.environ.setdefault("KMM_LOG_LEVEL", "WARNING")
+    # Quote every market from the start, so live and backtest quote the same markets and times.
+    os.environ.update({"KMM_MAX_MARKETS": str(a.markets), "KMM_ENTER_SCORE": "0", "KMM_EXIT_SCORE": "0",
+                       "KMM_MIN_TRADES_PER_H": "0", "KMM_MIN_HOURS_TO_CLOSE": "0", "KMM_SELECT_INTERVAL_S": "1"})
     parser = argparse.ArgumentParser()
     runner.add_arguments(parser)
-    args = parser.parse_args(["--markets", str(a.markets), "--seed", str(a.seed), "--seconds", "0"])
+    args = parser.parse_args(["--markets", str(a.markets), "--seed", str(a.seed), "--speed", str(a.speed),
+                              "--seconds", "0"])
     run = runner.Run(args)
     try:
         run.start_redis()
@@ -85,6 +90,8 @@ def main() -> None:
         import redis
 
         r = redis.Redis.from_url(url)
+        first_intent = r.xrange(ORD_INTENT, count=1)
+        start_ns = decode(first_intent[0][1][FIELD]).ts_init if first_intent else 0
         fills: dict[str, Fill] = {}
         for _, fields in r.xrange(EXEC_REPORT):
             msg = decode(fields[FIELD])
@@ -92,6 +99,8 @@ def main() -> None:
                 fills[msg.fill_id] = msg
     finally:
         run.shutdown()
+    if start_ns:  # the backtest starts when live quoting started (books before it still seed the book)
+        log = log.split_time(start_ns)[1]
     params, limits, q = live_parameters()
     results: dict[str, Any] = {}
     for model in ("queue", "trade_through"):
