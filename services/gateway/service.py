@@ -25,6 +25,7 @@ from pydantic import Field
 
 from kmm.bus.consumer import Delivery
 from kmm.bus.ids import new_id
+from kmm.bus.publisher import FIELD
 from kmm.bus.topology import EXEC_REPORT, ORD_APPROVED, RISK_CONTROL
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
@@ -39,6 +40,7 @@ from kmm.messages import (
     Approval,
     BalanceReport,
     Control,
+    DecodeError,
     Fill,
     Heartbeat,
     Message,
@@ -46,6 +48,7 @@ from kmm.messages import (
     OrderCancel,
     OrderReject,
     PositionReport,
+    decode,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_S, count_to_fp, money_to_dollars
 
@@ -503,9 +506,6 @@ class GatewayService(Service):
         """Read back our own exec:report so a restart neither repeats nor skips fills."""
         assert self.redis is not None
         rows = await self.redis.xrevrange(EXEC_REPORT, count=20_000)
-        from kmm.bus.publisher import FIELD
-        from kmm.messages import DecodeError, decode
-
         newest = 0
         for _, fields in rows:
             try:
