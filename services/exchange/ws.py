@@ -280,6 +280,8 @@ class Connection:
                     self._snapshot(sub, t)
         elif sub.tickers is not None:
             sub.tickers.difference_update(tickers)
+        if sub.channel == ORDERBOOK:
+            sub.seq += 1  # acks on an orderbook sid take a seq number, as Kalshi's do
         self.push({"id": cmd_id, "sid": sub.sid, "seq": sub.seq, "type": "ok",
                    "msg": {"market_tickers": sorted(sub.tickers or [])}})
 

@@ -454,22 +454,37 @@ class GatewayService(Service):
             market=wo.market, side=wo.side, canceled_count=reduced_by or wo.count, reason=reason))
 
     async def cancel_everything(self, reason: str) -> None:
-        """Cancel all our resting orders at the exchange and forget the targets."""
+        """Cancel all our resting orders at the exchange and forget the targets.
+
+        Requests already in flight may land after the cancel-all (a create that the exchange
+        processes late), so once they have all answered the table is checked again and anything
+        still open is cancelled too.
+        """
         assert self.api is not None
         self.targets.clear()
         self.dirty.clear()
         if self.s.dry_run or self.signer is None:
             return
+        for attempt in range(3):
+            await self.cancel_all_once(reason)
+            if self.inflight:
+                await asyncio.gather(*list(self.inflight), return_exceptions=True)
+            if not self.table.open_orders():
+                break
+            log.warning("orders landed during cancel-all (attempt %d); cancelling again", attempt + 1)
+        log.warning("canceled all orders: %s", reason)
+
+    async def cancel_all_once(self, reason: str) -> None:
+        assert self.api is not None
+        settled = [o for o in self.table.open_orders() if o.status == OPEN]
         try:
             await self.api.cancel_all()
         except kerr.KalshiError as exc:
             log.error("cancel-all failed (%s); cancelling one by one", exc)
-            await self.send_cancels([Action(CANCEL, o.market, o.side, order=o) for o in self.table.open_orders()],
-                                    reason)
+            await self.send_cancels([Action(CANCEL, o.market, o.side, order=o) for o in settled], reason)
             return
-        for wo in list(self.table.open_orders()):
+        for wo in settled:
             self.canceled(wo, wo.count, reason)
-        log.warning("canceled all orders: %s", reason)
 
     # --- safety loops ---------------------------------------------------------------------------
     def export_metrics(self) -> None:

@@ -174,6 +174,8 @@ class FeedState:
             return []
         events: list[Any] = []
         seq = frame.get("seq")
+        if typ == "ok" and seq is not None and self.last_seq.get(sid) == seq:
+            seq = None  # an ack that repeats the last seq instead of taking the next one: not a gap
         if sid is not None and seq is not None:
             last = self.last_seq.get(sid)
             self.last_seq[sid] = seq

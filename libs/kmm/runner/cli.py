@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use this Redis (ACL file already loaded) instead of a private one")
     parser.add_argument("--markets", type=int, default=int(env.get("KMM_SIM_MARKETS", "12")))
     parser.add_argument("--seed", type=int, default=int(env.get("KMM_SIM_SEED", "1")))
-    parser.add_argument("--speed", type=float, default=float(env.get("KMM_SIM_SPEED", "1.0")))
+    parser.add_argument("--speed", type=float, default=float(env.get("KMM_SIM_SPEED", "5.0")),
+                        help="simulator clock speed (5: a short run sees a realistic hour compressed)")
     parser.add_argument("--tier", default=env.get("KMM_KALSHI_TIER", "basic"),
                         help="Kalshi rate-limit tier the simulator enforces and the gateway budgets for")
     parser.add_argument("--kalshi-base-url", default=env.get("KMM_KALSHI_BASE_URL"))
@@ -140,6 +141,11 @@ class Run:
                     "KMM_KALSHI_PRIVATE_KEY_PATH": self.args.private_key_path or "",
                     "KMM_KALSHI_TIER": self.args.tier,
                     "KMM_DRY_RUN": "1" if self.args.mode == "dry-run" else "0"}
+        if name == "selector" and self.args.mode != "live":
+            # A fresh simulator has no 24 h volume yet: admit every eligible market at once (the
+            # caller's own KMM_* settings still win).
+            sim_defaults = {"KMM_ENTER_SCORE": "0", "KMM_EXIT_SCORE": "0", "KMM_SELECT_INTERVAL_S": "2"}
+            env |= {k: v for k, v in sim_defaults.items() if k not in os.environ}
         if name == "marketdata":
             env |= {"KMM_KALSHI_BASE_URL": base, "KMM_KALSHI_WS_URL": ws,
                     "KMM_KALSHI_READ_KEY_ID": self.args.read_key_id or "",

@@ -342,3 +342,34 @@ async def test_ws_reconnects_after_server_drop(env: Env):
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_update_subscription_adds_markets_to_a_book_subscription(env: Env):
+    """add_markets on an orderbook sid is acked (the ack takes a seq number) and the new books arrive."""
+    tickers = [mk.ticker async for mk in env.trader.iter_markets(status="open")][:3]
+    await env.maker.create_order(NewOrder(ticker=tickers[2], side="bid", price=3000, count=500))
+    ws = KalshiWs(env.sim.ws_url, signer=env.signer)
+    ws.start()
+    try:
+        await ws.wait_connected()
+        sub = await ws.subscribe([c.CH_ORDERBOOK, c.CH_TICKER], tickers[:1])
+        for ch in sub.channels:
+            reply = await ws.update_subscription(sub, "add_markets", tickers[1:], channel=ch, timeout=5)
+            assert sorted(reply["market_tickers"]) == sorted(tickers)
+        book = await aeventually(lambda: _book_with_bid(ws, tickers[2]), timeout=10, what="book of an added market")
+        assert book.bids[0] == (3000, 500)
+        assert not [ev for ev in _drain(ws) if isinstance(ev, Resnapshot)]
+    finally:
+        await ws.close()
+
+
+async def _book_with_bid(ws: KalshiWs, ticker: str) -> m.BookUpdate | None:
+    book = ws.book(ticker)
+    return book.to_book_update() if book is not None and book.bids() else None
+
+
+def _drain(ws: KalshiWs) -> list[Any]:
+    out = []
+    while not ws._queue.empty():
+        out.append(ws._queue.get_nowait())
+    return out
