@@ -3,7 +3,8 @@
 1. runs the whole system against the simulator for ``--seconds`` (as ``kmm run`` does);
 2. records what marketdata published (``md:book``, ``md:trade``, ``md:market``) into an event log;
 3. collects the fills the gateway reported on ``exec:report``;
-4. replays the event log in the backtester with the live quoter's parameters and the live risk
+4. removes our own resting orders (rebuilt from exec:report) from the recorded books, then
+   replays the event log in the backtester with the live quoter's parameters and the live risk
    limits (queue-position fill model, and trade-through for comparison);
 5. prints per-market and total differences in fills, volume and PnL, writes them to
    ``out/fidelity/`` (report.md, report.json), and ends with one JSON line.
@@ -15,18 +16,22 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import redis  # noqa: E402
+
 from kmm.backtest.engine import FillConfig, RunConfig  # noqa: E402
 from kmm.backtest.fidelity import compare  # noqa: E402
+from kmm.backtest.importers import import_md_records  # noqa: E402
 from kmm.backtest.policy import ASPolicy, RiskedPolicy, sigma_factory  # noqa: E402
-from kmm.backtest.recorder import record  # noqa: E402
+from kmm.backtest.recorder import MD_STREAMS  # noqa: E402
 from kmm.bus.publisher import FIELD  # noqa: E402
 from kmm.bus.topology import EXEC_REPORT, ORD_INTENT  # noqa: E402
-from kmm.messages import Fill, decode  # noqa: E402
+from kmm.messages import BookUpdate, Fill, Message, OrderAck, OrderCancel, decode, encode  # noqa: E402
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE  # noqa: E402
 from kmm.risk.engine import RiskLimits  # noqa: E402
 from kmm.runner import cli as runner  # noqa: E402
@@ -46,6 +51,41 @@ def live_parameters() -> tuple[QuoteParams, RiskLimits, QuoterSettings]:
                         max_daily_loss=r.max_daily_loss_dollars * MONEY_SCALE, rate_capacity=r.rate_capacity,
                         rate_per_s=r.rate_per_s, sigma_ref=r.sigma_ref_c)
     return params, limits, q
+
+
+def without_own_orders(md: list[Message], reports: list[Message]) -> list[Message]:
+    """The recorded books minus our own resting orders, so the replay's queues hold only other traders.
+
+    Our resting size per (market, side, price) is rebuilt from exec:report (acks carry the resting
+    price and count after every place, amend and decrease; cancels and fills take it away), in
+    ts_init order, and subtracted from every book recorded after it.
+    """
+    events = sorted((m for m in reports if isinstance(m, OrderAck | OrderCancel | Fill)), key=lambda m: m.ts_init)
+    orders: dict[str, tuple[str, str, int, int]] = {}  # client_order_id -> (market, side, price, count)
+    out: list[Message] = []
+    i = 0
+    for m in md:
+        while i < len(events) and events[i].ts_init <= m.ts_init:
+            ev = events[i]
+            i += 1
+            if isinstance(ev, OrderAck):
+                orders[ev.client_order_id] = (ev.market, ev.side, ev.price, ev.count)
+            elif isinstance(ev, OrderCancel):
+                orders.pop(ev.client_order_id, None)
+            elif ev.client_order_id in orders:
+                mk, side, price, count = orders[ev.client_order_id]
+                orders[ev.client_order_id] = (mk, side, price, max(count - ev.count, 0))
+        if isinstance(m, BookUpdate):
+            own: dict[tuple[str, int], int] = {}
+            for mk, side, price, count in orders.values():
+                if mk == m.market:
+                    own[(side, price)] = own.get((side, price), 0) + count
+            if own:
+                bids = tuple((p, c - own.get(("bid", p), 0)) for p, c in m.bids if c > own.get(("bid", p), 0))
+                asks = tuple((p, c - own.get(("ask", p), 0)) for p, c in m.asks if c > own.get(("ask", p), 0))
+                m = replace(m, bids=bids, asks=asks)
+        out.append(m)
+    return out
 
 
 def totals(rows: list[dict[str, Any]], kind: str) -> dict[str, int]:
@@ -86,28 +126,28 @@ def main() -> None:
         url = run.redis_url or ""
         url = (f"unix://admin@{url[len('unix://'):]}?password={admin}" if url.startswith("unix://")
                else url.replace("redis://", f"redis://admin:{admin}@"))
-        log = record(url, from_start=True, duration_s=1.0)
-        import redis
-
         r = redis.Redis.from_url(url)
+        md = sorted((decode(f[FIELD]) for s in MD_STREAMS for _, f in r.xrange(s)), key=lambda m: m.ts_init)
+        reports = [decode(f[FIELD]) for _, f in r.xrange(EXEC_REPORT)]
         first_intent = r.xrange(ORD_INTENT, count=1)
         start_ns = decode(first_intent[0][1][FIELD]).ts_init if first_intent else 0
-        fills: dict[str, Fill] = {}
-        for _, fields in r.xrange(EXEC_REPORT):
-            msg = decode(fields[FIELD])
-            if isinstance(msg, Fill):
-                fills[msg.fill_id] = msg
     finally:
         run.shutdown()
+    fills = {m.fill_id: m for m in reports if isinstance(m, Fill)}
+    raw = import_md_records(encode(m) for m in md)
+    log = import_md_records(encode(m) for m in without_own_orders(md, reports))
     if start_ns:  # the backtest starts when live quoting started (books before it still seed the book)
         log = log.split_time(start_ns)[1]
+        raw = raw.split_time(start_ns)[1]
     params, limits, q = live_parameters()
     results: dict[str, Any] = {}
-    for model in ("queue", "trade_through"):
+    variants = {"queue": (log, "queue"), "trade_through": (log, "trade_through"),
+                "queue_with_own_orders_in_book": (raw, "queue")}
+    for name, (events, model) in variants.items():
         policy = RiskedPolicy(ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_factory=sigma_factory("ewma")), limits)
-        rows = compare(log, policy, fills.values(), RunConfig(fill=FillConfig(model=model)))
+        rows = compare(events, policy, fills.values(), RunConfig(fill=FillConfig(model=model)))
         bt, lv = totals(rows, "backtest"), totals(rows, "live")
-        results[model] = {"rows": rows, "backtest": bt, "live": lv,
+        results[name] = {"rows": rows, "backtest": bt, "live": lv,
                           "fills_rel_diff": rel(bt["fills"], lv["fills"]), "pnl_rel_diff": rel(bt["pnl"], lv["pnl"])}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "report.json").write_text(json.dumps(results, indent=2, default=str))

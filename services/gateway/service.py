@@ -400,6 +400,10 @@ class GatewayService(Service):
                 wo.intent_id, wo.origin_ts = t.intent_id, t.origin_ts
             self.counts[kind] += 1
             metrics.ORDERS.labels(kind).inc()
+            self.publish_nowait(EXEC_REPORT, OrderAck(
+                msg_id=new_id(), corr_id=t.corr_id if t else "", ts_init=time.time_ns(), origin_ts=wo.origin_ts,
+                client_order_id=wo.client_order_id, order_id=wo.order_id, market=wo.market, side=wo.side,
+                price=wo.price, count=wo.count, intent_id=wo.intent_id))
             if wo.count == 0:
                 self.table.done(wo)
         except kerr.Ambiguous as exc:

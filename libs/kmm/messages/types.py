@@ -174,6 +174,9 @@ class Denial(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderAck(Message):
+    """An order resting at ``price`` with ``count`` remaining: sent on placement and after each amend or
+    decrease, so the stream replays our resting orders."""
+
     TYPE: ClassVar[str] = "ack"
     client_order_id: str
     order_id: str
