@@ -114,10 +114,7 @@ def main() -> None:
                               "--seconds", "0"])
     run = runner.Run(args)
     try:
-        run.start_redis()
-        run.bootstrap()
-        base, ws = run.start_simulator()
-        run.start_services(base, ws)
+        run.start_all()
         deadline = time.monotonic() + a.seconds
         while time.monotonic() < deadline:
             run.sup.poll()

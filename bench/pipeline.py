@@ -82,10 +82,7 @@ def main() -> None:
                               "--seconds", "0"])
     run = runner.Run(args)
     try:
-        run.start_redis()
-        run.bootstrap()
-        base, ws = run.start_simulator()
-        run.start_services(base, ws)
+        run.start_all()
         ports = run.ports()
         deadline = time.monotonic() + a.warmup
         while time.monotonic() < deadline:

@@ -114,19 +114,16 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         while not stop.wait(0.1):
             run.sup.poll()
 
-    run.start_redis()
-    run.bootstrap()
-    base, ws = run.start_simulator()
-    run.start_services(base, ws)
-    sys_ = System(run, base)
     watcher = threading.Thread(target=supervise, daemon=True)
-    watcher.start()
     try:
+        sys_ = System(run, run.start_all())
+        watcher.start()
         sys_.wait_ready(("marketdata", "selector", "quoter", "risk", "gateway"))
         yield sys_
     finally:
         stop.set()
-        watcher.join(5)
+        if watcher.is_alive():
+            watcher.join(5)
         run.shutdown()
         logs = {p.name: p.read_text()[-3000:] for p in (workdir / "logs").glob("*.log")}
         (workdir / "logs-tail.json").write_text(json.dumps(logs))

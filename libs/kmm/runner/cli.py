@@ -159,6 +159,20 @@ class Run:
             self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port))
         self.say("services started: " + ", ".join(SERVICES))
 
+    def start_all(self) -> str:
+        """Redis, groups, the venue (simulator unless live) and the services; returns the REST base URL."""
+        args = self.args
+        self.start_redis()
+        self.bootstrap()
+        if args.mode == "live":
+            if not (args.kalshi_base_url and args.key_id and args.private_key_path):
+                raise SystemExit("live mode needs --kalshi-base-url, --key-id and --private-key-path")
+            base, ws = args.kalshi_base_url, args.kalshi_ws_url or ""
+        else:
+            base, ws = self.start_simulator()
+        self.start_services(base, ws)
+        return base
+
     # --- run ----------------------------------------------------------------------------------
     def loop(self) -> None:
         args = self.args
@@ -233,15 +247,7 @@ def main(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        run.start_redis()
-        run.bootstrap()
-        if args.mode == "live":
-            if not (args.kalshi_base_url and args.key_id and args.private_key_path):
-                raise SystemExit("live mode needs --kalshi-base-url, --key-id and --private-key-path")
-            base, ws = args.kalshi_base_url, args.kalshi_ws_url or ""
-        else:
-            base, ws = run.start_simulator()
-        run.start_services(base, ws)
+        run.start_all()
         run.loop()
     except KeyboardInterrupt:
         run.say("interrupted; stopping")
