@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -88,6 +89,29 @@ def without_own_orders(md: list[Message], reports: list[Message]) -> list[Messag
     return out
 
 
+def admin_url(run: runner.Run) -> str:
+    admin = (run.secrets / "admin.password").read_text().strip()
+    url = run.redis_url or ""
+    if url.startswith("unix://"):
+        return f"unix://admin@{url[len('unix://'):]}?password={admin}"
+    return url.replace("redis://", f"redis://admin:{admin}@")
+
+
+def follow(url: str, streams: tuple[str, ...], stop: threading.Event, out: list[bytes]) -> None:
+    """Append every entry of ``streams`` (from the start) to ``out`` until ``stop``, then drain."""
+    r = redis.Redis.from_url(url)
+    ids: dict[str, bytes | str] = dict.fromkeys(streams, "0-0")
+    while True:
+        stopping = stop.is_set()
+        reply = r.xread(ids, count=1000, block=None if stopping else 200)
+        for stream, entries in reply or []:
+            for eid, fields in entries:
+                ids[stream.decode()] = eid
+                out.append(fields[FIELD])
+        if stopping and not reply:
+            return
+
+
 def totals(rows: list[dict[str, Any]], kind: str) -> dict[str, int]:
     return {k: sum(r[f"{k}_{kind}"] for r in rows) for k in ("fills", "bought", "sold", "fees", "pnl")}
 
@@ -113,23 +137,27 @@ def main() -> None:
     args = parser.parse_args(["--markets", str(a.markets), "--seed", str(a.seed), "--speed", str(a.speed),
                               "--seconds", "0"])
     run = runner.Run(args)
+    stop = threading.Event()
+    recorded: list[bytes] = []
     try:
         run.start_all()
+        url = admin_url(run)
+        follower = threading.Thread(target=follow, args=(url, MD_STREAMS, stop, recorded), daemon=True)
+        follower.start()  # md:book is capped (MAXLEN ~ 20k): record it as it goes, as `kmm record` does
         deadline = time.monotonic() + a.seconds
         while time.monotonic() < deadline:
             run.sup.poll()
             time.sleep(0.5)
-        admin = (run.secrets / "admin.password").read_text().strip()
-        url = run.redis_url or ""
-        url = (f"unix://admin@{url[len('unix://'):]}?password={admin}" if url.startswith("unix://")
-               else url.replace("redis://", f"redis://admin:{admin}@"))
+        stop.set()
+        follower.join(30)
         r = redis.Redis.from_url(url)
-        md = sorted((decode(f[FIELD]) for s in MD_STREAMS for _, f in r.xrange(s)), key=lambda m: m.ts_init)
         reports = [decode(f[FIELD]) for _, f in r.xrange(EXEC_REPORT)]
         first_intent = r.xrange(ORD_INTENT, count=1)
         start_ns = decode(first_intent[0][1][FIELD]).ts_init if first_intent else 0
     finally:
+        stop.set()
         run.shutdown()
+    md = sorted((decode(p) for p in recorded), key=lambda m: m.ts_init)
     fills = {m.fill_id: m for m in reports if isinstance(m, Fill)}
     raw = import_md_records(encode(m) for m in md)
     log = import_md_records(encode(m) for m in without_own_orders(md, reports))
