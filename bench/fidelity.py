@@ -33,7 +33,7 @@ from kmm.backtest.recorder import MD_STREAMS  # noqa: E402
 from kmm.bus.publisher import FIELD  # noqa: E402
 from kmm.bus.topology import EXEC_REPORT, ORD_INTENT  # noqa: E402
 from kmm.messages import BookUpdate, Fill, Message, OrderAck, OrderCancel, decode, encode  # noqa: E402
-from kmm.messages.units import COUNT_SCALE, MONEY_SCALE  # noqa: E402
+from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE  # noqa: E402
 from kmm.risk.engine import RiskLimits  # noqa: E402
 from kmm.runner import cli as runner  # noqa: E402
 from kmm.strategy.quoting import QuoteParams  # noqa: E402
@@ -169,7 +169,9 @@ def main() -> None:
     variants = {"queue": (log, "queue"), "trade_through": (log, "trade_through"),
                 "queue_with_own_orders_in_book": (raw, "queue")}
     for name, (events, model) in variants.items():
-        policy = RiskedPolicy(ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_factory=sigma_factory("ewma")), limits)
+        policy = RiskedPolicy(ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_factory=sigma_factory("ewma"),
+                                       hold_tolerance=round(q.requote_tolerance_c * PRICE_SCALE / 100),
+                                       hold_size_tolerance=q.requote_size_tolerance), limits)
         rows = compare(events, policy, fills.values(), RunConfig(fill=FillConfig(model=model)))
         bt, lv = totals(rows, "backtest"), totals(rows, "live")
         results[name] = {"rows": rows, "backtest": bt, "live": lv,

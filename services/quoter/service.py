@@ -44,7 +44,7 @@ from kmm.messages import (
     Universe,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_S, PRICE_SCALE
-from kmm.strategy.quoting import QuoteParams, quote_one
+from kmm.strategy.quoting import QuoteParams, hold_quote, quote_one
 
 from .model import MarketModel
 
@@ -62,6 +62,8 @@ class QuoterSettings(ServiceSettings):
     space: str = Field("price", pattern="^(price|logit)$")
     sigma_prior_c: float = Field(5.0, ge=0, description="σ before data, cents per √hour")
     use_microprice: bool = False
+    requote_tolerance_c: float = Field(1.0, ge=0, description="keep a resting price within this many cents")
+    requote_size_tolerance: float = Field(0.5, ge=0, description="raise a resting size only past this fraction")
     intent_ttl_s: float = Field(10.0, gt=0)
     refresh_s: float = Field(3.0, gt=0)
 
@@ -78,6 +80,7 @@ class QuoterService(Service):
             base_count=settings.base_contracts * COUNT_SCALE,
             max_position=settings.max_position_contracts * COUNT_SCALE, horizon_h=settings.horizon_h,
             min_edge_c=settings.min_edge_c)
+        self.tolerance = round(settings.requote_tolerance_c * PRICE_SCALE / 100)
         self.models: dict[str, MarketModel] = {}
         self.universe: set[str] = set()
         self.halted = False
@@ -162,6 +165,8 @@ class QuoterService(Service):
             return
         q = quote_one(state, self.params, m.grid, space=self.s.space)
         target = (q.bid_price, q.bid_count, q.ask_price, q.ask_count)
+        if m.last_quote is not None and self.tolerance:
+            target = hold_quote(m.last_quote, target, self.tolerance, self.s.requote_size_tolerance)
         due = now - m.last_sent_ns > self.s.refresh_s * NS_PER_S
         if target != m.last_quote or due or force:
             self.send(m, target, now, reason=",".join(q.reasons), origin_ts=origin_ts)

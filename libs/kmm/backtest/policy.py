@@ -19,6 +19,7 @@ from kmm.strategy.quoting import (
     MarketState,
     ParamGrid,
     QuoteParams,
+    hold_side,
     quote_arrays,
     quote_one,
 )
@@ -61,13 +62,17 @@ class ASPolicy:
     """Avellaneda–Stoikov quotes for every cell of ``params`` (a :class:`ParamGrid`)."""
 
     def __init__(self, params: ParamGrid | QuoteParams, *, sigma_c: float = 10.0, space: str = PRICE_SPACE,
-                 sigma_factory: Callable[[], SigmaEstimator] | None = None, post_only: bool = True) -> None:
+                 sigma_factory: Callable[[], SigmaEstimator] | None = None, post_only: bool = True,
+                 hold_tolerance: int = 0, hold_size_tolerance: float = 0.0) -> None:
         self.params = params if isinstance(params, ParamGrid) else ParamGrid.from_params([params])
         self.n_cells = len(self.params)
         self.sigma_c = sigma_c
         self.space = space
         self.sigma_factory = sigma_factory
         self.post_only = post_only
+        self.hold_tolerance = hold_tolerance  # the live quoter's requote tolerance (price units); 0 = off
+        self.hold_size_tolerance = hold_size_tolerance
+        self._prev = np.zeros((0, 4, self.n_cells), dtype=np.int64)
         self.grids: list[TickGrid] = []
         self.fee_rate: list[float] = []
         self._estimators: list[Any] = []
@@ -81,13 +86,15 @@ class ASPolicy:
         cols = {n: getattr(self.params, n)[idx] for n in ("gamma", "kappa", "eta", "base_count", "max_position",
                                                            "horizon_h", "min_edge_c", "reduce_only_at")}
         return ASPolicy(ParamGrid.of(**cols), sigma_c=self.sigma_c, space=self.space,
-                        sigma_factory=self.sigma_factory, post_only=self.post_only)
+                        sigma_factory=self.sigma_factory, post_only=self.post_only,
+                        hold_tolerance=self.hold_tolerance, hold_size_tolerance=self.hold_size_tolerance)
 
     def start(self, log: EventLog, mid2: np.ndarray) -> None:
         self.grids = [TickGrid(tuple(tuple(r) for r in mm.tick_ranges)) for mm in log.markets]
         self.fee_rate = [_rate(fee_type_of(mm)) for mm in log.markets]
         self._estimators = [self.sigma_factory() if self.sigma_factory else None for _ in log.markets]
         self._seen = [0] * len(log.markets)
+        self._prev = np.zeros((len(log.markets), 4, self.n_cells), dtype=np.int64)
         if self.sigma_factory is not None:
             ev = log.events
             self._market_idx = [np.flatnonzero(ev["market"] == m) for m in range(len(log.markets))]
@@ -113,6 +120,15 @@ class ASPolicy:
         return (self._sigma_now, "capped" if tau_h >= self._max_horizon else tau_h)
 
     def decide(self, d: Decision) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        bp, bc, ap, ac = self._model(d)
+        if self.hold_tolerance:
+            prev = self._prev[d.market]
+            bp, bc = hold_side(prev[0], prev[1], bp, bc, self.hold_tolerance, self.hold_size_tolerance)
+            ap, ac = hold_side(prev[2], prev[3], ap, ac, self.hold_tolerance, self.hold_size_tolerance)
+            prev[0], prev[1], prev[2], prev[3] = bp, bc, ap, ac
+        return bp, bc, ap, ac
+
+    def _model(self, d: Decision) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if not d.mid2:
             z = np.zeros(self.n_cells, dtype=np.int64)
             return z, z, z, z

@@ -483,3 +483,36 @@ def quote_row(result: QuoteArrays, i: int = 0) -> Quote:
         reasons=reason_names(mask), mask=mask, reservation_c=float(result.reservation_c.flat[i]),
         spread_c=float(result.spread_c.flat[i]),
     )
+
+
+# --- holding a resting quote -------------------------------------------------------------------------
+
+
+def hold_side(prev_price: Any, prev_count: Any, new_price: Any, new_count: Any, tolerance: int,
+              size_tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Keep a resting quote's place in the queue while the model's new quote is close to it.
+
+    One side, vectorized (int64 arrays). While both quotes exist and the new price is within
+    ``tolerance`` price units of the resting one, the resting price is kept; a smaller new size is
+    taken (a decrease keeps queue priority), a larger one only when it grows by more than
+    ``size_tolerance`` (a fraction). Anything else takes the new quote. Every amend that changes
+    the price or raises the size sends the order to the back of the queue, so without this a quote
+    that moves by a tick with each half-cent mid move never reaches the front.
+    """
+    pp, pc = np.asarray(prev_price, np.int64), np.asarray(prev_count, np.int64)
+    np_, nc = np.asarray(new_price, np.int64), np.asarray(new_count, np.int64)
+    near = (pc > 0) & (nc > 0) & (np.abs(np_ - pp) <= tolerance)
+    keep_size = near & (nc >= pc) & (nc <= pc * (1.0 + size_tolerance))
+    return np.where(near, pp, np_), np.where(keep_size, pc, nc)
+
+
+def hold_quote(prev: tuple[int, int, int, int], new: tuple[int, int, int, int], tolerance: int,
+               size_tolerance: float) -> tuple[int, int, int, int]:
+    """:func:`hold_side` for both sides of one quote ``(bid_price, bid_count, ask_price, ask_count)``,
+    in plain Python (the live quoter's path; equal to the vectorized one)."""
+    out: list[int] = []
+    for pp, pc, np_, nc in ((prev[0], prev[1], new[0], new[1]), (prev[2], prev[3], new[2], new[3])):
+        near = pc > 0 and nc > 0 and abs(np_ - pp) <= tolerance
+        keep_size = near and pc <= nc <= pc * (1.0 + size_tolerance)
+        out += [pp if near else np_, pc if keep_size else nc]
+    return out[0], out[1], out[2], out[3]

@@ -79,3 +79,20 @@ def test_progress_bar_draws_to_the_given_stream() -> None:
     p(5, 10)
     p(10, 10)
     assert "50.0%" in buf.getvalue() and buf.getvalue().endswith("\n")
+
+
+def test_requote_tolerance_is_the_same_in_grid_cells_and_single_runs(small_log) -> None:  # type: ignore[no-untyped-def]
+    """The live quoter's hold (keep a resting price within the tolerance) runs per cell in the grid."""
+    params = [QuoteParams(gamma=g, kappa=1.5) for g in (0.1, 0.3, 0.6)]
+    from kmm.strategy.quoting import ParamGrid
+
+    held = ASPolicy(ParamGrid.from_params(params), sigma_c=20.0, hold_tolerance=100, hold_size_tolerance=0.5)
+    res = run(small_log, held, RunConfig())
+    for cell, p in enumerate(params):
+        single = run(small_log, ASPolicy(p, sigma_c=20.0, hold_tolerance=100, hold_size_tolerance=0.5), RunConfig())
+        assert single.overall["fills"][0] == res.overall["fills"][cell]
+        assert single.overall["pnl_marked"][0] == res.overall["pnl_marked"][cell]
+    unheld = run(small_log, ASPolicy(params[1], sigma_c=20.0), RunConfig())
+    held_one = run(small_log, ASPolicy(params[1], sigma_c=20.0, hold_tolerance=100, hold_size_tolerance=0.5),
+                   RunConfig())
+    assert held_one.overall["fills"][0] != unheld.overall["fills"][0]  # holding changes what fills
