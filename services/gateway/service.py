@@ -107,6 +107,7 @@ class GatewayService(Service):
         self.exported_markets: set[str] = set()
         self.inflight: set[asyncio.Task] = set()
         self.nonzero_positions: set[str] = set()
+        self.fresh: set[str] = set()  # intent ids of approvals not yet acted on (for tick-to-order)
         self.counts = {"placed": 0, "amended": 0, "decreased": 0, "canceled": 0, "rejected": 0, "fills": 0,
                        "ambiguous": 0, "expired": 0, "dry_run_actions": 0}
         self.t2o: deque[float] = deque(maxlen=5000)
@@ -175,7 +176,11 @@ class GatewayService(Service):
             self.counts["expired"] += 1
             metrics.ORDERS.labels("expired").inc()
             return
+        previous = self.targets.get(a.market)
+        if previous is not None:
+            self.fresh.discard(previous.intent_id)
         self.targets[a.market] = a
+        self.fresh.add(a.intent_id)
         self.dirty[a.market] = None
         self.wake.set()
 
@@ -199,11 +204,14 @@ class GatewayService(Service):
             actions: list[tuple[Action, Approval | None]] = []
             for market in markets:
                 target = self.targets.get(market)
+                planned = len(actions)
                 for side in SIDES:
                     price, count = self.side_target(target, side)
                     act = plan_side(market, side, price, count, self.table.get(market, side))
                     if act is not None:
                         actions.append((act, target))
+                if target is not None and len(actions) == planned:
+                    self.fresh.discard(target.intent_id)  # nothing to send for it
             if actions:
                 deferred = await self.execute(actions)
                 for m in deferred:
@@ -223,6 +231,7 @@ class GatewayService(Service):
         for market, t in list(self.targets.items()):
             if t.expires_at_ns and t.expires_at_ns < now:
                 del self.targets[market]
+                self.fresh.discard(t.intent_id)
                 if any(self.table.get(market, s) for s in SIDES):
                     self.dirty[market] = None
 
@@ -239,22 +248,25 @@ class GatewayService(Service):
             for a, _ in actions:
                 log.info("dry-run: %s %s %s %s@%s", a.kind, a.market, a.side, a.count, a.price)
             return []
+        fresh = {t.intent_id for _, t in actions if t is not None and t.intent_id in self.fresh}
         if cancels:
             self.launch(self.send_cancels(cancels), [a.market for a in cancels])
         for a, t in others:
             if bucket.tokens < 10:
                 deferred.append(a.market)
                 continue
-            self.launch(self.send_modify(a, t), [a.market])
+            self.launch(self.send_modify(a, t, fresh), [a.market])
         if places:
             budget = int(bucket.tokens // 10)
             if budget < len(places):
                 deferred += [a.market for a, _ in places[budget:]]
                 places = places[:budget]
             if places:
-                self.launch(self.send_places(places), [a.market for a, _ in places])
-        for a, _ in actions:
+                self.launch(self.send_places(places, fresh), [a.market for a, _ in places])
+        for a, t in actions:
             self.last_sent[a.market] = time.monotonic()
+            if t is not None and a.market not in deferred:
+                self.fresh.discard(t.intent_id)
         return deferred
 
     def launch(self, coro: Coroutine[Any, Any, None], markets: list[str]) -> None:
@@ -276,13 +288,18 @@ class GatewayService(Service):
 
         task.add_done_callback(done)
 
-    def observe_t2o(self, target: Approval | None) -> None:
-        if target is not None and target.origin_ts:
+    def observe_t2o(self, target: Approval | None, fresh: set[str]) -> None:
+        """Tick-to-order of requests that answer a market event: the first pass over a new approval.
+
+        Later requests for the same approval (a side freed by an answer or refilled after a fill)
+        answer the exchange, not the market event, so they are not counted.
+        """
+        if target is not None and target.origin_ts and target.intent_id in fresh:
             seconds = (time.time_ns() - target.origin_ts) / NS_PER_S
             metrics.TICK_TO_ORDER_SECONDS.observe(seconds)
             self.t2o.append(seconds)
 
-    async def send_places(self, places: list[tuple[Action, Approval | None]]) -> None:
+    async def send_places(self, places: list[tuple[Action, Approval | None]], fresh: set[str]) -> None:
         assert self.api is not None
         orders = []
         for a, t in places:
@@ -293,7 +310,7 @@ class GatewayService(Service):
             orders.append((wo, t, NewOrder(ticker=a.market, side=a.side, price=a.price, count=a.count,
                                            client_order_id=wo.client_order_id, post_only=True,
                                            order_group_id=self.order_group_id)))
-            self.observe_t2o(t)
+            self.observe_t2o(t, fresh)
         try:
             if len(orders) == 1:
                 acks = [await self.api.create_order(orders[0][2])]
@@ -376,12 +393,12 @@ class GatewayService(Service):
             return
         log.error("could not resolve %s; leaving it to reconciliation", wo.client_order_id)
 
-    async def send_modify(self, a: Action, t: Approval | None) -> None:
+    async def send_modify(self, a: Action, t: Approval | None, fresh: set[str]) -> None:
         assert self.api is not None and a.order is not None
         wo = a.order
         prev = wo.status
         wo.status = PENDING
-        self.observe_t2o(t)
+        self.observe_t2o(t, fresh)
         try:
             if a.kind == DECREASE:
                 ack = await self.api.decrease_order(wo.order_id, reduce_to=a.count, market_ticker=a.market)
@@ -411,11 +428,34 @@ class GatewayService(Service):
         except kerr.NotFound:
             self.table.done(wo)  # filled or canceled meanwhile
             self.dirty[a.market] = None
+        except kerr.BadRequest as exc:
+            # Usually fills we have not polled yet made the order smaller than we think (a decrease
+            # to a size it already has below): read the order back instead of retrying blindly.
+            log.info("%s %s refused (%s); reading the order back", a.kind, wo.client_order_id, exc.code)
+            await self.resync(wo)
         except kerr.KalshiError as exc:
             wo.status = OPEN
             log.warning("%s %s failed: %s", a.kind, wo.client_order_id, exc)
             self.counts["rejected"] += 1
             metrics.ORDERS.labels("rejected").inc()
+
+    async def resync(self, wo: WorkingOrder) -> None:
+        """Take an order's price and remaining size from the exchange."""
+        assert self.api is not None
+        try:
+            order = await self.api.get_order(wo.order_id)
+        except kerr.NotFound:
+            self.table.done(wo)
+            return
+        except kerr.KalshiError as exc:
+            wo.status = OPEN
+            log.warning("resync %s: %s", wo.client_order_id, exc)
+            return
+        if order.status != "resting" or order.remaining_count == 0:
+            self.table.done(wo)
+        else:
+            wo.status, wo.price, wo.count = OPEN, order.price, order.remaining_count
+        self.dirty[wo.market] = None
 
     async def send_cancels(self, cancels: list[Action], reason: str = "target") -> None:
         assert self.api is not None
@@ -467,6 +507,7 @@ class GatewayService(Service):
         assert self.api is not None
         self.targets.clear()
         self.dirty.clear()
+        self.fresh.clear()
         if self.s.dry_run or self.signer is None:
             return
         for attempt in range(3):
