@@ -66,7 +66,7 @@ def quantile(before: dict[float, float], after: dict[float, float], q: float) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--markets", type=int, default=100)
-    ap.add_argument("--speed", type=float, default=8.0, help="simulator flow speed (sets the update rate)")
+    ap.add_argument("--speed", type=float, default=6.0, help="simulator flow speed (6: about 1,100 updates/s)")
     ap.add_argument("--rate", type=float, default=1000.0, help="the target update rate, for the report")
     ap.add_argument("--warmup", type=float, default=20.0)
     ap.add_argument("--seconds", type=float, default=40.0)
