@@ -32,10 +32,11 @@ from kmm.backtest.policy import ASPolicy, RiskedPolicy, sigma_factory  # noqa: E
 from kmm.backtest.recorder import MD_STREAMS  # noqa: E402
 from kmm.bus.publisher import FIELD  # noqa: E402
 from kmm.bus.topology import EXEC_REPORT, ORD_INTENT  # noqa: E402
-from kmm.messages import BookUpdate, Fill, Message, OrderAck, OrderCancel, decode, encode  # noqa: E402
+from kmm.messages import BookUpdate, Fill, Message, OrderAck, OrderCancel, OrderReject, decode, encode  # noqa: E402
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE  # noqa: E402
 from kmm.risk.engine import RiskLimits  # noqa: E402
 from kmm.runner import cli as runner  # noqa: E402
+from kmm.strategy.own_orders import OwnOrders  # noqa: E402
 from kmm.strategy.quoting import QuoteParams  # noqa: E402
 from kmm_services.quoter.service import QuoterSettings  # noqa: E402
 from kmm_services.risk.service import RiskSettings  # noqa: E402
@@ -55,36 +56,20 @@ def live_parameters() -> tuple[QuoteParams, RiskLimits, QuoterSettings]:
 
 
 def without_own_orders(md: list[Message], reports: list[Message]) -> list[Message]:
-    """The recorded books minus our own resting orders, so the replay's queues hold only other traders.
-
-    Our resting size per (market, side, price) is rebuilt from exec:report (acks carry the resting
-    price and count after every place, amend and decrease; cancels and fills take it away), in
-    ts_init order, and subtracted from every book recorded after it.
-    """
-    events = sorted((m for m in reports if isinstance(m, OrderAck | OrderCancel | Fill)), key=lambda m: m.ts_init)
-    orders: dict[str, tuple[str, str, int, int]] = {}  # client_order_id -> (market, side, price, count)
+    """The recorded books minus our own resting orders (as the live quoter sees them, and so the
+    replay's queues hold only other traders), applying reports in ``ts_init`` order."""
+    own = OwnOrders()
+    events = sorted((m for m in reports if isinstance(m, OrderAck | OrderCancel | OrderReject | Fill)),
+                    key=lambda m: m.ts_init)
     out: list[Message] = []
     i = 0
     for m in md:
         while i < len(events) and events[i].ts_init <= m.ts_init:
-            ev = events[i]
+            own.on_report(events[i])
             i += 1
-            if isinstance(ev, OrderAck):
-                orders[ev.client_order_id] = (ev.market, ev.side, ev.price, ev.count)
-            elif isinstance(ev, OrderCancel):
-                orders.pop(ev.client_order_id, None)
-            elif ev.client_order_id in orders:
-                mk, side, price, count = orders[ev.client_order_id]
-                orders[ev.client_order_id] = (mk, side, price, max(count - ev.count, 0))
         if isinstance(m, BookUpdate):
-            own: dict[tuple[str, int], int] = {}
-            for mk, side, price, count in orders.values():
-                if mk == m.market:
-                    own[(side, price)] = own.get((side, price), 0) + count
-            if own:
-                bids = tuple((p, c - own.get(("bid", p), 0)) for p, c in m.bids if c > own.get(("bid", p), 0))
-                asks = tuple((p, c - own.get(("ask", p), 0)) for p, c in m.asks if c > own.get(("ask", p), 0))
-                m = replace(m, bids=bids, asks=asks)
+            bids, asks = own.strip(m)
+            m = replace(m, bids=bids, asks=asks)
         out.append(m)
     return out
 

@@ -1,10 +1,11 @@
-"""Per-market state the quoter keeps: book top, market info, estimators, position."""
+"""Per-market state the quoter keeps: book top (without our own orders), market info, estimators, position."""
 
 import math
 from dataclasses import dataclass, field
 
 from kmm.messages import BookUpdate, MarketInfo
 from kmm.strategy.estimators import EwmaVolatility, hours_to_close, microprice, mid_price
+from kmm.strategy.own_orders import OwnOrders
 from kmm.strategy.quoting import MAKER_FEE_RATE, MarketState
 from kmm.strategy.ticks import NONE_HIGH, NONE_LOW, TickGrid, tick_grid
 
@@ -34,10 +35,12 @@ class MarketModel:
             self.grid = tick_grid(info.tick_ranges)
         self.info = info
 
-    def on_book(self, book: BookUpdate) -> None:
+    def on_book(self, book: BookUpdate, own: OwnOrders) -> None:
+        """Take the book without our own resting size: we never price off our own quotes."""
         self.last_book = book
-        self.best_bid, self.bid_size = book.bids[0] if book.bids else (NONE_LOW, 0)
-        self.best_ask, self.ask_size = book.asks[0] if book.asks else (NONE_HIGH, 0)
+        bids, asks = own.strip(book)
+        self.best_bid, self.bid_size = bids[0] if bids else (NONE_LOW, 0)
+        self.best_ask, self.ask_size = asks[0] if asks else (NONE_HIGH, 0)
         mid = mid_price(self.best_bid, self.best_ask)
         if math.isfinite(mid):
             assert self.vol is not None

@@ -2,7 +2,8 @@
 
 Books arrive on ``md:book`` (fan-out, coalesced: each batch keeps only the latest book per market,
 so the quoter works on the latest state instead of a queue of stale deltas). For each changed
-market it runs :func:`kmm.strategy.quoting.quote_one` with σ from an EWMA of the mid, τ from the
+market it runs :func:`kmm.strategy.quoting.quote_one` on the book without our own resting orders
+(rebuilt from ``exec:report``) with σ from an EWMA of the mid, τ from the
 market's close time, inventory from ``exec:report``, and publishes an intent when the target
 changed or its refresh is due. Intents expire (``KMM_INTENT_TTL_S``): if the quoter stops, the
 gateway lets its quotes lapse. A market that leaves the universe gets a zero intent (pull quotes).
@@ -44,6 +45,7 @@ from kmm.messages import (
     Universe,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_S, PRICE_SCALE
+from kmm.strategy.own_orders import OwnOrders
 from kmm.strategy.quoting import QuoteParams, hold_quote, quote_one
 
 from .model import MarketModel
@@ -82,6 +84,7 @@ class QuoterService(Service):
             min_edge_c=settings.min_edge_c)
         self.tolerance = round(settings.requote_tolerance_c * PRICE_SCALE / 100)
         self.models: dict[str, MarketModel] = {}
+        self.own = OwnOrders()
         self.universe: set[str] = set()
         self.halted = False
         self.seen_fills: set[str] = set()
@@ -135,11 +138,12 @@ class QuoterService(Service):
             if isinstance(msg, BookUpdate):
                 self.got_book = True
                 m = self.model(msg.market)
-                m.on_book(msg)
+                m.on_book(msg, self.own)
                 if msg.market in self.universe:
                     self.requote(m, now)
 
     async def on_report(self, msg: Message, d: Delivery) -> None:
+        self.own.on_report(msg)
         if isinstance(msg, Fill):
             if msg.fill_id in self.seen_fills:
                 return
