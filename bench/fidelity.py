@@ -107,7 +107,7 @@ def rel(a: float, b: float) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seconds", type=float, default=180.0)
+    ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--markets", type=int, default=8)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--speed", type=float, default=3.0)
