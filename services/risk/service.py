@@ -47,7 +47,7 @@ from kmm.messages import (
     PositionReport,
     QuoteIntent,
 )
-from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE, count_to_fp, money_to_dollars
+from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, count_to_fp, money_to_dollars
 from kmm.risk import engine as rk
 from kmm.strategy.estimators import EwmaVolatility, mid_price
 
@@ -84,8 +84,6 @@ class RiskService(Service):
         self.counts = {"approved": 0, "denied": 0, "resized": 0, "fills": 0}
         self.lock = asyncio.Lock()
         self.exported: set[str] = set()
-        self.cash: dict[str, int] = {}  # µ$ per market from our fills (− bought, + sold), fees apart
-        self.fees: dict[str, int] = {}
 
     async def on_start(self) -> None:
         metrics.set_trading_state(self.engine.state)
@@ -126,9 +124,6 @@ class RiskService(Service):
                 if msg.fill_id not in self.seen_fills:
                     self.seen_fills.add(msg.fill_id)
                     self.engine.on_fill(msg.market, msg.side, msg.price, msg.count, msg.fee)
-                    signed = msg.price * msg.count
-                    self.cash[msg.market] = self.cash.get(msg.market, 0) + (-signed if msg.side == "bid" else signed)
-                    self.fees[msg.market] = self.fees.get(msg.market, 0) + msg.fee
                     self.counts["fills"] += 1
             elif isinstance(msg, OrderCancel):
                 self.engine.on_cancel(msg.market, msg.side, msg.canceled_count)
@@ -137,10 +132,6 @@ class RiskService(Service):
                 if m is not None:
                     self.engine.on_cancel(msg.market, msg.side, m.target[1] if msg.side == "bid" else m.target[3])
             elif isinstance(msg, PositionReport):
-                m = self.engine.markets.get(msg.market)
-                held = m.position if m is not None else 0
-                mark = m.mark if m is not None else 0
-                self.cash[msg.market] = self.cash.get(msg.market, 0) - (msg.position - held) * mark
                 self.engine.on_position(msg.market, msg.position)
             await self.publish_state_events()
 
@@ -182,15 +173,6 @@ class RiskService(Service):
                                                        state=self.engine.state, seq=self.heartbeat_seq))
             await asyncio.sleep(self.s.heartbeat_s)
 
-    def market_pnl(self, market: str) -> dict[str, int]:
-        """PnL of one market in µ$: realized, unrealized (holdings at mid − their cost) and fees."""
-        m = self.engine.markets[market]
-        held_value = m.position * m.mark if m.position >= 0 else -m.position * (PRICE_SCALE - m.mark)
-        unrealized = held_value - m.cost if m.mark else 0
-        fees = self.fees.get(market, 0)
-        total = self.cash.get(market, 0) + m.position * m.mark - fees
-        return {"realized": total + fees - unrealized, "unrealized": unrealized, "fees": fees}
-
     async def metrics_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
@@ -204,7 +186,7 @@ class RiskService(Service):
                     self.exported.add(market)
                 metrics.POSITION.labels(market).set(m.position / COUNT_SCALE)
                 metrics.POSITION_LIMIT.labels(market).set(e.position_limit(market) / COUNT_SCALE)
-                for kind, value in self.market_pnl(market).items():
+                for kind, value in e.market_pnl(market).items():
                     metrics.PNL.labels(market, kind).set(value / MONEY_SCALE)
 
     # --- REST ---------------------------------------------------------------------------------------

@@ -140,6 +140,8 @@ class MarketRisk:
     mark: int = 0  # price units; 0 = unknown
     sigma: float = math.nan
     target: tuple[int, int, int, int] = (0, 0, 0, 0)  # approved bid_price, bid_count, ask_price, ask_count
+    cash: int = 0  # µ$ this market's trades moved (− bought, + sold; reconciled contracts at the mark)
+    fees: int = 0  # µ$ of fees paid in this market
 
 
 class RiskEngine:
@@ -192,8 +194,10 @@ class RiskEngine:
             raise ValueError(f"bad fill {side!r} {count}")
         m = self._market(market)
         signed = count if side == BID else -count
-        self.cash += -price * count if side == BID else price * count
-        self.cash -= fee
+        flow = -price * count if side == BID else price * count
+        self.cash += flow - fee
+        m.cash += flow
+        m.fees += fee
         self._apply_trade(m, signed, price)
         bp, bc, ap, ac = m.target
         if side == BID:
@@ -223,6 +227,7 @@ class RiskEngine:
         if diff:
             price = m.mark if m.mark else (PAYOUT if diff > 0 else 0)
             self._apply_trade(m, diff, price)
+            m.cash -= diff * m.mark  # as if traded at the mark: the market's P&L does not jump
             self._roll_day()
             self._day_start_value += diff * m.mark
             self.reconciliations += 1
@@ -266,6 +271,15 @@ class RiskEngine:
     def value(self) -> int:
         """Cash plus positions marked to mid (µ$)."""
         return self.cash + sum(m.position * m.mark for m in self.markets.values())
+
+    def market_pnl(self, market: str) -> dict[str, int]:
+        """One market's P&L in µ$: realized, unrealized (holdings at the mark − their cost) and fees;
+        realized + unrealized − fees is the market's total."""
+        m = self.markets[market]
+        held_value = m.position * m.mark if m.position >= 0 else -m.position * (PRICE_SCALE - m.mark)
+        unrealized = held_value - m.cost if m.mark else 0
+        total = m.cash + m.position * m.mark - m.fees
+        return {"realized": total + m.fees - unrealized, "unrealized": unrealized, "fees": m.fees}
 
     def daily_pnl(self) -> int:
         self._roll_day()

@@ -231,3 +231,13 @@ def test_halt_and_resume_follow_the_state_machine(commands) -> None:
     for event in engine.drain_events():
         assert event.previous != event.state
         assert event.cancel_all == (event.state == HALTED)
+
+
+def test_market_pnl_splits_realized_unrealized_and_fees() -> None:
+    e, _ = make_engine()
+    e.on_fill("SOLO", BID, 4000, 1000, fee=70_000)  # buy 10 @ $0.40, fee $0.07
+    e.on_fill("SOLO", ASK, 4500, 400)  # sell 4 @ $0.45: realized 4 × $0.05
+    e.on_book("SOLO", 4900, 5100)  # mark $0.50: 6 held at $0.40 → unrealized 6 × $0.10
+    assert e.market_pnl("SOLO") == {"realized": 200_000, "unrealized": 600_000, "fees": 70_000}
+    e.on_position("SOLO", 800)  # 2 unexplained contracts appear: costed at the mark, P&L unchanged
+    assert e.market_pnl("SOLO") == {"realized": 200_000, "unrealized": 600_000, "fees": 70_000}
