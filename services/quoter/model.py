@@ -22,7 +22,7 @@ class MarketModel:
     bid_size: int = 0
     ask_size: int = 0
     position: int = 0
-    vol: EwmaVolatility | None = None
+    vol: EwmaVolatility = field(init=False)
     last_book: BookUpdate | None = None
     last_quote: tuple[int, int, int, int] | None = None
     last_sent_ns: int = 0
@@ -43,7 +43,6 @@ class MarketModel:
         self.best_ask, self.ask_size = asks[0] if asks else (NONE_HIGH, 0)
         mid = mid_price(self.best_bid, self.best_ask)
         if math.isfinite(mid):
-            assert self.vol is not None
             self.vol.update(book.ts_init, mid)
 
     def fair(self, use_microprice: bool) -> float:
@@ -55,7 +54,6 @@ class MarketModel:
         fair = self.fair(use_microprice)
         if not math.isfinite(fair):
             return None
-        assert self.vol is not None
         close = self.info.close_ts if self.info else 0
         maker = MAKER_FEE_RATE if self.info is not None and self.info.maker_fees else 0.0
         return MarketState(fair=fair, best_bid=self.best_bid, best_ask=self.best_ask, position=self.position,

@@ -90,7 +90,6 @@ class QuoterService(Service):
         self.seen_fills: set[str] = set()
         self.intents = 0
         self.denials = 0
-        self.got_book = False
 
     def model(self, market: str) -> MarketModel:
         m = self.models.get(market)
@@ -136,7 +135,6 @@ class QuoterService(Service):
         now = time.time_ns()
         for msg in msgs:
             if isinstance(msg, BookUpdate):
-                self.got_book = True
                 m = self.model(msg.market)
                 m.on_book(msg, self.own)
                 if msg.market in self.universe:
@@ -214,7 +212,7 @@ class QuoterService(Service):
             q = m.last_quote or (0, 0, 0, 0)
             rows.append({"market": market, "best_bid": m.best_bid, "best_ask": m.best_ask if m.best_ask < 10_000 else 0,
                          "bid": q[0] if q[1] else 0, "ask": q[2] if q[3] else 0, "position": m.position,
-                         "sigma_c": round(m.vol.sigma, 3) if m.vol else None})
+                         "sigma_c": round(m.vol.sigma, 3)})
         return {"summary": f"universe {len(self.universe)}, intents {self.intents}, denials {self.denials}"
                            f"{', HALTED' if self.halted else ''}",
                 "markets": rows, "intents": self.intents, "denials": self.denials}

@@ -9,7 +9,7 @@ acked), and exits the process non-zero if one of them dies, so a supervisor rest
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, ClassVar
 
 import redis.asyncio as aioredis
@@ -178,15 +178,3 @@ class Service:
             checks["groups"] = (not missing, "ok" if not missing else f"missing on {', '.join(missing)}")
         checks.update(await self.ready_checks())
         return checks
-
-
-async def run_forever(aw: Callable[[], Awaitable[None]], every: float) -> None:
-    """Call ``aw`` every ``every`` seconds, logging (not dying on) its failures."""
-    while True:
-        try:
-            await aw()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("periodic task failed")
-        await asyncio.sleep(every)

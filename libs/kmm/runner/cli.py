@@ -196,7 +196,7 @@ class Run:
                         ports_written = True
                     title = f"mode {args.mode}, Ctrl-C to stop"
                     if tty:
-                        draw(render(state, now - self.started, title), tty=True)
+                        draw(render(state, now - self.started, title))
                     else:
                         rows = ", ".join(
                             f"{n}:{'ready' if s['ready'] else ('up' if s['alive'] else 'DOWN')}"

@@ -1,7 +1,7 @@
 """The local runner's live terminal view, built from each service's ``/status`` and ``/readyz``.
 
-On a terminal it redraws a table every second; otherwise (CI, pipes) it prints one compact line
-every few seconds so logs stay readable.
+On a terminal the runner redraws this table every second; otherwise (CI, pipes) it prints one
+compact line every few seconds so logs stay readable.
 """
 
 import shutil
@@ -66,9 +66,7 @@ def render(state: dict[str, dict[str, Any]], elapsed: float, title: str) -> str:
     return "\n".join(lines)
 
 
-def draw(text: str, tty: bool) -> None:
-    if tty:
-        sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
-    else:
-        sys.stdout.write(text.split("\n\n")[0].replace("\n", " | ") + "\n")
+def draw(text: str) -> None:
+    """Redraw the whole terminal with ``text``."""
+    sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
     sys.stdout.flush()
