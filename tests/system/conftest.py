@@ -19,7 +19,7 @@ import redis
 from kmm.bus.publisher import FIELD
 from kmm.kalshi.auth import Signer
 from kmm.kalshi.rest import KalshiRest
-from kmm.messages import Message, decode
+from kmm.messages import DecodeError, Message, decode
 from kmm.runner import cli as runner
 from kmm.runner.redis_proc import redis_server_binary
 from tests.helpers import eventually
@@ -60,8 +60,8 @@ class System:
         out = []
         for eid, fields in self.redis().xrange(stream):
             try:
-                out.append((eid.decode(), decode(fields[FIELD])))
-            except Exception:  # noqa: BLE001 - malformed entries are the tests' own poison
+                out.append((eid.decode(), decode(fields.get(FIELD, b""))))
+            except DecodeError:  # the tests' own poison entries
                 continue
         return out
 
