@@ -27,7 +27,7 @@ from . import constants as c
 from . import errors as e
 from . import wire
 from .auth import Signer
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, take_prepaid
 
 T = TypeVar("T")
 RequestHook = Callable[[str, str, float, int], None]
@@ -207,7 +207,7 @@ class KalshiRest:
         self, method: str, template: str, path: str, query: Any, content: bytes | None, items: int,
         timeout: float | None,
     ) -> Any:
-        if self.limiter is not None:
+        if self.limiter is not None and not take_prepaid():
             await self.limiter.acquire(method, template, items)
         headers: dict[str, str] = {}
         if content is not None:
@@ -409,9 +409,12 @@ class KalshiRest:
             "market_ticker": market_ticker, "subaccount": subaccount, "exchange_index": exchange_index})
         return self._parsed(c.CANCEL_ORDER, wire.parse_write_ack, body)
 
-    async def batch_cancel(self, order_ids: Sequence[str]) -> list[wire.WriteAck]:
-        body = await self.request("DELETE", c.BATCH_ORDERS, json={"orders": [{"order_id": i} for i in order_ids]},
-                                  items=len(order_ids))
+    async def batch_cancel(self, orders: Sequence[str | tuple[str, str]]) -> list[wire.WriteAck]:
+        """Cancel several orders: ``order_id`` strings or ``(order_id, market_ticker)`` pairs. Give the
+        ticker: Kalshi routes an item without ``market_ticker`` or ``exchange_index`` to exchange index 0."""
+        items = [{"order_id": o} if isinstance(o, str) else {"order_id": o[0], "market_ticker": o[1]} for o in orders]
+        order_ids = [i["order_id"] for i in items]
+        body = await self.request("DELETE", c.BATCH_ORDERS, json={"orders": items}, items=len(items))
         acks: list[wire.WriteAck] = []
         for oid, item in zip(order_ids, (body or {}).get("orders") or (), strict=False):
             err = item.get("error")
