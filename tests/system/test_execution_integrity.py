@@ -233,3 +233,20 @@ def test_nothing_rests_beyond_what_risk_approved_through_faults_and_restarts(cha
 
 async def _all_orders(api: Any) -> list[Any]:
     return [o async for o in api.iter_orders()]
+
+
+def test_a_minute_of_5xx_from_the_exchange_ends_no_service(chaos_system: System) -> None:
+    system = chaos_system
+    eventually(lambda: system.resting_orders(), timeout=90, interval=0.5, what="quotes rest")
+    before = {n: system.sup.children[n].restarts for n in SERVICES}
+    admin(system, "/faults", {"error_next": 10**9, "error_status": 500, "paths": []})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the invariant must hold at every poll for the whole minute
+            assert all(system.sup.alive(n) for n in SERVICES), {n: system.sup.alive(n) for n in SERVICES}
+            threading.Event().wait(0.5)
+    finally:
+        admin(system, "/faults/reset")
+    assert {n: system.sup.children[n].restarts for n in SERVICES} == before
+    eventually(lambda: system.resting_orders(), timeout=60, interval=0.5, what="quotes rest again")
+    assert all(system.ready(n) for n in SERVICES)
