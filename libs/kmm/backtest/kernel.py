@@ -34,19 +34,20 @@ MARKOUT_S = (1, 10, 60)
 SIDE = 13
 O_PX, O_REM, O_ACC, F_T, F_PX, F_N, Q_V, Q_PX, Q_N, T_PX, T_N, H_PX, H_N = range(SIDE)
 (MI_POS, MI_CASH, MI_FEES, MI_COST, MI_REALIZED, MI_FILLS, MI_VOL_BUY, MI_VOL_SELL, MI_PLACED, MI_REJECTED,
- MI_MAX_ABS, MI_UPTIME, MI_KPOS) = range(2 * SIDE, 2 * SIDE + 13)
-MI_N = 2 * SIDE + 13
+ MI_MAX_ABS, MI_UPTIME, MI_KPOS, MI_DIRTY, MI_LAST_OK, MI_SNAP_EXPO, MI_SNAP_VALUE, MI_SNAP_STATE,
+ MI_SNAP_DAY_END) = range(2 * SIDE, 2 * SIDE + 19)
+MI_N = 2 * SIDE + 19
 # --- per (market, cell) floats: MF[m, c, k] ----------------------------------------------------------
 (MF_QA0, MF_QA1, MF_SPREAD, MF_MK0, MF_MK1, MF_MK2, MF_INV_TW, MF_INV_ABS_TW, MF_EQ, MF_PEAK, MF_MDD) = range(11)
 MF_N = 11
 # --- per market ints: MK[m, k] -----------------------------------------------------------------------
 (MK_BB, MK_BA, MK_MID2, MK_HAD2, MK_NEXT_DEC, MK_CLOSED, MK_NEXT_LAND, MK_LO0, MK_HI0, MK_LO1, MK_HI1,
  MK_FIRST_TS, MK_LAST_INV_T, MK_UP_SINCE, MK_EST_LAST_TS, MK_EST_N, MK_BOOK_BASE, MK_CLOSE_TS, MK_RESULT_PX,
- MK_GRID, MK_FEE_NUM, MK_FEE_DEN, MK_SETTLE_PX, MK_END_TS) = range(24)
-MK_N = 24
+ MK_GRID, MK_FEE_NUM, MK_FEE_DEN, MK_SETTLE_PX, MK_END_TS, MK_DEC_BB, MK_DEC_BA, MK_DEC_MID2) = range(27)
+MK_N = 27
 # --- per market floats: MKF[m, k] ---------------------------------------------------------------------
-MKF_EST_NUM, MKF_EST_DEN, MKF_EST_LAST_X, MKF_SIGMA = range(4)
-MKF_N = 4
+MKF_EST_NUM, MKF_EST_DEN, MKF_EST_LAST_X, MKF_SIGMA, MKF_DEC_SIGMA, MKF_DEC_TAU = range(6)
+MKF_N = 6
 # --- per cell floats: CF[c, k] ------------------------------------------------------------------------
 CF_EQ, CF_PEAK, CF_MDD = range(3)
 CF_N = 3
@@ -60,8 +61,8 @@ G_N = 12
  KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_RESET_HALTS, KI_DAY_OFFSET, KI_FIRST_DAY,
  KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES) = range(25)
 KI_N = 25
-KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EWMA_BETA, KF_EWMA_PRIOR_VAR, KF_EWMA_PRIOR_H = range(6)
-KF_N = 6
+KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EWMA_BETA, KF_EWMA_PRIOR_VAR, KF_EWMA_PRIOR_H, KF_MAX_HORIZON = range(7)
+KF_N = 7
 POLICY_AS, POLICY_STATIC = 0, 1
 FILL_THROUGH, FILL_QUEUE = 0, 1
 CANCEL_NONE, CANCEL_PROPORTIONAL, CANCEL_POWER = 0, 1, 2
@@ -160,6 +161,7 @@ def _deliver(mi: np.ndarray, mk: np.ndarray, m: int, c: int, s: int, p: int, n: 
              rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, now: int) -> None:
     """A fill report reaches the quoter and risk: the known position moves, risk books the fill."""
     mi[m, c, MI_KPOS] += n if s == BID else -n
+    mi[m, c, MI_DIRTY] = 1
     if ki[KI_RISK]:
         reset = ki[KI_RESET_HALTS] != 0
         R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now, reset)
@@ -223,6 +225,7 @@ def _land(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, lv: np.ndarray, ki: np
                     keep = px == mi[m, c, b + O_PX] and n <= rem and ki[KI_DECREASE_KEEPS] != 0
                     if not keep and crosses:
                         mi[m, c, MI_REJECTED] += 1  # the exchange refuses the amend: the order stands
+                        mi[m, c, MI_DIRTY] = 1
                     else:
                         if not keep:
                             mf[m, c, MF_QA0 + s] = (ki[KI_TO_AHEAD] if trade_only else _level(lv, mk, m, s, px))
@@ -231,6 +234,7 @@ def _land(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, lv: np.ndarray, ki: np
                         mi[m, c, b + O_REM] = n
                 elif crosses:
                     mi[m, c, MI_REJECTED] += 1
+                    mi[m, c, MI_DIRTY] = 1
                     if ki[KI_RISK]:
                         R.on_cancel(rc, rm, m, c, s == BID, n)
                 else:
@@ -260,6 +264,7 @@ def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np
     b = SIDE * s
     p = mi[m, c, b + O_PX]
     mi[m, c, b + O_REM] -= f
+    mi[m, c, MI_DIRTY] = 1
     pos = mi[m, c, MI_POS]
     bid = s == BID
     rev = trade_revenue(pos, bid, p, f)
@@ -420,7 +425,26 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
         j = g[G_INV_N]
         inv[j, 0], inv[j, 1], inv[j, 2] = t, m, mi[m, 0, MI_POS]
         g[G_INV_N] += 1
+    # Nothing this market's quote depends on moved since its last decision: a cell whose own state did
+    # not move either (no fill, report or reject; risk's exposure, value, state and day unchanged; its
+    # last decision approved without changing the target) would decide exactly the same: skip it.
+    max_h = kf[KF_MAX_HORIZON]
+    prev_tau = mkf[m, MKF_DEC_TAU]
+    same = (bb == mk[m, MK_DEC_BB] and ba == mk[m, MK_DEC_BA] and mid2 == mk[m, MK_DEC_MID2]
+            and sigma == mkf[m, MKF_DEC_SIGMA] and (tau_h == prev_tau or (tau_h >= max_h and prev_tau >= max_h)))
+    mk[m, MK_DEC_BB], mk[m, MK_DEC_BA], mk[m, MK_DEC_MID2] = bb, ba, mid2
+    mkf[m, MKF_DEC_SIGMA], mkf[m, MKF_DEC_TAU] = sigma, tau_h
     for c in range(mi.shape[1]):
+        if same and mi[m, c, MI_LAST_OK] and not mi[m, c, MI_DIRTY]:
+            if not risk:
+                continue
+            if (mi[m, c, MI_SNAP_EXPO] == rc[c, R.RC_EXPO]
+                    and mi[m, c, MI_SNAP_VALUE] == rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+                    and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+                    and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]):
+                continue
+        mi[m, c, MI_DIRTY] = 0
+        mi[m, c, MI_LAST_OK] = 1
         _mark(mi, mf, mk, cf, m, c)
         if ki[KI_POLICY] == POLICY_STATIC:
             bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
@@ -442,9 +466,14 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
         if an <= 0:
             ap, an = 0, 0
         if risk:
-            R.on_book(rc, rm, li, lf, c, m, bb, ba, t, reset)
-            ok, bp, bn, ap, an, _code = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba, sigma,
-                                                close, floor_t, reset)
+            R.on_book(rc, rm, li, lf, c, m, bb, ba, t, reset, False)
+            ok, bp, bn, ap, an, _code, cost = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba, sigma,
+                                                      close, floor_t, reset)
+            mi[m, c, MI_LAST_OK] = 1 if (ok and cost == 0) else 0
+            mi[m, c, MI_SNAP_EXPO] = rc[c, R.RC_EXPO]
+            mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+            mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+            mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
             if not ok:
                 if ki[KI_DENIAL_KEEPS]:
                     continue

@@ -42,8 +42,8 @@ DENIAL_NAMES = ("halted", "market_unknown", "market_closed", "off_grid", "bad_co
 # per-cell ints: RC[cell, k]
 (RC_STATE, RC_REASON, RC_LATCH, RC_CASH, RC_DAY, RC_DAY_START, RC_EXPO, RC_POSMARK, RC_NBREACH,
  RC_BUCKET_LAST, RC_NHALT, RC_HALT1_TS, RC_HALT1_REASON, RC_HALT1_MARKET, RC_HALTN_TS, RC_HALTN_REASON,
- RC_HALTN_MARKET, RC_NRESET, RC_HALTED_AT_END) = range(19)
-RC_DENY = 19  # RC_DENY + code: denials by code
+ RC_HALTN_MARKET, RC_NRESET, RC_DAY_BEGIN, RC_DAY_END) = range(20)
+RC_DENY = 20  # RC_DENY + code: denials by code
 RC_N = RC_DENY + 7
 # per-cell floats: RCF[cell, k]
 RCF_TOKENS = 0
@@ -162,8 +162,13 @@ def evaluate(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, now: int, m
              resuming: bool, reset_halts: bool) -> None:
     """``RiskEngine._evaluate`` (with ``_roll_day``). With ``reset_halts`` a latched halt other than a
     manual one is cleared at the first evaluation of a new day (unless LI_LATCH)."""
-    day = (now - li[LI_DAY_OFFSET]) // NS_PER_DAY
     value = rc[c, RC_CASH] + rc[c, RC_POSMARK]
+    if now >= rc[c, RC_DAY_END] or now < rc[c, RC_DAY_BEGIN]:
+        day = (now - li[LI_DAY_OFFSET]) // NS_PER_DAY
+        rc[c, RC_DAY_BEGIN] = day * NS_PER_DAY + li[LI_DAY_OFFSET]
+        rc[c, RC_DAY_END] = rc[c, RC_DAY_BEGIN] + NS_PER_DAY
+    else:
+        day = rc[c, RC_DAY]
     if day != rc[c, RC_DAY]:
         rolled = rc[c, RC_DAY] >= 0
         rc[c, RC_DAY] = day
@@ -199,12 +204,16 @@ def evaluate(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, now: int, m
 
 @njit(cache=True, nogil=True)
 def on_book(rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, m: int, best_bid: int,
-            best_ask: int, now: int, reset_halts: bool) -> None:
+            best_ask: int, now: int, reset_halts: bool, run_evaluate: bool = True) -> None:
+    """The mid becomes the mark. A caller that calls :func:`check` right after (same time) passes
+    ``run_evaluate=False``: check evaluates first, and evaluating twice with nothing in between
+    changes nothing."""
     if 0 < best_bid < best_ask < PRICE_SCALE:
         mark = (best_bid + best_ask) // 2
         rc[c, RC_POSMARK] += rm[m, c, RM_POS] * (mark - rm[m, c, RM_MARK])
         rm[m, c, RM_MARK] = mark
-    evaluate(rc, li, lf, c, now, m, False, reset_halts)
+    if run_evaluate:
+        evaluate(rc, li, lf, c, now, m, False, reset_halts)
 
 
 @njit(cache=True, nogil=True)
@@ -292,8 +301,9 @@ def _sigma(sigma: float, ref: float) -> float:
 @njit(cache=True, nogil=True)
 def check(rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, m: int,
           now: int, bp: int, bc: int, ap: int, ac: int, best_bid: int, best_ask: int, sigma: float,
-          close_ts: int, floor_t: np.ndarray, reset_halts: bool) -> tuple[bool, int, int, int, int, int]:
-    """``RiskEngine.check``: (approved, bid_price, bid_count, ask_price, ask_count, denial code or −1)."""
+          close_ts: int, floor_t: np.ndarray, reset_halts: bool) -> tuple[bool, int, int, int, int, int, int]:
+    """``RiskEngine.check``: (approved, bid_price, bid_count, ask_price, ask_count, denial code or −1,
+    sides whose target changed)."""
     evaluate(rc, li, lf, c, now, m, False, reset_halts)
     if rc[c, RC_STATE] == HALTED:
         return _deny(rc, c, D_HALTED)
@@ -348,11 +358,12 @@ def check(rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: n
         cost += 1
     if cost != 0 and not _try_take(rc, rcf, lf, c, now, float(cost)):
         return _deny(rc, c, D_RATE_LIMITED)
-    _set_target(rc, rm, m, c, nbp, bc, nap, ac)
-    return True, nbp, bc, nap, ac, -1
+    if cost != 0:
+        _set_target(rc, rm, m, c, nbp, bc, nap, ac)
+    return True, nbp, bc, nap, ac, -1, cost
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _deny(rc: np.ndarray, c: int, code: int) -> tuple[bool, int, int, int, int, int]:
+def _deny(rc: np.ndarray, c: int, code: int) -> tuple[bool, int, int, int, int, int, int]:
     rc[c, RC_DENY + code] += 1
-    return False, 0, 0, 0, 0, code
+    return False, 0, 0, 0, 0, code, 0

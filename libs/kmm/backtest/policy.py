@@ -105,6 +105,7 @@ class ASPolicy:
                           (K.PF_HORIZON, "horizon_h"), (K.PF_MIN_EDGE, "min_edge_c"),
                           (K.PF_RO_AT, "reduce_only_at"), (K.PF_LIQ, "liq_c")):
             pf[:, col] = getattr(p, name)
+        kf[K.KF_MAX_HORIZON] = float(np.max(p.horizon_h))
         pi[:, K.PI_BASE] = p.base_count
         pi[:, K.PI_MAX_POS] = p.max_position
         return ki, kf, pf, pi, sq, self.risk
@@ -134,6 +135,7 @@ class StaticQuotes:
     def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, RiskLimits | None]:
         ki, kf, pf, pi, sq = _base_arrays(self.n_cells)
         ki[K.KI_POLICY] = K.POLICY_STATIC
+        kf[K.KF_MAX_HORIZON] = np.inf
         sq[:] = (self.bid, self.bid_n, self.ask, self.ask_n)
         return ki, kf, pf, pi, sq, self.risk
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from kmm.backtest.book import book_tops
 from kmm.backtest.engine import FillConfig, RunConfig, run
 from kmm.backtest.eventlog import ASK, BID, EventLogBuilder, MarketMeta
 from kmm.backtest.synthetic import generate
