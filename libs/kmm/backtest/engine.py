@@ -279,6 +279,9 @@ class Backtest:
 
             li, lf = R.limits_arrays(RiskLimits())
         rc, rcf, rm = R.new_state(n_m, c, lf)
+        if risk is not None and n:
+            for cc in range(c):  # the engines start their day at the first event, as on_market does live
+                R.evaluate(rc, li, lf, cc, ts0, 0, False, not cfg.latch_halts)
         rings = _Rings(c, cfg.record_fills, cfg.record_inventory)
         scratch = np.zeros(c, dtype=np.int64)
         cols = [ev[k] for k in ("ts", "kind", "side", "market", "price", "qty", "delta")]
