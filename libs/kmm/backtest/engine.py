@@ -284,13 +284,16 @@ class Backtest:
                 R.evaluate(rc, li, lf, cc, ts0, 0, False, not cfg.latch_halts)
         rings = _Rings(c, cfg.record_fills, cfg.record_inventory)
         scratch = np.zeros(c, dtype=np.int64)
+        closes = mk[:, K.MK_CLOSE_TS]
+        close_order = np.flatnonzero(closes > 0)
+        close_order = close_order[np.argsort(closes[close_order], kind="stable")].astype(np.int64)
         cols = [ev[k] for k in ("ts", "kind", "side", "market", "price", "qty", "delta")]
         i = 0
         while i < n:
             stop = min(n, i + self.CHUNK)
             i, code = K.run_events(*cols, i, stop, mi, mf, mk, mkf, cf, g, lv, pr, rings.rep, rings.mkr, rings.fr,
                                    rings.inv, eqs, eqs_ts, daily_eq, ki, kf, pf, pi, sq, grids.floor, grids.ceil,
-                                   rc, rcf, rm, li, lf, scratch)
+                                   rc, rcf, rm, li, lf, scratch, close_order)
             if code != K.DONE:
                 rings.grow(code, g)
             elif self.progress is not None:

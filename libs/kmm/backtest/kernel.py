@@ -53,8 +53,8 @@ CF_EQ, CF_PEAK, CF_MDD = range(3)
 CF_N = 3
 # --- global ints: G[k] (ring heads/tails count up forever; index = counter % capacity) ------------------
 (G_REP_HEAD, G_REP_TAIL, G_MKR_HEAD0, G_MKR_HEAD1, G_MKR_HEAD2, G_MKR_TAIL, G_FR_N, G_INV_N, G_DAY, G_NEXT_SAMPLE,
- G_SAMPLE_N, G_LAST_TS) = range(12)
-G_N = 12
+ G_SAMPLE_N, G_LAST_TS, G_NEXT_CLOSE) = range(13)
+G_N = 13
 # --- config: KI (int64) and KF (float64) --------------------------------------------------------------
 (KI_POLICY, KI_FILL_MODEL, KI_CANCEL_MODEL, KI_PLACE_LAT, KI_CANCEL_LAT, KI_INTERVAL, KI_REPORT_LAT, KI_RISK,
  KI_DENIAL_KEEPS, KI_DECREASE_KEEPS, KI_TO_MODEL, KI_TO_AHEAD, KI_LOGIT, KI_POST_ONLY, KI_COUNT_STEP,
@@ -167,6 +167,7 @@ def _deliver(mi: np.ndarray, mk: np.ndarray, m: int, c: int, s: int, p: int, n: 
         R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now, reset)
         if mk[m, MK_CLOSED]:
             R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], now, reset)
+        _halt_cancels(mi, mk, ki, rc, c, now)
 
 
 @njit(cache=True, nogil=True)
@@ -199,6 +200,22 @@ def _send(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, m: int, c: int, s: int
     mi[m, c, b + F_N] = n
     if ft < mk[m, MK_NEXT_LAND]:
         mk[m, MK_NEXT_LAND] = ft
+
+
+@njit(cache=True, nogil=True)
+def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray, c: int, t: int) -> None:
+    """Entering HALTED carries cancel-all (as live: the gateway cancels every order of the account)."""
+    if rc[c, R.RC_NHALT] == rc[c, R.RC_HALT_HANDLED]:
+        return
+    rc[c, R.RC_HALT_HANDLED] = rc[c, R.RC_NHALT]
+    for m in range(mi.shape[0]):
+        if mk[m, MK_CLOSED]:
+            continue
+        for s in range(2):
+            mi[m, c, SIDE * s + H_PX] = 0
+            mi[m, c, SIDE * s + H_N] = 0
+            _send(mi, mk, ki, m, c, s, 0, 0, t)
+        mi[m, c, MI_DIRTY] = 1
 
 
 @njit(cache=True, nogil=True)
@@ -378,6 +395,7 @@ def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: n
         _mark(mi, mf, mk, cf, m, c)
         if ki[KI_RISK]:
             R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], t, ki[KI_RESET_HALTS] != 0)
+            _halt_cancels(mi, mk, ki, rc, c, t)
     mk[m, MK_NEXT_LAND] = NEVER
     mk[m, MK_END_TS] = t
     _bounds(mi, mk, m)
@@ -474,6 +492,9 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
             mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
             mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
             mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
+            if rc[c, R.RC_NHALT] != rc[c, R.RC_HALT_HANDLED]:
+                _halt_cancels(mi, mk, ki, rc, c, t)
+                continue
             if not ok:
                 if ki[KI_DENIAL_KEEPS]:
                     continue
@@ -525,7 +546,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                eqs: np.ndarray, eqs_ts: np.ndarray, daily: np.ndarray, ki: np.ndarray, kf: np.ndarray,
                pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
                rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
-               scratch: np.ndarray) -> tuple[int, int]:
+               scratch: np.ndarray, close_order: np.ndarray) -> tuple[int, int]:
     """Process events [start, stop); returns (next index, DONE or the ring that must grow first)."""
     n_c = mi.shape[1]
     queue_model = ki[KI_FILL_MODEL] == FILL_QUEUE
@@ -566,6 +587,14 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                     eqs[k, c] = cf[c, CF_EQ]
                 g[G_SAMPLE_N] += 1
                 g[G_NEXT_SAMPLE] += ki[KI_SAMPLE_STEP]
+        # every market closes at its close time, whether or not it has events then
+        while g[G_NEXT_CLOSE] < close_order.shape[0]:
+            mc = close_order[g[G_NEXT_CLOSE]]
+            if mk[mc, MK_CLOSE_TS] > t:
+                break
+            if not mk[mc, MK_CLOSED]:
+                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, mc, mk[mc, MK_CLOSE_TS])
+            g[G_NEXT_CLOSE] += 1
         if mk[m, MK_FIRST_TS] == 0:
             mk[m, MK_FIRST_TS] = t
             mk[m, MK_LAST_INV_T] = t

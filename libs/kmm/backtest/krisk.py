@@ -42,8 +42,8 @@ DENIAL_NAMES = ("halted", "market_unknown", "market_closed", "off_grid", "bad_co
 # per-cell ints: RC[cell, k]
 (RC_STATE, RC_REASON, RC_LATCH, RC_CASH, RC_DAY, RC_DAY_START, RC_EXPO, RC_POSMARK, RC_NBREACH,
  RC_BUCKET_LAST, RC_NHALT, RC_HALT1_TS, RC_HALT1_REASON, RC_HALT1_MARKET, RC_HALTN_TS, RC_HALTN_REASON,
- RC_HALTN_MARKET, RC_NRESET, RC_DAY_BEGIN, RC_DAY_END) = range(20)
-RC_DENY = 20  # RC_DENY + code: denials by code
+ RC_HALTN_MARKET, RC_NRESET, RC_DAY_BEGIN, RC_DAY_END, RC_HALT_HANDLED) = range(21)
+RC_DENY = 21  # RC_DENY + code: denials by code
 RC_N = RC_DENY + 7
 # per-cell floats: RCF[cell, k]
 RCF_TOKENS = 0
