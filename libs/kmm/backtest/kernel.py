@@ -31,8 +31,8 @@ NEVER = 1 << 62
 MARKOUT_S = (1, 10, 60)
 
 # --- per (market, cell) ints: MI[m, c, k]; per-side blocks start at SIDE * s ------------------------
-SIDE = 13
-O_PX, O_REM, O_ACC, F_T, F_PX, F_N, Q_V, Q_PX, Q_N, T_PX, T_N, H_PX, H_N = range(SIDE)
+SIDE = 14
+O_PX, O_REM, O_ACC, F_T, F_PX, F_N, Q_V, Q_PX, Q_N, T_PX, T_N, H_PX, H_N, F_AMEND = range(SIDE)
 (MI_POS, MI_CASH, MI_FEES, MI_COST, MI_REALIZED, MI_FILLS, MI_VOL_BUY, MI_VOL_SELL, MI_PLACED, MI_REJECTED,
  MI_MAX_ABS, MI_UPTIME, MI_KPOS, MI_DIRTY, MI_LAST_OK, MI_SNAP_EXPO, MI_SNAP_VALUE, MI_SNAP_STATE,
  MI_SNAP_DAY_END) = range(2 * SIDE, 2 * SIDE + 19)
@@ -198,6 +198,7 @@ def _send(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, m: int, c: int, s: int
     mi[m, c, b + F_T] = ft
     mi[m, c, b + F_PX] = px
     mi[m, c, b + F_N] = n
+    mi[m, c, b + F_AMEND] = 1 if rem > 0 else 0
     if ft < mk[m, MK_NEXT_LAND]:
         mk[m, MK_NEXT_LAND] = ft
 
@@ -238,6 +239,8 @@ def _land(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, lv: np.ndarray, ki: np
                 if n == 0:
                     mi[m, c, b + O_REM] = 0
                     mi[m, c, b + O_ACC] = 0
+                elif rem == 0 and mi[m, c, b + F_AMEND]:
+                    mi[m, c, MI_DIRTY] = 1  # an amend of an order that filled meanwhile: it is gone
                 elif rem > 0:
                     keep = px == mi[m, c, b + O_PX] and n <= rem and ki[KI_DECREASE_KEEPS] != 0
                     if not keep and crosses:
@@ -267,6 +270,7 @@ def _land(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, lv: np.ndarray, ki: np
                     mi[m, c, b + F_T] = ft + _lat(ki, qn)
                     mi[m, c, b + F_PX] = mi[m, c, b + Q_PX]
                     mi[m, c, b + F_N] = qn
+                    mi[m, c, b + F_AMEND] = 1 if mi[m, c, b + O_REM] > 0 else 0
             if mi[m, c, b + F_T] > 0 and mi[m, c, b + F_T] < nxt:
                 nxt = mi[m, c, b + F_T]
     mk[m, MK_NEXT_LAND] = nxt
