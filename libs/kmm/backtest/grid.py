@@ -1,6 +1,7 @@
-"""Grid search over (γ, κ): one vectorized pass per worker over the events, cells split across
-processes; outputs a CSV of every cell, a heatmap (PNG and self-contained HTML), the best cell and
-the most robust plateau (best mean over a neighbourhood), and an optional walk-forward check.
+"""Grid search over (γ, κ): the cells run through the same compiled kernel as a single backtest, split
+between threads; outputs a CSV of every cell (dollars, contracts), a heatmap centred at $0 (PNG and
+self-contained HTML), the best cell, the most robust plateau (best mean over a neighbourhood), an
+edge warning, and an optional walk-forward check.
 """
 
 from __future__ import annotations
