@@ -28,7 +28,7 @@ import redis  # noqa: E402
 from kmm.backtest.engine import FillConfig, RunConfig  # noqa: E402
 from kmm.backtest.fidelity import compare  # noqa: E402
 from kmm.backtest.importers import import_md_records  # noqa: E402
-from kmm.backtest.policy import ASPolicy, RiskedPolicy, sigma_factory  # noqa: E402
+from kmm.backtest.policy import ASPolicy  # noqa: E402
 from kmm.backtest.recorder import MD_STREAMS  # noqa: E402
 from kmm.bus.publisher import FIELD  # noqa: E402
 from kmm.bus.topology import EXEC_REPORT, ORD_INTENT  # noqa: E402
@@ -154,9 +154,9 @@ def main() -> None:
     variants = {"queue": (log, "queue"), "trade_through": (log, "trade_through"),
                 "queue_with_own_orders_in_book": (raw, "queue")}
     for name, (events, model) in variants.items():
-        policy = RiskedPolicy(ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_factory=sigma_factory("ewma"),
-                                       hold_tolerance=round(q.requote_tolerance_c * PRICE_SCALE / 100),
-                                       hold_size_tolerance=q.requote_size_tolerance), limits)
+        policy = ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_estimator="ewma",
+                          hold_tolerance=round(q.requote_tolerance_c * PRICE_SCALE / 100),
+                          hold_size_tolerance=q.requote_size_tolerance, risk=limits)
         rows = compare(events, policy, fills.values(), RunConfig(fill=FillConfig(model=model)))
         bt, lv = totals(rows, "backtest"), totals(rows, "live")
         results[name] = {"rows": rows, "backtest": bt, "live": lv,

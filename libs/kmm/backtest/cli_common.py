@@ -1,22 +1,25 @@
-"""Arguments and helpers shared by the ``kmm backtest|grid|report`` commands."""
+"""Arguments and helpers shared by the ``kmm backtest|grid`` commands (every option shows its default)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_MS
+from kmm.risk.engine import RiskLimits
 
-from .engine import CANCEL_MODELS, FILL_MODELS, FillConfig, Result, RunConfig
-from .eventlog import EventLog
+from .engine import CANCEL_MODELS, DEFAULT_REPORT_LATENCY_NS, FILL_MODELS, FillConfig, RunConfig
+from .eventlog import TRADE, EventLog
 from .synthetic import generate
+
+_DEFAULT_LIMITS = RiskLimits()
 
 
 def add_input(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--log", type=Path, help="event log (.npz) written by kmm import/record")
     src.add_argument("--synthetic", action="store_true", help="use the deterministic synthetic dataset")
@@ -26,27 +29,51 @@ def add_input(p: argparse.ArgumentParser) -> None:
 
 
 def add_run(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fill-model", choices=FILL_MODELS, default="queue")
-    p.add_argument("--cancel-model", choices=CANCEL_MODELS, default="proportional")
+    p.add_argument("--fill-model", choices=FILL_MODELS, default="queue", help="fill model on markets with a book")
+    p.add_argument("--trade-only-model", choices=FILL_MODELS, default="trade_through",
+                   help="fill model on markets with prints only (no book): trade_through = only prints through "
+                        "our price fill us; queue = prints at our price too, after --trade-only-queue-ahead")
+    p.add_argument("--trade-only-queue-ahead", type=float, default=0.0,
+                   help="contracts assumed ahead of us at our price on trade-only markets (queue model)")
+    p.add_argument("--cancel-model", choices=CANCEL_MODELS, default="proportional",
+                   help="how unexplained level decreases advance our queue place")
     p.add_argument("--power", type=float, default=2.0, help="exponent of the power cancel model")
-    p.add_argument("--place-latency-ms", type=float, default=30.0)
-    p.add_argument("--cancel-latency-ms", type=float, default=30.0)
-    p.add_argument("--interval-ms", type=float, default=100.0, help="minimum time between decisions per market")
+    p.add_argument("--place-latency-ms", type=float, default=30.0, help="decision → order resting")
+    p.add_argument("--cancel-latency-ms", type=float, default=30.0, help="decision → order gone")
+    p.add_argument("--report-latency-ms", type=float, default=DEFAULT_REPORT_LATENCY_NS / NS_PER_MS,
+                   help="fill → the quoter and risk learn it (live: the gateway polls fills every 0.5 s)")
+    p.add_argument("--decrease-resets-priority", action="store_true",
+                   help="a size decrease sends the order to the back of the queue (Kalshi keeps its place)")
+    p.add_argument("--denial-pulls-quotes", action="store_true",
+                   help="a risk denial withdraws the market's quotes (live leaves them resting)")
+    p.add_argument("--latch-halts", action="store_true",
+                   help="a risk halt lasts the rest of the run (default: it resets at the next UTC day)")
+    p.add_argument("--interval-ms", type=float, default=100.0,
+                   help="minimum time between decisions per market (0 = every event)")
     p.add_argument("--sigma", type=float, default=10.0, help="σ in ¢/√h when --sigma-estimator fixed")
-    p.add_argument("--sigma-estimator", choices=("ewma", "window", "fixed"), default="ewma",
-                   help="σ from the strategy's live estimator fed with replayed mids, or fixed")
-    p.add_argument("--space", choices=("price", "logit"), default="price")
+    p.add_argument("--sigma-estimator", choices=("ewma", "fixed"), default="ewma",
+                   help="σ from the strategy's live EWMA estimator fed with replayed mids, or fixed")
+    p.add_argument("--space", choices=("price", "logit"), default="price", help="quoting space")
     p.add_argument("--size", type=float, default=10.0, help="base quote size, contracts")
-    p.add_argument("--max-position", type=float, default=100.0, help="contracts")
+    p.add_argument("--max-position", type=float, default=100.0, help="quoting position cap, contracts")
     p.add_argument("--horizon-min", type=float, default=5.0, help="τ cap, minutes")
+    p.add_argument("--position-limit", type=float, default=_DEFAULT_LIMITS.position_limit / COUNT_SCALE,
+                   help="risk: hard per-market position limit, contracts")
+    p.add_argument("--max-exposure", type=float, default=_DEFAULT_LIMITS.max_exposure / MONEY_SCALE,
+                   help="risk: worst-case settlement loss limit, $")
+    p.add_argument("--max-daily-loss", type=float, default=_DEFAULT_LIMITS.max_daily_loss / MONEY_SCALE,
+                   help="risk: daily loss limit, $ (per UTC day)")
     p.add_argument("--out", type=Path, default=None, help="output directory")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
 def load_input(args: argparse.Namespace) -> EventLog:
     log = (generate(seed=args.seed, events_per_market=args.synthetic_events) if args.synthetic
            else EventLog.load(args.log))
     if args.markets:
+        unknown = sorted(set(args.markets) - set(log.tickers))
+        if unknown:
+            raise SystemExit(f"--markets: unknown ticker(s) {', '.join(unknown)}")
         log = log.select(args.markets)
     return log
 
@@ -54,8 +81,19 @@ def load_input(args: argparse.Namespace) -> EventLog:
 def run_config(args: argparse.Namespace, **kw: Any) -> RunConfig:
     fill = FillConfig(model=args.fill_model, cancel_model=args.cancel_model, power=args.power,
                       place_latency_ns=int(args.place_latency_ms * NS_PER_MS),
-                      cancel_latency_ns=int(args.cancel_latency_ms * NS_PER_MS))
-    return RunConfig(fill=fill, decision_interval_ns=int(args.interval_ms * NS_PER_MS), **kw)
+                      cancel_latency_ns=int(args.cancel_latency_ms * NS_PER_MS),
+                      report_latency_ns=int(args.report_latency_ms * NS_PER_MS),
+                      decrease_keeps_priority=not args.decrease_resets_priority,
+                      trade_only_model=args.trade_only_model,
+                      trade_only_queue_ahead=int(round(args.trade_only_queue_ahead * COUNT_SCALE)))
+    return RunConfig(fill=fill, decision_interval_ns=int(args.interval_ms * NS_PER_MS),
+                     denial_keeps_target=not args.denial_pulls_quotes, latch_halts=args.latch_halts, **kw)
+
+
+def risk_limits(args: argparse.Namespace) -> RiskLimits:
+    return RiskLimits(position_limit=int(round(args.position_limit * COUNT_SCALE)),
+                      max_exposure=int(round(args.max_exposure * MONEY_SCALE)),
+                      max_daily_loss=int(round(args.max_daily_loss * MONEY_SCALE)))
 
 
 def base_params_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -63,40 +101,14 @@ def base_params_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "horizon_h": args.horizon_min / 60.0}
 
 
-def dollars(v: float | int) -> float:
-    return float(v) / MONEY_SCALE
+def input_settings(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:
+    return {"log": str(args.log) if args.log else None, "synthetic": bool(args.synthetic),
+            "seed": args.seed if args.synthetic else None, "markets": args.markets, "source": log.meta.get("source"),
+            "events": len(log)}
 
 
-MONEY_KEYS = ("pnl_settled", "pnl_marked", "pnl_realized", "fees", "cash", "spread_captured",
-              "markout_1s", "markout_10s", "markout_60s", "max_drawdown")
-
-
-def to_json_summary(result: Result, cell: int = 0) -> dict[str, Any]:
-    """Overall and per-market metrics of one cell, money in dollars, counts in contracts."""
-
-    def conv(row: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        for k, v in row.items():
-            if k in MONEY_KEYS:
-                out[k + "_usd"] = round(dollars(v), 6)
-            elif k in ("position", "volume_buy", "volume_sell", "inventory_max_abs"):
-                out[k] = v / COUNT_SCALE
-            elif k in ("inventory_mean", "inventory_abs_mean"):
-                out[k] = round(v / COUNT_SCALE, 4)
-            elif isinstance(v, float):
-                out[k] = round(v, 6) if np.isfinite(v) else None
-            else:
-                out[k] = v
-        return out
-
-    return {"overall": conv(result.overall_summary(cell)), "markets": [conv(r) for r in result.market_summary(cell)],
-            "unsettled_markets": [t for t, k in zip(result.tickers, result.settled_known, strict=True) if not k],
-            "events": result.events}
-
-
-def write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True))
+def markets_with_prints(log: EventLog) -> int:
+    return int(len(np.unique(log.events["market"][log.events["kind"] == TRADE])))
 
 
 def parse_range(text: str) -> np.ndarray:

@@ -1,47 +1,68 @@
-"""``kmm grid``: (γ, κ) grid search in one vectorized pass per worker; CSV, PNG, HTML, plateau."""
+"""``kmm grid``: (γ, κ) grid search, every cell through the same compiled kernel as ``kmm backtest``
+(risk on by default); grid.csv (dollars, contracts), heatmap.png, grid.html, summary.json."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from kmm.strategy.quoting import QuoteParams
 
-from .cli_common import add_input, add_run, base_params_kwargs, load_input, parse_range, run_config
-from .grid import DEFAULT_GAMMAS, DEFAULT_KAPPAS, GridSpec, run_grid, walk_forward, write_outputs
+from .cli_common import (
+    add_input,
+    add_run,
+    base_params_kwargs,
+    input_settings,
+    load_input,
+    parse_range,
+    risk_limits,
+    run_config,
+)
+from .grid import GridSpec, run_grid, walk_forward, walk_forward_lines, write_outputs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_input(p)
     add_run(p)
-    p.add_argument("--gammas", type=parse_range, default=DEFAULT_GAMMAS, help="lo:hi:n or a,b,c (default 0.05:1:32)")
-    p.add_argument("--kappas", type=parse_range, default=DEFAULT_KAPPAS, help="lo:hi:n or a,b,c (default 0.5:5:32)")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--risk", action="store_true", help="run the (scalar) risk engine per cell: slow on big grids")
+    p.add_argument("--gammas", type=parse_range, default="0.05:1:32", help="γ values: lo:hi:n or a,b,c")
+    p.add_argument("--kappas", type=parse_range, default="0.5:5:32", help="κ values: lo:hi:n or a,b,c")
+    p.add_argument("--workers", type=int, default=2, help="threads running the kernel (cells split between them)")
+    p.add_argument("--no-risk", action="store_true", help="skip the risk checks in every cell")
     p.add_argument("--walk-forward", type=float, default=None, metavar="TRAIN_FRAC",
-                   help="grid on the first TRAIN_FRAC of time, evaluate the plateau on the rest")
+                   help="grid on the first TRAIN_FRAC of time, evaluate the plateau and best cells on the rest")
 
 
 def main(args: argparse.Namespace) -> int:
     log = load_input(args)
+    gammas = args.gammas if not isinstance(args.gammas, str) else parse_range(args.gammas)
+    kappas = args.kappas if not isinstance(args.kappas, str) else parse_range(args.kappas)
     base = QuoteParams(**base_params_kwargs(args))
-    spec = GridSpec(args.gammas, args.kappas, base, sigma_c=args.sigma, space=args.space,
-                    sigma_estimator=args.sigma_estimator, risk=args.risk)
+    spec = GridSpec(gammas, kappas, base, sigma_c=args.sigma, space=args.space,
+                    sigma_estimator=args.sigma_estimator, risk=not args.no_risk, limits=risk_limits(args))
     cfg = run_config(args)
     out: Path = args.out or Path("out/grid")
     t0 = time.perf_counter()
-    extra = {}
+    extra: dict = {}
     if args.walk_forward:
         result, extra = walk_forward(log, spec, cfg, args.walk_forward, args.workers, not args.no_progress)
     else:
         result = run_grid(log, spec.policy(), cfg, args.workers, not args.no_progress)
     elapsed = time.perf_counter() - t0
     extra.update(seconds=round(elapsed, 3), events=len(log), workers=args.workers,
-                 param_events_per_s=round(len(log) * result.n_cells / elapsed))
+                 param_events_per_s=round(len(log) * result.n_cells / elapsed) if elapsed else None,
+                 settings={"input": input_settings(args, log), "run": cfg.settings(),
+                           "policy": spec.single(base).settings(),
+                           "gammas": [float(g) for g in gammas], "kappas": [float(k) for k in kappas]})
     summary = write_outputs(out, spec, result, extra=extra)
-    print(f"{result.n_cells} cells × {len(log)} events in {elapsed:.1f}s; best γ={summary['best']['gamma']} "
-          f"κ={summary['best']['kappa']} (${summary['best']['value']:.2f}); plateau γ={summary['plateau']['gamma']} "
-          f"κ={summary['plateau']['kappa']} (neighbourhood mean ${summary['plateau']['neighbourhood_mean']:.2f})")
+    b, p = summary["best"], summary["plateau"]
+    print(f"{result.n_cells} cells × {len(log)} events in {elapsed:.1f}s (risk {'on' if spec.risk else 'off'}); "
+          f"best γ={b['gamma']:g} κ={b['kappa']:g} (${b['value']:.2f}); plateau γ={p['gamma']:g} κ={p['kappa']:g} "
+          f"(neighbourhood mean ${p['neighbourhood_mean']:.2f}); {summary['share_positive']:.0%} of cells positive")
+    if summary["edge_warning"]:
+        print(f"WARNING: {summary['edge_warning']}", file=sys.stderr)
+    if "walk_forward" in summary:
+        print("\n".join(walk_forward_lines(summary["walk_forward"])))
     print(f"wrote {out}/grid.csv, heatmap.png, grid.html, summary.json")
     return 0

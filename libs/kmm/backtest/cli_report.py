@@ -1,4 +1,5 @@
-"""``kmm report``: render a backtest or grid output directory as a self-contained HTML page + text."""
+"""``kmm report``: a readable text summary of a ``kmm backtest`` or ``kmm grid`` output directory, and
+a self-contained report.html beside it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import base64
 import html
 import json
 from pathlib import Path
+from typing import Any
+
+from .report import utc
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     p.add_argument("dir", type=Path, help="output directory of kmm backtest or kmm grid")
     p.add_argument("--out", type=Path, default=None, help="HTML file (default DIR/report.html)")
+    p.add_argument("--top", type=int, default=10, help="markets (backtest) listed by P&L")
 
 
 def _table(rows: list[dict], keys: list[str]) -> str:
@@ -21,31 +27,93 @@ def _table(rows: list[dict], keys: list[str]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def backtest_text(s: dict[str, Any], top: int) -> list[str]:
+    o = s["overall"]
+    st = s.get("settings", {})
+    pol = st.get("policy", {})
+    run = st.get("run", {})
+    lines = [
+        f"Backtest of {s['events']} events over {len(s['markets'])} markets "
+        f"({o.get('markets_traded', '?')} traded; {s.get('markets_with_prints', '?')} had prints)",
+        f"  P&L settled   ${o['pnl_settled_usd']:>12,.2f}   (marked to the last mid ${o['pnl_marked_usd']:,.2f})",
+        f"  fees          ${o['fees_usd']:>12,.2f}   fills {o['fills']}, bought {o['volume_buy_contracts']:,.0f} / "
+        f"sold {o['volume_sell_contracts']:,.0f} contracts",
+        f"  max drawdown  ${o['max_drawdown_usd']:>12,.2f}   Sharpe (daily, annualized) "
+        f"{o['sharpe_annualized'] if o.get('sharpe_annualized') is not None else 'n/a'}",
+        f"  spread captured ${o['spread_captured_usd']:,.2f}; markouts 1 s ${o['markout_1s_usd']:,.2f}, "
+        f"10 s ${o['markout_10s_usd']:,.2f}, 60 s ${o['markout_60s_usd']:,.2f}",
+    ]
+    fm = s.get("fill_models", {})
+    lines.append(f"  fill model: {fm.get('book_markets')} on {fm.get('markets_with_book', '?')} market(s) with a book; "
+                 f"{s.get('settings', {}).get('run', {}).get('fill', {}).get('trade_only_model')} on "
+                 f"{fm.get('trade_only_markets', 0)} trade-only market(s)")
+    if pol.get("risk"):
+        r = s.get("risk", {})
+        line = f"  risk on: final state {r.get('state')}, {r.get('halts', 0)} halt(s), {r.get('halt_resets', 0)} reset(s)"
+        for key in ("first_halt", "last_halt"):
+            h = r.get(key)
+            if h:
+                line += f"; {key.replace('_', ' ')} {utc(h['ts_ns'])} {h['reason']} in {h['market']}"
+        lines.append(line)
+        if r.get("denials"):
+            lines.append("  denials: " + ", ".join(f"{k} {v}" for k, v in r["denials"].items()))
+    else:
+        lines.append("  risk off")
+    lines.append(f"  settings: γ={st.get('params', {}).get('gamma')} κ={st.get('params', {}).get('kappa')}, "
+                 f"decisions every {run.get('decision_interval_ns', 0) / 1e6:g} ms, latency place "
+                 f"{run.get('fill', {}).get('place_latency_ns', 0) / 1e6:g} ms / fill reports "
+                 f"{run.get('fill', {}).get('report_latency_ns', 0) / 1e6:g} ms, σ {pol.get('sigma_estimator')}")
+    markets = sorted(s["markets"], key=lambda m: -m["pnl_settled_usd"])
+    if markets:
+        lines.append(f"  best {min(top, len(markets))} markets by settled P&L:")
+        for m in markets[:top]:
+            lines.append(f"    {m['market']:<32} ${m['pnl_settled_usd']:>9,.2f}  fills {m['fills']:>5}  "
+                         f"position {m['position_contracts']:>8,.2f}{'' if m['settled'] else '  (marked)'}")
+    if s.get("unsettled_markets"):
+        lines.append(f"  {len(s['unsettled_markets'])} market(s) marked at the last mid (result unknown)")
+    return lines
+
+
+def grid_text(s: dict[str, Any]) -> list[str]:
+    b, p = s["best"], s["plateau"]
+    d = s.get("distribution_usd", {})
+    lines = [f"Grid of {s['cells']} cells (risk {'on' if s.get('risk') else 'off'}) in {s.get('seconds', '?')} s",
+             f"  best cell     γ={b['gamma']:g} κ={b['kappa']:g}: ${b['value']:,.2f}",
+             f"  plateau       γ={p['gamma']:g} κ={p['kappa']:g}: ${p['value']:,.2f} "
+             f"(mean of its neighbourhood ${p['neighbourhood_mean']:,.2f})",
+             f"  distribution  min ${d.get('min', 0):,.2f}, median ${d.get('median', 0):,.2f}, max ${d.get('max', 0):,.2f}; "
+             f"{s.get('share_positive', 0):.0%} of cells positive"]
+    if s.get("edge_warning"):
+        lines.append(f"  WARNING: {s['edge_warning']}")
+    wf = s.get("walk_forward")
+    if wf:
+        from .grid import walk_forward_lines
+
+        lines += ["  " + x for x in walk_forward_lines(wf)]
+    return lines
+
+
 def main(args: argparse.Namespace) -> int:
     d: Path = args.dir
     summary_path = d / "summary.json"
     if not summary_path.exists():
-        print(f"{summary_path} not found")
+        print(f"kmm report: {summary_path} not found (give the output directory of kmm backtest or kmm grid)")
         return 2
-    summary = json.loads(summary_path.read_text())
+    s = json.loads(summary_path.read_text())
     parts = [f"<h1>kmm report: {html.escape(str(d))}</h1>"]
-    if "overall" in summary:
-        o = summary["overall"]
-        lines = [f"{k:>24}: {v}" for k, v in o.items()]
-        print("\n".join(lines))
-        parts.append("<h2>Overall</h2>" + _table([o], list(o)))
-        markets = summary.get("markets", [])
-        if markets:
-            parts.append("<h2>Per market</h2>" + _table(markets, list(markets[0])))
-        if summary.get("unsettled_markets"):
-            parts.append("<p>Marked at last mid (result unknown): "
-                         + html.escape(", ".join(summary["unsettled_markets"])) + "</p>")
+    if "overall" in s:
+        lines = backtest_text(s, args.top)
+        parts.append("<pre>" + html.escape("\n".join(lines)) + "</pre>")
+        if s.get("markets"):
+            parts.append("<h2>Per market (dollars, contracts)</h2>" + _table(s["markets"], list(s["markets"][0])))
+        img = d / "equity.png"
     else:
-        print(json.dumps(summary, indent=2))
-        parts.append(f"<pre>{html.escape(json.dumps(summary, indent=2))}</pre>")
-    png = d / "heatmap.png"
-    if png.exists():
-        parts.append(f'<img alt="heatmap" src="data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}">')
+        lines = grid_text(s)
+        parts.append("<pre>" + html.escape("\n".join(lines)) + "</pre>")
+        img = d / "heatmap.png"
+    print("\n".join(lines))
+    if img.exists():
+        parts.append(f'<img alt="{img.stem}" src="data:image/png;base64,{base64.b64encode(img.read_bytes()).decode()}">')
     out = args.out or d / "report.html"
     out.write_text("<!doctype html><html><head><meta charset='utf-8'><title>kmm report</title><style>"
                    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"

@@ -15,7 +15,7 @@ from kmm.messages import BID, Fill
 from kmm.messages.units import PRICE_SCALE
 
 from .book import book_tops, mids2
-from .engine import Policy, Result, RunConfig, run
+from .engine import Result, RunConfig, run
 from .eventlog import EventLog
 
 
@@ -94,7 +94,7 @@ def diff(backtest: dict[str, MarketFigures], live: dict[str, MarketFigures]) -> 
     return rows
 
 
-def compare(log: EventLog, policy: Policy, live_fills: Iterable[Fill], config: RunConfig | None = None
+def compare(log: EventLog, policy: Any, live_fills: Iterable[Fill], config: RunConfig | None = None
             ) -> list[dict[str, Any]]:
     """Backtest ``log`` with ``policy`` (the live parameters, one cell) and diff against live fills."""
     if policy.n_cells != 1:

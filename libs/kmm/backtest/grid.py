@@ -1,6 +1,7 @@
-"""Grid search over (γ, κ): one vectorized pass per worker over the events, cells split across
-processes; outputs a CSV of every cell, a heatmap (PNG and self-contained HTML), the best cell and
-the most robust plateau (best mean over a neighbourhood), and an optional walk-forward check.
+"""Grid search over (γ, κ): the cells run through the same compiled kernel as a single backtest, split
+between threads; outputs a CSV of every cell (dollars, contracts), a heatmap centred at $0 (PNG and
+self-contained HTML), the best cell, the most robust plateau (best mean over a neighbourhood), an
+edge warning, and an optional walk-forward check.
 """
 
 from __future__ import annotations
@@ -10,19 +11,21 @@ import csv
 import html
 import io
 import json
-import multiprocessing as mp
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kmm.risk.engine import RiskLimits
 from kmm.strategy.quoting import ParamGrid, QuoteParams
 
 from .engine import Result, RunConfig, run
 from .eventlog import EventLog
-from .policy import ASPolicy, RiskedPolicy, sigma_factory
+from .policy import ASPolicy
 from .progress import Progress
+from .report import in_units
 
 DEFAULT_GAMMAS = np.round(np.linspace(0.05, 1.0, 32), 6)
 DEFAULT_KAPPAS = np.round(np.linspace(0.5, 5.0, 32), 6)
@@ -37,28 +40,18 @@ class GridSpec:
     sigma_c: float = 10.0
     space: str = "price"
     sigma_estimator: str = "fixed"
-    risk: bool = False  # the scalar risk engine per cell: exact but ~30 µs per cell per decision
+    risk: bool = True  # the live risk checks in every cell, as in a single backtest
+    limits: RiskLimits | None = None  # default RiskLimits()
 
     def params(self) -> ParamGrid:
         return ParamGrid.product(self.gammas, self.kappas, self.base)
 
-    def policy(self) -> ASPolicy | RiskedPolicy:
+    def policy(self) -> ASPolicy:
         return self.single(self.params())
 
-    def single(self, params: ParamGrid | QuoteParams) -> ASPolicy | RiskedPolicy:
-        p = ASPolicy(params, sigma_c=self.sigma_c, space=self.space,
-                     sigma_factory=sigma_factory(self.sigma_estimator, self.space))
-        return RiskedPolicy(p) if self.risk else p
-
-
-_JOB: dict[str, Any] = {}
-
-
-def _worker(args: tuple[int, np.ndarray, bool]) -> Result:
-    k, idx, show = args
-    policy = _JOB["policy"].subset(idx)
-    prog = Progress(f"grid worker {k}", enabled=show) if show else None
-    return run(_JOB["log"], policy, _JOB["config"], progress=prog)
+    def single(self, params: ParamGrid | QuoteParams) -> ASPolicy:
+        return ASPolicy(params, sigma_c=self.sigma_c, space=self.space, sigma_estimator=self.sigma_estimator,
+                        risk=(self.limits or RiskLimits()) if self.risk else None)
 
 
 def merge(results: list[Result]) -> Result:
@@ -67,26 +60,28 @@ def merge(results: list[Result]) -> Result:
         first.tickers, sum(r.n_cells for r in results),
         {k: np.concatenate([r.per_market[k] for r in results], axis=1) for k in first.per_market},
         {k: np.concatenate([r.overall[k] for r in results]) for k in first.overall},
-        first.settled_known, [], [], first.events,
+        first.settled_known, [], [], first.events, np.concatenate([r.daily for r in results], axis=1),
+        first.first_day, np.zeros((0, 0)), first.equity_ts[:0], [x for r in results for x in r.risk], first.trade_only,
     )
 
 
-def run_grid(log: EventLog, policy: ASPolicy | RiskedPolicy, config: RunConfig | None = None, workers: int = 2,
+def run_grid(log: EventLog, policy: Any, config: RunConfig | None = None, workers: int = 2,
              show_progress: bool = False) -> Result:
-    """Run every cell of ``policy`` over ``log``; cells are split across ``workers`` processes (fork)."""
+    """Run every cell of ``policy`` over ``log``: the cells are split into ``workers`` parts run by the
+    same compiled kernel in parallel threads (it releases the GIL)."""
     config = config or RunConfig()
     n = policy.n_cells
     workers = max(1, min(workers, n))
     chunks = [c for c in np.array_split(np.arange(n), workers) if len(c)]
-    _JOB.update(log=log, policy=policy, config=config)
-    try:
-        if workers == 1 or "fork" not in mp.get_all_start_methods():
-            return merge([_worker((0, c, show_progress and k == 0)) for k, c in enumerate(chunks)])
-        with mp.get_context("fork").Pool(len(chunks)) as pool:
-            results = pool.map(_worker, [(k, c, show_progress and k == 0) for k, c in enumerate(chunks)])
-        return merge(results)
-    finally:
-        _JOB.clear()
+
+    def one(k: int) -> Result:
+        prog = Progress("grid", enabled=True) if show_progress and k == 0 else None
+        return run(log, policy.subset(chunks[k]), config, progress=prog)
+
+    if len(chunks) == 1:
+        return merge([one(0)])
+    with ThreadPoolExecutor(len(chunks)) as pool:
+        return merge(list(pool.map(one, range(len(chunks)))))
 
 
 def plateau(values: np.ndarray, radius: int = 1) -> tuple[tuple[int, int], np.ndarray]:
@@ -100,6 +95,18 @@ def plateau(values: np.ndarray, radius: int = 1) -> tuple[tuple[int, int], np.nd
     return (int(best[0]), int(best[1])), smooth
 
 
+def edge_warning(spec: GridSpec, g: int, k: int) -> str:
+    """A warning when cell (g, k) lies on the grid's edge (the optimum may lie outside the grid)."""
+    sides = []
+    if len(spec.gammas) > 1 and g in (0, len(spec.gammas) - 1):
+        sides.append(f"γ = {spec.gammas[g]:g} is the {'lowest' if g == 0 else 'highest'} γ")
+    if len(spec.kappas) > 1 and k in (0, len(spec.kappas) - 1):
+        sides.append(f"κ = {spec.kappas[k]:g} is the {'lowest' if k == 0 else 'highest'} κ")
+    if not sides:
+        return ""
+    return "best cell on the grid's edge (" + "; ".join(sides) + "): widen the grid before trusting it"
+
+
 def summarize(spec: GridSpec, result: Result, radius: int = 1) -> dict[str, Any]:
     surface = result.overall[METRIC].reshape(len(spec.gammas), len(spec.kappas))
     (pg, pk), smooth = plateau(surface, radius)
@@ -107,71 +114,113 @@ def summarize(spec: GridSpec, result: Result, radius: int = 1) -> dict[str, Any]
     flat = surface.ravel()
     return {
         "cells": int(flat.size),
-        "metric": METRIC,
+        "metric": "pnl_settled_usd",
         "best": {"gamma": float(spec.gammas[bg]), "kappa": float(spec.kappas[bk]), "value": float(surface[bg, bk]),
                  "cell": int(bg * len(spec.kappas) + bk)},
         "plateau": {"gamma": float(spec.gammas[pg]), "kappa": float(spec.kappas[pk]), "radius": radius,
                     "neighbourhood_mean": float(smooth[pg, pk]), "value": float(surface[pg, pk]),
                     "cell": int(pg * len(spec.kappas) + pk)},
-        "distribution": {q: float(np.percentile(flat, p)) for q, p in
-                         (("min", 0), ("p10", 10), ("median", 50), ("p90", 90), ("max", 100))},
+        "edge_warning": edge_warning(spec, int(bg), int(bk)),
+        "distribution_usd": {q: float(np.percentile(flat, p)) for q, p in
+                             (("min", 0), ("p10", 10), ("median", 50), ("p90", 90), ("max", 100))},
         "share_positive": float(np.mean(flat > 0)),
+        "risk": spec.risk,
     }
 
 
-def write_csv(path: Path, spec: GridSpec, result: Result) -> None:
+def cell_rows(spec: GridSpec, result: Result) -> list[dict[str, Any]]:
+    """One row per cell in dollars and contracts (the units are in the column names)."""
     params = spec.params()
-    keys = list(result.overall)
+    rows = []
+    for c in range(result.n_cells):
+        row: dict[str, Any] = {"cell": c, "gamma": float(params.gamma[c]), "kappa": float(params.kappa[c])}
+        row.update(in_units(result.overall_summary(c)))
+        row.pop("return_usd", None)
+        if result.risk and result.risk[c]:
+            row["risk_halts"] = result.risk[c].get("halts", 0)
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: Path, spec: GridSpec, result: Result) -> None:
+    rows = cell_rows(spec, result)
     with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["cell", "gamma", "kappa", *keys])
-        for c in range(result.n_cells):
-            w.writerow([c, float(params.gamma[c]), float(params.kappa[c]),
-                        *[result.overall[k][c].item() for k in keys]])
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
 
 
 def heatmap_png(spec: GridSpec, result: Result, summary: dict[str, Any]) -> bytes:
+    """P&L over (κ, γ) on a diverging scale centred at $0 (red below, green above, whatever the
+    range), with the best cell and the plateau marked in colours that show on any cell."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import TwoSlopeNorm
 
     surface = result.overall[METRIC].reshape(len(spec.gammas), len(spec.kappas))
-    fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
-    lim = float(np.max(np.abs(surface))) or 1.0
-    im = ax.imshow(surface, origin="lower", aspect="auto", cmap="RdYlGn", vmin=-lim, vmax=lim,
-                   extent=(spec.kappas[0], spec.kappas[-1], spec.gammas[0], spec.gammas[-1]))
-    fig.colorbar(im, ax=ax, label="overall PnL, settled ($)")
-    ax.scatter([summary["best"]["kappa"]], [summary["best"]["gamma"]], marker="x", c="k", label="best cell")
-    ax.scatter([summary["plateau"]["kappa"]], [summary["plateau"]["gamma"]], marker="o", facecolors="none",
-               edgecolors="b", s=120, label="plateau centre")
+    lo, hi = float(np.min(surface)), float(np.max(surface))
+    span = max(abs(lo), abs(hi), 1e-9)
+    norm = TwoSlopeNorm(vmin=min(lo, -1e-3 * span), vcenter=0.0, vmax=max(hi, 1e-3 * span))
+    fig, ax = plt.subplots(figsize=(8.5, 6.5), dpi=100)
+    dk = (spec.kappas[-1] - spec.kappas[0]) / max(len(spec.kappas) - 1, 1) / 2 or 0.5
+    dg = (spec.gammas[-1] - spec.gammas[0]) / max(len(spec.gammas) - 1, 1) / 2 or 0.5
+    im = ax.imshow(surface, origin="lower", aspect="auto", cmap="RdYlGn", norm=norm,
+                   extent=(spec.kappas[0] - dk, spec.kappas[-1] + dk, spec.gammas[0] - dg, spec.gammas[-1] + dg))
+    fig.colorbar(im, ax=ax, label=r"P&L settled (\$), centred at \$0")
+    if lo < 0 < hi:
+        ax.contour(spec.kappas, spec.gammas, surface, levels=[0.0], colors="k", linewidths=0.8)
+    b, p = summary["best"], summary["plateau"]
+    ax.scatter([b["kappa"]], [b["gamma"]], marker="*", s=260, c="white", edgecolors="black", linewidths=1.2,
+               zorder=5, label=f"best cell \\${b['value']:.2f}")
+    ax.scatter([p["kappa"]], [p["gamma"]], marker="o", s=260, facecolors="none", edgecolors="blue",
+               linewidths=2.2, zorder=5, label=f"plateau centre (mean \\${p['neighbourhood_mean']:.2f})")
+    r = p["radius"]
+    ax.add_patch(matplotlib.patches.Rectangle((p["kappa"] - (2 * r + 1) * dk, p["gamma"] - (2 * r + 1) * dg),
+                                              (2 * r + 1) * 2 * dk, (2 * r + 1) * 2 * dg, fill=False,
+                                              edgecolor="blue", linestyle="--", linewidth=1.2, zorder=4))
     ax.set_xlabel("κ (1/¢)")
     ax.set_ylabel("γ (1/¢)")
-    ax.set_title(f"Return over {summary['cells']} (γ, κ) cells")
-    ax.legend(loc="upper right")
+    title = f"P&L over {summary['cells']} (γ, κ) cells, risk {'on' if summary.get('risk') else 'off'}"
+    if summary.get("edge_warning"):
+        title += "\n⚠ best cell on the grid's edge"
+    ax.set_title(title)
+    ax.legend(loc="upper right", framealpha=0.9)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
 
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4f}"
+    return html.escape(str(v))
+
+
 def html_page(spec: GridSpec, result: Result, summary: dict[str, Any], png: bytes, title: str) -> str:
-    params = spec.params()
+    rows = cell_rows(spec, result)
     order = np.argsort(-result.overall[METRIC])[:20]
-    cols = ["return_usd", "fills", "fees", "max_drawdown", "fill_rate", "markout_10s"]
-    rows = "".join(
-        "<tr>" + f"<td>{c}</td><td>{params.gamma[c]:.4g}</td><td>{params.kappa[c]:.4g}</td>"
-        + "".join(f"<td>{result.overall[k][c].item():.6g}</td>" for k in cols) + "</tr>"
-        for c in order.tolist()
-    )
+    cols = ["cell", "gamma", "kappa", "pnl_settled_usd", "fills", "fees_usd", "max_drawdown_usd", "sharpe_annualized",
+            "markout_10s_usd", "fills_per_order", "markets_traded"]
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(rows[c].get(k))}</td>" for k in cols) + "</tr>"
+                   for c in order.tolist())
     img = base64.b64encode(png).decode()
+    warn = (f"<p style='color:#b00;font-weight:bold'>⚠ {html.escape(summary['edge_warning'])}</p>"
+            if summary.get("edge_warning") else "")
+    wf = summary.get("walk_forward")
+    wf_html = ""
+    if wf:
+        wf_html = ("<h2>Walk-forward</h2><table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"
+                                                             for k, v in wf.items()) + "</table>")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}</style></head><body>
-<h1>{html.escape(title)}</h1><img alt="heatmap" src="data:image/png;base64,{img}">
-<h2>Summary</h2><pre>{html.escape(json.dumps(summary, indent=2))}</pre>
-<h2>Top 20 cells</h2><table><tr><th>cell</th><th>γ</th><th>κ</th>{''.join(f'<th>{c}</th>' for c in cols)}</tr>
-{rows}</table></body></html>"""
+<h1>{html.escape(title)}</h1>{warn}<img alt="heatmap" src="data:image/png;base64,{img}">{wf_html}
+<h2>Top 20 cells (dollars and contracts)</h2><table><tr>{''.join(f'<th>{c}</th>' for c in cols)}</tr>
+{body}</table>
+<h2>Summary</h2><pre>{html.escape(json.dumps(summary, indent=2))}</pre></body></html>"""
 
 
 def write_outputs(out: Path, spec: GridSpec, result: Result, title: str = "kmm grid search",
@@ -190,15 +239,35 @@ def write_outputs(out: Path, spec: GridSpec, result: Result, title: str = "kmm g
 
 def walk_forward(log: EventLog, spec: GridSpec, config: RunConfig, train_frac: float, workers: int = 2,
                  show_progress: bool = False) -> tuple[Result, dict[str, Any]]:
-    """Grid on the first ``train_frac`` of time, then the plateau cell alone on the rest."""
+    """Grid on the first ``train_frac`` of time, then the plateau cell and the best cell alone on the
+    rest. Markets still open at the cut are marked at their last mid in the training half (their
+    results are not known yet then)."""
     ts = log.events["ts"]
     cut = int(ts[0] + (ts[-1] - ts[0]) * train_frac)
     train, test = log.split_time(cut)
+    train.markets = [replace(m, result="") if (m.close_ts == 0 or m.close_ts > cut) else m for m in train.markets]
     res = run_grid(train, spec.policy(), config, workers, show_progress)
     s = summarize(spec, res)
-    chosen = spec.params().params(s["plateau"]["cell"])
-    test_res = run(test, spec.single(chosen), config)
-    best_test = run(test, spec.single(spec.params().params(s["best"]["cell"])), config)
-    return res, {"walk_forward": {"split_ts": cut, "train_frac": train_frac,
-                                  "plateau_test_return_usd": test_res.overall_summary()["return_usd"],
-                                  "best_cell_test_return_usd": best_test.overall_summary()["return_usd"]}}
+    params = spec.params()
+    out: dict[str, Any] = {"split_ts": cut, "train_frac": train_frac, "train_events": len(train),
+                           "test_events": len(test)}
+    for name in ("plateau", "best"):
+        cell = s[name]["cell"]
+        test_res = run(test, spec.single(params.params(cell)), config)
+        out[f"{name}_gamma"] = s[name]["gamma"]
+        out[f"{name}_kappa"] = s[name]["kappa"]
+        out[f"{name}_train_pnl_usd"] = float(res.overall["return_usd"][cell])
+        out[f"{name}_test_pnl_usd"] = test_res.overall_summary()["return_usd"]
+        out[f"{name}_test_fills"] = int(test_res.overall["fills"][0])
+    return res, {"walk_forward": out}
+
+
+def walk_forward_lines(wf: dict[str, Any]) -> list[str]:
+    """The walk-forward result as console lines."""
+    lines = [f"walk-forward: train on the first {wf['train_frac']:.0%} of time ({wf['train_events']} events), "
+             f"test on the rest ({wf['test_events']} events)"]
+    for name in ("plateau", "best"):
+        lines.append(f"  {name:>7} cell γ={wf[f'{name}_gamma']:g} κ={wf[f'{name}_kappa']:g}: train "
+                     f"${wf[f'{name}_train_pnl_usd']:.2f} → test ${wf[f'{name}_test_pnl_usd']:.2f} "
+                     f"({wf[f'{name}_test_fills']} fills)")
+    return lines

@@ -13,7 +13,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -59,8 +59,12 @@ def seconds_to_ns(value: Any) -> int:
         raise BadRecord("bad timestamp") from None
 
 
-def rfc3339_ns(text: str) -> int:
-    """``2023-04-07T12:18:35.061031Z`` → ns (sub-µs digits kept)."""
+def rfc3339_ns(text: str | datetime) -> int:
+    """``2023-04-07T12:18:35.061031Z`` → ns (sub-µs digits kept); a ``datetime`` (parquet
+    timestamps) is read as UTC when naive."""
+    if isinstance(text, datetime):
+        dt = text if text.tzinfo else text.replace(tzinfo=UTC)
+        return int(dt.replace(microsecond=0).timestamp()) * NS_PER_S + dt.microsecond * 1000
     try:
         head, _, frac = text.rstrip("Z").partition(".")
         tz = ""
@@ -256,6 +260,8 @@ def import_ws_jsonl(paths: Iterable[str | Path], markets: Iterable[MarketMeta] =
     ``recorder_synthesized`` snapshots are exact book resets like any snapshot.
     """
     paths = list(paths)
+    for p in paths:
+        file_format(p, WS_FORMATS)
     b = EventLogBuilder(source)
     for meta in markets:
         b.set_market(meta)
@@ -286,32 +292,77 @@ def _trade_row(b: EventLogBuilder, row: Json, seen: set[str]) -> None:
             raise BadRecord("trade without created_time")
         price = _price(row, "yes_price_dollars", "yes_price")
         count = _count(row, "count_fp", "count")
-        b.trade(rfc3339_ns(str(created)), str(ticker), price, count, _taker_yes(row))
+        when = created if isinstance(created, datetime) else str(created)
+        b.trade(rfc3339_ns(when), str(ticker), price, count, _taker_yes(row))
     except BadRecord as exc:
         b.skip(str(exc))
 
 
-def _csv_rows(fh: io.TextIOBase) -> Iterator[Json]:
-    for row in csv.DictReader(fh):
-        yield {k: (v if v != "" else None) for k, v in row.items() if k}
+def _csv_rows(fh: io.TextIOBase, path: str | Path = "") -> Iterator[Json]:
+    try:
+        for row in csv.DictReader(fh):
+            yield {k: (v if v != "" else None) for k, v in row.items() if k}
+    except UnicodeDecodeError:
+        raise UnsupportedFormat(f"{path}: not UTF-8 CSV text (a parquet file needs the .parquet suffix)") from None
+
+
+TRADE_FORMATS = (".csv", ".json", ".jsonl", ".parquet")  # each may also end in .gz (not .parquet)
+WS_FORMATS = (".jsonl", ".json")
+
+
+class UnsupportedFormat(ValueError):
+    """A file whose name does not end in one of the formats an importer reads."""
+
+
+def file_format(path: str | Path, supported: tuple[str, ...]) -> str:
+    """The format suffix of ``path`` (``.gz`` stripped) if the importer reads it, else a clear error."""
+    name = Path(path).name.lower()
+    if name.endswith(".parquet"):
+        fmt = ".parquet"
+    else:
+        fmt = Path(name.removesuffix(".gz")).suffix
+    if fmt not in supported:
+        allowed = ", ".join(f"{f}" + ("" if f == ".parquet" else "[.gz]") for f in supported)
+        raise UnsupportedFormat(f"{path}: unsupported format {fmt or '(no suffix)'!r}; supported: {allowed}")
+    return fmt
+
+
+def _parquet_rows(path: str | Path) -> Iterator[Json]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        raise UnsupportedFormat(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from None
+    table = pq.read_table(path)
+    for batch in table.to_batches(max_chunksize=65_536):
+        for row in batch.to_pylist():
+            yield {k: v for k, v in row.items() if k and v is not None and v != ""}
 
 
 def import_rest_trades(paths: Iterable[str | Path], markets: Iterable[MarketMeta] = (),
                        source: str = "rest_trades") -> EventLog:
-    """``GET /markets/trades`` tapes: JSON pages (``{"trades": [...]}``), JSON lists, JSONL, or CSV of
-    the same fields (cents or dollars dialect). Duplicate ``trade_id`` rows are skipped."""
+    """``GET /markets/trades`` tapes: JSON pages (``{"trades": [...]}``), JSON lists, JSONL, CSV or parquet
+    of the same fields (cents or dollars dialect). Duplicate ``trade_id`` rows are skipped. A file in
+    another format raises :class:`UnsupportedFormat` naming the supported ones."""
     paths = list(paths)
+    formats = [file_format(p, TRADE_FORMATS) for p in paths]
     b = EventLogBuilder(source)
     for meta in markets:
         b.set_market(meta)
     seen: set[str] = set()
-    for path in paths:
-        name = Path(path).name.removesuffix(".gz")
+    for path, fmt in zip(paths, formats, strict=True):
+        if fmt == ".parquet":
+            for row in _parquet_rows(path):
+                _trade_row(b, row, seen)
+            continue
         with open_text(path) as fh:
-            if name.endswith(".csv"):
-                rows: Iterable[Json] = _csv_rows(fh)
+            if fmt == ".csv":
+                rows: Iterable[Json] = _csv_rows(fh, path)
             else:
-                text = fh.read()
+                try:
+                    text = fh.read()
+                except UnicodeDecodeError:
+                    raise UnsupportedFormat(f"{path}: not UTF-8 text; supported: "
+                                            + ", ".join(TRADE_FORMATS)) from None
                 rows = _json_trades(text, b)
             for row in rows:
                 _trade_row(b, row, seen)
@@ -341,6 +392,90 @@ def _json_trades(text: str, b: EventLogBuilder) -> list[Json]:
         else:
             b.skip("JSON document without trades")
     return [r for r in rows if isinstance(r, dict)]
+
+
+# --- results and close times ------------------------------------------------------------------------
+
+
+def parse_time(text: str) -> int:
+    """RFC3339 or Unix seconds → ns."""
+    text = text.strip()
+    return rfc3339_ns(text) if "T" in text else seconds_to_ns(text)
+
+
+def read_markets_file(path: str | Path) -> list[MarketMeta]:
+    """A ``ticker,result,close_time`` CSV (header required; result yes/no/empty; close_time RFC3339 or
+    Unix seconds, may be empty). Other columns are ignored. A bad row raises ValueError naming it."""
+    out: list[MarketMeta] = []
+    with open_text(path) as fh:
+        reader = csv.DictReader(fh)
+        missing = {"ticker", "result", "close_time"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
+                             "expected a header ticker,result,close_time")
+        for n, row in enumerate(reader, start=2):
+            ticker = (row.get("ticker") or "").strip()
+            result = (row.get("result") or "").strip().lower()
+            close = (row.get("close_time") or "").strip()
+            if not ticker:
+                raise ValueError(f"{path}:{n}: empty ticker")
+            if result not in ("yes", "no", ""):
+                raise ValueError(f"{path}:{n}: result {result!r} must be yes, no or empty")
+            try:
+                close_ns = parse_time(close) if close else 0
+            except BadRecord as exc:
+                raise ValueError(f"{path}:{n}: close_time {close!r}: {exc}") from None
+            out.append(MarketMeta(ticker=ticker, result=result, close_ts=close_ns))
+    return out
+
+
+INFER_CLOSE_AFTER_NS = NS_PER_S  # an inferred close is one second after the market's last print
+
+
+def infer_results(log: EventLog, band_c: int = 5) -> list[dict[str, Any]]:
+    """Fill unknown results and close times from each market's last print (in place), and return one
+    row per market saying what was inferred: a last print at ≥ (100 − band_c)¢ means YES, ≤ band_c¢
+    means NO, anything between is left unknown; an unknown close becomes the last print of the market's
+    *event* + 1 s (the markets of one event close together). Markets without prints are left alone
+    (and listed)."""
+    from .eventlog import TRADE
+
+    ev = log.events
+    trades = ev[ev["kind"] == TRADE]
+    rows: list[dict[str, Any]] = []
+    event_last: dict[str, int] = {}
+    for m, meta in enumerate(log.markets):
+        mine = trades["ts"][trades["market"] == m]
+        if len(mine):
+            key = meta.event or meta.ticker
+            event_last[key] = max(event_last.get(key, 0), int(mine[-1]))
+    hi, lo = PRICE_SCALE - band_c * (PRICE_SCALE // 100), band_c * (PRICE_SCALE // 100)
+    for m, meta in enumerate(log.markets):
+        mine = trades[trades["market"] == m]
+        row: dict[str, Any] = {"ticker": meta.ticker, "result": meta.result, "close_ts": meta.close_ts,
+                               "inferred": []}
+        if not len(mine):
+            row["note"] = "no prints: nothing inferred"
+            rows.append(row)
+            continue
+        last_px, last_ts = int(mine["price"][-1]), int(mine["ts"][-1])
+        row["last_price_c"] = last_px / (PRICE_SCALE // 100)
+        row["last_print_ts"] = last_ts
+        if not meta.result:
+            if last_px >= hi:
+                meta.result = "yes"
+            elif last_px <= lo:
+                meta.result = "no"
+            if meta.result:
+                row["inferred"].append("result")
+            else:
+                row["note"] = f"last print {last_px / 100:g}c is inside ({band_c}c, {100 - band_c}c): result unknown"
+        if not meta.close_ts:
+            meta.close_ts = event_last[meta.event or meta.ticker] + INFER_CLOSE_AFTER_NS
+            row["inferred"].append("close")
+        row["result"], row["close_ts"] = meta.result, meta.close_ts
+        rows.append(row)
+    return rows
 
 
 # --- our own md:* streams ------------------------------------------------------------------------------

@@ -1,218 +1,145 @@
-"""The backtester's bridge to the live quoting code: :class:`ASPolicy` calls
-``kmm.strategy.quoting.quote_arrays`` (the same function the quoter runs) with one parameter set per
-cell, so a grid of (γ, κ) pairs is one call per decision.
+"""What the backtest kernel quotes with: :class:`ASPolicy` (the live Avellaneda–Stoikov math, one
+parameter set per cell, optionally through the live risk checks) and :class:`StaticQuotes` (fixed
+quotes, for tests and fidelity checks). Both are plain descriptions turned into the kernel's arrays
+by :meth:`kernel_arrays`; the quoting itself runs compiled (:mod:`kmm.backtest.kquote`).
 
-σ comes from a fixed value (``sigma_c``, ¢/√h) or from a per-market estimator factory; the
-estimator is fed only the mids observed up to the decision (no look-ahead).
+A policy never sees a market's result or any event after the decision: the kernel hands the quoting
+core only the book top, the reported position, σ from the mids so far and the time to the close.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from kmm.kalshi.fees import maker_rate
-from kmm.strategy.quoting import (
-    PRICE_SPACE,
-    MarketState,
-    ParamGrid,
-    QuoteParams,
-    hold_side,
-    quote_arrays,
-    quote_one,
-)
-from kmm.strategy.ticks import TickGrid
+from kmm.messages.units import COUNT_SCALE
+from kmm.risk.engine import RiskLimits
+from kmm.strategy.estimators import EwmaVolatility
+from kmm.strategy.quoting import PRICE_SPACE, SPACES, ParamGrid, QuoteParams
 
-from .engine import Decision, fee_type_of
-from .eventlog import EventLog
+from . import kernel as K
+
+SIGMA_ESTIMATORS = ("ewma", "fixed")
 
 
-def _rate(fee_type: str) -> float:
-    """The maker fee rate of a series as the float the quoting math takes (exact ints in fees.py)."""
-    num, den = maker_rate(fee_type)
-    return num / den
+def _base_arrays(n_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ki = np.zeros(K.KI_N, dtype=np.int64)
+    kf = np.zeros(K.KF_N, dtype=np.float64)
+    pf = np.zeros((n_cells, K.PF_N), dtype=np.float64)
+    pi = np.ones((n_cells, K.PI_N), dtype=np.int64)
+    sq = np.zeros((n_cells, 4), dtype=np.int64)
+    ki[K.KI_COUNT_STEP] = COUNT_SCALE
+    ki[K.KI_POST_ONLY] = 1
+    return ki, kf, pf, pi, sq
 
 
-class SigmaEstimator(Protocol):
-    """Streaming σ (¢/√h) fed with (ts_ns, mid in price units) observations, e.g.
-    ``kmm.strategy.estimators.EwmaVolatility``."""
+@dataclass(frozen=True)
+class ASPolicy:
+    """Avellaneda–Stoikov quotes for every cell of ``params``. σ: ``sigma_estimator`` ``"ewma"`` (the
+    live ``EwmaVolatility`` fed every replayed mid of the market) or ``"fixed"`` (``sigma_c``, ¢/√h).
+    ``risk``: the live risk limits applied per cell, or None for no risk checks."""
 
-    def update(self, ts_ns: int, price: float) -> None: ...
+    params: ParamGrid | QuoteParams
+    sigma_c: float = 10.0
+    space: str = PRICE_SPACE
+    sigma_estimator: str = "fixed"
+    post_only: bool = True
+    hold_tolerance: int = 0  # the live quoter's requote tolerance (price units); 0 = off
+    hold_size_tolerance: float = 0.0
+    risk: RiskLimits | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.params, QuoteParams):
+            object.__setattr__(self, "params", ParamGrid.from_params([self.params]))
+        if self.space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}")
+        if self.sigma_estimator not in SIGMA_ESTIMATORS:
+            raise ValueError(f"sigma estimator must be one of {SIGMA_ESTIMATORS}")
 
     @property
-    def sigma(self) -> float: ...
-
-
-def sigma_factory(kind: str, space: str = PRICE_SPACE) -> Callable[[], SigmaEstimator] | None:
-    """``fixed`` → None (use ``sigma_c``); ``ewma`` / ``window`` → the strategy's live estimators."""
-    from kmm.strategy.estimators import EwmaVolatility, WindowVolatility
-
-    if kind == "fixed":
-        return None
-    if kind == "ewma":
-        return lambda: EwmaVolatility(space=space)
-    if kind == "window":
-        return lambda: WindowVolatility(space=space)
-    raise ValueError(f"unknown sigma estimator {kind!r}")
-
-
-class ASPolicy:
-    """Avellaneda–Stoikov quotes for every cell of ``params`` (a :class:`ParamGrid`)."""
-
-    def __init__(self, params: ParamGrid | QuoteParams, *, sigma_c: float = 10.0, space: str = PRICE_SPACE,
-                 sigma_factory: Callable[[], SigmaEstimator] | None = None, post_only: bool = True,
-                 hold_tolerance: int = 0, hold_size_tolerance: float = 0.0) -> None:
-        self.params = params if isinstance(params, ParamGrid) else ParamGrid.from_params([params])
-        self.n_cells = len(self.params)
-        self.sigma_c = sigma_c
-        self.space = space
-        self.sigma_factory = sigma_factory
-        self.post_only = post_only
-        self.hold_tolerance = hold_tolerance  # the live quoter's requote tolerance (price units); 0 = off
-        self.hold_size_tolerance = hold_size_tolerance
-        self._prev = np.zeros((0, 4, self.n_cells), dtype=np.int64)
-        self.grids: list[TickGrid] = []
-        self.fee_rate: list[float] = []
-        self._estimators: list[Any] = []
-        self._seen: list[int] = []
-        self._single = self.params.params(0) if self.n_cells == 1 else None
-        self._max_horizon = float(np.max(self.params.horizon_h))
-        self._sigma_now = sigma_c
+    def n_cells(self) -> int:
+        return len(self.params)  # type: ignore[arg-type]
 
     def subset(self, idx: np.ndarray) -> ASPolicy:
         """The same policy over the cells ``idx`` only (grid workers)."""
-        cols = {n: getattr(self.params, n)[idx] for n in ("gamma", "kappa", "eta", "base_count", "max_position",
-                                                           "horizon_h", "min_edge_c", "reduce_only_at")}
-        return ASPolicy(ParamGrid.of(**cols), sigma_c=self.sigma_c, space=self.space,
-                        sigma_factory=self.sigma_factory, post_only=self.post_only,
-                        hold_tolerance=self.hold_tolerance, hold_size_tolerance=self.hold_size_tolerance)
+        p = self.params
+        cols = {n: getattr(p, n)[idx] for n in ("gamma", "kappa", "eta", "base_count", "max_position",
+                                                 "horizon_h", "min_edge_c", "reduce_only_at")}
+        return replace(self, params=ParamGrid.of(**cols))
 
-    def start(self, log: EventLog, mid2: np.ndarray) -> None:
-        self.grids = [TickGrid(tuple(tuple(r) for r in mm.tick_ranges)) for mm in log.markets]
-        self.fee_rate = [_rate(fee_type_of(mm)) for mm in log.markets]
-        self._estimators = [self.sigma_factory() if self.sigma_factory else None for _ in log.markets]
-        self._seen = [0] * len(log.markets)
-        self._prev = np.zeros((len(log.markets), 4, self.n_cells), dtype=np.int64)
-        if self.sigma_factory is not None:
-            ev = log.events
-            self._market_idx = [np.flatnonzero(ev["market"] == m) for m in range(len(log.markets))]
-            self._ts = ev["ts"]
-            self._mid2 = mid2
+    def with_risk(self, limits: RiskLimits | None) -> ASPolicy:
+        return replace(self, risk=limits)
 
-    def _sigma(self, d: Decision) -> float:
-        est = self._estimators[d.market]
-        if est is None:
-            return self.sigma_c
-        idx = self._market_idx[d.market]
-        upto = int(np.searchsorted(idx, d.index, side="right"))
-        new = idx[self._seen[d.market]:upto]
-        self._seen[d.market] = upto
-        for t, m2 in zip(self._ts[new].tolist(), self._mid2[new].tolist(), strict=True):
-            if m2:
-                est.update(t, m2 / 2.0)
-        return float(est.sigma)
+    def settings(self) -> dict[str, Any]:
+        out = {"policy": "avellaneda_stoikov", "sigma_estimator": self.sigma_estimator, "space": self.space,
+               "post_only": self.post_only, "hold_tolerance": self.hold_tolerance,
+               "hold_size_tolerance": self.hold_size_tolerance, "risk": self.risk is not None}
+        if self.sigma_estimator == "fixed":
+            out["sigma_c"] = self.sigma_c
+        if self.risk is not None:
+            from dataclasses import asdict
 
-    def cache_key(self, d: Decision) -> object:
-        self._sigma_now = self._sigma(d)
-        tau_h = d.tau_s / 3600.0
-        return (self._sigma_now, "capped" if tau_h >= self._max_horizon else tau_h)
+            out["risk_limits"] = asdict(self.risk)
+        return out
 
-    def decide(self, d: Decision) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        bp, bc, ap, ac = self._model(d)
-        if self.hold_tolerance:
-            prev = self._prev[d.market]
-            bp, bc = hold_side(prev[0], prev[1], bp, bc, self.hold_tolerance, self.hold_size_tolerance)
-            ap, ac = hold_side(prev[2], prev[3], ap, ac, self.hold_tolerance, self.hold_size_tolerance)
-            prev[0], prev[1], prev[2], prev[3] = bp, bc, ap, ac
-        return bp, bc, ap, ac
-
-    def _model(self, d: Decision) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        if not d.mid2:
-            z = np.zeros(self.n_cells, dtype=np.int64)
-            return z, z, z, z
-        fee = self.fee_rate[d.market]
-        tau_h = d.tau_s / 3600.0
-        if self._single is not None:
-            # the live quoter's scalar path (bit-identical to quote_arrays by the strategy's contract)
-            state = MarketState(fair=d.mid2 / 2.0, best_bid=d.best_bid, best_ask=d.best_ask,
-                                position=int(d.position[0]), sigma=self._sigma_now, tau_h=tau_h,
-                                maker_fee_rate=fee)
-            q1 = quote_one(state, self._single, self.grids[d.market], space=self.space, post_only=self.post_only)
-            return (np.array([q1.bid_price]), np.array([q1.bid_count]), np.array([q1.ask_price]),
-                    np.array([q1.ask_count]))
-        state = MarketState(fair=d.mid2 / 2.0, best_bid=d.best_bid, best_ask=d.best_ask, position=d.position,
-                            sigma=self._sigma_now, tau_h=tau_h, maker_fee_rate=fee)
-        q = quote_arrays(state, self.params, self.grids[d.market], space=self.space, post_only=self.post_only)
-        return q.bid_price, q.bid_count, q.ask_price, q.ask_count
+    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, RiskLimits | None]:
+        p: ParamGrid = self.params  # type: ignore[assignment]
+        ki, kf, pf, pi, sq = _base_arrays(self.n_cells)
+        ki[K.KI_POLICY] = K.POLICY_AS
+        ki[K.KI_LOGIT] = int(self.space != PRICE_SPACE)
+        ki[K.KI_POST_ONLY] = int(self.post_only)
+        ki[K.KI_HOLD_TOL] = self.hold_tolerance
+        kf[K.KF_HOLD_SIZE_TOL] = self.hold_size_tolerance
+        kf[K.KF_SIGMA_C] = self.sigma_c
+        if self.sigma_estimator == "ewma":
+            est = EwmaVolatility(space=self.space)
+            ki[K.KI_SIGMA_KIND] = K.SIGMA_EWMA if self.space == PRICE_SPACE else K.SIGMA_EWMA_LOGIT
+            kf[K.KF_EWMA_BETA] = est._beta
+            kf[K.KF_EWMA_PRIOR_VAR] = est._prior_var
+            kf[K.KF_EWMA_PRIOR_H] = est._prior_h
+        else:
+            ki[K.KI_SIGMA_KIND] = K.SIGMA_FIXED
+        for col, name in ((K.PF_GAMMA, "gamma"), (K.PF_KAPPA, "kappa"), (K.PF_ETA, "eta"),
+                          (K.PF_HORIZON, "horizon_h"), (K.PF_MIN_EDGE, "min_edge_c"),
+                          (K.PF_RO_AT, "reduce_only_at"), (K.PF_LIQ, "liq_c")):
+            pf[:, col] = getattr(p, name)
+        kf[K.KF_MAX_HORIZON] = float(np.max(p.horizon_h))
+        pi[:, K.PI_BASE] = p.base_count
+        pi[:, K.PI_MAX_POS] = p.max_position
+        return ki, kf, pf, pi, sq, self.risk
 
 
-class RiskedPolicy:
-    """``inner``'s quotes passed through the live risk engine (``kmm.risk.engine.RiskEngine``), one
-    engine per cell, fed the replayed book tops, σ, and the cell's own fills and rejects. A denied
-    intent (halted, closed, rate-limited…) withdraws that cell's quotes in that market."""
+@dataclass(frozen=True)
+class StaticQuotes:
+    """The same quotes at every decision (count 0 = no quote on that side), in every cell."""
 
-    def __init__(self, inner: ASPolicy, limits: Any = None) -> None:
-        from kmm.risk.engine import RiskEngine, RiskLimits
+    bid: int = 0
+    bid_n: int = 0
+    ask: int = 0
+    ask_n: int = 0
+    n_cells: int = 1
+    risk: RiskLimits | None = None
 
-        self.inner = inner
-        self.n_cells = inner.n_cells
-        self.limits = limits or RiskLimits()
-        self._now = 0
-        self.engines = [RiskEngine(self.limits, lambda: self._now) for _ in range(self.n_cells)]
-        self.denials: dict[str, int] = {}
+    def subset(self, idx: np.ndarray) -> StaticQuotes:
+        return replace(self, n_cells=len(idx))
 
-    def subset(self, idx: np.ndarray) -> RiskedPolicy:
-        return RiskedPolicy(self.inner.subset(idx), self.limits)
+    def with_risk(self, limits: RiskLimits | None) -> StaticQuotes:
+        return replace(self, risk=limits)
 
-    def start(self, log: EventLog, mid2: np.ndarray) -> None:
-        from kmm.messages import MarketInfo
+    def settings(self) -> dict[str, Any]:
+        return {"policy": "static", "quotes": [self.bid, self.bid_n, self.ask, self.ask_n],
+                "risk": self.risk is not None}
 
-        self.inner.start(log, mid2)
-        self.tickers = log.tickers
-        for mm in log.markets:
-            info = MarketInfo(market=mm.ticker, event=mm.event, series=mm.series, status="open",
-                              close_ts=mm.close_ts, tick_ranges=tuple(tuple(r) for r in mm.tick_ranges),
-                              maker_fees=fee_type_of(mm) == "quadratic_with_maker_fees")
-            for e in self.engines:
-                e.on_market(info)
+    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, RiskLimits | None]:
+        ki, kf, pf, pi, sq = _base_arrays(self.n_cells)
+        ki[K.KI_POLICY] = K.POLICY_STATIC
+        kf[K.KF_MAX_HORIZON] = np.inf
+        sq[:] = (self.bid, self.bid_n, self.ask, self.ask_n)
+        return ki, kf, pf, pi, sq, self.risk
 
-    def cache_key(self, d: Decision) -> object:
-        self.inner.cache_key(d)
-        return None  # the risk engine's state moves with time (rate budget, day roll): always decide
 
-    def decide(self, d: Decision) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        from kmm.messages import APPLIED, QuoteIntent
-
-        bp, bn, ap, an = self.inner.decide(d)
-        self._now = d.ts
-        ticker = self.tickers[d.market]
-        out = [np.zeros(self.n_cells, dtype=np.int64) for _ in range(4)]
-        for c, e in enumerate(self.engines):
-            e.on_book(ticker, d.best_bid, d.best_ask)
-            e.on_volatility(ticker, self.inner._sigma_now)
-            dec = e.check(QuoteIntent(intent_id=f"{d.index}-{c}", market=ticker, bid_price=int(bp[c]),
-                                      bid_count=int(bn[c]), ask_price=int(ap[c]), ask_count=int(an[c])))
-            if dec.approved:
-                e.on_approval_status(ticker, f"{d.index}-{c}", APPLIED)  # the replay acts on it at once
-                out[0][c], out[1][c], out[2][c], out[3][c] = (dec.bid_price, dec.bid_count, dec.ask_price,
-                                                              dec.ask_count)
-            else:
-                self.denials[dec.code] = self.denials.get(dec.code, 0) + 1
-        return out[0], out[1], out[2], out[3]
-
-    def on_fills(self, market: int, side: int, cells: np.ndarray, price: np.ndarray, count: np.ndarray,
-                 fee: np.ndarray) -> None:
-        from kmm.messages import ASK, BID
-
-        s = BID if side == 0 else ASK
-        for c, p, n, f in zip(cells.tolist(), price.tolist(), count.tolist(), fee.tolist(), strict=True):
-            self.engines[c].on_fill(self.tickers[market], s, p, n, f)
-
-    def on_rejects(self, market: int, side: int, cells: np.ndarray, count: np.ndarray) -> None:
-        from kmm.messages import ASK, BID
-
-        s = BID if side == 0 else ASK
-        for c, n in zip(cells.tolist(), count.tolist(), strict=True):
-            self.engines[c].on_cancel(self.tickers[market], s, n)
+def RiskedPolicy(inner: ASPolicy | StaticQuotes, limits: RiskLimits | None = None) -> ASPolicy | StaticQuotes:  # noqa: N802
+    """``inner`` with the live risk limits on (defaults: ``RiskLimits()``)."""
+    return inner.with_risk(limits or RiskLimits())

@@ -46,3 +46,54 @@ def test_import_ws_then_backtest(tmp_path: Path) -> None:
     out = tmp_path / "log.npz"
     assert main(["import", "ws", str(p), "--out", str(out), "--result", f"{t}=no"]) == 0
     assert main(["backtest", "--log", str(out), "--no-progress"]) == 0
+
+
+def test_grid_reports_units_edge_warning_walk_forward_and_a_readable_report(
+        tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "g"
+    assert main(["grid", "--synthetic", "--synthetic-events", "800", "--gammas", "0.1,0.5", "--kappas", "1,3",
+                 "--no-progress", "--walk-forward", "0.5", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    s = json.loads((out / "summary.json").read_text())
+    assert "walk-forward: train on the first 50% of time" in captured.out
+    assert "plateau cell" in captured.out and "best cell" in captured.out
+    assert s["edge_warning"] and "WARNING: best cell on the grid's edge" in captured.err  # a 2×2 grid is all edge
+    assert s["settings"]["policy"]["risk"] is True and s["risk"] is True
+    header = (out / "grid.csv").read_text().splitlines()[0].split(",")
+    assert {"pnl_settled_usd", "fees_usd", "volume_buy_contracts", "max_drawdown_usd"} <= set(header)
+    assert not any(h in header for h in ("pnl_settled", "fees", "volume_buy"))
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "best cell" in text and "WARNING" in text and "walk-forward" in text
+
+
+def test_backtest_summary_records_settings_and_writes_equity_and_daily(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "bt"
+    assert main(["backtest", "--synthetic", "--synthetic-events", "1500", "--no-progress", "--no-risk",
+                 "--out", str(out)]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "risk off" in line and "events/s" in line
+    s = json.loads((out / "summary.json").read_text())
+    assert s["settings"]["policy"]["risk"] is False
+    assert s["settings"]["run"]["fill"]["report_latency_ns"] == 250_000_000
+    assert s["settings"]["run"]["latch_halts"] is False
+    for name in ("markets.csv", "equity.csv", "daily.csv"):
+        assert (out / name).read_text().count("\n") >= 2, name
+    assert (out / "equity.png").read_bytes()[:4] == b"\x89PNG"
+    assert "pnl_settled_usd" in (out / "markets.csv").read_text().splitlines()[0]
+
+
+def test_heatmap_of_an_all_negative_surface_is_centred_at_zero() -> None:
+    import numpy as np
+
+    from kmm.backtest.engine import Result
+    from kmm.backtest.grid import GridSpec, heatmap_png, summarize
+    from kmm.strategy.quoting import QuoteParams
+
+    spec = GridSpec(np.array([0.1, 0.2, 0.3]), np.array([1.0, 2.0, 3.0]), QuoteParams())
+    vals = -np.arange(1.0, 10.0)
+    res = Result(["X"], 9, {}, {"return_usd": vals}, np.array([True]))
+    s = summarize(spec, res)
+    assert s["best"]["value"] == -1.0 and s["edge_warning"]
+    png = heatmap_png(spec, res, s)
+    assert png[:4] == b"\x89PNG"

@@ -1,0 +1,712 @@
+"""The compiled event loop (numba): book, queue position, latency, fills, fees, fill reports, settlement,
+the A–S quoting core, the risk engine and metrics, for ``n_cells`` independent parameter sets at once.
+
+Everything lives in int64/float64 arrays whose column layouts are the constants below; the loop is
+resumable (``run_events`` processes events ``[i, stop)`` and returns where it stopped and why), so
+the Python side can report progress and grow the rings (fill reports, markouts, recorded fills) when
+they fill up. A single backtest is the one-cell case of the same function, so a grid cell equals a
+single run with the same parameters exactly. The rules are in docs/backtest.md §3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from kmm.kalshi.fees import CENT_MONEY
+from kmm.messages.units import NS_PER_S
+
+from . import krisk as R
+from .kfees import fill_fee, trade_fee, trade_revenue
+from .kquote import hold_side1, quote_core
+
+BOOK, TRADE = 1, 2
+BID, ASK = 0, 1
+LEVELS = 10_001  # price levels per side of one market's book (0..10_000)
+NS_PER_H = 3_600 * NS_PER_S
+NS_PER_DAY = 86_400 * NS_PER_S
+NEVER = 1 << 62
+MARKOUT_S = (1, 10, 60)
+
+# --- per (market, cell) ints: MI[m, c, k]; per-side blocks start at SIDE * s ------------------------
+SIDE = 14
+O_PX, O_REM, O_ACC, F_T, F_PX, F_N, Q_V, Q_PX, Q_N, T_PX, T_N, H_PX, H_N, F_AMEND = range(SIDE)
+(MI_POS, MI_CASH, MI_FEES, MI_COST, MI_REALIZED, MI_FILLS, MI_VOL_BUY, MI_VOL_SELL, MI_PLACED, MI_REJECTED,
+ MI_MAX_ABS, MI_UPTIME, MI_KPOS, MI_DIRTY, MI_LAST_OK, MI_SNAP_EXPO, MI_SNAP_VALUE, MI_SNAP_STATE,
+ MI_SNAP_DAY_END) = range(2 * SIDE, 2 * SIDE + 19)
+MI_N = 2 * SIDE + 19
+# --- per (market, cell) floats: MF[m, c, k] ----------------------------------------------------------
+(MF_QA0, MF_QA1, MF_SPREAD, MF_MK0, MF_MK1, MF_MK2, MF_INV_TW, MF_INV_ABS_TW, MF_EQ, MF_PEAK, MF_MDD) = range(11)
+MF_N = 11
+# --- per market ints: MK[m, k] -----------------------------------------------------------------------
+(MK_BB, MK_BA, MK_MID2, MK_HAD2, MK_NEXT_DEC, MK_CLOSED, MK_NEXT_LAND, MK_LO0, MK_HI0, MK_LO1, MK_HI1,
+ MK_FIRST_TS, MK_LAST_INV_T, MK_UP_SINCE, MK_EST_LAST_TS, MK_EST_N, MK_BOOK_BASE, MK_CLOSE_TS, MK_RESULT_PX,
+ MK_GRID, MK_FEE_NUM, MK_FEE_DEN, MK_SETTLE_PX, MK_END_TS, MK_DEC_BB, MK_DEC_BA, MK_DEC_MID2) = range(27)
+MK_N = 27
+# --- per market floats: MKF[m, k] ---------------------------------------------------------------------
+MKF_EST_NUM, MKF_EST_DEN, MKF_EST_LAST_X, MKF_SIGMA, MKF_DEC_SIGMA, MKF_DEC_TAU = range(6)
+MKF_N = 6
+# --- per cell floats: CF[c, k] ------------------------------------------------------------------------
+CF_EQ, CF_PEAK, CF_MDD = range(3)
+CF_N = 3
+# --- global ints: G[k] (ring heads/tails count up forever; index = counter % capacity) ------------------
+(G_REP_HEAD, G_REP_TAIL, G_MKR_HEAD0, G_MKR_HEAD1, G_MKR_HEAD2, G_MKR_TAIL, G_FR_N, G_INV_N, G_DAY, G_NEXT_SAMPLE,
+ G_SAMPLE_N, G_LAST_TS, G_NEXT_CLOSE) = range(13)
+G_N = 13
+# --- config: KI (int64) and KF (float64) --------------------------------------------------------------
+(KI_POLICY, KI_FILL_MODEL, KI_CANCEL_MODEL, KI_PLACE_LAT, KI_CANCEL_LAT, KI_INTERVAL, KI_REPORT_LAT, KI_RISK,
+ KI_DENIAL_KEEPS, KI_DECREASE_KEEPS, KI_TO_MODEL, KI_TO_AHEAD, KI_LOGIT, KI_POST_ONLY, KI_COUNT_STEP,
+ KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_RESET_HALTS, KI_DAY_OFFSET, KI_FIRST_DAY,
+ KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES) = range(25)
+KI_N = 25
+KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EWMA_BETA, KF_EWMA_PRIOR_VAR, KF_EWMA_PRIOR_H, KF_MAX_HORIZON = range(7)
+KF_N = 7
+POLICY_AS, POLICY_STATIC = 0, 1
+FILL_THROUGH, FILL_QUEUE = 0, 1
+CANCEL_NONE, CANCEL_PROPORTIONAL, CANCEL_POWER = 0, 1, 2
+SIGMA_FIXED, SIGMA_EWMA, SIGMA_EWMA_LOGIT = 0, 1, 2
+# --- parameters per cell: PF[c, k] floats, PI[c, k] ints, SQ[c, 4] static quotes ------------------------
+PF_GAMMA, PF_KAPPA, PF_ETA, PF_HORIZON, PF_MIN_EDGE, PF_RO_AT, PF_LIQ = range(7)
+PF_N = 7
+PI_BASE, PI_MAX_POS = range(2)
+PI_N = 2
+# --- ring rows -------------------------------------------------------------------------------------
+REP_N = 7  # report_ts, market, cell, side, price, count, fee
+MKR_N = 5  # fill ts, market, cell, signed count, price (one ring, three heads: one per horizon)
+FR_N = 7  # ts, market, cell, side, price, count, fee
+INV_N = 3  # ts, market, position (cell 0)
+# --- return codes ----------------------------------------------------------------------------------
+DONE, GROW_REP, GROW_MKR, GROW_FR, GROW_INV = 0, 1, 2, 3, 4
+
+
+@njit(cache=True, nogil=True)
+def _lat(ki: np.ndarray, n: int) -> int:
+    return ki[KI_PLACE_LAT] if n > 0 else ki[KI_CANCEL_LAT]
+
+
+@njit(cache=True, nogil=True)
+def _level(lv: np.ndarray, mk: np.ndarray, m: int, s: int, p: int) -> int:
+    base = mk[m, MK_BOOK_BASE]
+    if base < 0 or p <= 0 or p >= LEVELS:
+        return 0
+    return lv[base + s * LEVELS + p]
+
+
+@njit(cache=True, nogil=True)
+def _accrue(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, m: int, t: int) -> None:
+    """Two-sided quote time and time-weighted inventory of every cell in market m up to t."""
+    dt = t - mk[m, MK_UP_SINCE]
+    n_c = mi.shape[1]
+    if dt > 0:
+        for c in range(n_c):
+            if mi[m, c, O_REM] > 0 and mi[m, c, SIDE + O_REM] > 0:
+                mi[m, c, MI_UPTIME] += dt
+        mk[m, MK_UP_SINCE] = t
+    dt = t - mk[m, MK_LAST_INV_T]
+    if dt > 0:
+        for c in range(n_c):
+            pos = mi[m, c, MI_POS]
+            if pos != 0:
+                mf[m, c, MF_INV_TW] += pos * dt
+                mf[m, c, MF_INV_ABS_TW] += abs(pos) * dt
+        mk[m, MK_LAST_INV_T] = t
+
+
+@njit(cache=True, nogil=True)
+def _mark(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, m: int, c: int) -> None:
+    """Re-mark cell c's equity in market m (at the mid, or the settlement price once settled)."""
+    px2 = 2 * mk[m, MK_SETTLE_PX] if mk[m, MK_CLOSED] else mk[m, MK_MID2]
+    if px2 <= 0 and not mk[m, MK_CLOSED]:
+        return
+    eq = mi[m, c, MI_CASH] + mi[m, c, MI_POS] * (px2 / 2.0) - mi[m, c, MI_FEES]
+    cf[c, CF_EQ] += eq - mf[m, c, MF_EQ]
+    mf[m, c, MF_EQ] = eq
+    if eq > mf[m, c, MF_PEAK]:
+        mf[m, c, MF_PEAK] = eq
+    if mf[m, c, MF_PEAK] - eq > mf[m, c, MF_MDD]:
+        mf[m, c, MF_MDD] = mf[m, c, MF_PEAK] - eq
+    tot = cf[c, CF_EQ]
+    if tot > cf[c, CF_PEAK]:
+        cf[c, CF_PEAK] = tot
+    if cf[c, CF_PEAK] - tot > cf[c, CF_MDD]:
+        cf[c, CF_MDD] = cf[c, CF_PEAK] - tot
+
+
+@njit(cache=True, nogil=True)
+def _mark_all(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray) -> None:
+    for m in range(mi.shape[0]):
+        for c in range(mi.shape[1]):
+            _mark(mi, mf, mk, cf, m, c)
+
+
+@njit(cache=True, nogil=True)
+def _bounds(mi: np.ndarray, mk: np.ndarray, m: int) -> None:
+    """Price range of our live orders in market m per side (a filter for the per-event scans)."""
+    for s in range(2):
+        lo = LEVELS
+        hi = -1
+        for c in range(mi.shape[1]):
+            if mi[m, c, SIDE * s + O_REM] > 0:
+                p = mi[m, c, SIDE * s + O_PX]
+                lo = min(lo, p)
+                hi = max(hi, p)
+        mk[m, MK_LO0 + 2 * s] = lo
+        mk[m, MK_HI0 + 2 * s] = hi
+
+
+@njit(cache=True, nogil=True)
+def _deliver(mi: np.ndarray, mk: np.ndarray, m: int, c: int, s: int, p: int, n: int, fee: int, ki: np.ndarray,
+             rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, now: int) -> None:
+    """A fill report reaches the quoter and risk: the known position moves, risk books the fill."""
+    mi[m, c, MI_KPOS] += n if s == BID else -n
+    mi[m, c, MI_DIRTY] = 1
+    if ki[KI_RISK]:
+        reset = ki[KI_RESET_HALTS] != 0
+        R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now, reset)
+        if mk[m, MK_CLOSED]:
+            R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], now, reset)
+        _halt_cancels(mi, mk, ki, rc, c, now)
+
+
+@njit(cache=True, nogil=True)
+def _send(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, m: int, c: int, s: int, px: int, n: int, t: int) -> None:
+    """The gateway's job for one side: make the order (px, n); one request in flight at a time."""
+    b = SIDE * s
+    if n <= 0:
+        px, n = 0, 0
+    if mi[m, c, b + F_T] > 0:
+        if px == mi[m, c, b + T_PX] and n == mi[m, c, b + T_N]:
+            return
+        if px == mi[m, c, b + F_PX] and n == mi[m, c, b + F_N]:
+            mi[m, c, b + Q_V] = 0
+        else:
+            mi[m, c, b + Q_V] = 1
+            mi[m, c, b + Q_PX] = px
+            mi[m, c, b + Q_N] = n
+        mi[m, c, b + T_PX] = px
+        mi[m, c, b + T_N] = n
+        return
+    rem = mi[m, c, b + O_REM]
+    cur_px = mi[m, c, b + O_PX] if rem > 0 else 0
+    mi[m, c, b + T_PX] = px
+    mi[m, c, b + T_N] = n
+    if px == cur_px and n == rem:
+        return
+    ft = t + _lat(ki, n)
+    mi[m, c, b + F_T] = ft
+    mi[m, c, b + F_PX] = px
+    mi[m, c, b + F_N] = n
+    mi[m, c, b + F_AMEND] = 1 if rem > 0 else 0
+    if ft < mk[m, MK_NEXT_LAND]:
+        mk[m, MK_NEXT_LAND] = ft
+
+
+@njit(cache=True, nogil=True)
+def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray, c: int, t: int) -> None:
+    """Entering HALTED carries cancel-all (as live: the gateway cancels every order of the account)."""
+    if rc[c, R.RC_NHALT] == rc[c, R.RC_HALT_HANDLED]:
+        return
+    rc[c, R.RC_HALT_HANDLED] = rc[c, R.RC_NHALT]
+    for m in range(mi.shape[0]):
+        if mk[m, MK_CLOSED]:
+            continue
+        for s in range(2):
+            mi[m, c, SIDE * s + H_PX] = 0
+            mi[m, c, SIDE * s + H_N] = 0
+            _send(mi, mk, ki, m, c, s, 0, 0, t)
+        mi[m, c, MI_DIRTY] = 1
+
+
+@njit(cache=True, nogil=True)
+def _land(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, lv: np.ndarray, ki: np.ndarray, rc: np.ndarray,
+          rm: np.ndarray, m: int, t: int) -> None:
+    """Apply every request of market m that reached the exchange by t (post-only checked against the
+    replayed book as it stands)."""
+    _accrue(mi, mf, mk, m, t)
+    nxt = NEVER
+    trade_only = mk[m, MK_BOOK_BASE] < 0
+    for c in range(mi.shape[1]):
+        for s in range(2):
+            b = SIDE * s
+            while 0 < mi[m, c, b + F_T] <= t:
+                ft = mi[m, c, b + F_T]
+                px = mi[m, c, b + F_PX]
+                n = mi[m, c, b + F_N]
+                rem = mi[m, c, b + O_REM]
+                crosses = (px >= mk[m, MK_BA]) if s == BID else (px <= mk[m, MK_BB])
+                if n == 0:
+                    mi[m, c, b + O_REM] = 0
+                    mi[m, c, b + O_ACC] = 0
+                elif rem == 0 and mi[m, c, b + F_AMEND]:
+                    mi[m, c, MI_DIRTY] = 1  # an amend of an order that filled meanwhile: it is gone
+                elif rem > 0:
+                    keep = px == mi[m, c, b + O_PX] and n <= rem and ki[KI_DECREASE_KEEPS] != 0
+                    if not keep and crosses:
+                        mi[m, c, MI_REJECTED] += 1  # the exchange refuses the amend: the order stands
+                        mi[m, c, MI_DIRTY] = 1
+                    else:
+                        if not keep:
+                            mf[m, c, MF_QA0 + s] = (ki[KI_TO_AHEAD] if trade_only else _level(lv, mk, m, s, px))
+                            mi[m, c, MI_PLACED] += 1
+                        mi[m, c, b + O_PX] = px
+                        mi[m, c, b + O_REM] = n
+                elif crosses:
+                    mi[m, c, MI_REJECTED] += 1
+                    mi[m, c, MI_DIRTY] = 1
+                    if ki[KI_RISK]:
+                        R.on_cancel(rc, rm, m, c, s == BID, n)
+                else:
+                    mi[m, c, b + O_PX] = px
+                    mi[m, c, b + O_REM] = n
+                    mi[m, c, b + O_ACC] = 0
+                    mf[m, c, MF_QA0 + s] = (ki[KI_TO_AHEAD] if trade_only else _level(lv, mk, m, s, px))
+                    mi[m, c, MI_PLACED] += 1
+                mi[m, c, b + F_T] = 0
+                if mi[m, c, b + Q_V]:
+                    mi[m, c, b + Q_V] = 0
+                    qn = mi[m, c, b + Q_N]
+                    mi[m, c, b + F_T] = ft + _lat(ki, qn)
+                    mi[m, c, b + F_PX] = mi[m, c, b + Q_PX]
+                    mi[m, c, b + F_N] = qn
+                    mi[m, c, b + F_AMEND] = 1 if mi[m, c, b + O_REM] > 0 else 0
+            if mi[m, c, b + F_T] > 0 and mi[m, c, b + F_T] < nxt:
+                nxt = mi[m, c, b + F_T]
+    mk[m, MK_NEXT_LAND] = nxt
+    _bounds(mi, mk, m)
+
+
+@njit(cache=True, nogil=True)
+def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, m: int, c: int, s: int,
+          f: int, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray, fr: np.ndarray,
+          rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray) -> None:
+    """Fill ``f`` of cell c's order on side s at its price: ledger, fee, markouts, report, record."""
+    b = SIDE * s
+    p = mi[m, c, b + O_PX]
+    mi[m, c, b + O_REM] -= f
+    mi[m, c, MI_DIRTY] = 1
+    pos = mi[m, c, MI_POS]
+    bid = s == BID
+    rev = trade_revenue(pos, bid, p, f)
+    fee, acc = fill_fee(rev, trade_fee(mk[m, MK_FEE_NUM], mk[m, MK_FEE_DEN], p, f), mi[m, c, b + O_ACC], CENT_MONEY)
+    mi[m, c, b + O_ACC] = acc if mi[m, c, b + O_REM] > 0 else 0
+    signed = f if bid else -f
+    cost = mi[m, c, MI_COST]
+    if pos != 0 and (pos > 0) != (signed > 0):
+        k = min(f, abs(pos))
+        rel = cost * k // abs(pos)
+        sg = 1 if signed > 0 else -1
+        mi[m, c, MI_REALIZED] += -sg * k * p - rel
+        cost = cost - rel + (signed - sg * k) * p
+    else:
+        cost = cost + signed * p
+    mi[m, c, MI_COST] = cost
+    mi[m, c, MI_POS] = pos + signed
+    mi[m, c, MI_CASH] -= signed * p
+    mi[m, c, MI_FEES] += fee
+    mi[m, c, MI_FILLS] += 1
+    if bid:
+        mi[m, c, MI_VOL_BUY] += f
+    else:
+        mi[m, c, MI_VOL_SELL] += f
+    if abs(pos + signed) > mi[m, c, MI_MAX_ABS]:
+        mi[m, c, MI_MAX_ABS] = abs(pos + signed)
+    if mid2 != 0:
+        edge = (mid2 - 2 * p) if bid else (2 * p - mid2)
+        mf[m, c, MF_SPREAD] += edge * f / 2.0
+    cap = mkr.shape[0]
+    j = g[G_MKR_TAIL] % cap
+    mkr[j, 0] = t
+    mkr[j, 1] = m
+    mkr[j, 2] = c
+    mkr[j, 3] = signed
+    mkr[j, 4] = p
+    g[G_MKR_TAIL] += 1
+    if ki[KI_REPORT_LAT] == 0:
+        _deliver(mi, mk, m, c, s, p, f, fee, ki, rc, rm, li, lf, t)
+    else:
+        cap = rep.shape[0]
+        j = g[G_REP_TAIL] % cap
+        rep[j, 0] = t + ki[KI_REPORT_LAT]
+        rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, c, s, p, f, fee
+        g[G_REP_TAIL] += 1
+    if ki[KI_RECORD_FILLS]:
+        j = g[G_FR_N]
+        fr[j, 0], fr[j, 1], fr[j, 2], fr[j, 3], fr[j, 4], fr[j, 5], fr[j, 6] = t, m, c, s, p, f, fee
+        g[G_FR_N] += 1
+    _mark(mi, mf, mk, cf, m, c)
+
+
+@njit(cache=True, nogil=True)
+def _apply_fills(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, m: int, s: int,
+                 qty: np.ndarray, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray,
+                 fr: np.ndarray, rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray) -> None:
+    any_fill = False
+    for c in range(mi.shape[1]):
+        if qty[c] > 0:
+            any_fill = True
+            break
+    if not any_fill:
+        return
+    _accrue(mi, mf, mk, m, t)
+    for c in range(mi.shape[1]):
+        if qty[c] > 0:
+            _fill(mi, mf, mk, cf, ki, m, c, s, qty[c], t, mid2, rep, g, mkr, fr, rc, rm, li, lf)
+
+
+@njit(cache=True, nogil=True)
+def _set_level(lv: np.ndarray, mk: np.ndarray, m: int, s: int, p: int, q: int) -> None:
+    base = mk[m, MK_BOOK_BASE] + s * LEVELS
+    lv[base + p] = q
+    if s == BID:
+        bb = mk[m, MK_BB]
+        if q > 0:
+            if p > bb:
+                mk[m, MK_BB] = p
+        elif p == bb:
+            k = p - 1
+            while k > 0 and lv[base + k] == 0:
+                k -= 1
+            mk[m, MK_BB] = k if k > 0 else 0
+    else:
+        ba = mk[m, MK_BA]
+        if q > 0:
+            if p < ba:
+                mk[m, MK_BA] = p
+        elif p == ba:
+            k = p + 1
+            while k < LEVELS - 1 and lv[base + k] == 0:
+                k += 1
+            mk[m, MK_BA] = k if k < LEVELS - 1 else LEVELS - 1
+
+
+@njit(cache=True, nogil=True)
+def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, rc: np.ndarray,
+           rm: np.ndarray, li: np.ndarray, lf: np.ndarray, m: int, t: int) -> None:
+    """Market m closes at t: quotes withdrawn, settled at $1/$0 (or the last mid when the result is
+    unknown), risk releases it."""
+    _accrue(mi, mf, mk, m, t)
+    mk[m, MK_CLOSED] = 1
+    rp = mk[m, MK_RESULT_PX]
+    mk[m, MK_SETTLE_PX] = rp if rp >= 0 else mk[m, MK_MID2] // 2
+    for c in range(mi.shape[1]):
+        for s in range(2):
+            b = SIDE * s
+            for k in range(SIDE):
+                if k != H_PX and k != H_N:
+                    mi[m, c, b + k] = 0
+        _mark(mi, mf, mk, cf, m, c)
+        if ki[KI_RISK]:
+            R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], t, ki[KI_RESET_HALTS] != 0)
+            _halt_cancels(mi, mk, ki, rc, c, t)
+    mk[m, MK_NEXT_LAND] = NEVER
+    mk[m, MK_END_TS] = t
+    _bounds(mi, mk, m)
+
+
+@njit(cache=True, nogil=True)
+def _sigma_update(mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarray, m: int, t: int) -> None:
+    """``kmm.strategy.estimators.EwmaVolatility.update`` with the market's mid."""
+    price = mk[m, MK_MID2] / 2.0
+    if ki[KI_SIGMA_KIND] == SIGMA_EWMA_LOGIT:
+        p = min(max(price, 1.0), 9999.0)
+        x = 25.0 * math.log(p / (10_000.0 - p))
+    else:
+        x = price / 100.0
+    last = mk[m, MK_EST_LAST_TS]
+    if last >= 0:
+        dt_h = max(t - last, 0) / NS_PER_H
+        decay = math.exp(-kf[KF_EWMA_BETA] * dt_h)
+        dx = x - mkf[m, MKF_EST_LAST_X]
+        mkf[m, MKF_EST_NUM] = mkf[m, MKF_EST_NUM] * decay + dx * dx
+        mkf[m, MKF_EST_DEN] = mkf[m, MKF_EST_DEN] * decay + dt_h
+        mk[m, MK_EST_N] += 1
+    if last < 0 or t >= last:
+        mk[m, MK_EST_LAST_TS] = t
+    mkf[m, MKF_EST_LAST_X] = x
+    ph = kf[KF_EWMA_PRIOR_H]
+    mkf[m, MKF_SIGMA] = math.sqrt((mkf[m, MKF_EST_NUM] + kf[KF_EWMA_PRIOR_VAR] * ph) / (mkf[m, MKF_EST_DEN] + ph))
+
+
+@njit(cache=True, nogil=True)
+def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+            kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
+            ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
+            inv: np.ndarray, g: np.ndarray, m: int, t: int) -> None:
+    """One decision for every cell in market m: quote (or static quotes) → risk → the gateway."""
+    bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
+    close = mk[m, MK_CLOSE_TS]
+    tau_h = ((close - t) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+    sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
+    fee_rate = mk[m, MK_FEE_NUM] / mk[m, MK_FEE_DEN]
+    risk = ki[KI_RISK] != 0
+    reset = ki[KI_RESET_HALTS] != 0
+    hold = ki[KI_HOLD_TOL]
+    if ki[KI_RECORD_INV]:
+        j = g[G_INV_N]
+        inv[j, 0], inv[j, 1], inv[j, 2] = t, m, mi[m, 0, MI_POS]
+        g[G_INV_N] += 1
+    # Nothing this market's quote depends on moved since its last decision: a cell whose own state did
+    # not move either (no fill, report or reject; risk's exposure, value, state and day unchanged; its
+    # last decision approved without changing the target) would decide exactly the same: skip it.
+    max_h = kf[KF_MAX_HORIZON]
+    prev_tau = mkf[m, MKF_DEC_TAU]
+    same = (bb == mk[m, MK_DEC_BB] and ba == mk[m, MK_DEC_BA] and mid2 == mk[m, MK_DEC_MID2]
+            and sigma == mkf[m, MKF_DEC_SIGMA] and (tau_h == prev_tau or (tau_h >= max_h and prev_tau >= max_h)))
+    mk[m, MK_DEC_BB], mk[m, MK_DEC_BA], mk[m, MK_DEC_MID2] = bb, ba, mid2
+    mkf[m, MKF_DEC_SIGMA], mkf[m, MKF_DEC_TAU] = sigma, tau_h
+    for c in range(mi.shape[1]):
+        if same and mi[m, c, MI_LAST_OK] and not mi[m, c, MI_DIRTY]:
+            if not risk:
+                continue
+            if (mi[m, c, MI_SNAP_EXPO] == rc[c, R.RC_EXPO]
+                    and mi[m, c, MI_SNAP_VALUE] == rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+                    and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+                    and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]):
+                continue
+        mi[m, c, MI_DIRTY] = 0
+        mi[m, c, MI_LAST_OK] = 1
+        _mark(mi, mf, mk, cf, m, c)
+        if ki[KI_POLICY] == POLICY_STATIC:
+            bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
+        elif mid2 == 0:
+            bp, bn, ap, an = 0, 0, 0, 0
+        else:
+            bp, bn, ap, an, _mask, _r, _sp = quote_core(
+                mid2 / 2.0, bb, ba, mi[m, c, MI_KPOS], sigma, tau_h, fee_rate, pf[c, PF_GAMMA], pf[c, PF_KAPPA],
+                pf[c, PF_ETA], pi[c, PI_BASE], pi[c, PI_MAX_POS], pf[c, PF_HORIZON], pf[c, PF_MIN_EDGE],
+                pf[c, PF_RO_AT], pf[c, PF_LIQ], floor_t, ceil_t, ki[KI_LOGIT] != 0, ki[KI_POST_ONLY] != 0,
+                ki[KI_COUNT_STEP])
+        if hold != 0:
+            bp, bn = hold_side1(mi[m, c, H_PX], mi[m, c, H_N], bp, bn, hold, kf[KF_HOLD_SIZE_TOL])
+            ap, an = hold_side1(mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N], ap, an, hold, kf[KF_HOLD_SIZE_TOL])
+            mi[m, c, H_PX], mi[m, c, H_N] = bp, bn
+            mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N] = ap, an
+        if bn <= 0:
+            bp, bn = 0, 0
+        if an <= 0:
+            ap, an = 0, 0
+        if risk:
+            R.on_book(rc, rm, li, lf, c, m, bb, ba, t, reset, False)
+            ok, bp, bn, ap, an, _code, cost = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba, sigma,
+                                                      close, floor_t, reset)
+            mi[m, c, MI_LAST_OK] = 1 if (ok and cost == 0) else 0
+            mi[m, c, MI_SNAP_EXPO] = rc[c, R.RC_EXPO]
+            mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+            mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+            mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
+            if rc[c, R.RC_NHALT] != rc[c, R.RC_HALT_HANDLED]:
+                _halt_cancels(mi, mk, ki, rc, c, t)
+                continue
+            if not ok:
+                if ki[KI_DENIAL_KEEPS]:
+                    continue
+                bp, bn, ap, an = 0, 0, 0, 0
+        _send(mi, mk, ki, m, c, BID, bp, bn, t)
+        _send(mi, mk, ki, m, c, ASK, ap, an, t)
+
+
+@njit(cache=True, nogil=True)
+def _resolve_markouts(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkr: np.ndarray, g: np.ndarray, t: int,
+                      final: bool) -> None:
+    """Markouts whose horizon ended before t take their market's current mid (the mid at the horizon)."""
+    cap = mkr.shape[0]
+    tail = g[G_MKR_TAIL]
+    for h in range(3):
+        horizon = MARKOUT_S[h] * NS_PER_S
+        head = g[G_MKR_HEAD0 + h]
+        while head < tail:
+            j = head % cap
+            if not final and mkr[j, 0] + horizon >= t:
+                break
+            m = mkr[j, 1]
+            mid2 = mk[m, MK_MID2]
+            if mid2 != 0:
+                mf[m, mkr[j, 2], MF_MK0 + h] += mkr[j, 3] * (mid2 - 2 * mkr[j, 4]) / 2.0
+            head += 1
+        g[G_MKR_HEAD0 + h] = head
+
+
+@njit(cache=True, nogil=True)
+def _day_roll(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, g: np.ndarray,
+              daily: np.ndarray, day: int) -> None:
+    """Close the books of every day before ``day``: equity at the end of each, per cell."""
+    _mark_all(mi, mf, mk, cf)
+    prev = g[G_DAY]
+    for d in range(max(prev, ki[KI_FIRST_DAY]), day):
+        k = d - ki[KI_FIRST_DAY]
+        if 0 <= k < daily.shape[0]:
+            for c in range(cf.shape[0]):
+                daily[k, c] = cf[c, CF_EQ]
+    g[G_DAY] = day
+
+
+@njit(cache=True, nogil=True)
+def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.ndarray, price: np.ndarray,
+               qty: np.ndarray, delta: np.ndarray, start: int, stop: int,
+               mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, g: np.ndarray,
+               lv: np.ndarray, pr: np.ndarray, rep: np.ndarray, mkr: np.ndarray, fr: np.ndarray, inv: np.ndarray,
+               eqs: np.ndarray, eqs_ts: np.ndarray, daily: np.ndarray, ki: np.ndarray, kf: np.ndarray,
+               pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
+               rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
+               scratch: np.ndarray, close_order: np.ndarray) -> tuple[int, int]:
+    """Process events [start, stop); returns (next index, DONE or the ring that must grow first)."""
+    n_c = mi.shape[1]
+    queue_model = ki[KI_FILL_MODEL] == FILL_QUEUE
+    to_queue = ki[KI_TO_MODEL] == FILL_QUEUE
+    cancel_model = ki[KI_CANCEL_MODEL]
+    power = kf[KF_POWER]
+    interval = ki[KI_INTERVAL]
+    for i in range(start, stop):
+        # room for this event's worst case: one fill per cell
+        if g[G_REP_TAIL] - g[G_REP_HEAD] + n_c > rep.shape[0]:
+            return i, GROW_REP
+        if g[G_MKR_TAIL] - g[G_MKR_HEAD2] + n_c > mkr.shape[0]:
+            return i, GROW_MKR
+        if ki[KI_RECORD_FILLS] and g[G_FR_N] + n_c > fr.shape[0]:
+            return i, GROW_FR
+        if ki[KI_RECORD_INV] and g[G_INV_N] + 1 > inv.shape[0]:
+            return i, GROW_INV
+        m = market[i]
+        t = ts[i]
+        g[G_LAST_TS] = t
+        # time passes: markouts, fill reports, day roll, equity samples
+        _resolve_markouts(mi, mf, mk, mkr, g, t, False)
+        cap = rep.shape[0]
+        while g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % cap, 0] <= t:
+            j = g[G_REP_HEAD] % cap
+            _deliver(mi, mk, rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf,
+                     rep[j, 0])
+            g[G_REP_HEAD] += 1
+        day = (t - ki[KI_DAY_OFFSET]) // NS_PER_DAY
+        if day != g[G_DAY]:
+            _day_roll(mi, mf, mk, cf, ki, g, daily, day)
+        if ki[KI_N_SAMPLES] > 0:
+            while g[G_SAMPLE_N] < ki[KI_N_SAMPLES] and t >= g[G_NEXT_SAMPLE]:
+                _mark_all(mi, mf, mk, cf)
+                k = g[G_SAMPLE_N]
+                eqs_ts[k] = g[G_NEXT_SAMPLE]
+                for c in range(n_c):
+                    eqs[k, c] = cf[c, CF_EQ]
+                g[G_SAMPLE_N] += 1
+                g[G_NEXT_SAMPLE] += ki[KI_SAMPLE_STEP]
+        # every market closes at its close time, whether or not it has events then
+        while g[G_NEXT_CLOSE] < close_order.shape[0]:
+            mc = close_order[g[G_NEXT_CLOSE]]
+            if mk[mc, MK_CLOSE_TS] > t:
+                break
+            if not mk[mc, MK_CLOSED]:
+                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, mc, mk[mc, MK_CLOSE_TS])
+            g[G_NEXT_CLOSE] += 1
+        if mk[m, MK_FIRST_TS] == 0:
+            mk[m, MK_FIRST_TS] = t
+            mk[m, MK_LAST_INV_T] = t
+            mk[m, MK_UP_SINCE] = t
+        close = mk[m, MK_CLOSE_TS]
+        if mk[m, MK_CLOSED]:
+            continue
+        if close != 0 and t >= close:
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, m, close)
+            continue
+        if mk[m, MK_NEXT_LAND] <= t:
+            _land(mi, mf, mk, lv, ki, rc, rm, m, t)
+        mid2_before = mk[m, MK_MID2]
+        s = side[i]
+        p = price[i]
+        if kind[i] == BOOK:
+            q = qty[i]
+            dq = delta[i]
+            base = mk[m, MK_BOOK_BASE] + s * LEVELS + p
+            printed = pr[base]
+            pr[base] = 0
+            _set_level(lv, mk, m, s, p, q)
+            o = 1 - s
+            if dq > 0:
+                hit = (p <= mk[m, MK_HI0 + 2 * o]) if s == ASK else (p >= mk[m, MK_LO0 + 2 * o])
+                if hit:
+                    ob = SIDE * o
+                    for c in range(n_c):
+                        scratch[c] = 0
+                        rem = mi[m, c, ob + O_REM]
+                        if rem > 0:
+                            opx = mi[m, c, ob + O_PX]
+                            if (opx >= p) if s == ASK else (opx <= p):
+                                scratch[c] = min(rem, dq)
+                    _apply_fills(mi, mf, mk, cf, ki, m, o, scratch, t, mid2_before, rep, g, mkr, fr, rc, rm, li, lf)
+            elif queue_model and mk[m, MK_LO0 + 2 * s] <= p <= mk[m, MK_HI0 + 2 * s]:
+                chg = float(-dq - printed)
+                prev = q - dq
+                sb = SIDE * s
+                for c in range(n_c):
+                    if mi[m, c, sb + O_REM] > 0 and mi[m, c, sb + O_PX] == p:
+                        front = mf[m, c, MF_QA0 + s]
+                        if chg > 0 and cancel_model != CANCEL_NONE:
+                            if cancel_model == CANCEL_PROPORTIONAL:
+                                share = front / prev
+                            else:
+                                back = max(prev - front, 0.0)
+                                fp = front ** power
+                                den = fp + back ** power
+                                share = fp / den if den > 0 else 0.0
+                            front = front - chg * share
+                        mf[m, c, MF_QA0 + s] = min(max(front, 0.0), float(q))
+            bb, ba = mk[m, MK_BB], mk[m, MK_BA]
+            if bb > 0 and ba < LEVELS - 1:
+                mk[m, MK_MID2] = bb + ba
+                mk[m, MK_HAD2] = 1
+        else:
+            n = qty[i]
+            trade_only = mk[m, MK_BOOK_BASE] < 0
+            if not trade_only:
+                pr[mk[m, MK_BOOK_BASE] + s * LEVELS + p] += n
+            at_fills = (to_queue if trade_only else queue_model)
+            sb = SIDE * s
+            if (mk[m, MK_HI0] >= p) if s == BID else (mk[m, MK_LO1] <= p):
+                for c in range(n_c):
+                    scratch[c] = 0
+                    rem = mi[m, c, sb + O_REM]
+                    if rem > 0:
+                        opx = mi[m, c, sb + O_PX]
+                        if (opx > p) if s == BID else (opx < p):
+                            scratch[c] = min(rem, n)
+                        elif opx == p and at_fills:
+                            qa = mf[m, c, MF_QA0 + s]
+                            excess = max(n - qa, 0.0)
+                            scratch[c] = min(rem, int(math.floor(excess)))
+                            mf[m, c, MF_QA0 + s] = max(qa - n, 0.0)
+                _apply_fills(mi, mf, mk, cf, ki, m, s, scratch, t, mid2_before, rep, g, mkr, fr, rc, rm, li, lf)
+            if not mk[m, MK_HAD2]:
+                mk[m, MK_MID2] = 2 * p
+        if mk[m, MK_MID2] != 0 and ki[KI_SIGMA_KIND] != SIGMA_FIXED:
+            _sigma_update(mk, mkf, ki, kf, m, t)
+        if t >= mk[m, MK_NEXT_DEC]:
+            mk[m, MK_NEXT_DEC] = t + interval
+            gi = mk[m, MK_GRID]
+            _decide(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, inv, g,
+                    m, t)
+    return stop, DONE
+
+
+@njit(cache=True, nogil=True)
+def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np.ndarray, mkr: np.ndarray,
+           rep: np.ndarray, ki: np.ndarray, daily: np.ndarray, rc: np.ndarray, rm: np.ndarray, li: np.ndarray,
+           lf: np.ndarray, end_ts: int) -> None:
+    """After the last event: pending reports delivered, open markets settled (result known) or marked,
+    markouts resolved, inventory and uptime accrued, the last day closed."""
+    cap = rep.shape[0]
+    while g[G_REP_HEAD] < g[G_REP_TAIL]:
+        j = g[G_REP_HEAD] % cap
+        _deliver(mi, mk, rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf,
+                 rep[j, 0])
+        g[G_REP_HEAD] += 1
+    _resolve_markouts(mi, mf, mk, mkr, g, end_ts, True)
+    for m in range(mi.shape[0]):
+        if not mk[m, MK_CLOSED]:
+            end_m = end_ts
+            if mk[m, MK_CLOSE_TS] != 0 and mk[m, MK_CLOSE_TS] < end_m:
+                end_m = mk[m, MK_CLOSE_TS]
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, m, end_m)
+        mk[m, MK_END_TS] = max(mk[m, MK_END_TS], mk[m, MK_FIRST_TS])
+    day = (end_ts - ki[KI_DAY_OFFSET]) // NS_PER_DAY
+    _day_roll(mi, mf, mk, cf, ki, g, daily, day + 1)

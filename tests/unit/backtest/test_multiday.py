@@ -1,0 +1,114 @@
+"""Multi-day correctness and fidelity knobs: settlement releases risk, the daily-loss halt resets at the
+next day unless latched (and is reported), fill reports arrive late, a denial keeps the old quotes,
+trade-only tapes use the conservative fill model."""
+
+from kmm.backtest.engine import FillConfig, RunConfig, run
+from kmm.backtest.eventlog import EventLogBuilder, MarketMeta
+from kmm.backtest.policy import ASPolicy, StaticQuotes
+from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_MS, NS_PER_S
+from kmm.risk.engine import RiskLimits
+from kmm.strategy.quoting import QuoteParams
+
+C = COUNT_SCALE
+DAY = 86_400 * NS_PER_S
+T0 = 1_700_006_400 * NS_PER_S  # 00:00 UTC + 0 (a day boundary)
+MS = NS_PER_MS
+
+
+def cfg(**kw: object) -> RunConfig:
+    fill = FillConfig(model="trade_through", place_latency_ns=0, cancel_latency_ns=0, report_latency_ns=0)
+    return RunConfig(fill=fill, decision_interval_ns=0, record_fills=True, **kw)  # type: ignore[arg-type]
+
+
+def two_markets(a_close: int) -> EventLogBuilder:
+    b = EventLogBuilder("t")
+    b.set_market(MarketMeta(ticker="KXA-1", result="no", close_ts=a_close))
+    b.set_market(MarketMeta(ticker="KXB-1", result="yes", close_ts=T0 + 3 * DAY))
+    b.snapshot(T0, "KXA-1", [(4800, 100 * C)], [(5200, 100 * C)])
+    b.snapshot(T0, "KXB-1", [(4800, 100 * C)], [(5200, 100 * C)])
+    b.trade(T0 + 10 * MS, "KXA-1", 4900, 50 * C, taker_yes=False)  # fills our 0.50 bid in A: 50 contracts
+    return b
+
+
+def test_a_settled_market_releases_its_exposure() -> None:
+    # A's filled $25 plus B's resting $25 bid is past "near" ($48): reducing only, until A settles
+    limits = RiskLimits(max_exposure=60 * MONEY_SCALE)
+    policy = StaticQuotes(bid=5000, bid_n=50 * C, risk=limits)
+    for a_close, b_trades in ((T0 + DAY // 2, True), (T0 + 2 * DAY, False)):
+        b = two_markets(a_close)
+        b.delta(T0 + DAY, "KXB-1", 0, 4800, C)
+        b.trade(T0 + DAY + 10 * MS, "KXB-1", 4900, 10 * C, taker_yes=False)
+        res = run(b.build(), policy, cfg())
+        fills_b = [f for f in res.fills if f[1] == 1]
+        assert bool(fills_b) == b_trades, (a_close, res.risk)
+    # settled NO: the $25 paid for A is lost and booked; B settles YES: 10 × (1 − 0.50) = +$5
+    assert res.per_market["pnl_settled"][0, 0] == -25 * MONEY_SCALE
+
+
+def test_daily_loss_halt_resets_next_day_unless_latched_and_is_reported() -> None:
+    limits = RiskLimits(max_daily_loss=10 * MONEY_SCALE)
+    policy = StaticQuotes(bid=5000, bid_n=50 * C, risk=limits)
+    for latch in (False, True):
+        b = two_markets(T0 + 2 * DAY)
+        b.snapshot(T0 + 60 * NS_PER_S, "KXA-1", [(2800, 100 * C)], [(3000, 100 * C)])  # A marked at 29c: −$10.50
+        b.delta(T0 + 61 * NS_PER_S, "KXB-1", 0, 4800, C)  # B decides while halted: denied
+        b.delta(T0 + DAY + NS_PER_S, "KXB-1", 0, 4800, C)  # next day
+        b.trade(T0 + DAY + 2 * NS_PER_S, "KXB-1", 4900, 10 * C, taker_yes=False)
+        res = run(b.build(), policy, cfg(latch_halts=latch))
+        r = res.risk[0]
+        assert r["halts"] >= 1 and r["first_halt"]["reason"] == "daily_loss_breach"
+        assert r["first_halt"]["market"] == "KXA-1" and r["first_halt"]["ts_ns"] >= T0 + 60 * NS_PER_S
+        fills_b = [f for f in res.fills if f[1] == 1]
+        assert bool(fills_b) != latch
+        assert (r["halt_resets"] == 0) == latch
+
+
+def test_fill_reports_arrive_late_so_the_quoter_overshoots_like_live() -> None:
+    params = QuoteParams(gamma=0.05, kappa=5.0, base_count=10 * C, max_position=10 * C)
+    for latency_ms, expected in ((0, 10 * C), (500, 20 * C)):
+        b = EventLogBuilder("t")
+        b.set_market(MarketMeta(ticker="KXA-1"))
+        b.snapshot(T0, "KXA-1", [(4800, 100 * C)], [(5200, 100 * C)])
+        b.trade(T0 + 10 * MS, "KXA-1", 4700, 10 * C, taker_yes=False)
+        b.delta(T0 + 20 * MS, "KXA-1", 1, 5300, C)  # an event: the quoter decides again
+        b.trade(T0 + 100 * MS, "KXA-1", 4700, 10 * C, taker_yes=False)
+        fill = FillConfig(model="trade_through", place_latency_ns=0, cancel_latency_ns=0,
+                          report_latency_ns=latency_ms * MS)
+        res = run(b.build(), ASPolicy(params), RunConfig(fill=fill, decision_interval_ns=0, record_fills=True))
+        assert res.per_market["position"][0, 0] == expected, latency_ms
+
+
+def test_a_denial_keeps_the_resting_quotes_unless_asked_to_pull() -> None:
+    """Risk's rate budget allows the first quote only; when the book moves, the new quote is denied:
+    live leaves the old orders resting (they still fill), the pulling variant withdraws them."""
+    limits = RiskLimits(rate_capacity=2.0, rate_per_s=1e-9)
+    policy = ASPolicy(QuoteParams(gamma=0.1, kappa=2.0), sigma_c=5.0, risk=limits)
+    for keeps in (True, False):
+        b = EventLogBuilder("t")
+        b.set_market(MarketMeta(ticker="KXA-1"))
+        b.snapshot(T0, "KXA-1", [(4800, 100 * C)], [(5200, 100 * C)])
+        b.snapshot(T0 + NS_PER_S, "KXA-1", [(4500, 100 * C)], [(4900, 100 * C)])  # the model moves: denied
+        b.trade(T0 + 2 * NS_PER_S, "KXA-1", 4000, 5 * C, taker_yes=False)  # through any bid we had
+        res = run(b.build(), policy, cfg(denial_keeps_target=keeps))
+        assert res.risk[0]["denials"].get("rate_limited", 0) >= 1
+        assert bool(res.fills) == keeps
+
+
+def test_trade_only_tapes_fill_conservatively_by_default() -> None:
+    def tape() -> EventLogBuilder:
+        b = EventLogBuilder("t")
+        b.set_market(MarketMeta(ticker="KXT-1", result="yes"))
+        b.trade(T0, "KXT-1", 5000, 10 * C, taker_yes=True)
+        b.trade(T0 + NS_PER_S, "KXT-1", 4000, 30 * C, taker_yes=False)  # at our 0.40 bid
+        b.trade(T0 + 2 * NS_PER_S, "KXT-1", 3900, 4 * C, taker_yes=False)  # through it
+        return b
+
+    base = FillConfig(place_latency_ns=0, report_latency_ns=0)
+    pol = StaticQuotes(bid=4000, bid_n=100 * C)
+    through = run(tape().build(), pol, RunConfig(fill=base, record_fills=True))
+    assert [f[5] for f in through.fills] == [4 * C]  # only the print through our price
+    assert bool(through.trade_only[0])
+    queue = FillConfig(place_latency_ns=0, report_latency_ns=0, trade_only_model="queue",
+                       trade_only_queue_ahead=25 * C)
+    q = run(tape().build(), pol, RunConfig(fill=queue, record_fills=True))
+    assert [f[5] for f in q.fills] == [5 * C, 4 * C]  # 30 at our price, 25 assumed ahead of us
