@@ -131,14 +131,14 @@ async def test_order_lifecycle_and_portfolio(env: Env):
     assert ack.order_id in await env.trader.get_queue_positions(market_tickers=[t])
     amended = await env.trader.amend_order(ack.order_id, ticker=t, side="bid", price=1200, count=400)
     assert amended.order_id
-    decreased = await env.trader.decrease_order(amended.order_id, reduce_by=100)
+    decreased = await env.trader.decrease_order(amended.order_id, reduce_by=100, market_ticker=t)
     assert decreased.remaining_count == 300
-    canceled = await env.trader.cancel_order(decreased.order_id)
+    canceled = await env.trader.cancel_order(decreased.order_id, market_ticker=t)
     assert canceled.reduced_by == 300
     batch = await env.trader.batch_create([NewOrder(t, "bid", 900, 100), NewOrder(t, "bid", 12345, 100)])
     assert batch[0].order_id and batch[0].error is None
     assert isinstance(batch[1].error, e.Rejected)
-    cancels = await env.trader.batch_cancel([batch[0].order_id, "no-such-order"])
+    cancels = await env.trader.batch_cancel([(batch[0].order_id, t), ("no-such-order", t)])
     assert cancels[0].reduced_by == 100 and cancels[1].error is not None
     await env.trader.cancel_all()
     assert [o async for o in env.trader.iter_orders(ticker=t, status="resting")] == []
