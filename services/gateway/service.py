@@ -1,21 +1,34 @@
-"""Gateway: the only process that holds the Kalshi write key. Approved targets in, orders out.
+"""Gateway: the only process that holds the Kalshi write key. Approvals in, orders out, exchange events back.
 
-- reads ``ord:approved`` and ``risk:control`` (its group), nothing else;
-- keeps one working order per (market, side) and moves it to the approved target with the fewest
-  requests (place / amend / decrease / cancel; creates and cancels batched), post-only, within the
-  write budget, most stale market first;
-- ``client_order_id`` derives from the intent; an ambiguous outcome (timeout, 5xx) is resolved by
-  reading the exchange, never by blind resubmission;
-- cancels everything on HALTED, when risk's heartbeat goes stale (dead-man's switch), when a target
-  expires, and on shutdown; an exchange order group caps matched contracts as a backstop;
-- reconciles open orders and positions at start and periodically; publishes every ack, reject,
-  cancel, fill, position and balance to ``exec:report``.
+- reads ``ord:approved`` and ``risk:control`` (its group), nothing else from the bus;
+- **the approval rule** (:class:`kmm.risk.approval.Allowance`): an approval older than the fills the
+  gateway has seen in its market is refused; an accepted one lets each side rest at most its approved
+  count, and fills consume it — a fill never makes room for more. Approvals above the gateway's own cap
+  are refused too. Every approval gets an :class:`~kmm.messages.ApprovalStatus` back (applied, refused,
+  expired) so risk knows which approvals can still rest orders;
+- one order state machine by ``client_order_id`` (:mod:`.orders`), moved only by exchange events: the
+  answers to our requests, the private WebSocket (``fill``, ``user_orders``, ``market_positions``),
+  and REST reads (the fills backstop, reconciliation, lookups of ambiguous orders);
+- keeps one working order per (market, side) and moves it to the allowance with the fewest requests
+  (:mod:`.planner`), post-only and ``cancel_order_on_pause``; tokens of the write budget are taken
+  when a request is launched, cancels and decreases first;
+- ``client_order_id`` derives from the intent; an ambiguous outcome (timeout, 5xx) is resolved by reading
+  the exchange over a grace window, never by blind resubmission; an order still unknown after it is
+  *lost*: its side is freed and reconciliation cancels it if it ever appears;
+- cancels everything on HALTED, when risk's heartbeat goes stale (dead-man's switch, armed from the
+  start), on shutdown; after a cancel-all no new order goes out for a minute unless the private
+  WebSocket is up to confirm every order's state (Kalshi may cancel orders placed in that minute);
+- reconciles at start (adopts our resting orders) and periodically (cancels any ``kmm-`` order it does
+  not know, reads back orders it thinks rest but the exchange does not list); publishes settlements,
+  positions (with the market's fill sequence) and the balance;
+- keeps the markets' fill sequences in ``state:gateway`` and reads back ``exec:report`` at start, so a
+  restart neither repeats nor skips a fill.
 """
 
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -26,18 +39,25 @@ from pydantic import Field
 from kmm.bus.consumer import Delivery
 from kmm.bus.ids import new_id
 from kmm.bus.publisher import FIELD
-from kmm.bus.topology import EXEC_REPORT, ORD_APPROVED, RISK_CONTROL
+from kmm.bus.topology import EXEC_REPORT, ORD_APPROVED, RISK_CONTROL, state_key
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
 from kmm.chassis.settings import ServiceSettings, SettingError
+from kmm.kalshi import constants as kc
 from kmm.kalshi import errors as kerr
+from kmm.kalshi import wire
 from kmm.kalshi.auth import Signer
-from kmm.kalshi.ratelimit import RateLimiter
+from kmm.kalshi.ratelimit import RateLimiter, prepaid
 from kmm.kalshi.rest import KalshiRest, NewOrder
+from kmm.kalshi.ws import Connected, Disconnected, KalshiWs, Subscribed
 from kmm.messages import (
     ACTIVE,
+    APPLIED,
+    EXPIRED,
     HALTED,
+    REFUSED,
     Approval,
+    ApprovalStatus,
     BalanceReport,
     Control,
     DecodeError,
@@ -48,29 +68,54 @@ from kmm.messages import (
     OrderCancel,
     OrderReject,
     PositionReport,
+    Settlement,
     decode,
 )
-from kmm.messages.units import COUNT_SCALE, NS_PER_S, count_to_fp, money_to_dollars
+from kmm.messages.units import COUNT_SCALE, NS_PER_MS, NS_PER_S, count_to_fp, money_to_dollars
+from kmm.risk.approval import Allowance
 
-from .orders import AMBIGUOUS, CANCELING, OPEN, PENDING, OrderTable, WorkingOrder, client_order_id
-from .planner import AMEND, CANCEL, DECREASE, PLACE, Action, plan_side
+from .orders import (
+    AMBIGUOUS,
+    IN_FLIGHT,
+    LIVE,
+    PARTIALLY_FILLED,
+    PENDING_CANCEL,
+    PENDING_NEW,
+    PENDING_UPDATE,
+    RESTING,
+    Order,
+    OrderTable,
+    client_order_id,
+)
+from .planner import AMEND, CANCEL, DECREASE, PLACE, PRIORITY, Action, plan_side
 
 log = logging.getLogger(__name__)
 SIDES = ("bid", "ask")
+FILL_KEYS_KEPT = 200_000
+
+
+def fill_key(f: wire.Fill) -> str:
+    """One key per (trade, order): the WebSocket and REST report the same fill with different ids."""
+    return f"{f.trade_id}:{f.order_id}" if f.trade_id else f"fill:{f.fill_id}"
 
 
 class GatewaySettings(ServiceSettings):
     kalshi_base_url: str = "https://api.elections.kalshi.com/trade-api/v2"
+    kalshi_ws_url: str = ""
     kalshi_key_id: str = ""
     kalshi_private_key_path: Path | None = None
     kalshi_tier: str = "basic"
     dry_run: bool = False
     dead_man_timeout_s: float = Field(3.0, gt=0)
     sync_interval_s: float = Field(0.02, gt=0)
-    fills_interval_s: float = Field(0.5, gt=0)
+    fills_interval_s: float = Field(2.0, gt=0, description="REST fills backstop behind the WebSocket")
     reconcile_interval_s: float = Field(5.0, gt=0)
     order_group_contracts: int = Field(20_000, ge=0, description="contracts per 15 s; 0 disables the group")
     request_timeout_s: float = Field(5.0, gt=0)
+    ambiguous_grace_s: float = Field(30.0, gt=0, description="how long an unanswered order is looked up")
+    max_order_contracts: int = Field(1_000, ge=1, description="refuse approvals resting more on one side")
+    cancel_all_hold_s: float = Field(60.0, ge=0, description="no placements after a cancel-all without the WS")
+    refused_hold_s: float = Field(2.0, gt=0, description="no new request for an order the exchange refused")
 
 
 class GatewayService(Service):
@@ -89,19 +134,35 @@ class GatewayService(Service):
                 self.signer = Signer.from_file(settings.kalshi_key_id, settings.kalshi_private_key_path)
             except ValueError as exc:
                 raise SettingError("KMM_KALSHI_PRIVATE_KEY_PATH", str(exc)) from None
-        self.limiter = RateLimiter.for_tier(settings.kalshi_tier)
+        try:
+            self.limiter = RateLimiter.for_tier(settings.kalshi_tier)
+        except ValueError as exc:
+            raise SettingError("KMM_KALSHI_TIER", str(exc)) from None
+        self.trading = not settings.dry_run and self.signer is not None
         self.api: KalshiRest | None = None
+        self.ws: KalshiWs | None = None
+        self.feed_up = False
         self.table = OrderTable()
-        self.targets: dict[str, Approval] = {}
+        self.allow: dict[str, Allowance] = {}
+        self.approvals: dict[str, Approval] = {}  # the approval each allowance came from (origin, corr id)
+        self.reported: dict[str, str] = {}  # market → intent id last reported applied / expired
+        self.expiring: dict[str, str] = {}  # market → intent id whose orders are being pulled
         self.dirty: dict[str, None] = {}
         self.last_sent: dict[str, float] = {}
         self.wake = asyncio.Event()
         self.state = ACTIVE
-        self.last_heartbeat = 0.0
+        self.last_heartbeat = time.monotonic()  # the dead-man's switch is armed from the start
+        self.heard_risk = False
         self.dead_man_fired = False
         self.order_group_id: str | None = None
-        self.reported_fills: set[str] = set()
+        self.fill_keys: OrderedDict[str, None] = OrderedDict()
         self.fills_since_s = 0
+        self.positions: dict[str, int] = {}
+        self.settled: set[str] = set()
+        self.settled_ts_s = 0
+        self.lost: dict[str, Order] = {}
+        self.placements: dict[tuple[str, str], int] = {}
+        self.hold_places_until = 0.0
         self.reconciled = False
         self.balance: int | None = None
         self.exported_markets: set[str] = set()
@@ -109,54 +170,86 @@ class GatewayService(Service):
         self.nonzero_positions: set[str] = set()
         self.fresh: set[str] = set()  # intent ids of approvals not yet acted on (for tick-to-order)
         self.counts = {"placed": 0, "amended": 0, "decreased": 0, "canceled": 0, "rejected": 0, "fills": 0,
-                       "ambiguous": 0, "expired": 0, "dry_run_actions": 0}
+                       "ambiguous": 0, "expired": 0, "refused": 0, "approvals_refused": 0, "lost": 0,
+                       "unknown_canceled": 0, "dry_run_actions": 0}
         self.t2o: deque[float] = deque(maxlen=5000)
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def on_start(self) -> None:
         for o in metrics.ORDER_OUTCOMES:
             metrics.ORDERS.labels(o)
-        self.api = KalshiRest(
-            self.s.kalshi_base_url, signer=self.signer, limiter=self.limiter, timeout=self.s.request_timeout_s, **metrics.exchange_hooks(),
-        )
-        if self.signer is not None:
-            await self.recover_reported_fills()
+        self.api = KalshiRest(self.s.kalshi_base_url, signer=self.signer, limiter=self.limiter,
+                              timeout=self.s.request_timeout_s, **metrics.exchange_hooks())
+        if self.trading:
+            await self.load_account_limits()
+            await self.recover_fills()
             await self.reconcile(initial=True)
-            if self.s.order_group_contracts and not self.s.dry_run:
-                try:
-                    group = await self.api.create_order_group(self.s.order_group_contracts * COUNT_SCALE)
-                    self.order_group_id = group.order_group_id
-                except kerr.KalshiError as exc:
-                    log.warning("no order group backstop: %s", exc)
+            await self.create_order_group()
+            if self.s.kalshi_ws_url:
+                self.ws = KalshiWs(self.s.kalshi_ws_url, signer=self.signer)
+                self.spawn(self.feed_loop(), "private-feed")
+            self.spawn(self.fills_loop(), "fills")
+            self.spawn(self.reconcile_loop(), "reconcile")
         self.reconciled = True
+        self.last_heartbeat = time.monotonic()
         self.consume_group((ORD_APPROVED, RISK_CONTROL), self.on_message)
         self.spawn(self.sync_loop(), "sync")
         self.spawn(self.dead_man_loop(), "dead-man")
-        if self.signer is not None:
-            self.spawn(self.fills_loop(), "fills")
-            self.spawn(self.reconcile_loop(), "reconcile")
 
     async def on_stop(self) -> None:
         if self.inflight:
             await asyncio.gather(*self.inflight, return_exceptions=True)
         if self.api is not None:
-            if self.table.open_orders():
+            if self.table.live():
                 await self.cancel_everything("shutdown")
             await self.api.aclose()
+        if self.ws is not None:
+            await self.ws.close()
 
     async def ready_checks(self) -> dict[str, Check]:
-        fresh = time.monotonic() - self.last_heartbeat < self.s.dead_man_timeout_s
-        return {
+        fresh = self.heard_risk and time.monotonic() - self.last_heartbeat < self.s.dead_man_timeout_s
+        checks: dict[str, Check] = {
             "reconciled": (self.reconciled, "ok" if self.reconciled else "reconciling with the exchange"),
             "risk_heartbeat": (True, "fresh" if fresh else "stale: not quoting"),
         }
+        if self.ws is not None:
+            checks["private_feed"] = (True, "up" if self.feed_up else "down: REST backstop only")
+        return checks
 
-    # --- inputs -------------------------------------------------------------------------------
+    async def load_account_limits(self) -> None:
+        """The write budget as the exchange states it for this key (falls back to the configured tier)."""
+        assert self.api is not None
+        try:
+            body = await self.api.get_account_limits()
+            limiter = RateLimiter.from_account_limits(body)
+        except (kerr.KalshiError, KeyError, TypeError, ValueError) as exc:
+            log.warning("account limits unavailable (%s); budgeting for tier %s", exc, self.s.kalshi_tier)
+            return
+        self.limiter = limiter
+        self.api.limiter = limiter
+        log.info("write budget from the exchange: %s tokens/s, bucket %s", limiter.write.rate, limiter.write.capacity)
+
+    async def create_order_group(self) -> None:
+        assert self.api is not None
+        if not self.s.order_group_contracts:
+            return
+        try:
+            group = await self.api.create_order_group(self.s.order_group_contracts * COUNT_SCALE)
+            self.order_group_id = group.order_group_id
+        except kerr.KalshiError as exc:
+            log.warning("no order group backstop: %s", exc)
+
+    # --- inputs from risk -----------------------------------------------------------------------
     async def on_message(self, msg: Message, d: Delivery) -> None:
         if isinstance(msg, Approval):
             self.on_approval(msg)
         elif isinstance(msg, Heartbeat):
-            self.last_heartbeat = time.monotonic()
+            # A heartbeat counts from when risk sent it: a backlog read after our restart is not a live risk.
+            age = max(time.time_ns() - msg.ts_init, 0) / NS_PER_S if msg.ts_init else 0.0
+            if age > self.s.dead_man_timeout_s:
+                return
+            self.last_heartbeat = max(self.last_heartbeat, time.monotonic() - age)
+            self.heard_risk = True
             if self.dead_man_fired:
                 log.warning("risk heartbeat is back; quoting may resume")
                 self.dead_man_fired = False
@@ -171,23 +264,54 @@ class GatewayService(Service):
             log.warning("trading state %s -> %s", self.state, state)
             self.state = state
 
+    def allowance(self, market: str) -> Allowance:
+        a = self.allow.get(market)
+        if a is None:
+            a = self.allow[market] = Allowance()
+        return a
+
     def on_approval(self, a: Approval) -> None:
+        why = ""
+        cap = self.s.max_order_contracts * COUNT_SCALE
         if a.expires_at_ns and a.expires_at_ns < time.time_ns():
             self.counts["expired"] += 1
             metrics.ORDERS.labels("expired").inc()
+            why = "expired on arrival"
+        elif a.bid_count > cap or a.ask_count > cap or a.bid_count < 0 or a.ask_count < 0:
+            why = f"above the gateway's cap of {self.s.max_order_contracts} contracts a side"
+            log.error("refused approval %s for %s: %s", a.intent_id, a.market, why)
+        elif a.market in self.settled:
+            why = "market settled"
+        else:
+            why = self.allowance(a.market).accept(a.intent_id, a.fill_seq, a.bid_price, a.bid_count, a.ask_price,
+                                                  a.ask_count, a.expires_at_ns)
+        if why:
+            self.counts["approvals_refused"] += 1
+            metrics.APPROVALS.labels("refused").inc()
+            self.report_status(a.market, a.intent_id, REFUSED, why)
             return
-        previous = self.targets.get(a.market)
+        metrics.APPROVALS.labels("accepted").inc()
+        previous = self.approvals.get(a.market)
         if previous is not None:
             self.fresh.discard(previous.intent_id)
-        self.targets[a.market] = a
+        self.approvals[a.market] = a
+        self.expiring.pop(a.market, None)
         self.fresh.add(a.intent_id)
         self.dirty[a.market] = None
         self.wake.set()
 
-    # --- the sync loop: targets → exchange ------------------------------------------------------
+    def report_status(self, market: str, intent_id: str, status: str, reason: str = "") -> None:
+        now = time.time_ns()
+        self.publish_nowait(EXEC_REPORT, ApprovalStatus(msg_id=new_id(), ts_event=now, ts_init=now, market=market,
+                                                        intent_id=intent_id, status=status, reason=reason[:200]))
+
+    # --- the sync loop: allowance → exchange ---------------------------------------------------
     def quoting_allowed(self) -> bool:
-        fresh = time.monotonic() - self.last_heartbeat < self.s.dead_man_timeout_s
-        return self.state != HALTED and fresh and not self.dead_man_fired
+        fresh = self.heard_risk and time.monotonic() - self.last_heartbeat < self.s.dead_man_timeout_s
+        return self.state != HALTED and fresh and not self.dead_man_fired and self.reconciled
+
+    def placements_allowed(self) -> bool:
+        return self.feed_up or time.monotonic() >= self.hold_places_until
 
     async def sync_loop(self) -> None:
         while True:
@@ -196,85 +320,131 @@ class GatewayService(Service):
             except TimeoutError:
                 pass
             self.wake.clear()
-            self.expire_targets()
+            self.expire_allowances()
             if not self.dirty or not self.quoting_allowed():
                 continue
             markets = sorted(self.dirty, key=lambda m: self.last_sent.get(m, 0.0))
             self.dirty.clear()
-            actions: list[tuple[Action, Approval | None]] = []
+            now = time.monotonic()
+            actions: list[Action] = []
+            held: list[str] = []
             for market in markets:
-                target = self.targets.get(market)
-                planned = len(actions)
-                for side in SIDES:
-                    price, count = self.side_target(target, side)
-                    act = plan_side(market, side, price, count, self.table.get(market, side))
-                    if act is not None:
-                        actions.append((act, target))
-                if target is not None and len(actions) == planned:
-                    self.fresh.discard(target.intent_id)  # nothing to send for it
+                planned = self.plan_market(market, now, held)
+                actions += planned
+                if not planned:
+                    self.report_applied(market)
+            for market in held:
+                self.dirty[market] = None
             if actions:
-                deferred = await self.execute(actions)
+                deferred = self.execute(actions)
                 for m in deferred:
                     self.dirty[m] = None
                 if deferred:
                     await asyncio.sleep(self.s.sync_interval_s)
                     self.wake.set()
+            elif held:
+                await asyncio.sleep(0.2)
+                self.wake.set()
 
-    @staticmethod
-    def side_target(target: Approval | None, side: str) -> tuple[int, int]:
-        if target is None:
-            return 0, 0
-        return (target.bid_price, target.bid_count) if side == "bid" else (target.ask_price, target.ask_count)
+    def plan_market(self, market: str, now: float, held: list[str]) -> list[Action]:
+        al = self.allow.get(market)
+        out: list[Action] = []
+        for side in SIDES:
+            price, count = al.target(side) if al is not None and market not in self.settled else (0, 0)
+            working = self.table.get(market, side)
+            if working is None and count and not self.placements_allowed():
+                held.append(market)
+                continue
+            act = plan_side(market, side, price, count, working, now)
+            if act is not None:
+                out.append(act)
+        for o in self.table.of_market(market):  # extra live orders on a side: cancel them
+            if o is not self.table.get(o.market, o.side) and o.status in LIVE and o.hold_until <= now:
+                out.append(Action(CANCEL, market, o.side, order=o))
+        if not out and al is not None:
+            approval = self.approvals.get(market)
+            if approval is not None and approval.intent_id in self.fresh:
+                self.fresh.discard(approval.intent_id)  # nothing to send for it
+        return out
 
-    def expire_targets(self) -> None:
+    def report_applied(self, market: str) -> None:
+        """Tell risk once the market's orders sit within its allowance with nothing in flight."""
+        orders = self.table.of_market(market)
+        if any(o.status in IN_FLIGHT for o in orders):
+            return
+        expiring = self.expiring.get(market)
+        if expiring is not None:
+            if not orders:
+                del self.expiring[market]
+                self.reported[market] = expiring
+                self.report_status(market, expiring, EXPIRED)
+            return
+        al = self.allow.get(market)
+        if al is None or not al.intent_id or self.reported.get(market) == al.intent_id:
+            return
+        for o in orders:
+            price, count = al.target(o.side)
+            if o is not self.table.get(market, o.side) or o.count > count or (o.count and o.price != price):
+                return
+        self.reported[market] = al.intent_id
+        self.report_status(market, al.intent_id, APPLIED)
+
+    def expire_allowances(self) -> None:
         now = time.time_ns()
-        for market, t in list(self.targets.items()):
-            if t.expires_at_ns and t.expires_at_ns < now:
-                del self.targets[market]
-                self.fresh.discard(t.intent_id)
-                if any(self.table.get(market, s) for s in SIDES):
-                    self.dirty[market] = None
+        for market, al in self.allow.items():
+            if al.expires_at_ns and al.expires_at_ns < now and (al.bid.count or al.ask.count):
+                al.expire()
+                self.expiring[market] = al.intent_id
+                approval = self.approvals.get(market)
+                if approval is not None:
+                    self.fresh.discard(approval.intent_id)
+                self.dirty[market] = None
 
-    async def execute(self, actions: list[tuple[Action, Approval | None]]) -> list[str]:
-        """Send actions within the write budget; return markets deferred for lack of tokens."""
-        assert self.api is not None
-        bucket = self.limiter.bucket("POST")
-        places = [(a, t) for a, t in actions if a.kind == PLACE]
-        cancels = [a for a, _ in actions if a.kind == CANCEL]
-        others = [(a, t) for a, t in actions if a.kind in (AMEND, DECREASE)]
-        deferred: list[str] = []
-        if self.s.dry_run:
+    def execute(self, actions: list[Action]) -> list[str]:
+        """Launch requests within the write budget (tokens taken now, what pulls risk first); return
+        the markets deferred for lack of tokens."""
+        actions.sort(key=lambda a: PRIORITY[a.kind])
+        if not self.trading:
             self.counts["dry_run_actions"] += len(actions)
-            for a, _ in actions:
+            for a in actions:
                 log.info("dry-run: %s %s %s %s@%s", a.kind, a.market, a.side, a.count, a.price)
             return []
-        fresh = {t.intent_id for _, t in actions if t is not None and t.intent_id in self.fresh}
-        if cancels:
-            self.launch(self.send_cancels(cancels), [a.market for a in cancels])
-        for a, t in others:
-            if bucket.tokens < 10:
+        bucket = self.limiter.write
+        deferred: list[str] = []
+        cancels = [a.order for a in actions if a.kind == CANCEL and a.order is not None and a.order.order_id]
+        max_batch = max(1, int(bucket.capacity // kc.BATCH_CREATE_COST_PER_ORDER))
+        for i in range(0, len(cancels), max_batch):
+            chunk = cancels[i:i + max_batch]
+            if bucket.try_acquire(self.limiter.cost("DELETE", kc.BATCH_ORDERS, len(chunk))):
+                deferred += [o.market for o in chunk]
+                continue
+            self.launch(self.send_cancels(chunk, "target"), [o.market for o in chunk])
+        for a in actions:
+            if a.kind not in (AMEND, DECREASE):
+                continue
+            template = kc.DECREASE_ORDER if a.kind == DECREASE else kc.AMEND_ORDER
+            if bucket.try_acquire(self.limiter.cost("POST", template)):
                 deferred.append(a.market)
                 continue
-            self.launch(self.send_modify(a, t, fresh), [a.market])
-        if places:
-            budget = int(bucket.tokens // 10)
-            if budget < len(places):
-                deferred += [a.market for a, _ in places[budget:]]
-                places = places[:budget]
-            if places:
-                self.launch(self.send_places(places, fresh), [a.market for a, _ in places])
-        for a, t in actions:
-            self.last_sent[a.market] = time.monotonic()
-            if t is not None and a.market not in deferred:
-                self.fresh.discard(t.intent_id)
+            self.launch(self.send_modify(a), [a.market])
+        places = [a for a in actions if a.kind == PLACE]
+        while places:
+            n = min(len(places), max_batch, int(bucket.tokens // kc.BATCH_CREATE_COST_PER_ORDER))
+            if n <= 0 or bucket.try_acquire(self.limiter.cost("POST", kc.BATCH_ORDERS if n > 1 else kc.CREATE_ORDER, n)):
+                deferred += [a.market for a in places]
+                break
+            self.launch(self.send_places(places[:n]), [a.market for a in places[:n]])
+            places = places[n:]
+        now = time.monotonic()
+        for a in actions:
+            self.last_sent[a.market] = now
         return deferred
 
     def launch(self, coro: Coroutine[Any, Any, None], markets: list[str]) -> None:
         """Run one exchange request concurrently with the others; re-plan its markets when it ends.
 
-        The order table is updated before the request's first await (orders go PENDING or
-        CANCELING), so the planner leaves those sides alone until the answer is in.
-        """
+        The orders go PENDING_* before the request's first await, so the planner leaves those sides
+        alone until the answer is in."""
         task = asyncio.create_task(coro)
         self.inflight.add(task)
 
@@ -288,257 +458,299 @@ class GatewayService(Service):
 
         task.add_done_callback(done)
 
-    def observe_t2o(self, target: Approval | None, fresh: set[str]) -> None:
+    def observe_t2o(self, market: str) -> None:
         """Tick-to-order of requests that answer a market event: the first pass over a new approval.
 
-        Later requests for the same approval (a side freed by an answer or refilled after a fill)
-        answer the exchange, not the market event, so they are not counted.
-        """
-        if target is not None and target.origin_ts and target.intent_id in fresh:
-            seconds = (time.time_ns() - target.origin_ts) / NS_PER_S
+        Later requests for the same approval (a side freed by an answer) answer the exchange, not the
+        market event, so they are not counted."""
+        a = self.approvals.get(market)
+        if a is not None and a.origin_ts and a.intent_id in self.fresh:
+            self.fresh.discard(a.intent_id)
+            seconds = (time.time_ns() - a.origin_ts) / NS_PER_S
             metrics.TICK_TO_ORDER_SECONDS.observe(seconds)
             self.t2o.append(seconds)
 
-    async def send_places(self, places: list[tuple[Action, Approval | None]], fresh: set[str]) -> None:
+    # --- requests -----------------------------------------------------------------------------------
+    def new_order(self, a: Action) -> Order:
+        al = self.allow.get(a.market)
+        intent = al.intent_id if al is not None and al.intent_id else new_id()
+        key = (intent, a.side)
+        attempt = self.placements.get(key, 0)
+        self.placements[key] = attempt + 1
+        approval = self.approvals.get(a.market)
+        o = Order(client_order_id(intent, a.market, a.side, attempt), a.market, a.side, a.price, a.count,
+                  intent_id=intent, origin_ts=approval.origin_ts if approval else 0, sent_ns=time.time_ns())
+        self.table.add(o)
+        return o
+
+    async def send_places(self, places: list[Action]) -> None:
         assert self.api is not None
-        orders = []
-        for a, t in places:
-            intent = t.intent_id if t is not None else new_id()
-            wo = WorkingOrder(client_order_id(intent, a.market, a.side), a.market, a.side, a.price, a.count,
-                              intent_id=intent, origin_ts=t.origin_ts if t else 0, sent_ns=time.time_ns())
-            self.table.add(wo)
-            orders.append((wo, t, NewOrder(ticker=a.market, side=a.side, price=a.price, count=a.count,
-                                           client_order_id=wo.client_order_id, post_only=True,
-                                           order_group_id=self.order_group_id)))
-            self.observe_t2o(t, fresh)
+        orders = [self.new_order(a) for a in places]
+        for a in places:
+            self.observe_t2o(a.market)
+        reqs = [NewOrder(ticker=o.market, side=o.side, price=o.price, count=o.count, client_order_id=o.client_order_id,
+                         post_only=True, cancel_order_on_pause=True, order_group_id=self.order_group_id)
+                for o in orders]
         try:
-            if len(orders) == 1:
-                acks = [await self.api.create_order(orders[0][2])]
-            else:
-                acks = await self.api.batch_create([o for _, _, o in orders])
+            with prepaid():
+                if len(reqs) == 1:
+                    acks = [await self.api.create_order(reqs[0], resolve_duplicate=True)]
+                else:
+                    acks = await self.api.batch_create(reqs)
         except kerr.Ambiguous as exc:
-            for wo, _, _ in orders:
-                self.mark_ambiguous(wo, str(exc))
+            for o in orders:
+                self.mark_ambiguous(o, str(exc))
             return
         except kerr.KalshiError as exc:
-            for wo, t, _ in orders:
-                await self.rejected(wo, exc, t)
+            for o in orders:
+                self.rejected(o, exc)
             return
-        for (wo, t, _), ack in zip(orders, acks, strict=False):
-            if ack.error is not None:
-                if isinstance(ack.error, kerr.Ambiguous):
-                    self.mark_ambiguous(wo, str(ack.error))
-                else:
-                    await self.rejected(wo, ack.error, t)
-                continue
-            await self.acked(wo, ack.order_id, ack.remaining_count, ack.fill_count, t)
+        for o, ack in zip(orders, acks, strict=False):
+            if ack.error is None:
+                self.on_create_ack(o, ack)
+            elif isinstance(ack.error, kerr.Ambiguous | kerr.DuplicateOrder):
+                self.mark_ambiguous(o, str(ack.error))  # a duplicate id: read back what exists
+            else:
+                self.rejected(o, ack.error)
+        for o in orders[len(acks):]:
+            self.mark_ambiguous(o, "missing from the batch answer")
 
-    async def acked(self, wo: WorkingOrder, order_id: str, remaining: int, filled: int,
-                    t: Approval | None) -> None:
-        self.table.acked(wo, order_id)
+    def on_create_ack(self, o: Order, ack: wire.WriteAck) -> None:
+        if o.status in (PENDING_NEW, AMBIGUOUS):
+            self.table.apply(o, "acked", ack.order_id, ack.remaining_count, ack.fill_count)
+        else:  # the WebSocket told us first
+            o.order_id = o.order_id or ack.order_id
+            self.table.index(o)
         self.counts["placed"] += 1
         metrics.ORDERS.labels("placed").inc()
-        self.publish_nowait(EXEC_REPORT, OrderAck(
-            msg_id=new_id(), corr_id=t.corr_id if t else "", ts_init=time.time_ns(), origin_ts=wo.origin_ts,
-            client_order_id=wo.client_order_id, order_id=order_id, market=wo.market, side=wo.side,
-            price=wo.price, count=wo.count, intent_id=wo.intent_id))
-        if remaining == 0 and filled == 0:
-            self.table.done(wo)  # e.g. an IOC-like outcome: nothing rests
-        elif remaining < wo.count:
-            wo.count = remaining
+        self.publish_order(o)
 
-    async def rejected(self, wo: WorkingOrder, exc: Exception, t: Approval | None) -> None:
-        self.table.done(wo)
+    def rejected(self, o: Order, exc: Exception) -> None:
+        self.table.apply(o, "rejected")
         self.counts["rejected"] += 1
         metrics.ORDERS.labels("rejected").inc()
         code = getattr(exc, "code", "") or type(exc).__name__
+        a = self.approvals.get(o.market)
         self.publish_nowait(EXEC_REPORT, OrderReject(
-            msg_id=new_id(), corr_id=t.corr_id if t else "", ts_init=time.time_ns(),
-            client_order_id=wo.client_order_id, market=wo.market, side=wo.side, code=code,
-            reason=str(exc)[:300], intent_id=wo.intent_id))
+            msg_id=new_id(), corr_id=a.corr_id if a else "", ts_init=time.time_ns(),
+            client_order_id=o.client_order_id, market=o.market, side=o.side, code=code,
+            reason=str(exc)[:300], intent_id=o.intent_id))
 
-    def mark_ambiguous(self, wo: WorkingOrder, why: str) -> None:
-        wo.status = AMBIGUOUS
+    def mark_ambiguous(self, o: Order, why: str) -> None:
+        if o.status in (PENDING_NEW, PENDING_UPDATE, PENDING_CANCEL):
+            self.table.apply(o, "ambiguous", time.monotonic())
         self.counts["ambiguous"] += 1
         metrics.ORDERS.labels("ambiguous").inc()
-        log.warning("order %s outcome unknown (%s): resolving by reading the exchange", wo.client_order_id, why)
-        self.spawn(self.resolve(wo), f"resolve:{wo.client_order_id}")
+        log.warning("order %s outcome unknown (%s): resolving by reading the exchange", o.client_order_id, why)
+        self.spawn_task(self.resolve(o), f"resolve:{o.client_order_id}")
 
-    async def resolve(self, wo: WorkingOrder) -> None:
-        """Find out what happened to an order whose request had no clear answer."""
+    async def resolve(self, o: Order) -> None:
+        """Read the exchange until it says what became of ``o``; after the grace window it is lost."""
         assert self.api is not None
-        for attempt in range(20):
+        deadline = time.monotonic() + self.s.ambiguous_grace_s
+        delay = 0.25
+        while o.status == AMBIGUOUS:
+            found: wire.Order | None = None
             try:
-                if wo.order_id:
-                    order = await self.api.get_order(wo.order_id)
+                if o.order_id:
+                    found = await self.api.get_order(o.order_id)
                 else:
-                    order = await self.api.find_order(wo.market, wo.client_order_id)
+                    found = await self.api.find_order(o.market, o.client_order_id)
+            except kerr.NotFound:
+                found = None
             except kerr.KalshiError as exc:
-                log.warning("resolve %s: %s", wo.client_order_id, exc)
-                await asyncio.sleep(min(5.0, 0.2 * 2 ** attempt))
-                continue
-            if order is None or order.status in ("canceled", "executed") or order.remaining_count == 0:
-                if order is not None and not wo.order_id:
-                    wo.order_id = order.order_id
-                self.table.done(wo)
-            else:
-                if wo.order_id:
-                    wo.status = OPEN
-                    wo.price, wo.count = order.price, order.remaining_count
-                else:
-                    await self.acked(wo, order.order_id, order.remaining_count, order.fill_count, None)
-                    wo.price, wo.count = order.price, order.remaining_count
-            self.dirty[wo.market] = None
-            self.wake.set()
-            return
-        log.error("could not resolve %s; leaving it to reconciliation", wo.client_order_id)
+                log.info("resolve %s: %s", o.client_order_id, exc)
+            if found is not None:
+                self.apply_exchange_order(o, found)
+                break
+            if time.monotonic() > deadline:
+                self.lose(o)
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
+        self.dirty[o.market] = None
+        self.wake.set()
 
-    async def send_modify(self, a: Action, t: Approval | None, fresh: set[str]) -> None:
+    def lose(self, o: Order) -> None:
+        """Still unknown after the grace window: free its side, keep looking for it at reconciliation."""
+        log.error("order %s was never found at the exchange within %.0fs; reconciliation will cancel it if it "
+                  "appears", o.client_order_id, self.s.ambiguous_grace_s)
+        self.counts["lost"] += 1
+        metrics.ORDER_ANOMALIES.labels("lost").inc()
+        self.table.retire(o)
+        self.lost[o.client_order_id] = o
+
+    def apply_exchange_order(self, o: Order, ex: wire.Order) -> None:
+        """What the exchange holds for ``o`` (a user_orders frame or a REST read)."""
+        before = (o.price, o.count, o.done)
+        if ex.order_id and not o.order_id:
+            o.order_id = ex.order_id
+        if o.done:
+            return
+        if not self.table.apply(o, "exchange", ex.status, ex.price, ex.remaining_count, ex.fill_count):
+            metrics.ORDER_ANOMALIES.labels("illegal_transition").inc()
+            return
+        if o.client_order_id in self.lost and not o.done:
+            self.lost.pop(o.client_order_id, None)
+            self.table.add(o, working=self.table.get(o.market, o.side) is None)
+        if o.done and not before[2]:
+            self.publish_cancel(o, before[1], ex.status)
+        elif (o.price, o.count) != before[:2]:
+            self.publish_order(o)
+        self.dirty[o.market] = None
+        self.wake.set()
+
+    async def send_modify(self, a: Action) -> None:
         assert self.api is not None and a.order is not None
-        wo = a.order
-        prev = wo.status
-        wo.status = PENDING
-        self.observe_t2o(t, fresh)
+        o = a.order
+        self.observe_t2o(a.market)
+        self.table.apply(o, "update_sent", a.price, a.count)
         try:
-            if a.kind == DECREASE:
-                ack = await self.api.decrease_order(wo.order_id, reduce_to=a.count, market_ticker=a.market)
-                wo.count = ack.remaining_count if ack.remaining_count or ack.order_id else a.count
-                kind = "decreased"
-            else:
-                ack = await self.api.amend_order(wo.order_id, ticker=a.market, side=a.side, price=a.price,
-                                                 count=wo.filled + a.count)
-                wo.price, wo.count = a.price, (ack.remaining_count if ack.order_id else a.count)
-                if ack.order_id and ack.order_id != wo.order_id:
-                    self.table.by_order_id.pop(wo.order_id, None)
-                    self.table.acked(wo, ack.order_id)
-                kind = "amended"
-            wo.status = OPEN if prev != CANCELING else prev
-            if t is not None:
-                wo.intent_id, wo.origin_ts = t.intent_id, t.origin_ts
-            self.counts[kind] += 1
-            metrics.ORDERS.labels(kind).inc()
-            self.publish_nowait(EXEC_REPORT, OrderAck(
-                msg_id=new_id(), corr_id=t.corr_id if t else "", ts_init=time.time_ns(), origin_ts=wo.origin_ts,
-                client_order_id=wo.client_order_id, order_id=wo.order_id, market=wo.market, side=wo.side,
-                price=wo.price, count=wo.count, intent_id=wo.intent_id))
-            if wo.count == 0:
-                self.table.done(wo)
+            with prepaid():
+                if a.kind == DECREASE:
+                    ack = await self.api.decrease_order(o.order_id, reduce_to=a.count, market_ticker=a.market)
+                    remaining = ack.remaining_count if ack.order_id else a.count
+                else:
+                    filled = max(o.filled, o.exchange_filled)
+                    ack = await self.api.amend_order(o.order_id, ticker=a.market, side=a.side, price=a.price,
+                                                     count=filled + a.count)
+                    remaining = ack.remaining_count if ack.order_id else a.count
+                    if ack.order_id and ack.order_id != o.order_id:
+                        self.table.by_order_id.pop(o.order_id, None)
+                        o.order_id = ack.order_id
         except kerr.Ambiguous as exc:
-            self.mark_ambiguous(wo, str(exc))
+            self.mark_ambiguous(o, str(exc))
+            return
         except kerr.NotFound:
-            self.table.done(wo)  # filled or canceled meanwhile
-            self.dirty[a.market] = None
-        except kerr.BadRequest as exc:
-            # Usually fills we have not polled yet made the order smaller than we think (a decrease
-            # to a size it already has below): read the order back instead of retrying blindly.
-            log.info("%s %s refused (%s); reading the order back", a.kind, wo.client_order_id, exc.code)
-            await self.resync(wo)
-        except kerr.KalshiError as exc:
-            wo.status = OPEN
-            log.warning("%s %s failed: %s", a.kind, wo.client_order_id, exc)
-            self.counts["rejected"] += 1
-            metrics.ORDERS.labels("rejected").inc()
-
-    async def resync(self, wo: WorkingOrder) -> None:
-        """Take an order's price and remaining size from the exchange."""
-        assert self.api is not None
-        try:
-            order = await self.api.get_order(wo.order_id)
-        except kerr.NotFound:
-            self.table.done(wo)
+            self.table.apply(o, "gone")  # filled or canceled meanwhile
+            self.publish_cancel(o, o.count, "gone")
             return
         except kerr.KalshiError as exc:
-            wo.status = OPEN
-            log.warning("resync %s: %s", wo.client_order_id, exc)
+            # Usually fills we have not applied yet made the order smaller than we think: read it back
+            # instead of sending the same request again.
+            log.info("%s %s refused (%s); reading the order back", a.kind, o.client_order_id, exc)
+            self.counts["refused"] += 1
+            metrics.ORDERS.labels("refused").inc()
+            self.table.apply(o, "refused", time.monotonic() + self.s.refused_hold_s)
+            self.spawn_task(self.resync(o), f"resync:{o.client_order_id}")
             return
-        if order.status != "resting" or order.remaining_count == 0:
-            self.table.done(wo)
-        else:
-            wo.status, wo.price, wo.count = OPEN, order.price, order.remaining_count
-        self.dirty[wo.market] = None
+        if o.status == AMBIGUOUS:
+            return
+        self.table.apply(o, "update_acked", a.price, remaining, ack.fill_count)
+        kind = "decreased" if a.kind == DECREASE else "amended"
+        self.counts[kind] += 1
+        metrics.ORDERS.labels(kind).inc()
+        self.publish_order(o)
 
-    async def send_cancels(self, cancels: list[Action], reason: str = "target") -> None:
+    async def resync(self, o: Order) -> None:
         assert self.api is not None
-        orders = [a.order for a in cancels if a.order is not None and a.order.order_id]
-        for wo in orders:
-            wo.status = CANCELING
-        if not orders:
+        if not o.order_id:
             return
         try:
-            if len(orders) == 1:
-                acks = [await self.api.cancel_order(orders[0].order_id, market_ticker=orders[0].market)]
-            else:
-                acks = await self.api.batch_cancel([wo.order_id for wo in orders])
-        except kerr.Ambiguous as exc:
-            for wo in orders:
-                self.mark_ambiguous(wo, str(exc))
-            return
+            ex = await self.api.get_order(o.order_id)
         except kerr.NotFound:
-            acks = []
-            for wo in orders:
-                self.table.done(wo)
+            if not o.done:
+                before = o.count
+                self.table.apply(o, "gone")
+                self.publish_cancel(o, before, "gone")
+            return
+        self.apply_exchange_order(o, ex)
+
+    async def send_cancels(self, orders: list[Order], reason: str) -> None:
+        assert self.api is not None
+        for o in orders:
+            self.table.apply(o, "cancel_sent")
+        try:
+            with prepaid():
+                acks = await self.api.batch_cancel([(o.order_id, o.market) for o in orders])
+        except kerr.Ambiguous as exc:
+            for o in orders:
+                self.mark_ambiguous(o, str(exc))
             return
         except kerr.KalshiError as exc:
             log.warning("cancel failed: %s", exc)
-            for wo in orders:
-                wo.status = OPEN
+            for o in orders:
+                self.table.apply(o, "refused", time.monotonic() + 0.5)
             return
-        for wo, ack in zip(orders, acks, strict=False):
-            if ack.error is not None and not isinstance(ack.error, kerr.NotFound):
-                wo.status = OPEN
-                continue
-            self.canceled(wo, ack.reduced_by, reason)
+        for o, ack in zip(orders, acks, strict=False):
+            if o.status != "pending_cancel":
+                continue  # the WebSocket answered first
+            before = o.count
+            if ack.error is None:
+                self.table.apply(o, "cancel_acked")
+                self.publish_cancel(o, ack.reduced_by or before, reason)
+            elif isinstance(ack.error, kerr.NotFound):
+                self.table.apply(o, "gone")
+                self.publish_cancel(o, before, "gone")
+            else:
+                self.table.apply(o, "refused", time.monotonic() + self.s.refused_hold_s)
 
-    def canceled(self, wo: WorkingOrder, reduced_by: int, reason: str) -> None:
-        self.table.done(wo)
+    def publish_order(self, o: Order) -> None:
+        """An OrderAck: ``o`` rests ``count`` at ``price`` (risk and the quoter track our resting orders)."""
+        if o.done or not o.order_id:
+            return
+        a = self.approvals.get(o.market)
+        self.publish_nowait(EXEC_REPORT, OrderAck(
+            msg_id=new_id(), corr_id=a.corr_id if a else "", ts_init=time.time_ns(), origin_ts=o.origin_ts,
+            client_order_id=o.client_order_id, order_id=o.order_id, market=o.market, side=o.side,
+            price=o.price, count=o.count, intent_id=o.intent_id))
+
+    def publish_cancel(self, o: Order, count: int, reason: str) -> None:
         self.counts["canceled"] += 1
         metrics.ORDERS.labels("canceled").inc()
         self.publish_nowait(EXEC_REPORT, OrderCancel(
-            msg_id=new_id(), ts_init=time.time_ns(), client_order_id=wo.client_order_id, order_id=wo.order_id,
-            market=wo.market, side=wo.side, canceled_count=reduced_by or wo.count, reason=reason))
+            msg_id=new_id(), ts_init=time.time_ns(), client_order_id=o.client_order_id, order_id=o.order_id,
+            market=o.market, side=o.side, canceled_count=count, reason=reason))
 
     async def cancel_everything(self, reason: str) -> None:
-        """Cancel all our resting orders at the exchange and forget the targets.
+        """Cancel all our resting orders at the exchange and pull every allowance.
 
-        Requests already in flight may land after the cancel-all (a create that the exchange
-        processes late), so once they have all answered the table is checked again and anything
-        still open is cancelled too.
-        """
-        assert self.api is not None
-        self.targets.clear()
+        Requests already in flight may land after the cancel-all (a create that the exchange processes
+        late), so once they have all answered the table is checked again and anything still open is
+        cancelled too."""
+        for market, al in self.allow.items():
+            if al.bid.count or al.ask.count or market in self.expiring:
+                self.expiring[market] = al.intent_id
+            al.expire()
         self.dirty.clear()
         self.fresh.clear()
-        if self.s.dry_run or self.signer is None:
+        if not self.trading or self.api is None:
             return
         for attempt in range(3):
             await self.cancel_all_once(reason)
             if self.inflight:
                 await asyncio.gather(*list(self.inflight), return_exceptions=True)
-            if not self.table.open_orders():
+            if not [o for o in self.table.live() if o.status in LIVE]:
                 break
             log.warning("orders landed during cancel-all (attempt %d); cancelling again", attempt + 1)
+        self.hold_places_until = time.monotonic() + self.s.cancel_all_hold_s
+        for market in list(self.expiring):
+            self.dirty[market] = None
+        self.wake.set()
         log.warning("canceled all orders: %s", reason)
 
     async def cancel_all_once(self, reason: str) -> None:
         assert self.api is not None
-        settled = [o for o in self.table.open_orders() if o.status == OPEN]
+        live = [o for o in self.table.live() if o.order_id and o.status not in (PENDING_NEW, AMBIGUOUS)]
         try:
             await self.api.cancel_all()
         except kerr.KalshiError as exc:
             log.error("cancel-all failed (%s); cancelling one by one", exc)
-            await self.send_cancels([Action(CANCEL, o.market, o.side, order=o) for o in settled], reason)
+            if live:
+                await self.send_cancels(live, reason)
             return
-        for wo in settled:
-            self.canceled(wo, wo.count, reason)
+        for o in live:
+            before = o.count
+            if self.table.apply(o, "exchange", "canceled", o.price, 0, o.exchange_filled):
+                self.publish_cancel(o, before, reason)
 
     # --- safety loops ---------------------------------------------------------------------------
     def export_metrics(self) -> None:
-        if self.last_heartbeat:
-            metrics.RISK_HEARTBEAT_AGE.set(time.monotonic() - self.last_heartbeat)
+        metrics.RISK_HEARTBEAT_AGE.set(time.monotonic() - self.last_heartbeat)
         for bucket, tokens in self.limiter.tokens().items():
             metrics.RATE_LIMIT_TOKENS.labels(bucket).set(tokens)
         per_market: dict[str, int] = dict.fromkeys(self.exported_markets, 0)
-        for o in self.table.open_orders():
+        for o in self.table.live():
             per_market[o.market] = per_market.get(o.market, 0) + 1
         for market, n in per_market.items():
             metrics.OPEN_ORDERS.labels(market).set(n)
@@ -551,31 +763,132 @@ class GatewayService(Service):
             ticks += 1
             if ticks % 10 == 0:
                 self.export_metrics()
-            if self.last_heartbeat == 0.0:
-                continue
+                self.table.prune()
             stale = time.monotonic() - self.last_heartbeat > self.s.dead_man_timeout_s
             if stale and not self.dead_man_fired:
                 self.dead_man_fired = True
+                if not self.table.live() and not self.heard_risk:
+                    log.warning("no risk heartbeat since start and no orders: not quoting")
+                    continue
                 metrics.DEAD_MAN_FIRED.inc()
                 log.error("risk heartbeat stale for %.1fs: dead-man's switch cancels everything",
                           time.monotonic() - self.last_heartbeat)
                 await self.cancel_everything("dead-man: risk heartbeat stale")
 
-    # --- exchange → exec:report -----------------------------------------------------------------
-    async def recover_reported_fills(self) -> None:
-        """Read back our own exec:report so a restart neither repeats nor skips fills."""
+    # --- exchange events: fills, order updates, positions ------------------------------------------
+    def on_exchange_fill(self, f: wire.Fill, sent_ns: int = 0) -> bool:
+        """Apply and report one fill, once, whichever feed brought it first. ``sent_ns`` is when the
+        exchange sent it (wall clock, from the WebSocket; 0 from the REST backstop): fill latency runs
+        from there."""
+        key = fill_key(f)
+        if key in self.fill_keys:
+            return False
+        self.fill_keys[key] = None
+        if len(self.fill_keys) > FILL_KEYS_KEPT:
+            self.fill_keys.popitem(last=False)
+        o = self.table.find(f.order_id, f.client_order_id)
+        if o is None:
+            o = self.lost.get(f.client_order_id)
+        if o is not None:
+            if not o.order_id and f.order_id:
+                o.order_id = f.order_id
+            self.table.apply(o, "fill", f.count)
+        else:
+            metrics.ORDER_ANOMALIES.labels("fill_for_unknown_order").inc()
+            log.warning("fill %s for an order we do not track (%s)", key, f.order_id)
+        seq = self.allowance(f.ticker).on_fill(f.side, f.count)
+        self.positions[f.ticker] = self.positions.get(f.ticker, 0) + (f.count if f.side == "bid" else -f.count)
+        self.counts["fills"] += 1
+        metrics.FILLS.inc()
+        metrics.MARKET_FILLED_CONTRACTS.labels(f.ticker, f.side).inc(f.count / COUNT_SCALE)
+        now = time.time_ns()
+        self.publish_nowait(EXEC_REPORT, Fill(
+            msg_id=f"fill-{key}", ts_event=f.ts, ts_init=now, origin_ts=sent_ns, fill_id=key,
+            order_id=f.order_id, client_order_id=o.client_order_id if o else f.client_order_id, market=f.ticker,
+            side=f.side, price=f.price, count=f.count, fee=f.fee, is_taker=f.is_taker, seq=seq))
+        if f.ts:
+            self.fills_since_s = max(self.fills_since_s, f.ts // NS_PER_S - 60)
+        self.spawn_task(self.save_fill_seq(f.ticker, seq), "save-fill-seq")
+        self.dirty[f.ticker] = None
+        self.wake.set()
+        return True
+
+    async def save_fill_seq(self, market: str, seq: int) -> None:
         assert self.redis is not None
+        await self.redis.hset(state_key(self.name), mapping={f"seq:{market}": seq, "fills_since_s": self.fills_since_s})
+
+    async def feed_loop(self) -> None:
+        """The private WebSocket: fills, order updates, positions — the primary source of exchange events."""
+        assert self.ws is not None
+        self.ws.start()
+        await self.ws.subscribe([kc.CH_FILL, kc.CH_USER_ORDERS, kc.CH_POSITIONS], None, wait=False)
+        async for ev in self.ws:
+            sent_ns = getattr(ev, "sending_ts_ms", 0) * NS_PER_MS if getattr(ev, "sending_ts_ms", 0) else 0
+            if isinstance(ev, wire.Fill):
+                if self.on_exchange_fill(ev, sent_ns or ev.ts):
+                    self.spawn_task(self.publish_positions({ev.ticker}), "positions")
+            elif isinstance(ev, wire.Order):
+                o = self.table.find(ev.order_id, ev.client_order_id) or self.lost.get(ev.client_order_id)
+                if o is not None:
+                    self.apply_exchange_order(o, ev)
+                elif ev.status == "resting" and ev.client_order_id.startswith("kmm-") and self.reconciled:
+                    # placed by a create whose answer has not reached us yet, or unknown: reconcile decides
+                    self.spawn_task(self.check_unknown(ev), "unknown-order")
+            elif isinstance(ev, wire.Position):
+                if ev.position != self.positions.get(ev.ticker, ev.position):
+                    self.spawn_task(self.poll_fills(), "fills-after-position")  # a fill we have not seen
+            elif isinstance(ev, Subscribed):
+                self.feed_up = True
+                log.info("private feed subscribed (%s)", ev.channel)
+                self.spawn_task(self.poll_fills(), "fills-after-subscribe")
+            elif isinstance(ev, Disconnected):
+                self.feed_up = False
+                log.warning("private feed down: REST backstop until it is back")
+            elif isinstance(ev, Connected):
+                pass
+
+    async def check_unknown(self, ev: wire.Order) -> None:
+        """A resting ``kmm-`` order we do not track: give an in-flight create a moment, then cancel it."""
+        await asyncio.sleep(self.s.request_timeout_s + 1.0)
+        if self.table.find(ev.order_id, ev.client_order_id) is None:
+            await self.cancel_unknown(ev)
+
+    async def cancel_unknown(self, ev: wire.Order) -> None:
+        assert self.api is not None
+        log.error("unknown order %s (%s %s) at the exchange: cancelling it", ev.client_order_id, ev.ticker, ev.side)
+        metrics.ORDER_ANOMALIES.labels("unknown_at_exchange").inc()
+        self.counts["unknown_canceled"] += 1
+        o = Order(ev.client_order_id, ev.ticker, ev.side, ev.price, ev.remaining_count, order_id=ev.order_id,
+                  status=RESTING, filled=ev.fill_count, exchange_filled=ev.fill_count)
+        self.table.add(o, working=False)
+        self.publish_order(o)  # risk counts it until the cancel is confirmed
+        await self.send_cancels([o], "unknown")
+
+    # --- REST backstop and reconciliation ----------------------------------------------------------
+    async def recover_fills(self) -> None:
+        """Fill sequences from ``state:gateway``, reported fills from our own ``exec:report``."""
+        assert self.redis is not None
+        saved = await self.redis.hgetall(state_key(self.name))
+        for k, v in saved.items():
+            key = k.decode() if isinstance(k, bytes) else k
+            if key.startswith("seq:"):
+                self.allowance(key[4:]).fill_seq = int(v)
+            elif key == "fills_since_s":
+                self.fills_since_s = int(v)
         rows = await self.redis.xrevrange(EXEC_REPORT, count=20_000)
-        newest = 0
         for _, fields in rows:
             try:
                 msg = decode(fields.get(FIELD, b""))
             except DecodeError:
                 continue
             if isinstance(msg, Fill):
-                self.reported_fills.add(msg.fill_id)
-                newest = max(newest, msg.ts_event)
-        self.fills_since_s = max(0, newest // NS_PER_S - 5) if newest else 0
+                self.fill_keys[msg.fill_id] = None
+                al = self.allowance(msg.market)
+                al.fill_seq = max(al.fill_seq, msg.seq)
+                if msg.ts_event:
+                    self.fills_since_s = max(self.fills_since_s, msg.ts_event // NS_PER_S - 60)
+            elif isinstance(msg, Settlement):
+                self.settled.add(msg.market)
 
     async def fills_loop(self) -> None:
         while True:
@@ -587,56 +900,38 @@ class GatewayService(Service):
 
     async def poll_fills(self) -> None:
         assert self.api is not None
-        new: list[Any] = []
+        new: list[wire.Fill] = []
         filters = {"min_ts": self.fills_since_s} if self.fills_since_s else {}
         async for f in self.api.iter_fills(limit=200, **filters):
-            if f.fill_id not in self.reported_fills:
+            if fill_key(f) not in self.fill_keys:
                 new.append(f)
         for f in sorted(new, key=lambda f: (f.ts, f.fill_id)):
-            self.reported_fills.add(f.fill_id)
-            wo = self.table.by_order_id.get(f.order_id)
-            if wo is not None:
-                wo.filled += f.count
-                wo.count = max(0, wo.count - f.count)
-                if wo.count == 0:
-                    self.table.done(wo)
-                self.dirty[f.ticker] = None
-            self.counts["fills"] += 1
-            metrics.FILLS.inc()
-            metrics.MARKET_FILLED_CONTRACTS.labels(f.ticker, f.side).inc(f.count / COUNT_SCALE)
-            self.publish_nowait(EXEC_REPORT, Fill(
-                msg_id=f"fill-{f.fill_id}", ts_event=f.ts, ts_init=time.time_ns(),
-                origin_ts=wo.origin_ts if wo else 0, fill_id=f.fill_id, order_id=f.order_id,
-                client_order_id=wo.client_order_id if wo else f.client_order_id, market=f.ticker, side=f.side,
-                price=f.price, count=f.count, fee=f.fee, is_taker=f.is_taker))
-            if f.ts:
-                self.fills_since_s = max(self.fills_since_s, f.ts // NS_PER_S - 5)
+            self.on_exchange_fill(f)
         if new:
-            self.wake.set()
             await self.publish_positions({f.ticker for f in new})
 
     async def publish_positions(self, tickers: set[str] | None = None) -> None:
-        """The exchange's positions (of ``tickers``, or all), for risk and the quoter to reconcile against."""
+        """The exchange's positions, each stamped with the market's fill sequence when it was read (a
+        market whose fills moved during the read is skipped: the report would not match its sequence)."""
         assert self.api is not None
+        seqs = {m: a.fill_seq for m, a in self.allow.items()}
         now = time.time_ns()
         if tickers is not None:
-            positions = [await self.api.get_positions(ticker=t) for t in sorted(tickers)]
-            found = {p.ticker: p for page in positions for p in page.items}
-            for t in tickers:  # a position closed to zero is absent from the list: report it as 0
-                if t not in found:
-                    self.publish_nowait(EXEC_REPORT, PositionReport(msg_id=new_id(), ts_event=now, ts_init=now,
-                                                                    market=t, position=0))
-            items = list(found.values())
+            pages = [await self.api.get_positions(ticker=t) for t in sorted(tickers)]
+            found = {p.ticker: p.position for page in pages for p in page.items}
+            found.update({t: 0 for t in tickers if t not in found})  # closed to zero: absent from the list
         else:
             items = [p async for p in self.api.iter_positions(limit=500)]
-            for t in self.nonzero_positions - {p.ticker for p in items}:
-                self.publish_nowait(EXEC_REPORT, PositionReport(msg_id=new_id(), ts_event=now, ts_init=now,
-                                                                market=t, position=0))
-            self.nonzero_positions = {p.ticker for p in items if p.position}
-        for p in items:
-            self.publish_nowait(EXEC_REPORT, PositionReport(
-                msg_id=new_id(), ts_event=now, ts_init=now, market=p.ticker, position=p.position,
-                realized_pnl=p.realized_pnl, fees_paid=p.fees_paid))
+            found = {p.ticker: p.position for p in items}
+            found.update({t: 0 for t in self.nonzero_positions - set(found)})
+            self.nonzero_positions = {t for t, p in found.items() if p}
+        for t, position in sorted(found.items()):
+            seq = self.allowance(t).fill_seq
+            if seqs.get(t, 0) != seq:
+                continue
+            self.positions[t] = position
+            self.publish_nowait(EXEC_REPORT, PositionReport(msg_id=new_id(), ts_event=now, ts_init=now, market=t,
+                                                            position=position, fill_seq=seq))
 
     async def reconcile_loop(self) -> None:
         while True:
@@ -647,28 +942,30 @@ class GatewayService(Service):
                 log.warning("reconcile: %s", exc)
 
     async def reconcile(self, initial: bool = False) -> None:
-        """Adopt or drop orders by what the exchange says; publish positions and balance."""
+        """Match our orders with the exchange's; publish settlements, positions and the balance."""
         assert self.api is not None
-        resting = {}
-        async for o in self.api.iter_orders(status="resting", limit=500):
-            resting[o.order_id] = o
-        for o in resting.values():
-            wo = self.table.by_order_id.get(o.order_id) or self.table.by_coid.get(o.client_order_id)
-            if wo is None:
-                if initial or not o.client_order_id.startswith("kmm-"):
-                    wo = WorkingOrder(o.client_order_id, o.ticker, o.side, o.price, o.remaining_count,
-                                      order_id=o.order_id, status=OPEN)
-                    existing = self.table.get(o.ticker, o.side)
-                    if existing is None:
-                        self.table.add(wo)
-                        self.dirty[o.ticker] = None
-                    else:  # two resting orders on one side: keep ours, cancel the extra
-                        await self.send_cancels([Action(CANCEL, o.ticker, o.side, order=wo)], "reconcile")
+        resting: dict[str, wire.Order] = {}
+        async for ex in self.api.iter_orders(status="resting", limit=500):
+            resting[ex.order_id] = ex
+        for ex in resting.values():
+            o = self.table.find(ex.order_id, ex.client_order_id) or self.lost.get(ex.client_order_id)
+            if o is not None:
+                self.apply_exchange_order(o, ex)
+                if o.client_order_id not in self.lost and self.table.get(o.market, o.side) is not o and not o.done \
+                        and o.status in LIVE:
+                    self.dirty[o.market] = None  # an extra: the planner cancels it
+            elif initial:
+                self.adopt(ex)
+            elif ex.client_order_id.startswith("kmm-"):
+                if ex.created_ts and time.time_ns() - ex.created_ts < (self.s.request_timeout_s + 1) * NS_PER_S:
+                    continue  # may be a create whose answer is still on its way
+                await self.cancel_unknown(ex)
         if not initial:
-            for wo in list(self.table.open_orders()):
-                if wo.status == OPEN and wo.order_id and wo.order_id not in resting:
-                    self.table.done(wo)  # filled (fills loop reports it) or canceled at the exchange
-                    self.dirty[wo.market] = None
+            cutoff = time.time_ns() - 2 * NS_PER_S
+            for o in self.table.live():
+                if o.status in LIVE and o.order_id and o.order_id not in resting and o.sent_ns < cutoff:
+                    self.spawn_task(self.resync(o), f"resync:{o.client_order_id}")
+        await self.poll_settlements()
         await self.publish_positions()
         now = time.time_ns()
         bal = await self.api.get_balance()
@@ -676,6 +973,44 @@ class GatewayService(Service):
             msg_id=new_id(), ts_event=now, ts_init=now, balance=bal.balance, portfolio_value=bal.portfolio_value))
         self.balance = bal.balance
         self.wake.set()
+
+    def adopt(self, ex: wire.Order) -> None:
+        """A resting order of ours from before this start: track it (one per side; extras are cancelled)."""
+        o = Order(ex.client_order_id, ex.ticker, ex.side, ex.price, ex.remaining_count, order_id=ex.order_id,
+                  status=PARTIALLY_FILLED if ex.fill_count else RESTING, filled=ex.fill_count,
+                  exchange_filled=ex.fill_count, intent_id="adopted")
+        self.table.add(o, working=self.table.get(ex.ticker, ex.side) is None)
+        self.publish_order(o)
+        self.dirty[ex.ticker] = None
+        log.info("adopted %s %s %s %s@%s", ex.client_order_id, ex.ticker, ex.side, ex.remaining_count, ex.price)
+
+    async def poll_settlements(self) -> None:
+        """Settlements of markets we held, from the exchange's own records: payout, position, result."""
+        assert self.api is not None
+        filters = {"min_ts": self.settled_ts_s} if self.settled_ts_s else {}
+        new: list[wire.Settlement] = []
+        async for st in self.api.iter_settlements(limit=200, **filters):
+            if st.ticker not in self.settled:
+                new.append(st)
+        now = time.time_ns()
+        for st in sorted(new, key=lambda s: s.settled_ts):
+            self.settled.add(st.ticker)
+            al = self.allowance(st.ticker)
+            al.expire()
+            for o in self.table.of_market(st.ticker):
+                if o.status in LIVE:
+                    before = o.count
+                    if self.table.apply(o, "exchange", "canceled", o.price, 0, o.exchange_filled):
+                        self.publish_cancel(o, before, "settled")
+            self.publish_nowait(EXEC_REPORT, Settlement(
+                msg_id=f"settle-{st.ticker}", ts_event=st.settled_ts, ts_init=now, market=st.ticker,
+                result=st.market_result, position=st.yes_count - st.no_count, revenue=st.revenue,
+                fill_seq=al.fill_seq))
+            self.positions[st.ticker] = 0
+            self.settled_ts_s = max(self.settled_ts_s, st.settled_ts // NS_PER_S - 60)
+            log.info("settled %s %s: revenue %s", st.ticker, st.market_result, money_to_dollars(st.revenue))
+        if new:
+            await self.redis.hset(state_key(self.name), "settled_ts_s", self.settled_ts_s)  # type: ignore[union-attr]
 
     # --- status ----------------------------------------------------------------------------------
     def t2o_ms(self, q: float) -> float | None:
@@ -685,19 +1020,21 @@ class GatewayService(Service):
         return round(s[min(len(s) - 1, int(q * len(s)))] * 1000, 3)
 
     def status(self) -> dict[str, Any]:
-        open_orders = self.table.open_orders()
+        live = self.table.live()
         p50, p99 = self.t2o_ms(0.5), self.t2o_ms(0.99)
         return {
-            "summary": (f"state {self.state}{' DEAD-MAN' if self.dead_man_fired else ''}, open {len(open_orders)}, "
+            "summary": (f"state {self.state}{' DEAD-MAN' if self.dead_man_fired else ''}, open {len(live)}, "
                         f"placed {self.counts['placed']}, fills {self.counts['fills']}, "
                         f"tick-to-order p50 {p50} ms p99 {p99} ms"),
             "state": self.state,
             "dead_man_fired": self.dead_man_fired,
+            "private_feed": self.feed_up,
             "open_orders": [{"market": o.market, "side": o.side, "price": o.price, "count": o.count,
-                             "status": o.status} for o in open_orders],
+                             "status": o.status} for o in live],
             "orders_placed": self.counts["placed"],
             "fills": self.counts["fills"],
             "counts": self.counts,
+            "illegal_transitions": self.table.illegal,
             "tick_to_order_p50_ms": p50,
             "tick_to_order_p99_ms": p99,
             "balance_dollars": money_to_dollars(self.balance) if self.balance is not None else None,
@@ -709,7 +1046,7 @@ class GatewayService(Service):
         async def orders() -> dict[str, Any]:
             return {"orders": [{"client_order_id": o.client_order_id, "order_id": o.order_id, "market": o.market,
                                 "side": o.side, "price": o.price, "count": count_to_fp(o.count),
-                                "status": o.status} for o in self.table.open_orders()]}
+                                "status": o.status} for o in self.table.live()]}
 
 
 SERVICE = GatewayService

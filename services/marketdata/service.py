@@ -7,6 +7,10 @@
 - the WS client rebuilds books with per-subscription seq checks (a gap resnapshots) and reconnects;
   every book change is published to ``md:book`` as the top ``depth`` levels, stamped with
   ``origin_ts`` (the tick time that tick-to-order latency starts from);
+- re-publishes each valid book at least every ``KMM_BOOK_REFRESH_S`` while the feed is live (with
+  ``origin_ts`` 0: a refresh is not a market event), so a book's ``ts_init`` says when marketdata last
+  vouched for it: quiet books stay fresh, books behind a dropped connection or a resnapshot go stale
+  and downstream stops quoting them (``KMM_MAX_BOOK_AGE_S``);
 - holds only a read-only key, never the write key.
 """
 
@@ -31,7 +35,7 @@ from kmm.kalshi import errors as kerr
 from kmm.kalshi import wire
 from kmm.kalshi.auth import Signer
 from kmm.kalshi.rest import KalshiRest
-from kmm.kalshi.ws import KalshiWs, Subscription
+from kmm.kalshi.ws import KalshiWs, Resnapshot, Subscription
 from kmm.messages import BookUpdate, DecodeError, Message, Universe, decode
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ class MarketDataSettings(ServiceSettings):
     markets_interval_s: float = Field(5.0, gt=0)
     depth: int = Field(10, ge=1, le=100)
     max_markets: int = Field(2000, ge=1)
+    book_refresh_s: float = Field(1.0, gt=0, description="re-publish an unchanged valid book this often")
 
 
 class MarketDataService(Service):
@@ -72,6 +77,7 @@ class MarketDataService(Service):
         self.trades_published = 0
         self.markets_polled = False
         self.universe_changed = asyncio.Event()
+        self.last_book: dict[str, tuple[BookUpdate, int]] = {}  # market → last published, when (ns)
 
     def mine(self, market: str) -> bool:
         if self.s.shard_count == 1:
@@ -88,6 +94,7 @@ class MarketDataService(Service):
         self.spawn(self.markets_loop(), "markets")
         self.spawn(self.ws_loop(), "ws")
         self.spawn(self.subscription_loop(), "subscriptions")
+        self.spawn(self.refresh_loop(), "book-refresh")
 
     async def on_stop(self) -> None:
         if self.ws is not None:
@@ -172,10 +179,14 @@ class MarketDataService(Service):
                 metrics.MARKETDATA_EVENTS.labels("orderbook_snapshot" if ev.snapshot else "orderbook_delta").inc()
                 if ev.market not in self.universe:
                     continue
-                self.publish_nowait(MD_BOOK, dataclasses.replace(
-                    ev, msg_id=new_id(), corr_id=new_id(), bids=ev.bids[:depth], asks=ev.asks[:depth],
-                    ts_init=now, origin_ts=now))
+                book = dataclasses.replace(ev, msg_id=new_id(), corr_id=new_id(), bids=ev.bids[:depth],
+                                           asks=ev.asks[:depth], ts_init=now, origin_ts=now)
+                self.publish_nowait(MD_BOOK, book)
+                self.last_book[ev.market] = (book, now)
                 self.books_published += 1
+            elif isinstance(ev, Resnapshot):
+                metrics.MARKETDATA_RESNAPSHOTS.inc()
+                log.info("resnapshot of %d books: %s", len(ev.tickers), ev.reason)
             elif isinstance(ev, wire.Ticker):
                 metrics.MARKETDATA_EVENTS.labels("ticker").inc()
             elif isinstance(ev, wire.PublicTrade):
@@ -186,7 +197,24 @@ class MarketDataService(Service):
             elif isinstance(ev, wire.Lifecycle):
                 metrics.MARKETDATA_EVENTS.labels("market_lifecycle").inc()
                 log.info("lifecycle %s %s %s", ev.ticker, ev.event_type, ev.result)
-                self.spawn(self.poll_markets(), f"poll-after-lifecycle:{new_id()}")
+                self.spawn_task(self.poll_markets(), "poll-after-lifecycle")
+
+    async def refresh_loop(self) -> None:
+        """Vouch for quiet books: re-publish each valid one not published within ``book_refresh_s``."""
+        period = self.s.book_refresh_s
+        while True:
+            await asyncio.sleep(period / 2)
+            if self.ws is None or not self.ws.connected.is_set():
+                continue
+            now = time.time_ns()
+            for market, (book, at) in list(self.last_book.items()):
+                local = self.ws.book(market)
+                if market not in self.universe or local is None or not local.valid:
+                    continue
+                if now - at >= period * 1e9:
+                    again = dataclasses.replace(book, msg_id=new_id(), corr_id=new_id(), ts_init=now, origin_ts=0)
+                    self.publish_nowait(MD_BOOK, again)
+                    self.last_book[market] = (again, now)
 
     # --- REST → md:market -------------------------------------------------------------------------
     async def markets_loop(self) -> None:

@@ -6,7 +6,11 @@ market it runs :func:`kmm.strategy.quoting.quote_one` on the book without our ow
 (rebuilt from ``exec:report``) with σ from an EWMA of the mid, τ from the
 market's close time, inventory from ``exec:report``, and publishes an intent when the target
 changed or its refresh is due. Intents expire (``KMM_INTENT_TTL_S``): if the quoter stops, the
-gateway lets its quotes lapse. A market that leaves the universe gets a zero intent (pull quotes).
+gateway lets its quotes lapse. A market that leaves the universe gets a zero intent (pull quotes), and
+so does a market whose book is older than ``KMM_MAX_BOOK_AGE_S`` (marketdata re-vouches for quiet
+books every second; a stale book means the feed is down or the book is being rebuilt). Each intent
+carries the book's ``ts_init`` and ``seq`` so risk can check the same. A settled market is never
+quoted again.
 """
 
 import asyncio
@@ -42,6 +46,7 @@ from kmm.messages import (
     Message,
     PositionReport,
     QuoteIntent,
+    Settlement,
     Universe,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_S, PRICE_SCALE
@@ -68,6 +73,7 @@ class QuoterSettings(ServiceSettings):
     requote_size_tolerance: float = Field(0.5, ge=0, description="raise a resting size only past this fraction")
     intent_ttl_s: float = Field(10.0, gt=0)
     refresh_s: float = Field(3.0, gt=0)
+    max_book_age_s: float = Field(5.0, gt=0, description="pull quotes priced off an older book")
 
 
 class QuoterService(Service):
@@ -87,7 +93,8 @@ class QuoterService(Service):
         self.own = OwnOrders()
         self.universe: set[str] = set()
         self.halted = False
-        self.seen_fills: set[str] = set()
+        self.fill_seq: dict[str, int] = {}
+        self.settled: set[str] = set()
         self.intents = 0
         self.denials = 0
 
@@ -143,17 +150,22 @@ class QuoterService(Service):
     async def on_report(self, msg: Message, d: Delivery) -> None:
         self.own.on_report(msg)
         if isinstance(msg, Fill):
-            if msg.fill_id in self.seen_fills:
+            if msg.seq and msg.seq <= self.fill_seq.get(msg.market, 0):
                 return
-            self.seen_fills.add(msg.fill_id)
+            self.fill_seq[msg.market] = msg.seq or self.fill_seq.get(msg.market, 0) + 1
             m = self.model(msg.market)
             m.position += msg.count if msg.side == "bid" else -msg.count
             self.requote(m, time.time_ns(), force=True, origin_ts=msg.ts_init)
         elif isinstance(msg, PositionReport):
             m = self.model(msg.market)
-            if m.position != msg.position:
+            if m.position != msg.position and msg.fill_seq == self.fill_seq.get(msg.market, 0):
                 log.info("position %s reconciled %d -> %d", msg.market, m.position, msg.position)
                 m.position = msg.position
+        elif isinstance(msg, Settlement):
+            self.settled.add(msg.market)
+            m = self.model(msg.market)
+            m.position = 0
+            m.last_quote = (0, 0, 0, 0)
         elif isinstance(msg, Denial):
             self.denials += 1
 
@@ -161,6 +173,13 @@ class QuoterService(Service):
     def requote(self, m: MarketModel, now: int, force: bool = False, origin_ts: int | None = None) -> None:
         """Quote ``m``; ``origin_ts`` is the market event behind it (None: the last book; 0: a timer)."""
         if self.halted or m.market not in self.universe or m.info is None or m.info.status not in ("open", "active"):
+            return
+        if m.market in self.settled:
+            return
+        if m.last_book is None or now - m.last_book.ts_init > self.s.max_book_age_s * NS_PER_S:
+            if m.last_quote is not None and any(m.last_quote[1::2]):
+                log.warning("book of %s is stale: pulling its quotes", m.market)
+                self.send(m, (0, 0, 0, 0), now, reason="stale book")
             return
         state = m.state(now, self.s.use_microprice)
         if state is None:
@@ -183,7 +202,8 @@ class QuoterService(Service):
             ts_event=book.ts_event if book else now,
             ts_init=now, origin_ts=origin_ts, intent_id=new_id(), market=m.market,
             bid_price=target[0], bid_count=target[1], ask_price=target[2], ask_count=target[3],
-            expires_at_ns=now + int(self.s.intent_ttl_s * NS_PER_S), reason=reason[:200]))
+            expires_at_ns=now + int(self.s.intent_ttl_s * NS_PER_S), reason=reason[:200],
+            book_ts=book.ts_init if book else 0, book_seq=book.seq if book else 0))
         m.last_quote = target
         m.last_sent_ns = now
         self.intents += 1

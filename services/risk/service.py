@@ -2,19 +2,29 @@
 
 - reads ``ord:intent`` and ``exec:report`` through its group, ``md:book`` and ``md:market`` fan-out;
 - runs :class:`kmm.risk.engine.RiskEngine` (state machine ACTIVE / REDUCING / HALTED; per-market
-  limits scaled by volatility; worst-case exposure counting mutually exclusive brackets; daily loss;
-  order-rate budget) — the same code the backtester runs;
-- publishes ``ord:approved`` (only its Redis user can), ``risk:denied`` with reason codes, and
-  ``risk:control``: state changes with cancel-all, plus a heartbeat every ``KMM_HEARTBEAT_S``
-  that the gateway's dead-man's switch watches;
+  limits scaled by volatility; worst-case exposure of positions, resting orders and approvals the
+  gateway may still act on, counting mutually exclusive brackets; daily loss; write budget) — the same
+  code the backtester runs;
+- publishes ``ord:approved`` (only its Redis user can) stamped with the market's fill sequence (the
+  approval rule, docs/life-of-an-order.md), ``risk:denied`` with reason codes, and ``risk:control``:
+  state changes with cancel-all, plus a heartbeat every ``KMM_HEARTBEAT_S`` that the gateway's
+  dead-man's switch watches;
+- persists its ledger in ``state:risk`` (halt and its reason, the day's baseline, cash and fees, each
+  market's position, cost and fill sequence) before acknowledging what changed it, and restores it at
+  start: a halted risk restarts halted; approvals that have not expired are read back from its own
+  ``ord:approved`` so they still count;
+- books settlements (the exchange's payout) into P&L and releases their exposure;
 - REST: ``POST /halt`` (kill switch), ``POST /resume``, ``GET /state`` (positions, limits, PnL).
-Positions come from our fills and are reconciled with the exchange snapshots the gateway publishes.
+Positions come from our fills and are reconciled with the exchange snapshots the gateway publishes
+(only when both have seen the same fills of that market).
 """
 
 import asyncio
+import json
 import logging
 import math
 import time
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +33,7 @@ from pydantic import Field
 
 from kmm.bus.consumer import Delivery
 from kmm.bus.ids import new_id
+from kmm.bus.publisher import FIELD
 from kmm.bus.topology import (
     EXEC_REPORT,
     MD_BOOK,
@@ -31,23 +42,30 @@ from kmm.bus.topology import (
     ORD_INTENT,
     RISK_CONTROL,
     RISK_DENIED,
+    state_key,
 )
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
 from kmm.chassis.settings import ServiceSettings
 from kmm.messages import (
+    Approval,
+    ApprovalStatus,
     BookUpdate,
     Control,
+    DecodeError,
     Fill,
     Heartbeat,
     MarketInfo,
     Message,
+    OrderAck,
     OrderCancel,
     OrderReject,
     PositionReport,
     QuoteIntent,
+    Settlement,
+    decode,
 )
-from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, count_to_fp, money_to_dollars
+from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, count_to_fp, money_to_dollars
 from kmm.risk import engine as rk
 from kmm.strategy.estimators import EwmaVolatility, mid_price
 
@@ -59,11 +77,13 @@ class RiskSettings(ServiceSettings):
     near_fraction: float = Field(0.8, gt=0, lt=1)
     max_exposure_dollars: int = Field(2_000, ge=1)
     max_daily_loss_dollars: int = Field(200, ge=1)
-    rate_capacity: float = Field(200.0, gt=0)
-    rate_per_s: float = Field(100.0, gt=0)
+    rate_capacity: float = Field(200.0, gt=0, description="write tokens: burst (Kalshi Basic: 2 s of 100/s)")
+    rate_per_s: float = Field(100.0, gt=0, description="write tokens per second")
+    request_cost: float = Field(10.0, gt=0, description="tokens one order request costs")
     sigma_ref_c: float = Field(5.0, gt=0)
     sigma_prior_c: float = Field(5.0, ge=0)
     heartbeat_s: float = Field(0.5, gt=0)
+    max_book_age_s: float = Field(5.0, ge=0, description="intents priced off an older book may only reduce")
 
 
 class RiskService(Service):
@@ -77,15 +97,18 @@ class RiskService(Service):
             position_limit=settings.position_limit_contracts * COUNT_SCALE, near_fraction=settings.near_fraction,
             max_exposure=settings.max_exposure_dollars * MONEY_SCALE,
             max_daily_loss=settings.max_daily_loss_dollars * MONEY_SCALE, rate_capacity=settings.rate_capacity,
-            rate_per_s=settings.rate_per_s, sigma_ref=settings.sigma_ref_c), clock=time.time_ns)
+            rate_per_s=settings.rate_per_s, request_cost=settings.request_cost, sigma_ref=settings.sigma_ref_c,
+            max_book_age_ns=int(settings.max_book_age_s * NS_PER_S)), clock=time.time_ns)
         self.vols: dict[str, EwmaVolatility] = {}
-        self.seen_fills: set[str] = set()
         self.heartbeat_seq = 0
-        self.counts = {"approved": 0, "denied": 0, "resized": 0, "fills": 0}
+        self.counts = {"approved": 0, "denied": 0, "resized": 0, "fills": 0, "duplicate_fills": 0,
+                       "settlements": 0}
         self.lock = asyncio.Lock()
         self.exported: set[str] = set()
+        self.fill_latency: deque[float] = deque(maxlen=5000)
 
     async def on_start(self) -> None:
+        await self.restore()
         metrics.set_trading_state(self.engine.state)
         self.consume_fanout((MD_MARKET,), self.on_market_data, start="0")
         self.consume_fanout((MD_BOOK,), self.on_market_data, coalesce={MD_BOOK: lambda m: m.market})  # type: ignore[attr-defined]
@@ -118,21 +141,40 @@ class RiskService(Service):
 
     async def on_message(self, msg: Message, d: Delivery) -> None:
         async with self.lock:
+            e = self.engine
+            changed: str | None = None  # a market whose ledger moved: persisted before the ack
             if isinstance(msg, QuoteIntent):
                 await self.on_intent(msg)
             elif isinstance(msg, Fill):
-                if msg.fill_id not in self.seen_fills:
-                    self.seen_fills.add(msg.fill_id)
-                    self.engine.on_fill(msg.market, msg.side, msg.price, msg.count, msg.fee)
+                if e.on_fill(msg.market, msg.side, msg.price, msg.count, msg.fee, seq=msg.seq,
+                             order=msg.client_order_id):
                     self.counts["fills"] += 1
-            elif isinstance(msg, OrderCancel):
-                self.engine.on_cancel(msg.market, msg.side, msg.canceled_count)
-            elif isinstance(msg, OrderReject):
-                m = self.engine.markets.get(msg.market)
-                if m is not None:
-                    self.engine.on_cancel(msg.market, msg.side, m.target[1] if msg.side == "bid" else m.target[3])
+                    changed = msg.market
+                    if msg.origin_ts:
+                        latency = max(time.time_ns() - msg.origin_ts, 0) / NS_PER_S
+                        metrics.FILL_LATENCY_SECONDS.observe(latency)
+                        self.fill_latency.append(latency)
+                else:
+                    self.counts["duplicate_fills"] += 1
+            elif isinstance(msg, OrderAck):
+                e.on_order(msg.market, msg.client_order_id, msg.side, msg.price, msg.count)
+            elif isinstance(msg, OrderCancel | OrderReject):
+                e.on_order_done(msg.market, msg.client_order_id)
+            elif isinstance(msg, ApprovalStatus):
+                e.on_approval_status(msg.market, msg.intent_id, msg.status)
+            elif isinstance(msg, Settlement):
+                if e.on_settlement(msg.market, msg.result, msg.revenue, msg.position):
+                    self.counts["settlements"] += 1
+                    changed = msg.market
+                    log.info("settled %s %s: payout $%s", msg.market, msg.result, money_to_dollars(msg.revenue))
             elif isinstance(msg, PositionReport):
-                self.engine.on_position(msg.market, msg.position)
+                before = e.markets[msg.market].position if msg.market in e.markets else 0
+                if e.on_position(msg.market, msg.position, fill_seq=msg.fill_seq) and msg.position != before:
+                    log.warning("position %s reconciled with the exchange: %d -> %d", msg.market, before,
+                                msg.position)
+                    changed = msg.market
+            if changed is not None:
+                await self.save(changed)
             await self.publish_state_events()
 
     async def on_intent(self, intent: QuoteIntent) -> None:
@@ -156,9 +198,45 @@ class RiskService(Service):
     def deny_metric(self, code: str) -> None:
         metrics.RISK_DENIALS.labels(code).inc()
 
+    # --- persistence ------------------------------------------------------------------------------
+    async def save(self, market: str | None = None) -> None:
+        """Write the ledger (and ``market``'s) to ``state:risk``; awaited before the message is acked."""
+        assert self.redis is not None
+        fields = {"global": json.dumps(self.engine.global_snapshot())}
+        if market is not None:
+            fields[f"m:{market}"] = json.dumps(self.engine.market_snapshot(market))
+        await self.redis.hset(state_key(self.name), mapping=fields)
+
+    async def restore(self) -> None:
+        """Load the ledger and the approvals the gateway may still act on (a halted risk restarts halted)."""
+        assert self.redis is not None
+        saved = await self.redis.hgetall(state_key(self.name))
+        fields = {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in saved.items()}
+        markets = {k[2:]: v for k, v in fields.items() if k.startswith("m:")}
+        if fields or markets:
+            self.engine.restore(fields.get("global", {}), markets)
+            log.warning("restored: state %s%s, %d markets, cash $%s", self.engine.state,
+                        f" ({self.engine.state_reason})" if self.engine.state_reason else "", len(markets),
+                        money_to_dollars(self.engine.cash))
+        now = time.time_ns()
+        live: list[Approval] = []
+        for _, entry in await self.redis.xrevrange(ORD_APPROVED, count=5000):
+            try:
+                a = decode(entry.get(FIELD, b""))
+            except DecodeError:
+                continue
+            if isinstance(a, Approval) and a.expires_at_ns > now:
+                live.append(a)
+        for a in reversed(live):
+            self.engine._market(a.market).permits.issue(a.intent_id, a.bid_price, a.bid_count, a.ask_price,
+                                                        a.ask_count, a.expires_at_ns)
+
     # --- outputs ----------------------------------------------------------------------------------
     async def publish_state_events(self) -> None:
-        for ev in self.engine.drain_events():
+        events = self.engine.drain_events()
+        if events:
+            await self.save()  # a latched halt (or its end) must survive a restart
+        for ev in events:
             log.warning("trading state %s -> %s (%s)%s", ev.previous, ev.state, ev.reason,
                         " cancel-all" if ev.cancel_all else "")
             metrics.set_trading_state(ev.state)
@@ -174,9 +252,13 @@ class RiskService(Service):
             await asyncio.sleep(self.s.heartbeat_s)
 
     async def metrics_loop(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
+            ticks += 1
             e = self.engine
+            if ticks % 5 == 0:
+                await self.save()  # the day's baseline moves without a fill at the day's start
             metrics.EXPOSURE.set(e.exposure() / MONEY_SCALE)
             for market, m in e.markets.items():
                 if m.info is None and not m.position:
@@ -203,7 +285,15 @@ class RiskService(Service):
             "daily_pnl_dollars": money_to_dollars(e.daily_pnl(), 6),
             "counts": self.counts,
             "reconciliations": e.reconciliations,
+            "fill_latency_p50_ms": self.latency_ms(0.5),
+            "fill_latency_p99_ms": self.latency_ms(0.99),
         }
+
+    def latency_ms(self, q: float) -> float | None:
+        if not self.fill_latency:
+            return None
+        s = sorted(self.fill_latency)
+        return round(s[min(len(s) - 1, int(q * len(s)))] * 1000, 3)
 
     def status(self) -> dict[str, Any]:
         st = self.state()
@@ -224,6 +314,7 @@ class RiskService(Service):
             reason = str((body or {}).get("reason") or "manual")
             async with self.lock:
                 self.engine.halt(reason)
+                await self.save()
                 await self.publish_state_events()
             if self.publisher is not None:
                 await self.publisher.flush()
@@ -233,6 +324,7 @@ class RiskService(Service):
         async def resume() -> dict[str, Any]:
             async with self.lock:
                 self.engine.resume()
+                await self.save()
                 await self.publish_state_events()
             return {"state": self.engine.state, "reason": self.engine.state_reason}
 

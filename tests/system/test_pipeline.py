@@ -16,6 +16,7 @@ import redis
 
 from kmm.bus import topology as t
 from kmm.messages import Fill, PositionReport, QuoteIntent
+from kmm_services.gateway.service import fill_key
 from tests.helpers import eventually
 from tests.system.conftest import System
 
@@ -90,7 +91,7 @@ def test_kill_9_each_service_no_duplicates_no_lost_fills(system: System) -> None
         system.wait_ready((name,), timeout=60)
         eventually(lambda: system.resting_orders(), timeout=30, interval=0.5, what=f"quotes back after {name}")
         no_duplicate_orders(system)
-    eventually(lambda: {f.fill_id for f in system.fills()} <= reported_fill_ids(system), timeout=30, interval=0.5,
+    eventually(lambda: {fill_key(f) for f in system.fills()} <= reported_fill_ids(system), timeout=30, interval=0.5,
                what="every exchange fill is on exec:report")
     eventually(lambda: positions_agree(system), timeout=30, interval=0.5, what="positions reconcile")
     no_duplicate_orders(system)

@@ -183,7 +183,7 @@ class RiskedPolicy:
         return None  # the risk engine's state moves with time (rate budget, day roll): always decide
 
     def decide(self, d: Decision) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        from kmm.messages import QuoteIntent
+        from kmm.messages import APPLIED, QuoteIntent
 
         bp, bn, ap, an = self.inner.decide(d)
         self._now = d.ts
@@ -195,6 +195,7 @@ class RiskedPolicy:
             dec = e.check(QuoteIntent(intent_id=f"{d.index}-{c}", market=ticker, bid_price=int(bp[c]),
                                       bid_count=int(bn[c]), ask_price=int(ap[c]), ask_count=int(an[c])))
             if dec.approved:
+                e.on_approval_status(ticker, f"{d.index}-{c}", APPLIED)  # the replay acts on it at once
                 out[0][c], out[1][c], out[2][c], out[3][c] = (dec.bid_price, dec.bid_count, dec.ask_price,
                                                               dec.ask_count)
             else:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from .topology import SERVICES, TOPOLOGY, StreamSpec
+from .topology import SERVICES, TOPOLOGY, StreamSpec, state_key
 
 ADMIN = "admin"
 PROBE = "probe"
@@ -47,6 +47,7 @@ def service_rules(service: str, topology: Iterable[StreamSpec] = TOPOLOGY) -> st
         parts += [f"%R~{f}" for f in fanout]
     if group_in:
         parts.append("(" + " ".join([*(f"~{g}" for g in group_in), *GROUP_COMMANDS]) + ")")
+    parts.append(f"(~{state_key(service)} +hset +hget +hgetall +hdel)")
     return " ".join(parts)
 
 

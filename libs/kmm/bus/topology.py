@@ -25,6 +25,11 @@ def dlq_stream(service: str) -> str:
     return f"dlq:{service}"
 
 
+def state_key(service: str) -> str:
+    """The hash where ``service`` keeps what must survive its restart (only it may write it)."""
+    return f"state:{service}"
+
+
 @dataclass(frozen=True)
 class Trim:
     """How a stream is capped. ``maxlen`` uses ``MAXLEN ~``; ``0`` means never trimmed by writers.

@@ -49,6 +49,7 @@ CONSUMER_PENDING = Gauge(
 )
 DLQ_LENGTH = Gauge("kmm_bus_dlq_length_messages", "Length of a service's dead-letter stream", ["service"])
 REDIS_UP = Gauge("kmm_redis_up", "1 when the service's last Redis call succeeded")
+TASK_FAILURES = Counter("kmm_task_failures_total", "One-off tasks that failed (never fatal)", ["service", "task"])
 
 # --- trading path -----------------------------------------------------------------------------
 TICK_TO_ORDER_SECONDS = Histogram(
@@ -70,6 +71,16 @@ RISK_HEARTBEAT_AGE = Gauge(
     "kmm_gateway_risk_heartbeat_age_seconds", "Seconds since the gateway last saw risk's heartbeat"
 )
 OPEN_ORDERS = Gauge("kmm_gateway_open_orders", "Resting orders the gateway believes are open", ["market"])
+APPROVALS = Counter("kmm_gateway_approvals_total", "Approvals the gateway accepted or refused", ["outcome"])
+ORDER_ANOMALIES = Counter(
+    "kmm_gateway_order_anomalies_total",
+    "Order-tracking anomalies: illegal transitions, lost (never found) orders, unknown orders at the exchange",
+    ["kind"],
+)
+FILL_LATENCY_SECONDS = Histogram(
+    "kmm_fill_latency_seconds", "Exchange fill (as the venue sent it) to risk applying it",
+    buckets=LATENCY_BUCKETS,
+)
 QUOTES = Counter("kmm_quotes_total", "Quote intents published by the quoter")
 FILLS = Counter("kmm_fills_total", "Fills reported by the gateway")
 MARKET_QUOTES = Counter("kmm_market_quotes_total", "Quote intents published per market", ["market"])
@@ -96,7 +107,9 @@ EXPOSURE = Gauge("kmm_exposure_dollars", "Global worst-case exposure in dollars"
 MARKETS_QUOTED = Gauge("kmm_markets_quoted", "Markets in the quoting universe")
 
 # --- bounded label values ---------------------------------------------------------------------
-ORDER_OUTCOMES = ("placed", "amended", "decreased", "canceled", "rejected", "ambiguous", "expired")
+ORDER_OUTCOMES = ("placed", "amended", "decreased", "canceled", "rejected", "ambiguous", "expired", "refused")
+APPROVAL_OUTCOMES = ("accepted", "refused")
+ORDER_ANOMALY_KINDS = ("illegal_transition", "lost", "unknown_at_exchange", "fill_for_unknown_order")
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 PNL_KINDS = ("realized", "unrealized", "fees")
 BOOK_SIDES = ("bid", "ask")
@@ -205,6 +218,10 @@ def init_labels(
     if service in _ORDER_SERVICES:
         for outcome in ORDER_OUTCOMES:
             ORDERS.labels(outcome)
+        for outcome in APPROVAL_OUTCOMES:
+            APPROVALS.labels(outcome)
+        for kind in ORDER_ANOMALY_KINDS:
+            ORDER_ANOMALIES.labels(kind)
         for bucket in RATE_LIMIT_BUCKETS:
             RATE_LIMIT_TOKENS.labels(bucket)
     if service in _EXCHANGE_SERVICES:

@@ -42,6 +42,7 @@ class Service:
         self._fanouts: list[FanoutReader] = []
         self._tasks: list[asyncio.Task] = []
         self._reader_tasks: set[asyncio.Task] = set()  # stopped gracefully, not cancelled
+        self._oneoffs: set[asyncio.Task] = set()
         self._stopping = False
         self.started_at = time.monotonic()
         self.exit_code = 0
@@ -68,9 +69,27 @@ class Service:
         return r
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+        """A long-lived loop: its end is fatal (the process exits and the supervisor restarts it)."""
         task = asyncio.create_task(coro, name=f"{self.name}:{name}")
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
+        return task
+
+    def spawn_task(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
+        """One-off work (resolve an order, a poll): a failure is logged and counted, never fatal."""
+        task = asyncio.create_task(coro, name=f"{self.name}:{name}")
+        self._oneoffs.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self._oneoffs.discard(t)
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if exc is not None:
+                metrics.TASK_FAILURES.labels(self.name, name.split(":", 1)[0]).inc()
+                log.error("one-off task %s failed: %r", name, exc, exc_info=exc)
+
+        task.add_done_callback(done)
         return task
 
     async def publish(self, stream: str, msg: Message) -> bytes:
@@ -123,7 +142,9 @@ class Service:
         for t in self._tasks:
             if t not in self._reader_tasks:
                 t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for t in self._oneoffs:
+            t.cancel()
+        await asyncio.gather(*self._tasks, *self._oneoffs, return_exceptions=True)
         try:
             await self.on_stop()
         finally:

@@ -3,18 +3,42 @@
 Budgets are tokens per second per tier (``constants.TIERS``); the read bucket holds one second of
 budget and the write bucket two (``constants.READ_BURST_SECONDS`` / ``WRITE_BURST_SECONDS``), or
 whatever ``GET /account/limits`` says (:meth:`RateLimiter.from_account_limits`). Cancel-all costs
-what a maximum-size batch cancel costs (``constants.cancel_all_cost``). Arithmetic is exact: the level is kept in nano-tokens against an integer-ns clock, so the
-bucket never lets through more than its budget. The clock and the sleep are injectable for tests.
+what a maximum-size batch cancel costs (``constants.cancel_all_cost``). Arithmetic is exact: the
+level is kept in nano-tokens against an integer-ns clock, so the bucket never lets through more than
+its budget. The clock and the sleep are injectable for tests.
 """
 
 import asyncio
+import contextlib
+import contextvars
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from . import constants as c
 
 NANO = 1_000_000_000
+_PREPAID: contextvars.ContextVar[bool] = contextvars.ContextVar("kmm_ratelimit_prepaid", default=False)
+
+
+@contextlib.contextmanager
+def prepaid() -> Iterator[None]:
+    """The caller has already taken the tokens for the next request it sends in this context (e.g. a
+    gateway that reserves tokens when it decides to send, so requests never queue inside the client).
+    Only the first attempt is prepaid: a retry after a 429 waits for tokens as usual."""
+    token = _PREPAID.set(True)
+    try:
+        yield
+    finally:
+        _PREPAID.reset(token)
+
+
+def take_prepaid() -> bool:
+    """True once per :func:`prepaid` block: the request about to go out is already paid for."""
+    if _PREPAID.get():
+        _PREPAID.set(False)
+        return True
+    return False
 
 
 class TokenBucket:

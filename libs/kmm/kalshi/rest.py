@@ -27,7 +27,7 @@ from . import constants as c
 from . import errors as e
 from . import wire
 from .auth import Signer
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, take_prepaid
 
 T = TypeVar("T")
 RequestHook = Callable[[str, str, float, int], None]
@@ -236,7 +236,7 @@ class KalshiRest:
         self, method: str, template: str, path: str, query: Any, content: bytes | None, items: int,
         timeout: float | None,
     ) -> Any:
-        if self.limiter is not None:
+        if self.limiter is not None and not take_prepaid():
             await self.limiter.acquire(method, template, items)
         headers: dict[str, str] = {}
         if content is not None:

@@ -120,11 +120,19 @@ class QuoteIntent(Message):
     ask_count: int = 0
     expires_at_ns: int = 0
     reason: str = ""
+    book_ts: int = 0  # ts_init of the book it was priced from: when marketdata last vouched for that book
+    book_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Approval(Message):
-    """Risk's approved (possibly resized) target for one market; the only input the gateway trades on."""
+    """Risk's permission for one market: per side, the most that may rest, at a price.
+
+    ``fill_seq`` is the market's fill sequence (see :class:`Fill`) risk had applied when it decided,
+    and ``position`` its position then. Fills after ``fill_seq`` consume the permission; only a newer
+    approval adds size; the gateway refuses an approval whose ``fill_seq`` is older than the fills it
+    has seen (the approval rule, docs/life-of-an-order.md).
+    """
 
     TYPE: ClassVar[str] = "approval"
     intent_id: str
@@ -135,6 +143,8 @@ class Approval(Message):
     ask_count: int = 0
     expires_at_ns: int = 0
     state: str = ACTIVE
+    fill_seq: int = 0
+    position: int = 0
 
 
 # --- risk (risk → risk:control, risk:denied) -------------------------------------------------
@@ -223,17 +233,52 @@ class Fill(Message):
     count: int
     fee: int = 0
     is_taker: bool = False
+    seq: int = 0  # the market's fill sequence: 1, 2, … in the order the gateway reported its fills
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionReport(Message):
-    """The exchange's view of one position (signed count: + YES, − NO), from reconciliation."""
+    """The exchange's view of one position (signed count: + YES, − NO), from reconciliation.
+
+    ``fill_seq`` is the gateway's fill sequence for the market when it read the position: a reader
+    that has applied exactly those fills can compare positions; one that has not must wait."""
 
     TYPE: ClassVar[str] = "position"
     market: str
     position: int
     realized_pnl: int = 0
     fees_paid: int = 0
+    fill_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settlement(Message):
+    """A market we held settled: the exchange paid ``revenue`` (µ$) for ``position`` (+ YES / − NO)."""
+
+    TYPE: ClassVar[str] = "settlement"
+    market: str
+    result: str
+    position: int = 0
+    revenue: int = 0
+    fill_seq: int = 0
+
+
+# ApprovalStatus.status values
+APPLIED = "applied"  # the gateway's orders for the market now match this approval (older ones are void)
+REFUSED = "refused"  # never acted on (stale fill_seq, above the gateway's cap, expired on arrival)
+EXPIRED = "expired"  # its time ran out and the gateway has pulled its orders
+APPROVAL_STATUSES = (APPLIED, REFUSED, EXPIRED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalStatus(Message):
+    """What the gateway did with an approval, so risk knows which approvals can still rest orders."""
+
+    TYPE: ClassVar[str] = "approval_status"
+    intent_id: str
+    market: str
+    status: str
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,7 +304,7 @@ class DeadLetter(Message):
     payload: bytes = b""
 
 
-EXEC_REPORTS = (OrderAck, OrderReject, OrderCancel, Fill, PositionReport, BalanceReport)
+EXEC_REPORTS = (OrderAck, OrderReject, OrderCancel, Fill, PositionReport, BalanceReport, Settlement, ApprovalStatus)
 ALL_MESSAGES: tuple[type[Message], ...] = (
     BookUpdate, Trade, MarketInfo, Universe, QuoteIntent, Approval, Control,
     Heartbeat, Denial, *EXEC_REPORTS, DeadLetter,

@@ -4,41 +4,53 @@ Pure state (no Redis, no I/O, clock injected) so the risk service and the backte
 
 Inputs: market metadata (:meth:`RiskEngine.on_market`), books/marks (:meth:`on_book`), volatility
 (:meth:`on_volatility`, σ in ¢/√h as from :mod:`kmm.strategy.estimators`), our fills (:meth:`on_fill`),
-exchange position snapshots (:meth:`on_position`), cancels (:meth:`on_cancel`), and quote intents
-(:meth:`check`). An approval is the market's new *target*: it replaces the previous approved target for
-that market (the gateway amends or cancels the old orders), so limits are checked against the current
-position plus the new target only.
+settlements (:meth:`on_settlement`), exchange position snapshots (:meth:`on_position`), the gateway's
+order reports (:meth:`on_order`, :meth:`on_order_done`) and approval reports
+(:meth:`on_approval_status`), and quote intents (:meth:`check`).
+
+The approval rule (:mod:`kmm.risk.approval`): an approval is permission for at most N contracts per
+side, computed at the market's fill sequence. Fills consume every outstanding approval; only a newer
+approval adds size. Until the gateway reports an approval applied (or refused, or expired), older
+ones may still rest orders, so the worst case resting on a side is the largest of the outstanding
+approvals and the orders the gateway reports resting. Per-market room is ``limit − position``: every
+approval fits it at the fill sequence it was computed at, and fills shrink room and approvals alike.
 
 State machine (transitions are :class:`StateEvent` with a reason; entering HALTED carries cancel-all):
-- HALTED is latched: by :meth:`halt`, a per-market position beyond the hard limit, global worst-case
-  exposure above its maximum, or the daily loss limit. Only :meth:`resume` clears the latch; if a breach
-  still holds the engine halts again at once with that reason.
-- REDUCING when exposure or daily loss is within ``near_fraction`` of its limit: every market may only
-  quote the side that reduces its position.
+- HALTED is latched: by :meth:`halt`, a per-market position beyond the hard limit, worst-case loss of
+  the *holdings* above the exposure maximum, or the daily loss limit. Only :meth:`resume` clears the
+  latch (or, with ``daily_loss_unlatch``, a new trading day a daily-loss halt); if a breach still holds
+  the engine halts again at once with that reason.
+- REDUCING when worst-case exposure (holdings and orders) or daily loss is within ``near_fraction`` of
+  its limit: every market may only quote the side that reduces its position.
 - ACTIVE otherwise. REDUCING ↔ ACTIVE is automatic.
 
-Checks on an intent, in order: halted → market known and open → prices on the grid, bid < ask, not
-crossing the opposite best (the crossing side is dropped) → size scaled by volatility (σ_ref/σ, clipped)
-→ per-market position limit scaled by volatility (near it: reducing side only; at it: that side stops)
-→ global state (REDUCING: reducing sides only) and worst-case exposure headroom (opening sides shrink
-to fit) → order-rate budget (token bucket; one token per side whose target changes). The daily loss
-and exposure breaches are evaluated as state transitions before every check.
+Checks on an intent, in order: halted → market known, open, not settled → book age (a stale book may
+only reduce) → prices on the grid, bid < ask, not crossing the opposite best (the crossing side is
+dropped) → size scaled by volatility (σ_ref/σ, clipped) → per-market position limit scaled by
+volatility (near it: reducing side only; at it: that side stops) → global state (REDUCING: reducing
+sides only) and worst-case exposure headroom (opening sides shrink to fit) → write budget (a token
+bucket in exchange write tokens; a side that opens or moves costs a request, cancels and reductions are
+free; a side the budget cannot pay keeps its previous approval). The daily loss and exposure breaches
+are evaluated as state transitions before every check.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from kmm.messages import ACTIVE, ASK, BID, HALTED, REDUCING, Approval, Denial, MarketInfo, QuoteIntent
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE
+from kmm.risk.approval import Permit, Permits
 from kmm.risk.bucket import TokenBucket
-from kmm.risk.exposure import PAYOUT, event_worst_loss, opening_order_loss
+from kmm.risk.exposure import PAYOUT, event_worst_loss, opening_order_loss, opening_side_loss
 from kmm.strategy.ticks import TickGrid, tick_grid
 
 OPEN_STATUSES = frozenset({"open", "active"})
 NS_PER_DAY = 86_400 * NS_PER_S
+MAX_PERMITS = 64  # beyond this (a gateway that never reports) the oldest merge, keeping the worst case
 
 # Denial codes
 HALTED_CODE = "halted"
@@ -47,7 +59,7 @@ MARKET_CLOSED = "market_closed"
 OFF_GRID = "off_grid"
 BAD_COUNT = "bad_count"
 SELF_CROSSED = "self_crossed"
-RATE_LIMITED = "rate_limited"
+STALE_BOOK = "stale_book"
 # Resize reasons
 BID_CROSSES_BOOK = "bid_crosses_book"
 ASK_CROSSES_BOOK = "ask_crosses_book"
@@ -57,9 +69,10 @@ AT_POSITION_LIMIT = "at_position_limit"
 POSITION_LIMIT = "position_limit"
 REDUCING_ONLY = "reducing_only"
 EXPOSURE_LIMIT = "exposure_limit"
-DENIAL_CODES = (HALTED_CODE, MARKET_UNKNOWN, MARKET_CLOSED, OFF_GRID, BAD_COUNT, SELF_CROSSED, RATE_LIMITED)
+RATE_LIMITED = "rate_limited"  # the side keeps its previous approval
+DENIAL_CODES = (HALTED_CODE, MARKET_UNKNOWN, MARKET_CLOSED, OFF_GRID, BAD_COUNT, SELF_CROSSED, STALE_BOOK)
 RESIZE_REASONS = (BID_CROSSES_BOOK, ASK_CROSSES_BOOK, VOL_SIZE, NEAR_POSITION_LIMIT, AT_POSITION_LIMIT,
-                  POSITION_LIMIT, REDUCING_ONLY, EXPOSURE_LIMIT)
+                  POSITION_LIMIT, REDUCING_ONLY, EXPOSURE_LIMIT, RATE_LIMITED)
 # State reasons
 MANUAL = "manual"
 POSITION_BREACH = "position_breach"
@@ -72,14 +85,15 @@ WITHIN_LIMITS = "within_limits"
 
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
-    """Limits. Counts in 0.01 contract, money in µ$, σ in ¢/√h."""
+    """Limits. Counts in 0.01 contract, money in µ$, σ in ¢/√h, write budget in exchange tokens."""
 
     position_limit: int = 100 * COUNT_SCALE  # hard per-market |position|; beyond it → HALTED
     near_fraction: float = 0.8  # "near a limit" threshold as a fraction of the limit
     max_exposure: int = 1_000 * MONEY_SCALE  # global worst-case settlement loss
     max_daily_loss: int = 100 * MONEY_SCALE  # loss since the start of the trading day (marked to mid)
-    rate_capacity: float = 20.0  # token bucket: burst
-    rate_per_s: float = 10.0  # token bucket: refill
+    rate_capacity: float = 200.0  # write tokens: burst (Kalshi Basic holds two seconds of 100/s)
+    rate_per_s: float = 100.0  # write tokens per second
+    request_cost: float = 10.0  # tokens one order request costs
     sigma_ref: float = 5.0  # σ at which limits and sizes are unscaled
     vol_limit_min: float = 0.25  # per-market limit multiplier clip (σ_ref/σ)
     vol_limit_max: float = 1.0
@@ -87,6 +101,8 @@ class RiskLimits:
     vol_size_max: float = 2.0
     count_step: int = COUNT_SCALE  # sizes are floored to this many count units
     day_offset_ns: int = 0  # trading day starts at UTC midnight + offset
+    max_book_age_ns: int = 0  # an intent priced off an older book may only reduce (0: not checked)
+    daily_loss_unlatch: bool = False  # a new trading day clears a daily-loss halt (backtests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +116,9 @@ class StateEvent:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Approved (possibly resized) target or a denial (``code``), with every reason that applied."""
+    """Approved (possibly resized) target or a denial (``code``), with every reason that applied.
+
+    ``fill_seq`` and ``position`` state the market's fills and position the approval was computed at."""
 
     approved: bool
     market: str
@@ -111,13 +129,15 @@ class Decision:
     code: str = ""
     reasons: tuple[str, ...] = ()
     state: str = ACTIVE
+    fill_seq: int = 0
+    position: int = 0
 
     def to_approval(self, intent: QuoteIntent, ts_init: int) -> Approval:
         return Approval(
             intent_id=intent.intent_id, market=intent.market, bid_price=self.bid_price, bid_count=self.bid_count,
             ask_price=self.ask_price, ask_count=self.ask_count, expires_at_ns=intent.expires_at_ns,
             state=self.state, corr_id=intent.corr_id, ts_event=intent.ts_event, ts_init=ts_init,
-            origin_ts=intent.origin_ts,
+            origin_ts=intent.origin_ts, fill_seq=self.fill_seq, position=self.position,
         )
 
     def to_denial(self, intent: QuoteIntent, ts_init: int) -> Denial:
@@ -139,9 +159,15 @@ class MarketRisk:
     best_ask: int = PRICE_SCALE
     mark: int = 0  # price units; 0 = unknown
     sigma: float = math.nan
-    target: tuple[int, int, int, int] = (0, 0, 0, 0)  # approved bid_price, bid_count, ask_price, ask_count
-    cash: int = 0  # µ$ this market's trades moved (− bought, + sold; reconciled contracts at the mark)
+    cash: int = 0  # µ$ this market moved (− bought, + sold, + settlement payout; reconciled contracts at the mark)
     fees: int = 0  # µ$ of fees paid in this market
+    fill_seq: int = 0  # our fills in this market applied so far
+    settled: str = ""  # the result, once the settlement is booked
+    permits: Permits = field(default_factory=Permits)
+    orders: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # coid → (side, price, resting count)
+
+
+LEDGER_FIELDS = ("position", "cost", "cash", "fees", "fill_seq", "settled", "mark")
 
 
 class RiskEngine:
@@ -153,13 +179,14 @@ class RiskEngine:
         self.markets: dict[str, MarketRisk] = {}
         self.state = ACTIVE
         self.state_reason = ""
-        self.cash = 0  # µ$: − bought, + sold, − fees
+        self.cash = 0  # µ$: − bought, + sold, − fees, + settlement payouts
         self.events: list[StateEvent] = []
         self.bucket = TokenBucket(limits.rate_capacity, limits.rate_per_s)
         self._latched = ""  # reason of a latched HALT, "" if none
         self.reconciliations = 0
         self._day = -1
         self._day_start_value = 0
+        self._day_unlatched = False
 
     # --- inputs --------------------------------------------------------------------------------
 
@@ -176,7 +203,7 @@ class RiskEngine:
         after the batch (the state machine then sees the batch's marks together)."""
         m = self._market(market)
         m.best_bid, m.best_ask = best_bid, best_ask
-        if 0 < best_bid < best_ask < PRICE_SCALE:
+        if 0 < best_bid < best_ask < PRICE_SCALE and not m.settled:
             m.mark = (best_bid + best_ask) // 2
         if evaluate:
             self._evaluate()
@@ -188,41 +215,88 @@ class RiskEngine:
     def on_volatility(self, market: str, sigma: float) -> None:
         self._market(market).sigma = sigma
 
-    def on_fill(self, market: str, side: str, price: int, count: int, fee: int = 0) -> None:
-        """One of our fills: ``side`` is the order's book side (bid = bought YES, ask = sold YES)."""
+    def on_fill(self, market: str, side: str, price: int, count: int, fee: int = 0, seq: int = 0,
+                order: str = "") -> bool:
+        """One of our fills: ``side`` is the order's book side (bid = bought YES, ask = sold YES).
+
+        ``seq`` is the market's fill sequence from the gateway (0: count it here); a fill whose
+        ``seq`` was already applied is a duplicate and changes nothing (returns False). It consumes
+        every outstanding approval's side and the resting ``order`` it filled."""
         if side not in (BID, ASK) or count <= 0:
             raise ValueError(f"bad fill {side!r} {count}")
         m = self._market(market)
+        if seq and seq <= m.fill_seq:
+            return False
         signed = count if side == BID else -count
         flow = -price * count if side == BID else price * count
         self.cash += flow - fee
         m.cash += flow
         m.fees += fee
         self._apply_trade(m, signed, price)
-        bp, bc, ap, ac = m.target
-        if side == BID:
-            bc = max(bc - count, 0)
-        else:
-            ac = max(ac - count, 0)
-        m.target = (bp if bc else 0, bc, ap if ac else 0, ac)
+        m.fill_seq = seq or m.fill_seq + 1
+        m.permits.on_fill(side, count)
+        resting = m.orders.get(order)
+        if resting is not None:
+            left = resting[2] - count
+            if left > 0:
+                m.orders[order] = (resting[0], resting[1], left)
+            else:
+                del m.orders[order]
         if m.mark == 0:
             m.mark = price
         self._evaluate()
+        return True
+
+    def on_order(self, market: str, order: str, side: str, price: int, count: int) -> None:
+        """The gateway reports ``order`` (client order id) resting ``count`` at ``price`` (0: gone)."""
+        m = self._market(market)
+        if count > 0 and side in (BID, ASK):
+            m.orders[order] = (side, price, count)
+        else:
+            m.orders.pop(order, None)
+
+    def on_order_done(self, market: str, order: str) -> None:
+        self._market(market).orders.pop(order, None)
+
+    def on_approval_status(self, market: str, intent_id: str, status: str) -> None:
+        """The gateway's report on an approval (applied / refused / expired) retires older ones."""
+        self._market(market).permits.on_status(intent_id, status)
 
     def on_cancel(self, market: str, side: str, count: int) -> None:
-        """Resting count removed without a fill (cancel, expiry, reject): it no longer counts as exposure."""
-        m = self._market(market)
-        bp, bc, ap, ac = m.target
-        if side == BID:
-            bc = max(bc - count, 0)
-        elif side == ASK:
-            ac = max(ac - count, 0)
-        m.target = (bp if bc else 0, bc, ap if ac else 0, ac)
+        """Resting count removed that the current approvals will not rest again (a backtest's reject)."""
+        self._market(market).permits.on_fill(side, count)
 
-    def on_position(self, market: str, position: int) -> None:
-        """The exchange's position (reconciliation). Unexplained contracts are costed at the mark (at the
-        worst case, $1 per contract, if no mark is known) and leave the day's P&L unchanged."""
+    def on_settlement(self, market: str, result: str, revenue: int | None = None,
+                      position: int | None = None) -> bool:
+        """The market settled: book the payout (``revenue`` µ$ as the exchange paid it; computed as $1 per
+        winning contract when None), clear the position, release its exposure. Idempotent."""
         m = self._market(market)
+        if m.settled:
+            return False
+        if position is not None and position != m.position:
+            self.on_position(market, position)
+        if revenue is None:
+            won = (m.position > 0 and result == "yes") or (m.position < 0 and result == "no")
+            revenue = abs(m.position) * PAYOUT if won else 0
+        self.cash += revenue
+        m.cash += revenue
+        m.position, m.cost = 0, 0
+        m.permits.clear()
+        m.orders.clear()
+        m.settled = result or "settled"
+        m.mark = PAYOUT if result == "yes" else 0
+        self._evaluate()
+        return True
+
+    def on_position(self, market: str, position: int, fill_seq: int | None = None) -> bool:
+        """The exchange's position (reconciliation). Unexplained contracts are costed at the mark (at the
+        worst case, $1 per contract, if no mark is known) and leave the day's P&L unchanged.
+
+        With ``fill_seq`` (the fills the reporter had seen), a report made before or after fills this
+        engine has not applied yet is not comparable and is ignored (returns False)."""
+        m = self._market(market)
+        if fill_seq is not None and fill_seq != m.fill_seq:
+            return False
         diff = position - m.position
         if diff:
             price = m.mark if m.mark else (PAYOUT if diff > 0 else 0)
@@ -232,6 +306,7 @@ class RiskEngine:
             self._day_start_value += diff * m.mark
             self.reconciliations += 1
         self._evaluate()
+        return True
 
     # --- kill switch ---------------------------------------------------------------------------
 
@@ -250,22 +325,66 @@ class RiskEngine:
         events, self.events = self.events, []
         return events
 
+    # --- persistence -------------------------------------------------------------------------------
+
+    def global_snapshot(self) -> dict[str, Any]:
+        """The state that must survive a restart, apart from the per-market ledgers."""
+        return {"latched": self._latched, "day": self._day, "day_start_value": self._day_start_value,
+                "cash": self.cash}
+
+    def market_snapshot(self, market: str) -> dict[str, Any]:
+        m = self._market(market)
+        return {f: getattr(m, f) for f in LEDGER_FIELDS}
+
+    def restore(self, global_state: dict[str, Any], markets: dict[str, dict[str, Any]]) -> None:
+        """Load what :meth:`global_snapshot` / :meth:`market_snapshot` saved (a halt comes back halted)."""
+        for market, ledger in markets.items():
+            m = self._market(market)
+            for f in LEDGER_FIELDS:
+                if f in ledger:
+                    setattr(m, f, ledger[f])
+        self.cash = int(global_state.get("cash", 0))
+        self._day = int(global_state.get("day", -1))
+        self._day_start_value = int(global_state.get("day_start_value", 0))
+        self._latched = str(global_state.get("latched", ""))
+        self._evaluate()
+
     # --- measures --------------------------------------------------------------------------------
 
-    def exposure(self, skip_orders_of: str | None = None) -> int:
-        """Global worst-case settlement loss (µ$) of positions and approved resting targets."""
+    def holdings_exposure(self) -> int:
+        """Worst-case settlement loss (µ$) of the positions alone."""
         total = 0
         events: dict[str, list[tuple[int, int]]] = {}
-        for name, m in self.markets.items():
+        for m in self.markets.values():
             if m.info is not None and m.info.mutually_exclusive and m.info.event:
                 events.setdefault(m.info.event, []).append((m.position, m.cost))
             else:
                 total += m.cost
-            if name != skip_orders_of:
-                bp, bc, ap, ac = m.target
-                total += opening_order_loss(m.position, bp, bc, ap, ac)
         for holdings in events.values():
             total += event_worst_loss(holdings)
+        return total
+
+    def order_exposure(self, market: str, position: int | None = None) -> int:
+        """Worst-case loss (µ$) the market's orders could add: per side, the largest of the outstanding
+        approvals and of what the gateway reports resting, beyond the part that closes the position."""
+        m = self._market(market)
+        pos = m.position if position is None else position
+        total = 0
+        for side in (BID, ASK):
+            candidates = m.permits.worst(side)
+            resting = [(p, c) for s, p, c in m.orders.values() if s == side]
+            if resting:
+                price = max(p for p, _ in resting) if side == BID else min(p for p, _ in resting)
+                candidates.append((price, sum(c for _, c in resting)))
+            total += max((opening_side_loss(pos, side, p, c) for p, c in candidates), default=0)
+        return total
+
+    def exposure(self, skip_orders_of: str | None = None) -> int:
+        """Global worst-case settlement loss (µ$) of positions and of orders that may rest."""
+        total = self.holdings_exposure()
+        for name in self.markets:
+            if name != skip_orders_of:
+                total += self.order_exposure(name)
         return total
 
     def value(self) -> int:
@@ -302,11 +421,17 @@ class RiskEngine:
         m = self.markets.get(intent.market)
         if m is None or m.info is None or m.grid is None:
             return self._deny(intent, MARKET_UNKNOWN)
+        if m.settled:
+            return self._deny(intent, MARKET_CLOSED, ("settled",))
         if m.info.status not in OPEN_STATUSES or (m.info.close_ts and m.info.close_ts <= now):
             return self._deny(intent, MARKET_CLOSED, (m.info.status,))
         bp, bc, ap, ac = intent.bid_price, intent.bid_count, intent.ask_price, intent.ask_count
         if bc < 0 or ac < 0:
             return self._deny(intent, BAD_COUNT)
+        latest = m.permits.latest()
+        if (lim.max_book_age_ns and intent.book_ts and now - intent.book_ts > lim.max_book_age_ns
+                and not _only_reduces(latest, bp, bc, ap, ac)):
+            return self._deny(intent, STALE_BOOK, (f"book {(now - intent.book_ts) / NS_PER_S:.1f}s old",))
         if (bc and not m.grid.contains(bp)) or (ac and not m.grid.contains(ap)):
             return self._deny(intent, OFF_GRID)
         if bc and ac and bp >= ap:
@@ -330,8 +455,8 @@ class RiskEngine:
         pos = m.position
         limit = self.position_limit(intent.market)
         near = limit * lim.near_fraction
-        bid_room = max(limit - pos, 0)
-        ask_room = max(limit + pos, 0)
+        bid_room = max(limit - pos, 0) // step * step
+        ask_room = max(limit + pos, 0) // step * step
         if pos >= limit and bc:
             reasons.append(AT_POSITION_LIMIT)
             bid_room = 0
@@ -344,33 +469,45 @@ class RiskEngine:
         elif -pos >= near and ac:
             reasons.append(NEAR_POSITION_LIMIT)
             ask_room = 0
+        if self.state == REDUCING:
+            bid_room, ask_room = min(bid_room, max(-pos, 0)), min(ask_room, max(pos, 0))
         if bc > bid_room:
             if bid_room:
-                reasons.append(POSITION_LIMIT)
-            bc = bid_room // step * step
+                reasons.append(POSITION_LIMIT if self.state != REDUCING else REDUCING_ONLY)
+            elif self.state == REDUCING:
+                reasons.append(REDUCING_ONLY)
+            bc = bid_room
         if ac > ask_room:
             if ask_room:
-                reasons.append(POSITION_LIMIT)
-            ac = ask_room // step * step
-
-        if self.state == REDUCING:
-            rb, ra = min(bc, max(-pos, 0)), min(ac, max(pos, 0))
-            if (rb, ra) != (bc, ac):
+                reasons.append(POSITION_LIMIT if self.state != REDUCING else REDUCING_ONLY)
+            elif self.state == REDUCING:
                 reasons.append(REDUCING_ONLY)
-            bc, ac = rb, ra
+            ac = ask_room
         headroom = lim.max_exposure - self.exposure(skip_orders_of=intent.market)
         opening = opening_order_loss(pos, bp, bc, ap, ac)
         if opening > headroom:
             reasons.append(EXPOSURE_LIMIT)
             bc, ac = _shrink_to(pos, bp, bc, ap, ac, max(headroom, 0), step)
 
-        target = (bp if bc else 0, bc, ap if ac else 0, ac)
-        cost = sum(1 for old, new in ((m.target[:2], target[:2]), (m.target[2:], target[2:])) if old != new)
-        if cost and not self.bucket.try_take(now, float(cost)):
-            return self._deny(intent, RATE_LIMITED, tuple(reasons))
-        m.target = target
-        return Decision(True, intent.market, target[0], target[1], target[2], target[3], "", tuple(reasons),
-                        self.state)
+        # The write budget: a side that opens or moves costs a request; without the tokens it keeps
+        # its previous approval (within today's room), so a cancel or a reduction is never refused.
+        sides = {BID: (bp if bc else 0, bc, bid_room), ASK: (ap if ac else 0, ac, ask_room)}
+        for side, (price, count, room) in list(sides.items()):
+            prev = latest.side(side) if latest is not None else None
+            prev_price, prev_count = (prev.price, prev.count) if prev is not None else (0, 0)
+            opens = count > 0 and (price != prev_price or count > prev_count)
+            if opens and not self.bucket.try_take(now, lim.request_cost):
+                if RATE_LIMITED not in reasons:
+                    reasons.append(RATE_LIMITED)
+                keep = min(prev_count, room) if prev_count else 0
+                crosses = keep and (prev_price >= m.best_ask if side == BID else prev_price <= m.best_bid)
+                sides[side] = (prev_price if keep and not crosses else 0, 0 if crosses else keep, room)
+        (bp, bc, _), (ap, ac, _) = sides[BID], sides[ASK]
+        m.permits.issue(intent.intent_id, bp, bc, ap, ac, intent.expires_at_ns)
+        if len(m.permits.items) > MAX_PERMITS:
+            _merge_oldest(m.permits.items)
+        return Decision(True, intent.market, bp if bc else 0, bc, ap if ac else 0, ac, "", tuple(reasons),
+                        self.state, m.fill_seq, pos)
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -409,17 +546,19 @@ class RiskEngine:
         if day != self._day:
             self._day = day
             self._day_start_value = self.value()
+            if self.limits.daily_loss_unlatch and self._latched == DAILY_LOSS_BREACH:
+                self._latched = ""
+                self._day_unlatched = True
 
     def _evaluate(self, resuming: bool = False) -> None:
         lim = self.limits
         self._roll_day()
         loss = -(self.value() - self._day_start_value)
-        exposure = self.exposure()
         breach = self._latched
         if not breach:
             if any(abs(m.position) > lim.position_limit for m in self.markets.values()):
                 breach = POSITION_BREACH
-            elif exposure > lim.max_exposure:
+            elif self.holdings_exposure() > lim.max_exposure:
                 breach = EXPOSURE_BREACH
             elif loss >= lim.max_daily_loss:
                 breach = DAILY_LOSS_BREACH
@@ -427,9 +566,10 @@ class RiskEngine:
             self._latched = breach
             self._set(HALTED, breach)
             return
-        if self.state == HALTED and not resuming:
+        if self.state == HALTED and not resuming and not self._day_unlatched:
             return
-        if exposure >= lim.near_fraction * lim.max_exposure:
+        self._day_unlatched = False
+        if self.exposure() >= lim.near_fraction * lim.max_exposure:
             self._set(REDUCING, NEAR_EXPOSURE)
         elif loss >= lim.near_fraction * lim.max_daily_loss:
             self._set(REDUCING, NEAR_DAILY_LOSS)
@@ -447,6 +587,27 @@ class RiskEngine:
 
 def _clip(x: float, lo: float, hi: float) -> float:
     return lo if x < lo else (hi if x > hi else x)
+
+
+def _only_reduces(latest: Permit | None, bp: int, bc: int, ap: int, ac: int) -> bool:
+    """True when neither side rests more than the latest approval did at the same price."""
+    for price, count, side in ((bp, bc, BID), (ap, ac, ASK)):
+        if not count:
+            continue
+        prev = latest.side(side) if latest is not None else None
+        if prev is None or prev.price != price or count > prev.count:
+            return False
+    return True
+
+
+def _merge_oldest(items: list[Permit]) -> None:
+    """Fold the two oldest approvals into one that rests the worst of both on each side."""
+    a, b = items[0], items[1]
+    for side in (BID, ASK):
+        sa, sb = a.side(side), b.side(side)
+        worst = max((sa, sb), key=lambda s: opening_side_loss(0, side, s.price, s.count))
+        b.side(side).price, b.side(side).count = worst.price, max(sa.count, sb.count)
+    del items[0]
 
 
 def _shrink_to(pos: int, bp: int, bc: int, ap: int, ac: int, headroom: int, step: int) -> tuple[int, int]:

@@ -42,8 +42,15 @@ def market_worst_loss(cost: int) -> int:
     return cost
 
 
+def opening_side_loss(position: int, side: str, price: int, count: int) -> int:
+    """Worst-case loss (µ$) one side's resting ``count`` at ``price`` adds beyond what closes the position:
+    a bid (buys YES) loses at most its price, an ask (sells YES = buys NO) at most 1 − price."""
+    if side == "bid":
+        return price * max(count - max(-position, 0), 0)
+    return (PAYOUT - price) * max(count - max(position, 0), 0)
+
+
 def opening_order_loss(position: int, bid_price: int, bid_count: int, ask_price: int, ask_count: int) -> int:
     """Worst-case loss (µ$) added by resting orders beyond the part that closes the current position."""
-    bid_open = max(bid_count - max(-position, 0), 0)
-    ask_open = max(ask_count - max(position, 0), 0)
-    return bid_price * bid_open + (PAYOUT - ask_price) * ask_open
+    return opening_side_loss(position, "bid", bid_price, bid_count) + opening_side_loss(position, "ask", ask_price,
+                                                                                        ask_count)

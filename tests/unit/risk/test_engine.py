@@ -5,7 +5,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kmm.messages import ACTIVE, ASK, BID, HALTED, REDUCING, MarketInfo, QuoteIntent
+from kmm.messages import ACTIVE, APPLIED, ASK, BID, HALTED, REDUCING, MarketInfo, QuoteIntent
 from kmm.messages.units import MONEY_SCALE
 from kmm.risk.bucket import TokenBucket
 from kmm.risk.engine import (
@@ -21,6 +21,7 @@ from kmm.risk.engine import (
     RATE_LIMITED,
     REDUCING_ONLY,
     SELF_CROSSED,
+    STALE_BOOK,
     VOL_SIZE,
     RiskEngine,
     RiskLimits,
@@ -157,16 +158,98 @@ def test_reconciliation_breach_halts_and_manual_halt_resume() -> None:
     assert states == [(ACTIVE, HALTED), (HALTED, ACTIVE), (ACTIVE, HALTED), (HALTED, ACTIVE)]
 
 
-def test_rate_budget() -> None:
-    engine, clock = make_engine(rate_capacity=3.0, rate_per_s=1.0)
-    assert engine.check(intent(bp=4800)).approved  # 2 tokens
-    assert engine.check(intent(bp=4800)).approved  # unchanged target: free
+def test_write_budget_charges_opening_sides_and_never_refuses_a_reduction() -> None:
+    engine, clock = make_engine(rate_capacity=20.0, rate_per_s=10.0, request_cost=10.0)
+    d = engine.check(intent(bp=4800))  # two sides open: 20 tokens
+    assert d.approved and (d.bid_count, d.ask_count) == (1000, 1000) and RATE_LIMITED not in d.reasons
+    assert engine.check(intent(bp=4800)).reasons == ()  # unchanged target: free
+    d = engine.check(intent(bp=4700, ap=5300))  # both sides move, no tokens: both keep the old approval
+    assert d.approved and RATE_LIMITED in d.reasons
+    assert (d.bid_price, d.bid_count, d.ask_price, d.ask_count) == (4800, 1000, 5200, 1000)
+    d = engine.check(intent(bp=4800, bc=500, ap=0, ac=0))  # a decrease and a cancel: free, approved as asked
+    assert (d.bid_price, d.bid_count, d.ask_count) == (4800, 500, 0) and RATE_LIMITED not in d.reasons
+    clock.now += 1 * NS  # 10 tokens: one side may move
     d = engine.check(intent(bp=4700, ap=5300))
-    assert not d.approved and d.code == RATE_LIMITED
-    clock.now += 1 * NS
-    assert engine.check(intent(bp=4700, ap=5300)).approved
+    assert (d.bid_price, d.bid_count) == (4700, 1000) and (d.ask_price, d.ask_count) == (0, 0)
     bucket = TokenBucket(2, 0)
     assert bucket.try_take(0, 2) and not bucket.try_take(10**12, 1)
+
+
+def test_stale_book_may_only_reduce() -> None:
+    engine, clock = make_engine(max_book_age_ns=5 * NS)
+    fresh = replace(intent(), book_ts=clock.now - 1 * NS)
+    assert engine.check(fresh).approved
+    stale = replace(intent(bp=4700), book_ts=clock.now - 6 * NS)
+    d = engine.check(stale)
+    assert not d.approved and d.code == STALE_BOOK
+    pull = replace(intent(bp=4800, bc=500, ac=0), book_ts=clock.now - 60 * NS)
+    assert engine.check(pull).approved
+
+
+def test_settlement_books_the_payout_and_releases_exposure() -> None:
+    engine, clock = make_engine(max_daily_loss=1_000 * MONEY_SCALE, max_exposure=1_000 * MONEY_SCALE,
+                                position_limit=1_000_000)
+    engine.on_book("SOLO", 8900, 9100)
+    engine.daily_pnl()  # the day starts flat
+    engine.on_fill("SOLO", BID, 9000, 10_000)  # buy 100 @ 90c
+    d = engine.check(intent(bp=8800, bc=1000, ac=0))
+    assert d.approved and engine.exposure() == 90 * MONEY_SCALE + 8800 * 1000
+    assert engine.on_settlement("SOLO", "no", revenue=0, position=10_000)
+    assert engine.daily_pnl() == -90 * MONEY_SCALE  # the payout ($0) reached P&L
+    assert engine.exposure() == 0 and engine.markets["SOLO"].position == 0
+    assert not engine.on_settlement("SOLO", "no", revenue=0)  # idempotent
+    assert engine.check(intent()).code == MARKET_CLOSED
+    engine.on_fill("EV-B1", BID, 3000, 1000)  # a winner: computed payout when the exchange gives none
+    engine.on_book("EV-B1", 2900, 3100)
+    before = engine.daily_pnl()
+    engine.on_settlement("EV-B1", "yes")
+    assert engine.daily_pnl() - before == 10 * MONEY_SCALE - 3000 * 1000
+
+
+def test_a_halt_and_the_day_survive_a_restart() -> None:
+    engine, clock = make_engine(max_daily_loss=1_000 * MONEY_SCALE)
+    engine.on_book("SOLO", 4900, 5100)
+    engine.daily_pnl()
+    engine.on_fill("SOLO", BID, 5000, 2000, fee=10_000, seq=1)
+    engine.on_book("SOLO", 3900, 4100)
+    engine.halt("operator")
+    pnl = engine.daily_pnl()
+    saved = engine.global_snapshot(), {"SOLO": engine.market_snapshot("SOLO")}
+    reborn, _ = make_engine(max_daily_loss=1_000 * MONEY_SCALE)
+    reborn.clock = clock
+    reborn.restore(*saved)
+    assert reborn.state == HALTED and reborn.state_reason == "operator"
+    assert reborn.daily_pnl() == pnl and reborn.cash == engine.cash
+    assert reborn.markets["SOLO"].fill_seq == 1
+    assert not reborn.on_fill("SOLO", BID, 5000, 2000, seq=1)  # already applied before the restart
+
+
+def test_fill_sequence_orders_fills_and_position_reports() -> None:
+    engine, _ = make_engine()
+    assert engine.on_fill("SOLO", BID, 5000, 1000, seq=1)
+    assert not engine.on_fill("SOLO", BID, 5000, 1000, seq=1)
+    assert not engine.on_position("SOLO", 2000, fill_seq=2)  # made after a fill not applied here yet
+    assert engine.markets["SOLO"].position == 1000
+    assert engine.on_position("SOLO", 1000, fill_seq=1)
+    d = engine.check(intent())
+    assert (d.fill_seq, d.position) == (1, 1000)
+
+
+def test_outstanding_approvals_count_until_the_gateway_retires_them() -> None:
+    engine, _ = make_engine(max_exposure=10**12, max_daily_loss=10**12)
+    big = replace(intent(bp=4800, bc=5000, ac=0), intent_id="big")
+    small = replace(intent(bp=4800, bc=1000, ac=0), intent_id="small")
+    engine.check(big)
+    engine.check(small)
+    assert engine.order_exposure("SOLO") == 4800 * 5000  # the big one may still rest
+    engine.on_fill("SOLO", BID, 4800, 2000)
+    assert engine.order_exposure("SOLO") == 4800 * 3000  # fills consume every approval
+    engine.on_approval_status("SOLO", "small", APPLIED)
+    assert engine.order_exposure("SOLO") == 0  # small was consumed too: 1000 − 2000 → 0
+    engine.on_order("SOLO", "kmm-adopted", BID, 4000, 700)
+    assert engine.order_exposure("SOLO") == 4000 * 700  # a reported resting order counts as well
+    engine.on_order_done("SOLO", "kmm-adopted")
+    assert engine.order_exposure("SOLO") == 0
 
 
 # --- properties --------------------------------------------------------------------------------
@@ -202,10 +285,13 @@ def test_no_approved_order_can_take_a_position_past_its_limit(sequence) -> None:
                     assert m.position - d.ask_count >= -limit
         elif op[0] == "fill":
             _, side, frac = op
-            bp, bc, ap, ac = m.target
-            count = int((bc if side == BID else ac) * frac) // 100 * 100
+            latest = m.permits.latest()
+            if latest is None:
+                continue
+            s = latest.side(side)
+            count = int(s.count * frac) // 100 * 100
             if count:
-                engine.on_fill("SOLO", side, bp if side == BID else ap, count)
+                engine.on_fill("SOLO", side, s.price, count)
         elif op[0] == "vol":
             engine.on_volatility("SOLO", op[1])
         else:

@@ -1,0 +1,117 @@
+"""Regressions of the execution-integrity review, each asserted from the simulator's own records.
+
+- a fill never makes room for more: one approval of 10 rests and fills at most 10 (it was refilled 5×);
+- an approval older than the fills the gateway has seen is refused;
+- a burst of 5xx on the order paths does not end the gateway (one-off tasks were fatal);
+- a gateway restarted while risk is silent cancels what it adopted (the dead-man never armed);
+- an order adopted after a restart, partly filled, is amended with its fills counted (the amend was
+  refused forever, burning the write budget).
+"""
+
+from collections import Counter
+
+from kmm.messages import APPLIED, REFUSED, ApprovalStatus, Fill
+from tests.helpers import eventually
+from tests.integration.gateway.conftest import Bench
+
+
+def our_resting(bench: Bench, market: str, side: str) -> list:
+    return [o for o in bench.resting(market) if o.side == side and o.client_order_id.startswith("kmm-")]
+
+
+def resting_count(bench: Bench, market: str, side: str) -> int:
+    return sum(o.remaining_count for o in our_resting(bench, market, side))
+
+
+def fills_seen(bench: Bench, market: str) -> int:
+    return sum(1 for m in bench.reports() if isinstance(m, Fill) and m.market == market)
+
+
+def test_a_fill_never_makes_room_for_more_than_was_approved(bench: Bench) -> None:
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    bench.approve(market, bid=(4000, 1000))  # 10 contracts at 40c
+    eventually(lambda: resting_count(bench, market, "bid") == 1000, timeout=15, what="10 rest")
+    filled = 0
+    for hit in range(4):
+        filled += bench.take(market, "bid", 4000, 400)
+        eventually(lambda h=hit: fills_seen(bench, market) >= min(h + 1, 3), timeout=10, what="the gateway saw it")
+        eventually(lambda h=hit: bench.gateway_status()["counts"]["fills"] >= min(h + 1, 3), timeout=10)
+        # whatever the gateway does next, it may rest only what is left of the approval
+        assert resting_count(bench, market, "bid") <= 1000 - filled
+    assert filled == 1000
+    assert bench.position(market) == 1000  # exactly what risk approved, not 40 contracts
+    assert resting_count(bench, market, "bid") == 0
+    assert bench.take(market, "bid", 4000, 400) == 0  # nothing was re-placed
+    statuses = [m for m in bench.reports() if isinstance(m, ApprovalStatus)]
+    assert any(s.status == APPLIED for s in statuses)
+
+
+def test_an_approval_older_than_the_fills_seen_is_refused(bench: Bench) -> None:
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    bench.approve(market, bid=(4000, 1000))
+    eventually(lambda: resting_count(bench, market, "bid") == 1000, timeout=15, what="10 rest")
+    assert bench.take(market, "bid", 4000, 600) == 600
+    eventually(lambda: fills_seen(bench, market) == 1, timeout=10, what="the fill reported")
+    stale = bench.approve(market, bid=(4000, 2000), fill_seq=0)  # computed before that fill
+    eventually(lambda: any(isinstance(m, ApprovalStatus) and m.intent_id == stale and m.status == REFUSED
+                           for m in bench.reports()), timeout=10, what="the stale approval refused")
+    assert resting_count(bench, market, "bid") == 400
+    fresh = bench.approve(market, bid=(4000, 1000), fill_seq=1)  # risk saw the fill: 10 more may rest
+    eventually(lambda: resting_count(bench, market, "bid") == 1000, timeout=10, what="the fresh approval applied")
+    eventually(lambda: any(isinstance(m, ApprovalStatus) and m.intent_id == fresh and m.status == APPLIED
+                           for m in bench.reports()), timeout=10)
+
+
+def test_a_burst_of_5xx_on_the_order_paths_does_not_end_the_gateway(bench: Bench) -> None:
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    bench.approve(market, bid=(4000, 500), ask=(6000, 500))
+    eventually(lambda: len(bench.resting(market)) == 2, timeout=15, what="both sides rest")
+    assert bench.proc is not None
+    pid = bench.proc.pid
+    bench.faults(error_next=10, paths=["/portfolio/events/orders"])
+    for price in (4100, 4200, 4300, 4100, 4200):
+        bench.approve(market, bid=(price, 500), ask=(6000, 500))
+    eventually(lambda: bench.gateway_status()["counts"]["ambiguous"] >= 1, timeout=20, what="5xx seen")
+    eventually(lambda: {(o.side, o.price) for o in bench.resting(market)} == {("bid", 4200), ("ask", 6000)},
+               timeout=40, interval=0.3, what="the last approval rests once the burst is over")
+    assert bench.proc.poll() is None and bench.proc.pid == pid  # never exited
+    per_side = Counter(o.side for o in our_resting(bench, market, "bid") + our_resting(bench, market, "ask"))
+    assert max(per_side.values()) == 1
+
+
+def test_a_gateway_restarted_while_risk_is_silent_cancels_what_it_adopts(bench: Bench) -> None:
+    market = bench.new_market()
+    bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
+    bench.heartbeats(True)
+    bench.approve(market, bid=(4000, 500), ask=(6000, 500))
+    eventually(lambda: len(bench.resting(market)) == 2, timeout=15, what="both sides rest")
+    bench.heartbeats(False)  # risk stops (as under SIGSTOP)…
+    bench.kill_gateway()  # …and the gateway restarts
+    assert len(bench.resting(market)) == 2
+    bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
+    eventually(lambda: not bench.resting(market), timeout=2 + 5, interval=0.1,
+               what="the dead-man cancels the adopted orders")
+    assert bench.gateway_status()["dead_man_fired"] is True
+
+
+def test_an_adopted_partly_filled_order_is_amended_with_its_fills_counted(bench: Bench) -> None:
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    bench.approve(market, bid=(4000, 1000))
+    eventually(lambda: resting_count(bench, market, "bid") == 1000, timeout=15, what="10 rest")
+    assert bench.take(market, "bid", 4000, 800) == 800
+    eventually(lambda: fills_seen(bench, market) == 1, timeout=10, what="the fill reported")
+    bench.kill_gateway()
+    bench.start_gateway()
+    bench.approve(market, bid=(3900, 500))  # a new price, fewer than the 8 already filled
+    eventually(lambda: [(o.price, o.remaining_count) for o in our_resting(bench, market, "bid")] == [(3900, 500)],
+               timeout=15, interval=0.2, what="the adopted order moved to 5 @ 39c")
+    assert bench.gateway_status()["counts"]["refused"] <= 1
+    assert bench.position(market) == 800
