@@ -212,6 +212,7 @@ def create_app(sim: Simulator) -> Starlette:
             path = request.url.path
             api_path = path[len(API):] if path.startswith(API) else path
             faults = sim.faults
+            now_ms = time.time_ns() // 1_000_000  # signatures are checked as of arrival, not after latency
             try:
                 await request.body()  # cached: the handler still has it if the client leaves meanwhile
             except ClientDisconnect:
@@ -225,7 +226,6 @@ def create_app(sim: Simulator) -> Starlette:
             if faults.take_rate_limit(api_path):
                 return JSONResponse(TOO_MANY_REQUESTS_BODY, status_code=429)
             user: str | None = None
-            now_ms = time.time_ns() // 1_000_000
             if public and is_public(request.method, api_path):
                 with contextlib.suppress(AuthError):
                     user = authenticate(sim.keys, request.method, path, request.headers, now_ms)

@@ -150,3 +150,19 @@ async def test_each_key_has_its_tier_and_the_client_builds_the_same_buckets(sim:
     assert (lim.write.rate, lim.write.capacity, lim.read.capacity, lim.max_batch) == (100, 200, 200, 20)
     assert lim.cost("DELETE", "/portfolio/events/orders") == 40
     assert sim.sim.limiter.tier_of("test-key") == "prestige"
+
+
+async def test_the_signature_is_checked_on_arrival_not_after_the_latency(sim: SimHandle, signer: Signer) -> None:
+    """A long latency spike must not turn a valid request into a 401: the exchange received it in time."""
+    import time
+
+    from kmm_services.exchange.auth import PAST_TOLERANCE_MS
+
+    path = "/trade-api/v2/portfolio/events/orders"
+    body = {"ticker": f"{event_on(0)}-A", "side": "bid", "count": "1", "price": "0.4000",
+            "time_in_force": "good_till_canceled", "self_trade_prevention_type": "maker"}
+    await faults(sim, latency_ms=2500, latency_paths=["/portfolio/events/orders"])
+    signed_at = int(time.time() * 1000) - PAST_TOLERANCE_MS + 1500  # valid on arrival, stale 2.5 s later
+    async with httpx.AsyncClient(timeout=10) as client:
+        r = await client.post(sim.root_url + path, json=body, headers=signer.headers("POST", path, now_ms=signed_at))
+    assert r.status_code == 201, r.text
