@@ -284,6 +284,8 @@ class RiskService(Service):
             "pnl_dollars": money_to_dollars(e.value(), 6),
             "daily_pnl_dollars": money_to_dollars(e.daily_pnl(), 6),
             "counts": self.counts,
+            "fill_seq": {m: r.fill_seq for m, r in e.markets.items() if r.fill_seq},
+            "settled": {m: r.settled for m, r in e.markets.items() if r.settled},
             "reconciliations": e.reconciliations,
             "fill_latency_p50_ms": self.latency_ms(0.5),
             "fill_latency_p99_ms": self.latency_ms(0.99),

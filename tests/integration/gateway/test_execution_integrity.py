@@ -10,7 +10,9 @@
 
 from collections import Counter
 
-from kmm.messages import APPLIED, REFUSED, ApprovalStatus, Fill
+import httpx
+
+from kmm.messages import APPLIED, REFUSED, ApprovalStatus, Fill, Settlement
 from tests.helpers import eventually
 from tests.integration.gateway.conftest import Bench
 
@@ -115,3 +117,22 @@ def test_an_adopted_partly_filled_order_is_amended_with_its_fills_counted(bench:
                timeout=15, interval=0.2, what="the adopted order moved to 5 @ 39c")
     assert bench.gateway_status()["counts"]["refused"] <= 1
     assert bench.position(market) == 800
+
+
+def test_a_settlement_reaches_exec_report_with_the_exchanges_payout(bench: Bench) -> None:
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    bench.approve(market, bid=(9000, 1000))  # buy 10 @ 90c
+    eventually(lambda: resting_count(bench, market, "bid") == 1000, timeout=15, what="10 rest")
+    assert bench.take(market, "bid", 9000, 1000) == 1000
+    eventually(lambda: fills_seen(bench, market) == 1, timeout=10, what="the fill reported")
+    r = httpx.post(f"{bench.sim.admin_url}/markets/{market}/settle", json={"result": "no"})
+    assert r.status_code < 300, r.text
+    settled = eventually(lambda: [m for m in bench.reports() if isinstance(m, Settlement) and m.market == market],
+                         timeout=15, what="the settlement on exec:report")
+    assert (settled[0].result, settled[0].position, settled[0].revenue, settled[0].fill_seq) == ("no", 1000, 0, 1)
+    assert bench.position(market) == 0
+    refused = bench.approve(market, bid=(9000, 1000))
+    eventually(lambda: any(isinstance(m, ApprovalStatus) and m.intent_id == refused and m.status == REFUSED
+                           for m in bench.reports()), timeout=10, what="no quoting on a settled market")

@@ -1,0 +1,119 @@
+"""The gateway service's own logic, with hand-written stubs for the bus and the exchange."""
+
+import time
+from typing import Any
+
+from kmm.kalshi import wire
+from kmm.messages import APPLIED, EXPIRED, REFUSED, Approval, ApprovalStatus, Fill, Heartbeat
+from kmm_services.gateway.orders import RESTING, Order
+from kmm_services.gateway.service import GatewayService, GatewaySettings
+
+
+class StubRedis:
+    def __init__(self) -> None:
+        self.hashes: dict[str, dict[str, Any]] = {}
+
+    async def hset(self, key: str, field: str | None = None, value: Any = None, mapping: dict | None = None) -> int:
+        h = self.hashes.setdefault(key, {})
+        if mapping:
+            h.update(mapping)
+        if field is not None:
+            h[field] = value
+        return 1
+
+
+def gateway(**settings: Any) -> tuple[GatewayService, list[Any]]:
+    svc = GatewayService(GatewaySettings(dry_run=True, **settings))
+    sent: list[Any] = []
+    svc.publish_nowait = lambda stream, msg: sent.append(msg)  # type: ignore[method-assign]
+    svc.redis = StubRedis()  # type: ignore[assignment]
+    return svc, sent
+
+
+def approval(market: str = "M", bid: tuple[int, int] = (4000, 1000), ask: tuple[int, int] = (0, 0),
+             fill_seq: int = 0, ttl_s: float = 30.0, intent: str = "i1") -> Approval:
+    return Approval(intent_id=intent, market=market, bid_price=bid[0], bid_count=bid[1], ask_price=ask[0],
+                    ask_count=ask[1], fill_seq=fill_seq, expires_at_ns=time.time_ns() + int(ttl_s * 1e9))
+
+
+def statuses(sent: list[Any]) -> list[tuple[str, str]]:
+    return [(m.intent_id, m.status) for m in sent if isinstance(m, ApprovalStatus)]
+
+
+def fill(market: str = "M", side: str = "bid", count: int = 400, trade: str = "t1", order: str = "o1") -> wire.Fill:
+    return wire.Fill(fill_id=f"f-{trade}", order_id=order, ticker=market, side=side, price=4000, count=count,
+                     trade_id=trade, ts=time.time_ns())
+
+
+def test_approvals_above_the_cap_expired_or_stale_are_refused() -> None:
+    svc, sent = gateway(max_order_contracts=50)
+    svc.on_approval(approval(bid=(4000, 5_000 * 100), intent="forged"))  # 5,000 contracts
+    svc.on_approval(approval(ttl_s=-1, intent="late"))
+    svc.on_approval(approval(intent="ok"))
+    svc.allow["M"].fill_seq = 3
+    svc.on_approval(approval(fill_seq=2, intent="stale"))
+    assert statuses(sent) == [("forged", REFUSED), ("late", REFUSED), ("stale", REFUSED)]
+    assert svc.allow["M"].intent_id == "ok" and svc.allow["M"].target("bid") == (4000, 1000)
+
+
+async def test_a_fill_is_reported_once_with_the_next_sequence_and_consumes_the_side() -> None:
+    svc, sent = gateway()
+    svc.on_approval(approval())
+    o = Order("kmm-b-1", "M", "bid", 4000, 1000, order_id="o1", status=RESTING)
+    svc.table.add(o)
+    assert svc.on_exchange_fill(fill(), sent_ns=123)
+    assert not svc.on_exchange_fill(fill())  # the REST backstop brings the same trade again
+    fills = [m for m in sent if isinstance(m, Fill)]
+    assert len(fills) == 1 and fills[0].seq == 1 and fills[0].origin_ts == 123
+    assert fills[0].client_order_id == "kmm-b-1" and fills[0].msg_id == "fill-t1:o1"
+    assert o.count == 600 and svc.allow["M"].target("bid") == (4000, 600)
+
+
+async def test_a_heartbeat_from_a_backlog_is_not_a_live_risk() -> None:
+    svc, _ = gateway(dead_man_timeout_s=3.0)
+    svc.reconciled = True
+    old = time.time_ns() - 10 * 1_000_000_000
+    await svc.on_message(Heartbeat(service="risk", ts_init=old), None)  # type: ignore[arg-type]
+    assert not svc.heard_risk and not svc.quoting_allowed()
+    await svc.on_message(Heartbeat(service="risk", ts_init=time.time_ns()), None)  # type: ignore[arg-type]
+    assert svc.heard_risk and svc.quoting_allowed()
+
+
+def test_applied_only_once_orders_sit_within_the_allowance() -> None:
+    svc, sent = gateway()
+    svc.on_approval(approval(bid=(4000, 500)))
+    o = Order("kmm-b-1", "M", "bid", 4000, 1000, order_id="o1", status=RESTING)  # more than allowed
+    svc.table.add(o)
+    svc.report_applied("M")
+    assert statuses(sent) == []
+    o.count = 500
+    svc.report_applied("M")
+    svc.report_applied("M")
+    assert statuses(sent) == [("i1", APPLIED)]
+
+
+def test_an_expired_allowance_is_reported_once_its_orders_are_gone() -> None:
+    svc, sent = gateway()
+    svc.on_approval(approval())
+    o = Order("kmm-b-1", "M", "bid", 4000, 1000, order_id="o1", status=RESTING)
+    svc.table.add(o)
+    svc.allow["M"].expires_at_ns = time.time_ns() - 1  # its time ran out
+    svc.expire_allowances()
+    assert svc.allow["M"].target("bid") == (0, 0) and "M" in svc.dirty
+    svc.report_applied("M")
+    assert statuses(sent) == []
+    svc.table.apply(o, "exchange", "canceled", 4000, 0, 0)
+    svc.report_applied("M")
+    assert statuses(sent) == [("i1", EXPIRED)]
+
+
+def test_planning_holds_placements_after_a_cancel_all_without_the_private_feed() -> None:
+    svc, _ = gateway()
+    svc.on_approval(approval())
+    svc.hold_places_until = time.monotonic() + 60
+    held: list[str] = []
+    assert svc.plan_market("M", time.monotonic(), held) == [] and held == ["M"]
+    svc.feed_up = True  # the exchange confirms every order's state: no need to wait
+    held.clear()
+    actions = svc.plan_market("M", time.monotonic(), held)
+    assert [(a.kind, a.price, a.count) for a in actions] == [("place", 4000, 1000)]
