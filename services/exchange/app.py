@@ -1,9 +1,16 @@
 """The simulator's HTTP/WS app: Kalshi REST under ``/trade-api/v2``, WS under ``/trade-api/ws/v2``,
 admin endpoints under ``/admin`` (outside the Kalshi paths, no auth: loopback test control).
 
-Every Kalshi REST request goes through :func:`_guard`: fault injection (latency, 5xx and 429
-bursts), authentication (market-data GETs are public), per-key rate limits, then the handler.
-Errors are Kalshi's nested body ``{"error": {"code", "message", "details"}}``.
+Every Kalshi REST request goes through ``guard``: the body is read first (so a client that gives up
+during injected latency still has its request processed), then fault injection (latency, 5xx and
+429 bursts), authentication (market-data GETs are public), the batch-size limit, per-key rate
+limits, the handler, and last the "processed, then 5xx" fault. Errors are Kalshi's nested body
+``{"error": {"code", "message", "details"}}``.
+
+Shard routing (the simulator's strict reading of Kalshi's SDK docs): a V2 cancel (query), batch-
+cancel item and decrease (body) go to ``exchange_index`` when given, else to ``market_ticker``'s
+shard, else to exchange index 0; an order on another shard is ``not_found``. Amend and create route
+by their ``ticker``. Cancel-all covers every shard. Legacy V1 endpoints are not routed.
 """
 
 import asyncio
@@ -16,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -28,7 +35,7 @@ from .auth import AuthError, authenticate, is_public
 from .candles import PERIODS_MIN, CandleRecorder
 from .errors import ExchangeError
 from .orders import AmendOrder, CreateOrder
-from .ratelimit import TOO_MANY_REQUESTS_BODY, request_cost
+from .ratelimit import TOO_MANY_REQUESTS_BODY
 from .sim import Simulator
 from .ws import Connection, Hub
 
@@ -115,6 +122,18 @@ async def body_json(request: Request) -> dict[str, Any]:
     return data
 
 
+def opt_int(value: Any, name: str) -> int | None:
+    """An optional integer from a JSON body or query string (None when absent or empty)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or isinstance(value, float):
+        raise bad(f"{name} must be an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad(f"{name} must be an integer") from None
+
+
 def create_request(d: dict[str, Any]) -> CreateOrder:
     for name in ("ticker", "side", "count", "price", "time_in_force", "self_trade_prevention_type"):
         if d.get(name) is None:
@@ -133,6 +152,7 @@ def create_request(d: dict[str, Any]) -> CreateOrder:
         expiration_ns=None if exp is None else int(exp) * NS_PER_S,
         order_group_id=d.get("order_group_id"),
         cancel_order_on_pause=bool(d.get("cancel_order_on_pause", False)),
+        exchange_index=opt_int(d.get("exchange_index"), "exchange_index"),
     )
 
 
@@ -192,15 +212,20 @@ def create_app(sim: Simulator) -> Starlette:
             path = request.url.path
             api_path = path[len(API):] if path.startswith(API) else path
             faults = sim.faults
-            if faults.latency_ms > 0:
-                await asyncio.sleep(faults.latency_ms / 1000)
+            now_ms = time.time_ns() // 1_000_000  # signatures are checked as of arrival, not after latency
+            try:
+                await request.body()  # cached: the handler still has it if the client leaves meanwhile
+            except ClientDisconnect:
+                return Response(status_code=499)
+            delay = faults.latency_s(api_path)
+            if delay > 0:
+                await asyncio.sleep(delay)
             status = faults.take_error(api_path)
             if status is not None:
                 return error_response(status, "internal_server_error", "injected fault")
             if faults.take_rate_limit(api_path):
                 return JSONResponse(TOO_MANY_REQUESTS_BODY, status_code=429)
             user: str | None = None
-            now_ms = time.time_ns() // 1_000_000
             if public and is_public(request.method, api_path):
                 with contextlib.suppress(AuthError):
                     user = authenticate(sim.keys, request.method, path, request.headers, now_ms)
@@ -209,14 +234,22 @@ def create_app(sim: Simulator) -> Starlette:
                     user = authenticate(sim.keys, request.method, path, request.headers, now_ms)
                 except AuthError as exc:
                     return JSONResponse(exc.body, status_code=401)
+            key = user or f"anon:{request.client.host if request.client else ''}"
             batch = 0
             if api_path.endswith("/batched"):
                 with contextlib.suppress(Exception):
-                    batch = len((await body_json(request)).get("orders") or [])
-            if not sim.limiter.allow(user or f"anon:{request.client.host if request.client else ''}",
-                                     request.method, api_path, batch):
+                    body = await body_json(request)
+                    batch = len(body.get("orders") or body.get("ids") or [])
+                limit = sim.limiter.max_batch(key)
+                if batch > limit:
+                    return error_response(400, "invalid_parameters",
+                                          f"batch of {batch} orders exceeds the maximum of {limit} for this tier")
+            if not sim.limiter.allow(key, request.method, api_path, batch):
                 return JSONResponse(TOO_MANY_REQUESTS_BODY, status_code=429)
             response = await run(handler, request, user)
+            status = faults.take_error_after(api_path)
+            if status is not None:
+                response = error_response(status, "internal_server_error", "injected fault after processing")
             counters[f"http_{response.status_code}"] += 1
             return response
 
@@ -253,7 +286,12 @@ def create_app(sim: Simulator) -> Starlette:
 
     # ---- exchange ----
     async def exchange_status(request: Request, user: str | None) -> Response:
-        return JSONResponse({"exchange_active": True, "trading_active": bool(ex.trading_active)})
+        trading = bool(ex.trading_active)
+        return JSONResponse({"exchange_active": True, "trading_active": trading, "exchange_index_statuses": [
+            {"exchange_index": i, "description": f"simulated shard {i}", "exchange_active": True,
+             "trading_active": trading, "intra_exchange_transfers_active": False}
+            for i in range(ex.shards)
+        ]})
 
     async def exchange_schedule(request: Request, user: str | None) -> Response:
         always = [{"open_time": "00:00", "close_time": "23:59"}]
@@ -371,15 +409,17 @@ def create_app(sim: Simulator) -> Starlette:
 
     # ---- account ----
     async def account_limits(request: Request, user: str | None) -> Response:
-        need_user(user)
-        return JSONResponse(sim.limiter.limits_body())
+        return JSONResponse(sim.limiter.limits_body(need_user(user)))
 
     async def endpoint_costs(request: Request, user: str | None) -> Response:
-        need_user(user)
-        costs = [
-            {"method": "GET", "path": "/portfolio/orders/{order_id}", "cost": request_cost("GET", "/portfolio/orders/x")},
-        ]
-        return JSONResponse({"default_cost": 10, "endpoint_costs": costs})
+        return JSONResponse(sim.limiter.endpoint_costs_body(need_user(user)))
+
+    def routed(params: Any) -> int:
+        """The exchange index a V2 cancel / batch-cancel item / decrease is routed to."""
+        ticker = params.get("market_ticker")
+        if ticker is not None and not isinstance(ticker, str):
+            raise bad("market_ticker must be a string")
+        return ex.route(ticker or None, opt_int(params.get("exchange_index"), "exchange_index"))
 
     # ---- orders (V2) ----
     async def create_order(request: Request, user: str | None) -> Response:
@@ -414,20 +454,30 @@ def create_app(sim: Simulator) -> Starlette:
 
     async def cancel_order(request: Request, user: str | None) -> Response:
         u = need_user(user)
-        return JSONResponse(render.cancel_ack(ex.cancel_order(u, request.path_params["order_id"])))
+        index = routed(request.query_params)
+        return JSONResponse(render.cancel_ack(ex.cancel_order(u, request.path_params["order_id"], index)))
 
     async def batch_cancel(request: Request, user: str | None) -> Response:
         u = need_user(user)
         body = await body_json(request)
         items = body.get("orders")
-        ids = [str(i.get("order_id")) for i in items if isinstance(i, dict)] if isinstance(items, list) else []
-        if not ids and isinstance(body.get("ids"), list):
-            ids = [str(i) for i in body["ids"]]
-        if not ids:
+        if not isinstance(items, list) or not items:
             raise bad("orders is required", "missing_parameters")
+        parsed: list[tuple[str, int] | ExchangeError | ApiError] = []
+        for item in items:
+            try:
+                if not isinstance(item, dict) or not item.get("order_id"):
+                    raise bad("order_id is required", "missing_parameters")
+                parsed.append((str(item["order_id"]), routed(item)))
+            except (ExchangeError, ApiError) as exc:
+                parsed.append(exc)
+        routed_items = [p for p in parsed if isinstance(p, tuple)]
+        results = iter(ex.batch_cancel(u, routed_items) if routed_items else [])
         out = []
-        for oid, res in zip(ids, ex.batch_cancel(u, ids), strict=True):
-            if isinstance(res, ExchangeError):
+        for item, p in zip(items, parsed, strict=True):
+            res: Any = p if not isinstance(p, tuple) else next(results)
+            if isinstance(res, ExchangeError | ApiError):
+                oid = str(item.get("order_id", "")) if isinstance(item, dict) else ""
                 out.append({"order_id": oid, "reduced_by": "0.00", "error": _inner_error(res)})
             else:
                 out.append(render.cancel_ack(res))
@@ -448,11 +498,12 @@ def create_app(sim: Simulator) -> Starlette:
         if existing.ticker != d["ticker"] or existing.side != d["side"]:
             raise bad("ticker and side must match the order")
         exp = d.get("expiration_time")
+        index = ex.route(existing.ticker, opt_int(d.get("exchange_index"), "exchange_index"))
         ack = ex.amend_order(u, oid, AmendOrder(
             price=parse_price(d["price"]), count=parse_count(d["count"]),
             updated_client_order_id=d.get("updated_client_order_id"),
             expiration_ns=None if exp is None else int(exp) * NS_PER_S,
-        ))
+        ), exchange_index=index)
         return JSONResponse(render.order_ack(ack))
 
     async def decrease_order(request: Request, user: str | None) -> Response:
@@ -465,6 +516,7 @@ def create_app(sim: Simulator) -> Starlette:
             u, request.path_params["order_id"],
             reduce_by=None if by is None else parse_count(by, "reduce_by"),
             reduce_to=None if to is None else parse_count(to, "reduce_to"),
+            exchange_index=routed(d),
         )
         return JSONResponse(render.decrease_ack(ack))
 
@@ -555,6 +607,7 @@ def create_app(sim: Simulator) -> Starlette:
         p = ex.orders(
             u, tickers=tickers or None, event_ticker=events[0] if len(events) == 1 else None, status=status,
             min_ts_ns=q_ts(request, "min_ts"), max_ts_ns=q_ts(request, "max_ts"),
+            exchange_index=q_int(request, "exchange_index", None, 0),
             limit=q_int(request, "limit", 100, 1, 1000) or 100, cursor=request.query_params.get("cursor") or "",
         )
         items = [o for o in p.items if len(events) <= 1 or o.event_ticker in events]
@@ -585,6 +638,7 @@ def create_app(sim: Simulator) -> Starlette:
         p = ex.fills(
             u, tickers=q_list(request, "ticker") or None, order_id=request.query_params.get("order_id") or None,
             min_ts_ns=q_ts(request, "min_ts"), max_ts_ns=q_ts(request, "max_ts"),
+            exchange_index=q_int(request, "exchange_index", None, 0),
             limit=q_int(request, "limit", 100, 1, 1000) or 100, cursor=request.query_params.get("cursor") or "",
         )
         return JSONResponse({"fills": [render.fill(f) for f in p.items], "cursor": p.cursor})
@@ -599,13 +653,15 @@ def create_app(sim: Simulator) -> Starlette:
             u, ticker=request.query_params.get("ticker") or None,
             event_ticker=request.query_params.get("event_ticker") or None,
             settlement_status=status, include_flat="total_traded" in count_filter,
+            exchange_index=q_int(request, "exchange_index", None, 0),
         )
         chunk, cursor = page(positions, request, 100, 1)
         return JSONResponse({"market_positions": [render.position(p) for p in chunk],
                              "event_positions": render.event_positions(chunk), "cursor": cursor})
 
     async def get_balance(request: Request, user: str | None) -> Response:
-        return JSONResponse(render.balance(ex.balance(need_user(user))))
+        index = q_int(request, "exchange_index", None, 0, ex.shards - 1)
+        return JSONResponse(render.balance(ex.balance(need_user(user)), ex.shards, index))
 
     async def get_settlements(request: Request, user: str | None) -> Response:
         u = need_user(user)
@@ -691,8 +747,34 @@ def create_app(sim: Simulator) -> Starlette:
             "faults": sim.faults.as_dict(), "trading_active": bool(ex.trading_active),
             "now_ns": sim.clock.now_ns(), "speed": sim.clock.speed, "accounts": sim.keys.ids(),
             "markets": len(ex.markets()), "ws_connections": len(hub.connections), "flow": sim.flow,
-            "tier": sim.limiter.tier, "rate_limit": sim.limiter.enabled,
+            "tier": sim.limiter.tier, "tiers": {k: sim.limiter.tier_of(k) for k in sim.keys.ids()},
+            "rate_limit": sim.limiter.enabled, "shards": ex.shards,
         })
+
+    def admin_user(request: Request) -> str:
+        user = request.query_params.get("user")
+        if not user:
+            raise bad("user is required (an API key id)", "missing_parameters")
+        if not ex.has_account(user):
+            raise ApiError(404, "not_found", f"no account {user!r}")
+        return user
+
+    async def admin_orders(request: Request) -> Response:
+        """Every order the user ever created (any status), oldest first."""
+        try:
+            user = admin_user(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        return JSONResponse({"user": user, "orders": [render.admin_order(o) for o in ex.order_history(user)]})
+
+    async def admin_positions(request: Request) -> Response:
+        """Every market the user ever traded: position now and the largest |position| ever held."""
+        try:
+            user = admin_user(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        rows = ex.positions(user, settlement_status="all", include_flat=True)
+        return JSONResponse({"user": user, "positions": [render.admin_position(p) for p in rows]})
 
     async def admin_faults(request: Request) -> Response:
         try:
@@ -722,10 +804,12 @@ def create_app(sim: Simulator) -> Starlette:
     async def admin_accounts(request: Request) -> Response:
         try:
             d = await body_json(request)
-            sim.add_key(str(d["key_id"]), str(d["public_key_pem"]).encode(), d.get("balance_dollars"))
+            sim.add_key(str(d["key_id"]), str(d["public_key_pem"]).encode(), d.get("balance_dollars"),
+                        tier=d.get("tier"))
         except (ApiError, KeyError, ValueError) as exc:
             return error_response(400, "invalid_parameters", str(exc))
-        return JSONResponse({"key_id": d["key_id"]}, status_code=201)
+        return JSONResponse({"key_id": d["key_id"], "tier": sim.limiter.tier_of(str(d["key_id"]))},
+                            status_code=201)
 
     async def admin_settle(request: Request) -> Response:
         ticker = request.path_params["ticker"]
@@ -833,6 +917,8 @@ def create_app(sim: Simulator) -> Starlette:
         Route("/admin/pause", admin_pause, methods=["POST"]),
         Route("/admin/resume", admin_pause, methods=["POST"]),
         Route("/admin/accounts", admin_accounts, methods=["POST"]),
+        Route("/admin/orders", admin_orders, methods=["GET"]),
+        Route("/admin/positions", admin_positions, methods=["GET"]),
         Route("/admin/markets", admin_create_market, methods=["POST"]),
         Route("/admin/markets/{ticker}/settle", admin_settle, methods=["POST"]),
         Route("/admin/markets/{ticker}/close", admin_close, methods=["POST"]),

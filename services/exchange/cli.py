@@ -15,6 +15,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from .markets import DEFAULT_SHARDS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -29,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay", metavar="FILE", help="replay a recorded orderbook WS log (JSONL[.gz])")
     parser.add_argument("--tier", default="basic", help="rate-limit tier (basic, advanced, ..., prestige)")
     parser.add_argument("--no-rate-limit", action="store_true", help="disable the token buckets")
+    parser.add_argument("--shards", type=int, default=DEFAULT_SHARDS,
+                        help=f"exchange shards (exchange_index 0..N-1) the markets are spread over (default {DEFAULT_SHARDS})")
+    parser.add_argument("--first-close-minutes", type=float, default=None,
+                        help="virtual minutes until the first synthetic event closes and settles (default 390)")
+    parser.add_argument("--close-spacing-minutes", type=float, default=None,
+                        help="virtual minutes between synthetic event closes (default 60)")
     parser.add_argument("--report", action="store_true", help="run a virtual-clock session and print statistics")
     parser.add_argument("--report-hours", type=float, default=1.0, help="virtual hours for --report")
     parser.add_argument("--json", action="store_true", help="with --report: print one JSON line")
@@ -68,7 +76,8 @@ async def serve(args: argparse.Namespace) -> None:
     sim = Simulator(
         seed=args.seed, keys=parse_keys(args.key), n_markets=0 if args.replay else args.markets,
         flow=not args.no_flow and not args.replay, speed=args.speed, balance_dollars=args.balance,
-        tier=args.tier, rate_limit=not args.no_rate_limit, replay_path=args.replay,
+        tier=args.tier, rate_limit=not args.no_rate_limit, replay_path=args.replay, shards=args.shards,
+        first_close_minutes=args.first_close_minutes, close_spacing_minutes=args.close_spacing_minutes,
     )
     config = uvicorn.Config(create_app(sim), host=args.host, port=args.port, log_level="warning",
                             lifespan="on", ws_ping_interval=10.0, ws_ping_timeout=20.0)
@@ -89,7 +98,26 @@ async def serve(args: argparse.Namespace) -> None:
     await task
 
 
+def config_error(args: argparse.Namespace) -> str:
+    """A message naming the first bad setting, or ""."""
+    from kmm.kalshi.constants import TIERS
+
+    if args.shards < 1:
+        return f"--shards must be at least 1, not {args.shards}"
+    if args.tier not in TIERS:
+        return f"--tier must be one of {', '.join(TIERS)}, not {args.tier!r}"
+    for name in ("first_close_minutes", "close_spacing_minutes"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            return f"--{name.replace('_', '-')} must be positive, not {value}"
+    return ""
+
+
 def main(args: argparse.Namespace) -> int:
+    problem = config_error(args)
+    if problem:
+        print(f"kmm sim: {problem}", file=sys.stderr)
+        return 2
     if args.report:
         from .report import report
 

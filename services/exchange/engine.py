@@ -10,6 +10,11 @@ opening part would cost (plus maker fees), so ``available = cash − locked`` ne
 fill that the payer could not afford (possible only when netting assumptions changed since the order
 was placed) cancels that order instead of overdrawing the account.
 
+Shards: Kalshi runs several exchange shards (``exchange_index``). Each event and its markets live on
+one shard (``markets.shard_for``). Orders carry their market's shard; the V2 cancel, batch-cancel and
+decrease calls take the shard they were routed to (see :meth:`Exchange.route`) and answer
+``not_found`` for an order that lives on another shard. ``None`` means unrouted (internal callers).
+
 Around it: ``book`` (price levels), ``orders`` (order records, requests, acks), ``ledger`` (positions,
 netting, fills, settlements), ``markets`` (registry, tick grid, lifecycle), ``groups`` (order groups),
 ``events`` (listener events), ``queries`` (read-only side), ``views`` (result shapes, pagination),
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from kmm.kalshi.fees import CENT_MONEY, TAKER_RATE, FillFee, fill_fee, maker_rate, trade_fee
 from kmm.messages.units import NS_PER_S, ONE_DOLLAR
@@ -65,6 +70,7 @@ from .markets import (
     Market,
     PriceRange,
     Series,
+    shard_for,
 )
 from .orders import (
     ASK,
@@ -116,9 +122,15 @@ _STRUCTURE_NAMES = {ranges: name for name, ranges in PRICE_LEVEL_STRUCTURES.item
 class Exchange(ExchangeQueries):
     """One simulated exchange: markets, books, accounts. Single-threaded; call from one thread/loop."""
 
-    def __init__(self, now_ns: Callable[[], int], *, balance_step: int = CENT_MONEY, id_prefix: int = 0) -> None:
+    def __init__(
+        self, now_ns: Callable[[], int], *, balance_step: int = CENT_MONEY, id_prefix: int = 0, shards: int = 1,
+    ) -> None:
         """``balance_step`` is the balance precision in µ$ ($0.01 for normal members, §9);
-        ``id_prefix`` seeds the deterministic UUID-shaped ids."""
+        ``id_prefix`` seeds the deterministic UUID-shaped ids; ``shards`` is the number of exchange
+        indexes markets are spread over."""
+        if shards < 1:
+            raise ValueError(f"shards must be at least 1, not {shards}")
+        self._shards = shards
         self._now = now_ns
         self._balance_step = balance_step
         self._id_prefix = id_prefix & 0xFFFF_FFFF
@@ -209,9 +221,10 @@ class Exchange(ExchangeQueries):
         self._series[series.ticker] = series
 
     def add_event(self, event: Event) -> None:
-        """The series must exist."""
+        """The series must exist. The event (and its markets) get their shard here."""
         if event.series_ticker not in self._series:
             raise not_found(f"series {event.series_ticker} not found")
+        event.exchange_index = shard_for(event.event_ticker, self._shards)
         self._events[event.event_ticker] = event
 
     def add_market(self, market: Market) -> Market:
@@ -225,6 +238,7 @@ class Exchange(ExchangeQueries):
             if market.ticker in self._markets:
                 raise ExchangeError(E.CONFLICT, E.INVALID_PARAMETERS, f"market {market.ticker} exists")
             market.series_ticker = ev.series_ticker
+            market.exchange_index = ev.exchange_index
             market.created_ns = market.created_ns or now
             market.updated_ns = now
             series = self._series[ev.series_ticker]
@@ -267,6 +281,32 @@ class Exchange(ExchangeQueries):
             ticker, event_ticker, series_ticker, title=title, open_ns=open_ns, close_ns=close_ns,
             price_ranges=ranges, price_level_structure=structure,
         ))
+
+    # ---- shards ---------------------------------------------------------------------------------
+    @property
+    def shards(self) -> int:
+        return self._shards
+
+    def route(self, market_ticker: str | None = None, exchange_index: int | None = None) -> int:
+        """The exchange index a V2 cancel / batch-cancel item / decrease goes to, as Kalshi's SDK
+        documents it: an explicit index ≥ 0 wins; omitted (or −1) with a ``market_ticker`` routes to
+        that market's shard; with neither it goes to index 0. −1 without a ticker is 400."""
+        if exchange_index is not None and exchange_index != -1:
+            if not 0 <= exchange_index < self._shards:
+                raise bad_request(E.INVALID_PARAMETERS,
+                                  f"exchange_index {exchange_index} is not one of 0..{self._shards - 1}")
+            return exchange_index
+        if market_ticker:
+            return self._state(market_ticker).market.exchange_index
+        if exchange_index == -1:
+            raise bad_request(E.INVALID_PARAMETERS, "exchange_index -1 (auto-route) needs market_ticker")
+        return 0
+
+    def _on_shard(self, o: Order, exchange_index: int | None) -> Order:
+        """``o`` if it lives on ``exchange_index`` (None: any); else 404 as that shard would say."""
+        if exchange_index is not None and o.exchange_index != exchange_index:
+            raise not_found(f"order {o.order_id} not found on exchange index {exchange_index}")
+        return o
 
     # ---- exchange / market lifecycle -------------------------------------------------------------
     @property
@@ -408,6 +448,7 @@ class Exchange(ExchangeQueries):
                     yes_count=max(q, 0), yes_total_cost=pos.cost if q > 0 else 0,
                     no_count=max(-q, 0), no_total_cost=pos.cost if q < 0 else 0,
                     revenue=revenue, fee_cost=pos.fees_paid, settled_ns=now, seq=self._next_seq(),
+                    exchange_index=m.exchange_index,
                 )
                 acct.cash += revenue
                 acct.updated_ns = now
@@ -544,6 +585,8 @@ class Exchange(ExchangeQueries):
                 raise bad_request(E.INVALID_PARAMETERS, "expiration_time is in the past")
         if req.post_only and req.time_in_force != GTC:
             raise bad_request(E.INVALID_PARAMETERS, "post_only orders must be good_till_canceled")
+        if req.exchange_index is not None and req.exchange_index not in (-1, st.market.exchange_index):
+            raise not_found(f"market {req.ticker} not found on exchange index {req.exchange_index}")
         st.market.check_price(req.price)
         self._check_tradable(st)
         group = None
@@ -577,7 +620,7 @@ class Exchange(ExchangeQueries):
             post_only=req.post_only, reduce_only=req.reduce_only,
             expiration_ns=req.expiration_ns or None, order_group_id=req.order_group_id,
             cancel_order_on_pause=req.cancel_order_on_pause, created_ns=now, created_seq=seq, seq=seq,
-            remaining=count, last_update_ns=now,
+            remaining=count, last_update_ns=now, exchange_index=st.market.exchange_index,
         )
         self._orders[o.order_id] = o
         self._user_orders[user][o.order_id] = o
@@ -747,7 +790,7 @@ class Exchange(ExchangeQueries):
         ticker = st.market.ticker
         pos = acct.positions.get(ticker)
         if pos is None:
-            pos = Position(ticker, st.market.event_ticker)
+            pos = Position(ticker, st.market.event_ticker, exchange_index=st.market.exchange_index)
             acct.positions[ticker] = pos
             st.holders[acct.user] = None
         apply_trade(pos, o.side == BID, price, qty)
@@ -775,6 +818,7 @@ class Exchange(ExchangeQueries):
             user=acct.user, ticker=ticker, side=o.side, price=price, count=qty, is_taker=is_taker, fee=net,
             trade_fee=fee.trade_fee, rounding_fee=fee.rounding_fee, rebate=fee.rebate,
             cash_delta=fee.balance_delta, post_position=pos.position, ts_ns=now, seq=self._next_seq(),
+            exchange_index=st.market.exchange_index,
         )
         if acct.keep_history:
             acct.fills.append(f)
@@ -844,23 +888,29 @@ class Exchange(ExchangeQueries):
         finally:
             self._exit()
 
-    def cancel_order(self, user: str, order_id: str) -> CancelAck:
-        """404 ``not_found`` for an unknown, foreign or no longer open order."""
+    def cancel_order(self, user: str, order_id: str, exchange_index: int | None = None) -> CancelAck:
+        """404 ``not_found`` for an unknown, foreign or no longer open order, or one that does not
+        live on ``exchange_index`` (None: any shard)."""
         now = self._enter()
         try:
-            o = self._own_open_order(user, order_id)
+            o = self._on_shard(self._own_open_order(user, order_id), exchange_index)
             left = self._cancel(o, R_CANCELED, now)
             return CancelAck(o.order_id, o.client_order_id, left, now)
         finally:
             self._exit()
 
-    def batch_cancel(self, user: str, order_ids: list[str]) -> list[CancelAck | ExchangeError]:
+    def batch_cancel(
+        self, user: str, items: Sequence[str | tuple[str, int | None]],
+    ) -> list[CancelAck | ExchangeError]:
+        """Per-item results, order preserved. An item is an order id (any shard) or (order id, the
+        exchange index it was routed to)."""
         now = self._enter()
         try:
             out: list[CancelAck | ExchangeError] = []
-            for oid in order_ids:
+            for item in items:
+                oid, index = (item, None) if isinstance(item, str) else item
                 try:
-                    o = self._own_open_order(user, oid)
+                    o = self._on_shard(self._own_open_order(user, oid), index)
                     out.append(CancelAck(o.order_id, o.client_order_id, self._cancel(o, R_CANCELED, now), now))
                 except ExchangeError as exc:
                     out.append(exc)
@@ -869,6 +919,7 @@ class Exchange(ExchangeQueries):
             self._exit()
 
     def cancel_all(self, user: str, ticker: str | None = None) -> list[CancelAck]:
+        """Every resting order of ``user`` (optionally one market's), on every shard."""
         now = self._enter()
         try:
             self._account(user)
@@ -878,13 +929,13 @@ class Exchange(ExchangeQueries):
             self._exit()
 
     # ---- amend / decrease -----------------------------------------------------------------------
-    def amend_order(self, user: str, order_id: str, req: AmendOrder) -> OrderAck:
+    def amend_order(self, user: str, order_id: str, req: AmendOrder, exchange_index: int | None = None) -> OrderAck:
         """New total ``count`` (filled + remaining) and/or price. Keeps time priority only when the
         price is unchanged and the size does not increase; otherwise it goes to the back (and may
         match if it now crosses; a post-only that would cross is rejected, order unchanged)."""
         now = self._enter()
         try:
-            o = self._own_open_order(user, order_id)
+            o = self._on_shard(self._own_open_order(user, order_id), exchange_index)
             st = self._markets[o.ticker]
             acct = self._accounts[user]
             self._check_tradable(st)
@@ -947,7 +998,8 @@ class Exchange(ExchangeQueries):
             self._exit()
 
     def decrease_order(
-        self, user: str, order_id: str, *, reduce_by: int | None = None, reduce_to: int | None = None
+        self, user: str, order_id: str, *, reduce_by: int | None = None, reduce_to: int | None = None,
+        exchange_index: int | None = None,
     ) -> OrderAck:
         """Exactly one of ``reduce_by`` / ``reduce_to`` (the new remaining count). Keeps priority;
         reaching 0 cancels the order."""
@@ -955,7 +1007,7 @@ class Exchange(ExchangeQueries):
         try:
             if (reduce_by is None) == (reduce_to is None):
                 raise bad_request(E.INVALID_PARAMETERS, "give exactly one of reduce_by and reduce_to")
-            o = self._own_open_order(user, order_id)
+            o = self._on_shard(self._own_open_order(user, order_id), exchange_index)
             if reduce_by is not None:
                 if reduce_by <= 0:
                     raise bad_request(E.INVALID_PARAMETERS, "reduce_by must be positive")

@@ -1,13 +1,26 @@
-"""Fault injection for tests, driven by the admin endpoints.
+"""Fault injection for tests, driven by the admin endpoints (``POST /admin/faults``).
 
-Faults: added latency on every REST response; the next N requests answered 429 (a burst); the next N
-answered with a 5xx status; every open WS connection dropped; the next N orderbook messages sent with
-a skipped ``seq`` (a gap the client must detect); an exchange pause (``trading_active: false``, new
-orders rejected, ``cancel_order_on_pause`` orders cancelled by the engine wrapper).
+Faults:
+- ``latency_ms``: added before a REST request is processed (the body is read first, so a client that
+  times out and disconnects still gets its request processed late: the order lands after the client
+  gave up); ``latency_paths`` limits it to these API path prefixes (empty = every request).
+- ``error_next``: the next N requests are answered ``error_status`` (5xx) *without* being processed.
+- ``error_after_next``: the next N requests are processed, then answered ``error_status``: the order
+  landed but the client saw a 5xx (the classic ambiguous outcome).
+- ``rate_limit_next``: the next N requests are answered 429 without being processed.
+- ``paths``: limits the 5xx and 429 bursts to these API path prefixes (empty = every request).
+- ``ws_seq_gaps``: the next N orderbook deltas skip a ``seq`` (a gap the client must detect).
+- ``paused``: an exchange pause (``trading_active: false``, new orders rejected,
+  ``cancel_order_on_pause`` orders cancelled by the engine).
+- ``drop_ws``: every open WS connection is closed.
+Paths are relative to ``/trade-api/v2`` (e.g. ``/portfolio/events/orders``).
 """
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+_COUNTS = ("latency_ms", "rate_limit_next", "error_next", "error_after_next", "ws_seq_gaps")
+_PATH_LISTS = ("paths", "latency_paths")
 
 
 @dataclass
@@ -15,8 +28,10 @@ class Faults:
     """Mutable fault state shared by the REST and WS layers."""
 
     latency_ms: int = 0
+    latency_paths: list[str] = field(default_factory=list)
     rate_limit_next: int = 0
     error_next: int = 0
+    error_after_next: int = 0
     error_status: int = 500
     ws_seq_gaps: int = 0
     paused: bool = False
@@ -25,7 +40,13 @@ class Faults:
     paths: list[str] = field(default_factory=list)
 
     def applies(self, api_path: str) -> bool:
-        return not self.paths or any(api_path.startswith(p) for p in self.paths)
+        return _under(api_path, self.paths)
+
+    def latency_s(self, api_path: str) -> float:
+        """Seconds to hold this request before processing it."""
+        if self.latency_ms > 0 and _under(api_path, self.latency_paths):
+            return self.latency_ms / 1000
+        return 0.0
 
     def take_rate_limit(self, api_path: str) -> bool:
         """True if this request must be answered 429 (consumes one from the burst)."""
@@ -35,9 +56,16 @@ class Faults:
         return False
 
     def take_error(self, api_path: str) -> int | None:
-        """A 5xx status for this request, or None (consumes one from the burst)."""
+        """A 5xx status to answer instead of processing this request, or None (consumes one)."""
         if self.error_next > 0 and self.applies(api_path):
             self.error_next -= 1
+            return self.error_status
+        return None
+
+    def take_error_after(self, api_path: str) -> int | None:
+        """A 5xx status to answer after this request was processed, or None (consumes one)."""
+        if self.error_after_next > 0 and self.applies(api_path):
+            self.error_after_next -= 1
             return self.error_status
         return None
 
@@ -52,20 +80,36 @@ class Faults:
         self.ws_drop_generation += 1
 
     def update(self, changes: dict[str, Any]) -> None:
-        """Apply an admin request body; unknown keys raise ValueError."""
-        allowed = {"latency_ms", "rate_limit_next", "error_next", "error_status", "ws_seq_gaps", "paused", "paths"}
+        """Apply an admin request body. Unknown keys or bad values raise ValueError and change nothing."""
+        allowed = set(_COUNTS) | set(_PATH_LISTS) | {"error_status", "paused"}
         unknown = set(changes) - allowed - {"drop_ws"}
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        clean: dict[str, Any] = {}
         for key in allowed & set(changes):
-            setattr(self, key, changes[key])
+            value = changes[key]
+            if key in _PATH_LISTS:
+                if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+                    raise ValueError(f"{key} must be a list of path prefixes")
+            elif key == "paused":
+                if not isinstance(value, bool):
+                    raise ValueError("paused must be true or false")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer")
+            clean[key] = value
+        if not 500 <= int(clean.get("error_status", self.error_status)) <= 599:
+            raise ValueError("error_status must be 5xx")
+        for key, value in clean.items():
+            setattr(self, key, value)
         if changes.get("drop_ws"):
             self.drop_ws()
-        if not 500 <= int(self.error_status) <= 599:
-            raise ValueError("error_status must be 5xx")
 
     def reset(self) -> None:
         self.__dict__.update(Faults(ws_drop_generation=self.ws_drop_generation).__dict__)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _under(api_path: str, prefixes: list[str]) -> bool:
+    return not prefixes or any(api_path.startswith(p) for p in prefixes)

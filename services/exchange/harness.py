@@ -95,10 +95,13 @@ def start_simulator(
     rate_limit: bool = True,
     replay_path: str | None = None,
     startup_timeout: float = 15.0,
+    **sim_kwargs: Any,
 ) -> SimHandle:
-    """Start a simulator thread and return once it is listening (call ``.stop()`` when done)."""
+    """Start a simulator thread and return once it is listening (call ``.stop()`` when done).
+    ``sim_kwargs`` go to :class:`Simulator` (``shards``, ``first_close_minutes``, …)."""
     sim = Simulator(seed=seed, keys=keys, n_markets=n_markets, flow=flow, speed=speed,
-                    balance_dollars=balance_dollars, tier=tier, rate_limit=rate_limit, replay_path=replay_path)
+                    balance_dollars=balance_dollars, tier=tier, rate_limit=rate_limit, replay_path=replay_path,
+                    **sim_kwargs)
     app = create_app(sim)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
                             ws_ping_interval=10.0, ws_ping_timeout=20.0)
@@ -157,7 +160,8 @@ async def running_simulator(
 
     ``keys`` maps API key id → public key PEM; each key gets an account with ``balance_dollars``.
     Extra keyword arguments: ``tier`` (rate-limit tier, default ``prestige``), ``rate_limit``,
-    ``replay_path`` (drive markets from a recorded orderbook log; use with ``n_markets=0``).
+    ``replay_path`` (drive markets from a recorded orderbook log; use with ``n_markets=0``),
+    ``shards`` (exchange indexes, default 2), ``first_close_minutes`` / ``close_spacing_minutes``.
     """
     handle = await asyncio.to_thread(
         start_simulator, seed=seed, keys=keys, n_markets=n_markets, flow=flow, speed=speed, port=port,

@@ -22,7 +22,8 @@ from kmm.messages.units import MONEY_SCALE, ONE_DOLLAR
 @dataclass(slots=True)
 class Position:
     """One user's position in one market. ``cost`` is the cost basis of the open contracts (µ$,
-    ≥ 0: what was paid for the YES contracts if long, for the NO contracts if short)."""
+    ≥ 0: what was paid for the YES contracts if long, for the NO contracts if short).
+    ``max_abs_position`` is the largest |position| the user ever held in it (after any fill)."""
 
     ticker: str
     event_ticker: str
@@ -34,11 +35,14 @@ class Position:
     volume: int = 0
     last_updated_ns: int = 0
     settled: bool = False
+    exchange_index: int = 0
+    max_abs_position: int = 0
 
     def snapshot(self) -> Position:
         return Position(
             self.ticker, self.event_ticker, self.position, self.cost, self.realized_pnl, self.fees_paid,
-            self.total_traded, self.volume, self.last_updated_ns, self.settled,
+            self.total_traded, self.volume, self.last_updated_ns, self.settled, self.exchange_index,
+            self.max_abs_position,
         )
 
 
@@ -65,6 +69,7 @@ class FillRecord:
     post_position: int
     ts_ns: int
     seq: int
+    exchange_index: int = 0
 
     @property
     def outcome_side(self) -> str:
@@ -92,6 +97,7 @@ class Settlement:
     fee_cost: int
     settled_ns: int
     seq: int
+    exchange_index: int = 0
 
     @property
     def revenue_cents(self) -> int:
@@ -148,6 +154,8 @@ def apply_trade(pos: Position, buy: bool, price: int, count: int) -> int:
     if opening:
         pos.cost += unit_open * opening
     pos.position += count if buy else -count
+    if abs(pos.position) > pos.max_abs_position:
+        pos.max_abs_position = abs(pos.position)
     pos.total_traded += price * count if buy else (ONE_DOLLAR - price) * count
     pos.volume += count
     return cash

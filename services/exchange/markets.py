@@ -7,6 +7,7 @@ Prices are ints in $0.0001 (``kmm.messages.units``); times are ns. ``Market.stat
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 from kmm.messages.units import CENT, ONE_DOLLAR
@@ -41,6 +42,14 @@ FEE_QUADRATIC = "quadratic"
 FEE_QUADRATIC_WITH_MAKER = "quadratic_with_maker_fees"
 FEE_QUADRATIC_WITH_COMBO_MAKER = "quadratic_with_combo_maker_fees"
 FEE_TYPES = (FEE_QUADRATIC, FEE_QUADRATIC_WITH_MAKER, FEE_QUADRATIC_WITH_COMBO_MAKER)
+
+DEFAULT_SHARDS = 2
+
+
+def shard_for(event_ticker: str, shards: int) -> int:
+    """The exchange index (shard) of an event and all its markets: crc32 of the event ticker mod N."""
+    return zlib.crc32(event_ticker.encode()) % shards if shards > 1 else 0
+
 
 PriceRange = tuple[int, int, int]
 """(start, end, step) in price units, inclusive bounds."""
@@ -80,6 +89,7 @@ class Event:
     sub_title: str = ""
     mutually_exclusive: bool = False
     market_tickers: list[str] = field(default_factory=list)
+    exchange_index: int = 0
 
 
 @dataclass(slots=True)
@@ -108,6 +118,7 @@ class Market:
     settlement_ns: int | None = None
     rules_primary: str = ""
     rules_secondary: str = ""
+    exchange_index: int = 0
 
     def check_price(self, price: int) -> None:
         """Raise ``invalid_price`` unless 0 < price < $1 and on one band of the tick grid."""

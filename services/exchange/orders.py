@@ -60,6 +60,7 @@ class CreateOrder:
     expiration_ns: int | None = None
     order_group_id: str | None = None
     cancel_order_on_pause: bool = False
+    exchange_index: int | None = None  # None or -1: auto-route by ticker; else must be the market's shard
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ class Order:
     fee_accumulator: int = 0
     reserved: int = 0
     on_book: bool = False
+    exchange_index: int = 0
 
     @property
     def is_open(self) -> bool:

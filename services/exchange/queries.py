@@ -113,6 +113,15 @@ class ExchangeQueries:
     def open_orders(self, user: str) -> list[Order]:
         return list(self._open.get(user, {}).values())
 
+    def order_history(self, user: str) -> list[Order]:
+        """Every order the user ever created, any status, oldest first (the live objects: read only).
+        Accounts opened without ``keep_history`` forget closed orders."""
+        return list(self._account_orders(user).values())
+
+    def _account_orders(self, user: str) -> dict[str, Order]:
+        self._account(user)
+        return self._user_orders[user]
+
     def orders(
         self,
         user: str,
@@ -123,19 +132,21 @@ class ExchangeQueries:
         status: str | None = None,
         min_ts_ns: int | None = None,
         max_ts_ns: int | None = None,
+        exchange_index: int | None = None,
         limit: int = 100,
         cursor: str = "",
     ) -> Page[Order]:
-        """Newest first (by creation)."""
-        self._account(user)
+        """Newest first (by creation). ``exchange_index`` None: every shard."""
+        orders = self._account_orders(user)
         wanted = set(tickers) if tickers else ({ticker} if ticker else None)
         events = set(event_ticker.split(",")) if event_ticker else None
 
         def keep(o: Order) -> bool:
             return ((wanted is None or o.ticker in wanted) and (events is None or o.event_ticker in events)
-                    and (status is None or o.status == status) and in_range(o.created_ns, min_ts_ns, max_ts_ns))
+                    and (status is None or o.status == status) and in_range(o.created_ns, min_ts_ns, max_ts_ns)
+                    and (exchange_index is None or o.exchange_index == exchange_index))
 
-        return page(list(self._user_orders[user].values()), _creation_key, keep, limit, cursor)
+        return page(list(orders.values()), _creation_key, keep, limit, cursor)
 
     def fills(
         self,
@@ -146,16 +157,18 @@ class ExchangeQueries:
         order_id: str | None = None,
         min_ts_ns: int | None = None,
         max_ts_ns: int | None = None,
+        exchange_index: int | None = None,
         limit: int = 100,
         cursor: str = "",
     ) -> Page[FillRecord]:
-        """Newest first."""
+        """Newest first. ``exchange_index`` None: every shard."""
         acct = self._account(user)
         wanted = set(tickers) if tickers else ({ticker} if ticker else None)
 
         def keep(f: FillRecord) -> bool:
             return ((wanted is None or f.ticker in wanted) and (order_id is None or f.order_id == order_id)
-                    and in_range(f.ts_ns, min_ts_ns, max_ts_ns))
+                    and in_range(f.ts_ns, min_ts_ns, max_ts_ns)
+                    and (exchange_index is None or f.exchange_index == exchange_index))
 
         return page(acct.fills, _seq_key, keep, limit, cursor)
 
@@ -167,9 +180,11 @@ class ExchangeQueries:
         event_ticker: str | None = None,
         settlement_status: str = "unsettled",
         include_flat: bool = False,
+        exchange_index: int | None = None,
     ) -> list[Position]:
         """``settlement_status`` unsettled | settled | all. Flat positions (zero contracts) are shown
-        when ``include_flat`` (Kalshi's ``count_filter=total_traded`` shows traded-but-flat ones)."""
+        when ``include_flat`` (Kalshi's ``count_filter=total_traded`` shows traded-but-flat ones).
+        ``exchange_index`` None: every shard."""
         acct = self._account(user)
         if settlement_status not in ("unsettled", "settled", "all"):
             raise bad_request(E.INVALID_PARAMETERS, f"bad settlement_status {settlement_status!r}")
@@ -178,6 +193,8 @@ class ExchangeQueries:
             if ticker is not None and pos.ticker != ticker:
                 continue
             if event_ticker is not None and pos.event_ticker != event_ticker:
+                continue
+            if exchange_index is not None and pos.exchange_index != exchange_index:
                 continue
             if settlement_status == "unsettled" and pos.settled or settlement_status == "settled" and not pos.settled:
                 continue
@@ -205,7 +222,8 @@ class ExchangeQueries:
         acct = self._account(user)
         pos = acct.positions.get(ticker)
         if pos is None:
-            return Position(ticker, self._state(ticker).market.event_ticker)
+            m = self._state(ticker).market
+            return Position(ticker, m.event_ticker, exchange_index=m.exchange_index)
         return pos
 
     def settlements(

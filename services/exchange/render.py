@@ -13,7 +13,7 @@ from typing import Any
 from kmm.messages.units import MONEY_SCALE, NS_PER_MS, NS_PER_S, ONE_DOLLAR, count_to_fp, price_to_dollars
 
 from .engine import BalanceView, BookLevels, MarketStats
-from .events import BookDelta, MarketLifecycle, TradePrint
+from .events import BookDelta, MarketLifecycle, OrderGroupUpdate, TradePrint
 from .ledger import FillRecord, Position, Settlement
 from .markets import Event, Market, Series
 from .orders import BID, CancelAck, Order, OrderAck
@@ -102,7 +102,7 @@ def market(m: Market, stats: MarketStats, strike: Json | None = None) -> Json:
             {"start": price_to_dollars(a), "end": price_to_dollars(b), "step": price_to_dollars(s)}
             for a, b, s in m.price_ranges
         ],
-        "exchange_index": 0,
+        "exchange_index": m.exchange_index,
     }
     if m.settlement_ns is not None:
         body["settlement_ts"] = rfc3339(m.settlement_ns)
@@ -139,7 +139,7 @@ def event(e: Event, markets: list[Json] | None = None) -> Json:
         "collateral_return_type": "MECNET" if e.mutually_exclusive else "",
         "mutually_exclusive": bool(e.mutually_exclusive),
         "settlement_sources": [],
-        "exchange_index": 0,
+        "exchange_index": e.exchange_index,
     }
     if markets is not None:
         body["markets"] = markets
@@ -200,7 +200,7 @@ def order(o: Order) -> Json:
         "cancel_order_on_pause": bool(o.cancel_order_on_pause),
         "post_only": bool(o.post_only),
         "subaccount_number": 0,
-        "exchange_index": 0,
+        "exchange_index": o.exchange_index,
     }
 
 
@@ -250,7 +250,7 @@ def fill(f: FillRecord) -> Json:
         "fee_cost": money(f.fee),
         "created_time": rfc3339(f.ts_ns),
         "ts": f.ts_ns // NS_PER_S,
-        "exchange_index": 0,
+        "exchange_index": f.exchange_index,
         "subaccount_number": 0,
     }
 
@@ -262,7 +262,7 @@ def market_exposure(p: Position) -> int:
 def position(p: Position) -> Json:
     return {
         "ticker": p.ticker,
-        "exchange_index": 0,
+        "exchange_index": p.exchange_index,
         "total_traded_dollars": money(p.total_traded),
         "position_fp": fp(p.position),
         "market_exposure_dollars": money(market_exposure(p)),
@@ -289,20 +289,31 @@ def event_positions(positions: list[Position]) -> list[Json]:
     ]
 
 
-def balance(b: BalanceView) -> Json:
-    return {
-        "balance": cents(b.available),
-        "balance_dollars": money(cents(b.available) * (MONEY_SCALE // 100)),
-        "portfolio_value": cents(b.portfolio_value),
+def balance(b: BalanceView, shards: int = 1, exchange_index: int | None = None) -> Json:
+    """The account has one cash pool; ``balance_breakdown`` reports it under exchange index 0 and
+    zero on the other shards (the simulator has no per-shard balances or transfers between them).
+    With ``exchange_index`` the figures are that shard's."""
+    available = b.available if not exchange_index else 0
+    value = b.portfolio_value if not exchange_index else 0
+    body: Json = {
+        "balance": cents(available),
+        "balance_dollars": money(cents(available) * (MONEY_SCALE // 100)),
+        "portfolio_value": cents(value),
         "updated_ts": b.updated_ns // NS_PER_S,
     }
+    if exchange_index is None:
+        body["balance_breakdown"] = [
+            {"exchange_index": i, "balance": money(cents(b.available) * (MONEY_SCALE // 100) if i == 0 else 0)}
+            for i in range(shards)
+        ]
+    return body
 
 
 def settlement(s: Settlement) -> Json:
     return {
         "ticker": s.ticker,
         "event_ticker": s.event_ticker,
-        "exchange_index": 0,
+        "exchange_index": s.exchange_index,
         "market_result": s.market_result,
         "yes_count_fp": fp(s.yes_count),
         "yes_total_cost_dollars": money(s.yes_total_cost),
@@ -317,6 +328,40 @@ def settlement(s: Settlement) -> Json:
 
 def error(code: str, message: str, details: str = "") -> Json:
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+# --- admin views (our own shapes, Kalshi's number formats) --------------------------------------
+def admin_order(o: Order) -> Json:
+    return {
+        "order_id": o.order_id,
+        "client_order_id": o.client_order_id or "",
+        "ticker": o.ticker,
+        "exchange_index": o.exchange_index,
+        "side": o.side,
+        "yes_price_dollars": price_to_dollars(o.price),
+        "initial_count_fp": fp(o.initial_count),
+        "fill_count_fp": fp(o.fill_count),
+        "remaining_count_fp": fp(o.remaining),
+        "status": o.status,
+        "last_update_reason": o.last_update_reason,
+        "order_group_id": o.order_group_id,
+        "created_ts_ms": ts_ms(o.created_ns),
+        "last_updated_ts_ms": ts_ms(max(o.last_update_ns, o.created_ns)),
+    }
+
+
+def admin_position(p: Position) -> Json:
+    return {
+        "ticker": p.ticker,
+        "event_ticker": p.event_ticker,
+        "exchange_index": p.exchange_index,
+        "position_fp": fp(p.position),
+        "max_abs_position_fp": fp(p.max_abs_position),
+        "volume_fp": fp(p.volume),
+        "realized_pnl_dollars": money(p.realized_pnl),
+        "fees_paid_dollars": money(p.fees_paid),
+        "settled": bool(p.settled),
+    }
 
 
 # --- WebSocket payloads (the "msg" part) ----------------------------------------------------------
@@ -386,7 +431,7 @@ def ws_fill(f: FillRecord) -> Json:
         "order_id": f.order_id,
         "client_order_id": f.client_order_id or "",
         "market_ticker": f.ticker,
-        "exchange_index": 0,
+        "exchange_index": f.exchange_index,
         "is_taker": bool(f.is_taker),
         "side": f.outcome_side,
         "purchased_side": f.outcome_side,
@@ -422,6 +467,7 @@ def ws_user_order(o: Order) -> Json:
         "taker_fees_dollars": money(o.taker_fees),
         "maker_fees_dollars": money(o.maker_fees),
         "client_order_id": o.client_order_id or "",
+        "order_group_id": o.order_group_id,
         "created_time": rfc3339(o.created_ns),
         "created_ts_ms": ts_ms(o.created_ns),
         "last_updated_ts_ms": ts_ms(max(o.last_update_ns, o.created_ns)),
@@ -456,6 +502,15 @@ def ws_lifecycle(ev: MarketLifecycle) -> Json:
     if ev.event_type in ("activated", "deactivated"):
         msg["is_deactivated"] = ev.event_type == "deactivated"
     return msg
+
+
+def ws_order_group(ev: OrderGroupUpdate) -> Json:
+    return {
+        "event_type": ev.event_type,
+        "order_group_id": ev.order_group_id,
+        "contracts_limit_fp": fp(ev.contracts_limit),
+        "ts_ms": ts_ms(ev.ts_ns),
+    }
 
 
 @lru_cache(maxsize=4096)

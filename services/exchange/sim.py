@@ -20,7 +20,7 @@ from .auth import KeyRegistry
 from .engine import Exchange
 from .errors import ExchangeError
 from .faults import Faults
-from .markets import Event, Market, Series
+from .markets import DEFAULT_SHARDS, Event, Market, Series
 from .orders import ASK, BID, GTC, IOC, CreateOrder
 from .ratelimit import RateLimiter
 from .replay import Replayer
@@ -144,16 +144,27 @@ class Simulator:
         rate_limit: bool = True,
         clock: SimClock | None = None,
         replay_path: str | None = None,
+        shards: int = DEFAULT_SHARDS,
+        first_close_minutes: float | None = None,
+        close_spacing_minutes: float | None = None,
     ) -> None:
+        """``shards``: exchange indexes the markets are spread over; ``first_close_minutes`` /
+        ``close_spacing_minutes``: virtual minutes until the first synthetic event closes and
+        between closes (defaults: the scenario's 6.5 h and 1 h)."""
         self.clock = clock or SimClock(speed=speed)
-        self.exchange = Exchange(self.clock.now_ns)
+        self.exchange = Exchange(self.clock.now_ns, shards=shards)
         self.keys = KeyRegistry()
         self.faults = Faults()
         self.limiter = RateLimiter(tier=tier, clock=time.monotonic, enabled=rate_limit)
         self.balance_dollars = balance_dollars
         self.strikes: dict[str, dict[str, object]] = {}
         self.flow = flow
-        cfg = ScenarioConfig(seed=seed, n_markets=n_markets, start_ns=self.clock.now_ns())
+        timing: dict[str, float] = {}
+        if first_close_minutes is not None:
+            timing["first_close_h"] = first_close_minutes / 60
+        if close_spacing_minutes is not None:
+            timing["close_spacing_h"] = close_spacing_minutes / 60
+        cfg = ScenarioConfig(seed=seed, n_markets=n_markets, start_ns=self.clock.now_ns(), **timing)
         self.venue = EngineVenue(self.exchange)
         self.scenario = Scenario(self.venue, cfg, flow=flow, on_new_event=self._on_new_event)
         list_markets(self.exchange, self.scenario.market_specs(), self.strikes)
@@ -175,8 +186,13 @@ class Simulator:
     def _on_new_event(self, specs: list[MarketSpec]) -> None:
         list_markets(self.exchange, specs, self.strikes)
 
-    def add_key(self, key_id: str, public_pem: bytes, balance_dollars: int | None = None) -> None:
-        """Register an API key; its account gets ``balance_dollars`` (only when new)."""
+    def add_key(
+        self, key_id: str, public_pem: bytes, balance_dollars: int | None = None, tier: str | None = None,
+    ) -> None:
+        """Register an API key; its account gets ``balance_dollars`` (only when new); ``tier`` gives
+        the key its own rate-limit tier (default: the server's)."""
+        if tier is not None:
+            self.limiter.set_tier(key_id, str(tier))
         self.keys.add(key_id, public_pem)
         if not self.exchange.has_account(key_id):
             dollars = self.balance_dollars if balance_dollars is None else balance_dollars

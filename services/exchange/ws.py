@@ -3,14 +3,25 @@
 Commands ``subscribe`` / ``unsubscribe`` / ``update_subscription`` / ``list_subscriptions`` with ids
 and per-channel ``sid``s. Channels: ``orderbook_delta`` (``orderbook_snapshot`` then
 ``orderbook_delta``, ``seq`` per sid starting at 1), ``ticker``, ``trade``, ``fill``, ``user_orders``,
-``market_positions``, ``market_lifecycle_v2``. The :class:`Hub` is an engine listener that fans
-events out to every :class:`Connection`; each connection queues its messages and a writer task
-sends them, so engine calls never wait on a socket. A connection whose queue overflows gets error
-25 on each sid and loses its subscriptions (the client must resubscribe).
+``market_positions``, ``market_lifecycle_v2``, ``order_group_updates`` (also with ``seq`` per sid).
+The private channels (``fill``, ``user_orders``, ``market_positions``, ``order_group_updates``) carry
+only the connection's own user's events; a ``user_order`` goes out for every change of an order
+(placed, amended, decreased, filled, cancelled by the user or by the exchange).
+
+Every data frame carries ``sending_ts_ms``: the **wall-clock** ms when the writer sent it. Event
+times inside ``msg`` (``ts_ms``, ``created_ts_ms``…) are on the simulator's virtual clock, which runs
+``--speed`` times faster than the wall clock, so wall-clock latency can only be measured from
+``sending_ts_ms``.
+
+The :class:`Hub` is an engine listener that fans events out to every :class:`Connection`; each
+connection queues its messages and a writer task sends them, so engine calls never wait on a
+socket. A connection whose queue overflows gets error 25 on each sid and loses its subscriptions
+(the client must resubscribe).
 """
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +31,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from . import render
 from .engine import Exchange
 from .errors import ExchangeError
-from .events import BookDelta, FillEvent, MarketLifecycle, OrderUpdate, PositionUpdate, TradePrint
+from .events import (
+    BookDelta,
+    FillEvent,
+    MarketLifecycle,
+    OrderGroupUpdate,
+    OrderUpdate,
+    PositionUpdate,
+    TradePrint,
+)
 from .faults import Faults
 
 ORDERBOOK = "orderbook_delta"
@@ -30,7 +49,9 @@ FILL = "fill"
 USER_ORDERS = "user_orders"
 POSITIONS = "market_positions"
 LIFECYCLE = "market_lifecycle_v2"
-CHANNELS = (ORDERBOOK, TICKER, TRADE, FILL, USER_ORDERS, POSITIONS, LIFECYCLE)
+ORDER_GROUPS = "order_group_updates"
+CHANNELS = (ORDERBOOK, TICKER, TRADE, FILL, USER_ORDERS, POSITIONS, LIFECYCLE, ORDER_GROUPS)
+CONTROL_TYPES = frozenset({"subscribed", "unsubscribed", "ok", "error"})
 MARKET_FILTERED = (ORDERBOOK, TICKER, TRADE, FILL, USER_ORDERS, POSITIONS)
 
 ERR_UNPROCESSABLE = 1
@@ -157,6 +178,12 @@ class Connection:
     def lifecycle(self, ev: MarketLifecycle) -> None:
         for sub in self._subs(LIFECYCLE):
             self._data(sub, "market_lifecycle_v2", render.ws_lifecycle(ev))
+
+    def order_group(self, ev: OrderGroupUpdate) -> None:
+        if ev.user != self.user:
+            return
+        for sub in self._subs(ORDER_GROUPS):
+            self._data(sub, "order_group_updates", render.ws_order_group(ev), seq=True)
 
     # --- commands ----------------------------------------------------------------------------
     def handle_text(self, text: str) -> None:
@@ -312,6 +339,8 @@ class Connection:
             if item is _CLOSE:
                 await websocket.close(code=1001)
                 return
+            if item.get("type") not in CONTROL_TYPES:
+                item["sending_ts_ms"] = time.time_ns() // 1_000_000
             await websocket.send_text(json.dumps(item, separators=(",", ":")))
             self.sent += 1
 
@@ -364,6 +393,10 @@ class Hub:
     def on_market(self, ev: MarketLifecycle) -> None:
         for c in self.connections:
             c.lifecycle(ev)
+
+    def on_order_group(self, ev: OrderGroupUpdate) -> None:
+        for c in self.connections:
+            c.order_group(ev)
 
     def drop_all(self) -> int:
         """Close every connection (fault injection); returns how many."""

@@ -34,6 +34,7 @@ EVENT = "/events/{event_ticker}"
 SERIES_LIST = "/series"
 SERIES = "/series/{series_ticker}"
 ACCOUNT_LIMITS = "/account/limits"
+ACCOUNT_ENDPOINT_COSTS = "/account/endpoint_costs"
 
 CREATE_ORDER = "/portfolio/events/orders"
 BATCH_ORDERS = "/portfolio/events/orders/batched"
@@ -66,7 +67,8 @@ CREATE_TEMPLATES = (CREATE_ORDER, BATCH_ORDERS)
 MAX_PAGE_LIMIT = 1000
 DEFAULT_PAGE_LIMIT = 100
 
-# --- rate limits (tokens per second; the bucket holds BURST_SECONDS of budget) ---------------------
+# --- rate limits (kalshi-api.md §3.5; one home for the client's limiter and the simulator's) -----
+# (read, write) tokens per second per usage tier.
 TIERS: dict[str, tuple[int, int]] = {
     "basic": (200, 100),
     "advanced": (300, 300),
@@ -76,11 +78,30 @@ TIERS: dict[str, tuple[int, int]] = {
     "prime": (4000, 4000),
     "prestige": (6000, 8000),
 }
-BURST_SECONDS = 1
+READ_BURST_SECONDS = 1  # the read bucket holds one second of budget
+WRITE_BURST_SECONDS = 2  # "Your Write bucket holds two seconds of your per-second budget"
 DEFAULT_COST = 10
 GET_ORDER_COST = 2
 BATCH_CREATE_COST_PER_ORDER = 10
 BATCH_CANCEL_COST_PER_CANCEL = 2
+LEGACY_ORDER_COST_FACTOR = 10  # V1 /portfolio/orders writes cost 10x
+
+
+def bucket_capacities(tier: str) -> tuple[int, int]:
+    """(read, write) bucket capacities in tokens of a usage tier (KeyError when unknown)."""
+    read, write = TIERS[tier]
+    return read * READ_BURST_SECONDS, write * WRITE_BURST_SECONDS
+
+
+def max_batch_size(write_capacity: int) -> int:
+    """The most orders one batch create or batch cancel may carry: the write bucket's capacity / 10
+    (Basic: 200 / 10 = 20, the older fixed limit). Kalshi: it "scales with your tier's write budget"."""
+    return write_capacity // DEFAULT_COST
+
+
+def cancel_all_cost(write_capacity: int) -> int:
+    """Tokens ``DELETE /portfolio/events/orders`` costs: what a maximum-size batch cancel costs."""
+    return max_batch_size(write_capacity) * BATCH_CANCEL_COST_PER_CANCEL
 
 # --- WebSocket ----------------------------------------------------------------------------------
 CH_ORDERBOOK = "orderbook_delta"

@@ -1,8 +1,11 @@
 """Client-side Kalshi rate limiting: one read and one write token bucket, per-endpoint costs.
 
-Budgets are tokens per second per tier (``constants.TIERS``); a bucket holds ``burst_seconds`` of
-budget. Arithmetic is exact: the level is kept in nano-tokens against an integer-ns clock, so the
-bucket never lets through more than its budget. The clock and the sleep are injectable for tests.
+Budgets are tokens per second per tier (``constants.TIERS``); the read bucket holds one second of
+budget and the write bucket two (``constants.READ_BURST_SECONDS`` / ``WRITE_BURST_SECONDS``), or
+whatever ``GET /account/limits`` says (:meth:`RateLimiter.from_account_limits`). Cancel-all costs
+what a maximum-size batch cancel costs (``constants.cancel_all_cost``). Arithmetic is exact: the
+level is kept in nano-tokens against an integer-ns clock, so the bucket never lets through more than
+its budget. The clock and the sleep are injectable for tests.
 """
 
 import asyncio
@@ -103,7 +106,8 @@ class TokenBucket:
 
 
 def endpoint_cost(method: str, template: str, items: int = 1) -> int:
-    """Tokens one request costs: batch create 10/order, batch cancel 2/cancel, GET order 2, else 10."""
+    """Tokens one request costs: batch create 10/order, batch cancel 2/cancel, GET order 2, else 10
+    (cancel-all depends on the write bucket: see :meth:`RateLimiter.cost`)."""
     method = method.upper()
     if template == c.BATCH_ORDERS and method == "POST":
         return c.BATCH_CREATE_COST_PER_ORDER * max(1, items)
@@ -115,15 +119,21 @@ def endpoint_cost(method: str, template: str, items: int = 1) -> int:
 
 
 class RateLimiter:
-    """Read (GET) and write (everything else) buckets for one API key."""
+    """Read (GET) and write (everything else) buckets for one API key.
+
+    ``costs`` overrides per (METHOD, template) (per item for batch templates), e.g. from
+    ``GET /account/endpoint_costs`` via :func:`parse_endpoint_costs`.
+    """
 
     def __init__(
-        self, read_rate: int, write_rate: int, *, burst_seconds: int = c.BURST_SECONDS,
-        clock: Callable[[], int] = time.monotonic_ns, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        costs: Mapping[tuple[str, str], int] | None = None,
+        self, read_rate: int, write_rate: int, *, read_capacity: int | None = None,
+        write_capacity: int | None = None, clock: Callable[[], int] = time.monotonic_ns,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, costs: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
-        self.read = TokenBucket(read_rate, read_rate * burst_seconds, clock=clock, sleep=sleep, name="read")
-        self.write = TokenBucket(write_rate, write_rate * burst_seconds, clock=clock, sleep=sleep, name="write")
+        read_capacity = read_capacity or read_rate * c.READ_BURST_SECONDS
+        write_capacity = write_capacity or write_rate * c.WRITE_BURST_SECONDS
+        self.read = TokenBucket(read_rate, read_capacity, clock=clock, sleep=sleep, name="read")
+        self.write = TokenBucket(write_rate, write_capacity, clock=clock, sleep=sleep, name="write")
         self._costs = dict(costs or {})
 
     @classmethod
@@ -135,22 +145,33 @@ class RateLimiter:
         return cls(read, write, **kw)
 
     @classmethod
-    def from_account_limits(cls, body: Mapping[str, Any], **kw: Any) -> "RateLimiter":
-        """From ``GET /account/limits``: ``{read:{refill_rate,bucket_capacity}, write:{…}}``."""
+    def from_account_limits(
+        cls, body: Mapping[str, Any], endpoint_costs: Mapping[str, Any] | None = None, **kw: Any,
+    ) -> "RateLimiter":
+        """From ``GET /account/limits`` (``{read:{refill_rate,bucket_capacity}, write:{…}}``) and
+        optionally ``GET /account/endpoint_costs``. A missing capacity gets the documented burst."""
         read, write = body["read"], body["write"]
-        lim = cls(int(read["refill_rate"]), int(write["refill_rate"]), **kw)
-        for bucket, spec in ((lim.read, read), (lim.write, write)):
-            bucket.capacity = int(spec.get("bucket_capacity", bucket.capacity))
-            bucket._level = min(bucket._level, bucket.capacity * NANO)
-        return lim
+        if endpoint_costs is not None:
+            kw["costs"] = {**parse_endpoint_costs(endpoint_costs), **kw.get("costs", {})}
+        return cls(int(read["refill_rate"]), int(write["refill_rate"]),
+                   read_capacity=int(read.get("bucket_capacity") or 0) or None,
+                   write_capacity=int(write.get("bucket_capacity") or 0) or None, **kw)
+
+    @property
+    def max_batch(self) -> int:
+        """The most orders one batch create / batch cancel may carry (write capacity / 10)."""
+        return c.max_batch_size(self.write.capacity)
 
     def bucket(self, method: str) -> TokenBucket:
         return self.read if method.upper() == "GET" else self.write
 
     def cost(self, method: str, template: str, items: int = 1) -> int:
-        per = self._costs.get((method.upper(), template))
+        method = method.upper()
+        per = self._costs.get((method, template))
         if per is not None:
             return per * max(1, items) if template == c.BATCH_ORDERS else per
+        if method == "DELETE" and template == c.CANCEL_ALL:
+            return c.cancel_all_cost(self.write.capacity)
         return endpoint_cost(method, template, items)
 
     async def acquire(self, method: str, template: str, items: int = 1) -> None:
@@ -161,3 +182,15 @@ class RateLimiter:
 
     def tokens(self) -> dict[str, float]:
         return {"read": self.read.tokens, "write": self.write.tokens}
+
+
+def parse_endpoint_costs(body: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+    """``GET /account/endpoint_costs`` → {(METHOD, path template): cost}; paths lose a leading
+    ``/trade-api/v2``. Batch costs are per item."""
+    out: dict[tuple[str, str], int] = {}
+    for item in body.get("endpoint_costs") or ():
+        path = str(item["path"])
+        if path.startswith(c.API_PREFIX):
+            path = path[len(c.API_PREFIX):]
+        out[(str(item["method"]).upper(), path)] = int(item["cost"])
+    return out

@@ -89,6 +89,35 @@ class NewOrder:
         return replace(self, client_order_id=new_client_order_id())
 
 
+@dataclass(frozen=True, slots=True)
+class CancelItem:
+    """One batch-cancel item. Kalshi routes it to ``market_ticker``'s exchange shard; with neither
+    ``market_ticker`` nor ``exchange_index`` it goes to exchange index 0, where an order resting on
+    another shard is ``not_found`` and stays resting. Always give the ticker."""
+
+    order_id: str
+    market_ticker: str | None = None
+    exchange_index: int | None = None
+    subaccount: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"order_id": self.order_id}
+        optional = {"market_ticker": self.market_ticker, "exchange_index": self.exchange_index,
+                    "subaccount": self.subaccount}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return body
+
+    @classmethod
+    def of(cls, item: "CancelItem | tuple[str, str] | str") -> "CancelItem":
+        """From a CancelItem, an (order_id, market_ticker) pair, or a bare order id (unrouted)."""
+        if isinstance(item, CancelItem):
+            return item
+        if isinstance(item, str):
+            return cls(item)
+        order_id, market_ticker = item
+        return cls(order_id, market_ticker)
+
+
 def new_client_order_id() -> str:
     return f"kmm-{uuid.uuid4().hex}"
 
@@ -341,7 +370,14 @@ class KalshiRest:
         return [self._parsed(c.SERIES_LIST, wire.parse_series, x) for x in body.get("series") or ()]
 
     async def get_account_limits(self) -> dict[str, Any]:
+        """``{usage_tier, read:{refill_rate,bucket_capacity}, write:{…}}``: feed it to
+        :meth:`RateLimiter.from_account_limits`."""
         return await self._get(c.ACCOUNT_LIMITS)
+
+    async def get_endpoint_costs(self) -> dict[str, Any]:
+        """``{default_cost, endpoint_costs:[{method, path, cost}]}`` (non-default costs; batch ones
+        per item)."""
+        return await self._get(c.ACCOUNT_ENDPOINT_COSTS)
 
     # --- orders (V2) ----------------------------------------------------------------------------
 
@@ -409,18 +445,19 @@ class KalshiRest:
             "market_ticker": market_ticker, "subaccount": subaccount, "exchange_index": exchange_index})
         return self._parsed(c.CANCEL_ORDER, wire.parse_write_ack, body)
 
-    async def batch_cancel(self, orders: Sequence[str | tuple[str, str]]) -> list[wire.WriteAck]:
-        """Cancel several orders: ``order_id`` strings or ``(order_id, market_ticker)`` pairs. Give the
-        ticker: Kalshi routes an item without ``market_ticker`` or ``exchange_index`` to exchange index 0."""
-        items = [{"order_id": o} if isinstance(o, str) else {"order_id": o[0], "market_ticker": o[1]} for o in orders]
-        order_ids = [i["order_id"] for i in items]
-        body = await self.request("DELETE", c.BATCH_ORDERS, json={"orders": items}, items=len(items))
+    async def batch_cancel(self, items: Sequence[CancelItem | tuple[str, str] | str]) -> list[wire.WriteAck]:
+        """Cancel several orders; ``items`` are (order_id, market_ticker) pairs or :class:`CancelItem`.
+        Per-item failures come back in ``WriteAck.error`` (order kept). A bare order id (old callers)
+        is sent without a ticker, so Kalshi routes it to exchange index 0 and misses other shards."""
+        cancels = [CancelItem.of(i) for i in items]
+        body = await self.request("DELETE", c.BATCH_ORDERS, json={"orders": [i.to_json() for i in cancels]},
+                                  items=len(cancels))
         acks: list[wire.WriteAck] = []
-        for oid, item in zip(order_ids, (body or {}).get("orders") or (), strict=False):
+        for ci, item in zip(cancels, (body or {}).get("orders") or (), strict=False):
             err = item.get("error")
             if err:
-                acks.append(wire.WriteAck(order_id=oid, error=e.from_item(err, method="DELETE",
-                                                                          endpoint=c.BATCH_ORDERS)))
+                acks.append(wire.WriteAck(order_id=ci.order_id, error=e.from_item(err, method="DELETE",
+                                                                                  endpoint=c.BATCH_ORDERS)))
             else:
                 acks.append(self._parsed(c.BATCH_ORDERS, wire.parse_write_ack, item))
         return acks

@@ -457,6 +457,7 @@ class Order:
     created_ts: int = 0
     updated_ts: int = 0
     order_group_id: str = ""
+    sending_ts_ms: int = 0  # WS user_order only: wall-clock ms the exchange sent the frame (0: absent)
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     def to_ack(self, intent_id: str = "", ts_init: int = 0) -> m.OrderAck:
@@ -533,6 +534,8 @@ class Fill:
     action: str = ""
     post_position: int | None = None
     ts: int = 0
+    exchange_index: int | None = None
+    sending_ts_ms: int = 0  # WS fill only: wall-clock ms the exchange sent the frame (0: absent)
 
     def to_fill(self, ts_init: int = 0) -> m.Fill:
         return m.Fill(fill_id=self.fill_id or self.trade_id, order_id=self.order_id,
@@ -550,6 +553,7 @@ def parse_fill(obj: Json) -> Fill:
         trade_id=_s(obj, "trade_id"), client_order_id=_s(obj, "client_order_id"),
         outcome_side=_s(obj, "outcome_side") or ("yes" if side == m.BID else "no"), action=_s(obj, "action"),
         post_position=count_field(obj, "post_position", None), ts=event_ts_ns(obj),
+        exchange_index=None if obj.get("exchange_index") is None else int(obj["exchange_index"]),
     )
 
 
@@ -571,6 +575,7 @@ class Position:
     fees_paid: int = 0
     total_traded: int = 0
     updated_ts: int = 0
+    sending_ts_ms: int = 0  # WS market_position only: wall-clock ms the exchange sent the frame
 
     def to_report(self, ts_init: int = 0) -> m.PositionReport:
         return m.PositionReport(market=self.ticker, position=self.position, realized_pnl=self.realized_pnl,
@@ -743,6 +748,32 @@ def parse_lifecycle(msg: Json) -> Lifecycle:
     return Lifecycle(ticker=_s(msg, "market_ticker") or _s(msg, "event_ticker"),
                      event_type=_s(msg, "event_type"), result=_s(msg, "result"),
                      ts=_ms(msg["ts_ms"]) if _present(msg, "ts_ms") else time_ns(ts), raw=msg)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderGroupUpdate:
+    """A WS ``order_group_updates`` message. ``event_type``: created, triggered, reset, deleted,
+    limit_updated; ``contracts_limit`` in count units (None when absent); ``ts`` ns."""
+
+    order_group_id: str
+    event_type: str
+    contracts_limit: int | None = None
+    ts: int = 0
+    sending_ts_ms: int = 0
+
+
+def parse_order_group_update(msg: Json) -> OrderGroupUpdate:
+    event_type = _s(msg, "event_type")
+    if not event_type or not _s(msg, "order_group_id"):
+        raise WireError("order_group_updates without event_type or order_group_id")
+    return OrderGroupUpdate(order_group_id=_s(msg, "order_group_id"), event_type=event_type,
+                            contracts_limit=count_field(msg, "contracts_limit", None), ts=event_ts_ns(msg))
+
+
+def sending_ts_ms(frame: Json) -> int:
+    """The envelope's ``sending_ts_ms`` (wall-clock ms the exchange sent the frame), 0 when absent."""
+    value = frame.get("sending_ts_ms")
+    return 0 if value in (None, "") else int(_exact(value, "sending_ts_ms"))
 
 
 # --- requests -----------------------------------------------------------------------------------

@@ -12,11 +12,14 @@ Two layers:
 Events come out of an ``on_event`` callback when one is given, else of ``async for ev in ws``: :class:`kmm.messages.BookUpdate`
 (always the full book; ``snapshot`` tells whether a snapshot produced it), ``wire.Ticker``,
 ``wire.PublicTrade``, ``wire.Fill``, ``wire.Order`` (user_order), ``wire.Position`` (market_position),
-``wire.Lifecycle``, and the control events below.
+``wire.OrderGroupUpdate`` (order_group_updates), ``wire.Lifecycle``, and the control events below.
+The private events (fill, user_order, market_position, order_group_updates) carry the envelope's
+``sending_ts_ms`` (wall-clock ms the exchange sent the frame; 0 when absent).
 """
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import random
 import time
@@ -108,6 +111,7 @@ _TYPE_CHANNEL = {
     "orderbook_snapshot": c.CH_ORDERBOOK, "orderbook_delta": c.CH_ORDERBOOK, "ticker": c.CH_TICKER,
     "trade": c.CH_TRADE, "fill": c.CH_FILL, "user_order": c.CH_USER_ORDERS, "market_position": c.CH_POSITIONS,
     "market_lifecycle_v2": c.CH_LIFECYCLE, "event_lifecycle": c.CH_LIFECYCLE,
+    "order_group_updates": c.CH_ORDER_GROUPS,
 }
 
 
@@ -116,6 +120,17 @@ def _typed(parse: Callable[[Any], Any]) -> Callable[[Any, dict, Any, Any], list[
 
     def handler(state: Any, frame: dict, sid: Any, msg: Any) -> list[Any]:
         return [parse(msg)]
+
+    return handler
+
+
+def _private(parse: Callable[[Any], Any]) -> Callable[[Any, dict, Any, Any], list[Any]]:
+    """A frame handler for a private channel: one typed event carrying the frame's ``sending_ts_ms``."""
+
+    def handler(state: Any, frame: dict, sid: Any, msg: Any) -> list[Any]:
+        ev = parse(msg)
+        sent = wire.sending_ts_ms(frame)
+        return [dataclasses.replace(ev, sending_ts_ms=sent) if sent else ev]
 
     return handler
 
@@ -260,9 +275,10 @@ class FeedState:
         "orderbook_delta": _delta,
         "ticker": _typed(wire.parse_ticker),
         "trade": _typed(wire.parse_trade),
-        "fill": _typed(wire.parse_fill),
-        "user_order": _typed(wire.parse_order),
-        "market_position": _typed(wire.parse_position),
+        "fill": _private(wire.parse_fill),
+        "user_order": _private(wire.parse_order),
+        "market_position": _private(wire.parse_position),
+        "order_group_updates": _private(wire.parse_order_group_update),
         "market_lifecycle_v2": _typed(wire.parse_lifecycle),
         "event_lifecycle": _typed(wire.parse_lifecycle),
     }

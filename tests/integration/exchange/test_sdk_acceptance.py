@@ -1,6 +1,7 @@
 """Acceptance: Kalshi's official SDK (kalshi-python-sync 3.34.0) drives the simulator with no
 validation error: markets, orderbook, trades, create / amend / decrease / cancel, fills, positions,
-balance, settlements.
+balance, settlements, account limits and endpoint costs. The markets live on exchange index 1 (of
+2), so cancels and decreases must carry ``market_ticker`` (Kalshi routes them to index 0 otherwise).
 
 Install (Python 3.11 needs the flags; see kalshi-sdk-notes.md):
     pip install --no-deps --ignore-requires-python kalshi-python-sync==3.34.0
@@ -46,7 +47,9 @@ def client(sim: SimHandle, key_id: str | None = None, pem: bytes | None = None) 
 
 def test_sdk_market_data_without_auth(sim: SimHandle) -> None:
     c = client(sim)
-    assert c.get_exchange_status().trading_active is True
+    status = c.get_exchange_status()
+    assert status.trading_active is True
+    assert [s.exchange_index for s in status.exchange_index_statuses] == [0, 1]
     c.get_exchange_schedule()
     markets = c.get_markets(limit=3, status="open")
     assert len(markets.markets) == 3 and markets.cursor
@@ -77,9 +80,17 @@ def test_sdk_private_call_without_key_is_401(sim: SimHandle) -> None:
 def test_sdk_trading_round_trip(sim: SimHandle, keys: dict[str, bytes]) -> None:
     alice = client(sim, "alice", keys["alice"])
     bob = client(sim, "bob", keys["bob"])
-    ticker = alice.get_markets(limit=1, status="open").markets[0].ticker
-    assert alice.get_balance().balance == 100_000
-    alice.get_account_api_limits()
+    market = alice.get_markets(limit=1, status="open").markets[0]
+    ticker = market.ticker
+    assert market.exchange_index == 1
+    balance = alice.get_balance()
+    assert balance.balance == 100_000
+    assert [(b.exchange_index, b.balance) for b in balance.balance_breakdown] == [(0, "1000.0000"), (1, "0.0000")]
+    limits = alice.get_account_api_limits()
+    assert (limits.write.refill_rate, limits.write.bucket_capacity) == (8000, 16000)
+    costs = alice.get_account_endpoint_costs()
+    assert costs.default_cost == 10 and {(c.method, c.path) for c in costs.endpoint_costs} >= {
+        ("DELETE", "/portfolio/events/orders"), ("DELETE", "/portfolio/events/orders/batched")}
 
     # Alice rests an ask (sell YES) at 0.60 for 10, amends it to 0.58 x 12, decreases by 2.
     ack = alice.create_order_v2(ticker=ticker, side="ask", count="10", price="0.6000",
@@ -87,7 +98,9 @@ def test_sdk_trading_round_trip(sim: SimHandle, keys: dict[str, bytes]) -> None:
                                 client_order_id="a-1", post_only=True)
     assert ack.remaining_count == "10.00" and ack.fill_count == "0.00"
     amended = alice.amend_order_v2(order_id=ack.order_id, ticker=ticker, side="ask", price="0.5800", count="12")
-    dec = alice.decrease_order_v2(order_id=amended.order_id, reduce_by="2")
+    with pytest.raises(NotFoundException):  # no market_ticker: routed to exchange index 0
+        alice.decrease_order_v2(order_id=amended.order_id, reduce_by="2")
+    dec = alice.decrease_order_v2(order_id=amended.order_id, reduce_by="2", market_ticker=ticker)
     assert dec.remaining_count == "10.00"
     assert alice.get_order_queue_position(order_id=amended.order_id).queue_position_fp == "0.00"
     book = alice.get_market_orderbook(ticker=ticker).orderbook_fp
@@ -120,7 +133,7 @@ def test_sdk_trading_round_trip(sim: SimHandle, keys: dict[str, bytes]) -> None:
         (amended.order_id, "6.00", "4.00")
     ]
     assert alice.get_order(order_id=amended.order_id).order.client_order_id == "a-1"
-    cancel = alice.cancel_order_v2(order_id=amended.order_id)
+    cancel = alice.cancel_order_v2(order_id=amended.order_id, market_ticker=ticker)
     assert cancel.reduced_by == "6.00"
     assert alice.get_order(order_id=amended.order_id).order.status == "canceled"
 
@@ -132,7 +145,11 @@ def test_sdk_trading_round_trip(sim: SimHandle, keys: dict[str, bytes]) -> None:
     batch = alice.batch_create_orders_v2(orders=reqs)
     ids = [o.order_id for o in batch.orders]
     assert all(ids)
-    cancelled = alice.batch_cancel_orders_v2(orders=[BatchCancelOrdersV2RequestOrdersInner(order_id=i) for i in ids])
+    unrouted = alice.batch_cancel_orders_v2(orders=[BatchCancelOrdersV2RequestOrdersInner(order_id=i) for i in ids])
+    assert [o.error.code for o in unrouted.orders] == ["not_found", "not_found"]
+    assert len(alice.get_orders(ticker=ticker, status="resting").orders) == 2
+    cancelled = alice.batch_cancel_orders_v2(orders=[
+        BatchCancelOrdersV2RequestOrdersInner(order_id=i, market_ticker=ticker) for i in ids])
     assert [o.reduced_by for o in cancelled.orders] == ["1.00", "1.00"]
     alice.create_order_v2(ticker=ticker, side="bid", count="1", price="0.1000", time_in_force="good_till_canceled",
                           self_trade_prevention_type="maker")

@@ -32,7 +32,9 @@ def get(sim: SimHandle, path: str, headers: dict[str, str] | None = None) -> htt
 def test_public_market_data_needs_no_auth(sim: SimHandle) -> None:
     r = get(sim, "/trade-api/v2/markets")
     assert r.status_code == 200 and len(r.json()["markets"]) == 3
-    assert get(sim, "/trade-api/v2/exchange/status").json() == {"exchange_active": True, "trading_active": True}
+    status = get(sim, "/trade-api/v2/exchange/status").json()
+    assert (status["exchange_active"], status["trading_active"]) == (True, True)
+    assert [s["exchange_index"] for s in status["exchange_index_statuses"]] == [0, 1]
 
 
 def test_signed_request_passes(sim: SimHandle, signer: Signer) -> None:
@@ -84,14 +86,22 @@ def test_pause_stops_trading(sim: SimHandle, signer: Signer) -> None:
     assert r.status_code == 201, r.text
 
 
-def test_write_bucket_gives_429_on_basic_tier(signer: Signer) -> None:
+def test_basic_tier_write_bucket_batch_limit_and_account_limits(signer: Signer) -> None:
     body = {"ticker": "NOPE", "side": "bid", "count": "1", "price": "0.1000",
             "time_in_force": "good_till_canceled", "self_trade_prevention_type": "maker"}
+    batched = ORDERS + "/batched"
     with simulator(keys={signer.key_id: signer.public_pem()}, flow=False, n_markets=1, tier="basic") as basic:
         basic.sim.limiter.clock = lambda: 0.0  # frozen time: no refill, so the count is exact
+        limits = httpx.get(basic.root_url + "/trade-api/v2/account/limits",
+                           headers=signer.headers("GET", "/trade-api/v2/account/limits")).json()
+        too_big = httpx.post(basic.root_url + batched, json={"orders": [body] * 21},
+                             headers=signer.headers("POST", batched))
         codes = [httpx.post(basic.root_url + ORDERS, json=body, headers=signer.headers("POST", ORDERS)).status_code
-                 for _ in range(15)]
-    assert codes == [404] * 10 + [429] * 5
+                 for _ in range(25)]
+    assert limits == {"usage_tier": "basic", "read": {"refill_rate": 200, "bucket_capacity": 200},
+                      "write": {"refill_rate": 100, "bucket_capacity": 200}, "grants": []}
+    assert too_big.status_code == 400 and "maximum of 20" in too_big.json()["error"]["message"]
+    assert codes == [404] * 20 + [429] * 5  # the oversized batch spent nothing
 
 
 def test_missing_fields_are_400(sim: SimHandle, signer: Signer) -> None:

@@ -54,3 +54,13 @@ def test_sim_process_writes_ready_file_and_serves(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
+
+
+def test_bad_settings_exit_2_naming_the_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    for argv, name in ((["--shards", "0"], "--shards"), (["--tier", "platinum"], "--tier"),
+                       (["--first-close-minutes", "-5"], "--first-close-minutes")):
+        assert cli.main(parser.parse_args(argv)) == 2
+        assert name in capsys.readouterr().err
+    assert parser.parse_args([]).shards == 2

@@ -29,3 +29,34 @@ async def test_close_settle_and_roll(signer: Signer) -> None:
                 events.append(json.loads(await asyncio.wait_for(conn.recv(), 5))["msg"])
             settled = [e for e in events if e["event_type"] == "determined"]
             assert {e["result"] for e in settled} <= {"yes", "no"}
+
+
+async def test_short_synthetic_markets_settle_on_their_own(signer: Signer) -> None:
+    """With ``first_close_minutes`` a test (or a soak at --speed 5) sees settlements within minutes."""
+    from kmm_services.exchange.orders import ASK, BID, IOC, CreateOrder
+
+    async with running_simulator(keys={signer.key_id: signer.public_pem()}, flow=False, n_markets=3,
+                                 first_close_minutes=10, close_spacing_minutes=5) as sim:
+        ticker = sim.call(lambda: sim.exchange.markets()[0].ticker)
+
+        def trade() -> str:
+            sim.exchange.open_account("mm", 10**12)
+            sim.exchange.create_order("mm", CreateOrder(ticker, ASK, 4000, 500))
+            sim.exchange.create_order(signer.key_id, CreateOrder(ticker, BID, 4000, 500, time_in_force=IOC))
+            return sim.exchange.create_order(signer.key_id, CreateOrder(ticker, BID, 3000, 100)).order_id
+
+        resting = sim.call(trade)
+        path = "/trade-api/v2/portfolio/settlements"
+        async with httpx.AsyncClient() as client:
+            r = await client.post(sim.admin_url + "/clock/advance", json={"seconds": 9 * 60})
+            assert r.status_code == 200
+            assert (await client.get(sim.base_url + f"/markets/{ticker}")).json()["market"]["status"] == "active"
+            await client.post(sim.admin_url + "/clock/advance", json={"seconds": 2 * 60})
+            market = (await client.get(sim.base_url + f"/markets/{ticker}")).json()["market"]
+            rows = (await client.get(sim.root_url + path, headers=signer.headers("GET", path))).json()["settlements"]
+            listed = (await client.get(sim.base_url + "/markets", params={"status": "open"})).json()["markets"]
+        assert market["status"] == "finalized" and market["result"] in ("yes", "no")
+        assert [(s["ticker"], s["yes_count_fp"], s["revenue"]) for s in rows] == [
+            (ticker, "5.00", 500 if market["result"] == "yes" else 0)]
+        assert sim.call(lambda: sim.exchange.get_order(signer.key_id, resting).status) == "canceled"
+        assert len(listed) == 3 and ticker not in {m["ticker"] for m in listed}  # a new event rolled in

@@ -131,14 +131,14 @@ async def test_order_lifecycle_and_portfolio(env: Env):
     assert ack.order_id in await env.trader.get_queue_positions(market_tickers=[t])
     amended = await env.trader.amend_order(ack.order_id, ticker=t, side="bid", price=1200, count=400)
     assert amended.order_id
-    decreased = await env.trader.decrease_order(amended.order_id, reduce_by=100)
+    decreased = await env.trader.decrease_order(amended.order_id, reduce_by=100, market_ticker=t)
     assert decreased.remaining_count == 300
-    canceled = await env.trader.cancel_order(decreased.order_id)
+    canceled = await env.trader.cancel_order(decreased.order_id, market_ticker=t)
     assert canceled.reduced_by == 300
     batch = await env.trader.batch_create([NewOrder(t, "bid", 900, 100), NewOrder(t, "bid", 12345, 100)])
     assert batch[0].order_id and batch[0].error is None
     assert isinstance(batch[1].error, e.Rejected)
-    cancels = await env.trader.batch_cancel([batch[0].order_id, "no-such-order"])
+    cancels = await env.trader.batch_cancel([(batch[0].order_id, t), ("no-such-order", t)])
     assert cancels[0].reduced_by == 100 and cancels[1].error is not None
     await env.trader.cancel_all()
     assert [o async for o in env.trader.iter_orders(ticker=t, status="resting")] == []
@@ -294,6 +294,32 @@ async def test_ws_snapshot_and_deltas_match_rest(env: Env):
         await aeventually(lambda: _true(any(isinstance(x, wire.Position) for x in seen)), timeout=10)
         subs = await ws.list_subscriptions()
         assert {s["channel"] for s in subs} >= {c.CH_ORDERBOOK, c.CH_FILL}
+
+
+async def test_ws_private_events_are_typed_and_carry_sending_ts_ms(env: Env):
+    mk = await open_market(env.trader)
+    seen: list[Any] = []
+    async with KalshiWs(env.sim.ws_url, signer=env.signer, on_event=seen.append) as ws:
+        await ws.subscribe([c.CH_FILL, c.CH_USER_ORDERS, c.CH_POSITIONS, c.CH_ORDER_GROUPS])
+        group = await env.trader.create_order_group(5000)
+        ack = await env.trader.create_order(ticker=mk.ticker, side="ask", price=6000, count=300,
+                                            client_order_id="ws-1", order_group_id=group.order_group_id)
+        await env.maker.create_order(ticker=mk.ticker, side="bid", price=6000, count=100, time_in_force=IOC)
+
+        def private() -> list[Any]:
+            return [x for x in seen if isinstance(x, wire.Fill | wire.Order | wire.Position | wire.OrderGroupUpdate)]
+
+        await aeventually(lambda: _true(len(private()) >= 5), timeout=10, what="group, order, fill, position, order")
+        kinds = [type(x).__name__ for x in private()]
+        assert kinds[:5] == ["OrderGroupUpdate", "Order", "Fill", "Position", "Order"]
+        g, placed, fill, pos, partly = private()[:5]
+        assert (g.event_type, g.order_group_id, g.contracts_limit) == ("created", group.order_group_id, 5000)
+        assert (placed.order_id, placed.client_order_id, placed.status, placed.remaining_count) == (
+            ack.order_id, "ws-1", "resting", 300)
+        assert (fill.order_id, fill.count, fill.post_position, fill.exchange_index) == (
+            ack.order_id, 100, -100, mk.raw["exchange_index"])
+        assert pos.position == -100 and (partly.fill_count, partly.remaining_count) == (100, 200)
+        assert all(x.sending_ts_ms > 0 for x in private())
 
 
 async def test_ws_public_without_auth(env: Env):

@@ -186,12 +186,30 @@ async def test_rate_limiter_is_charged_per_endpoint_cost(signer):
     lim = RateLimiter(200, 100, clock=lambda: now[0])
     stub = Stub({("GET", "/trade-api/v2/portfolio/orders/o1"): [(200, {"order": ORDER})],
                  ("DELETE", "/trade-api/v2/portfolio/events/orders/batched"): [(200, {"orders": [
-                     {"order_id": "a", "reduced_by": "1.00"}, {"order_id": "b", "reduced_by": "1.00"}]})]})
+                     {"order_id": "a", "reduced_by": "1.00"}, {"order_id": "b", "reduced_by": "1.00"}]})],
+                 ("DELETE", "/trade-api/v2/portfolio/events/orders"): [(204, None)]})
     api, _ = client(stub, signer, limiter=lim)
     await api.get_order("o1")
-    acks = await api.batch_cancel(["a", "b"])
+    acks = await api.batch_cancel([("a", "T-1"), ("b", "T-2")])
     assert [a.reduced_by for a in acks] == [100, 100]
-    assert lim.tokens() == {"read": 198, "write": 96}
+    assert lim.tokens() == {"read": 198, "write": 196}  # the write bucket holds 2 s: 200 tokens
+    await api.cancel_all()
+    assert lim.tokens()["write"] == 196 - 40  # cancel-all = a batch cancel of 200 / 10 = 20 orders
+
+
+async def test_batch_cancel_sends_each_items_market_ticker(signer):
+    from kmm.kalshi.rest import CancelItem
+
+    stub = Stub({("DELETE", "/trade-api/v2/portfolio/events/orders/batched"): [(200, {"orders": [
+        {"order_id": "a", "reduced_by": "1.00"},
+        {"order_id": "b", "reduced_by": "0.00", "error": {"code": "not_found", "message": "gone"}},
+        {"order_id": "c", "reduced_by": "1.00"}]})]})
+    api, _ = client(stub, signer)
+    acks = await api.batch_cancel([("a", "T-1"), CancelItem("b", exchange_index=1), "c"])
+    assert json.loads(stub.requests[0].content) == {"orders": [
+        {"order_id": "a", "market_ticker": "T-1"}, {"order_id": "b", "exchange_index": 1}, {"order_id": "c"}]}
+    assert acks[0].error is None and acks[1].order_id == "b"
+    assert isinstance(acks[1].error, e.KalshiError) and acks[1].error.code == "not_found"
 
 
 async def test_candlesticks_path_and_params():
