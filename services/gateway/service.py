@@ -116,6 +116,7 @@ class GatewaySettings(ServiceSettings):
     max_order_contracts: int = Field(1_000, ge=1, description="refuse approvals resting more on one side")
     cancel_all_hold_s: float = Field(60.0, ge=0, description="no placements after a cancel-all without the WS")
     refused_hold_s: float = Field(2.0, gt=0, description="no new request for an order the exchange refused")
+    order_group_cooldown_s: float = Field(60.0, ge=0, description="wait before resetting a triggered group")
 
 
 class GatewayService(Service):
@@ -162,7 +163,8 @@ class GatewayService(Service):
         self.settled_ts_s = 0
         self.lost: dict[str, Order] = {}
         self.placements: dict[tuple[str, str], int] = {}
-        self.hold_places_until = 0.0
+        self.hold_places_until = 0.0  # after a cancel-all (unless the private feed confirms states)
+        self.group_hold_until = 0.0  # after the exchange's order-group breaker fired
         self.reconciled = False
         self.balance: int | None = None
         self.exported_markets: set[str] = set()
@@ -221,7 +223,11 @@ class GatewayService(Service):
         assert self.api is not None
         try:
             body = await self.api.get_account_limits()
-            limiter = RateLimiter.from_account_limits(body)
+            try:
+                costs: dict[str, Any] | None = await self.api.get_endpoint_costs()
+            except kerr.KalshiError:
+                costs = None
+            limiter = RateLimiter.from_account_limits(body, costs)
         except (kerr.KalshiError, KeyError, TypeError, ValueError) as exc:
             log.warning("account limits unavailable (%s); budgeting for tier %s", exc, self.s.kalshi_tier)
             return
@@ -311,6 +317,8 @@ class GatewayService(Service):
         return self.state != HALTED and fresh and not self.dead_man_fired and self.reconciled
 
     def placements_allowed(self) -> bool:
+        if time.monotonic() < self.group_hold_until:
+            return False
         return self.feed_up or time.monotonic() >= self.hold_places_until
 
     async def sync_loop(self) -> None:
@@ -412,7 +420,7 @@ class GatewayService(Service):
         bucket = self.limiter.write
         deferred: list[str] = []
         cancels = [a.order for a in actions if a.kind == CANCEL and a.order is not None and a.order.order_id]
-        max_batch = max(1, int(bucket.capacity // kc.BATCH_CREATE_COST_PER_ORDER))
+        max_batch = max(1, self.limiter.max_batch)
         for i in range(0, len(cancels), max_batch):
             chunk = cancels[i:i + max_batch]
             if bucket.try_acquire(self.limiter.cost("DELETE", kc.BATCH_ORDERS, len(chunk))):
@@ -679,7 +687,7 @@ class GatewayService(Service):
             if ack.error is None:
                 self.table.apply(o, "cancel_acked")
                 self.publish_cancel(o, ack.reduced_by or before, reason)
-            elif isinstance(ack.error, kerr.NotFound):
+            elif isinstance(ack.error, kerr.NotFound) or getattr(ack.error, "code", "") == "not_found":
                 self.table.apply(o, "gone")
                 self.publish_cancel(o, before, "gone")
             else:
@@ -821,7 +829,8 @@ class GatewayService(Service):
         """The private WebSocket: fills, order updates, positions — the primary source of exchange events."""
         assert self.ws is not None
         self.ws.start()
-        await self.ws.subscribe([kc.CH_FILL, kc.CH_USER_ORDERS, kc.CH_POSITIONS], None, wait=False)
+        await self.ws.subscribe([kc.CH_FILL, kc.CH_USER_ORDERS, kc.CH_POSITIONS, kc.CH_ORDER_GROUPS], None,
+                                wait=False)
         async for ev in self.ws:
             sent_ns = getattr(ev, "sending_ts_ms", 0) * NS_PER_MS if getattr(ev, "sending_ts_ms", 0) else 0
             if isinstance(ev, wire.Fill):
@@ -834,6 +843,8 @@ class GatewayService(Service):
                 elif ev.status == "resting" and ev.client_order_id.startswith("kmm-") and self.reconciled:
                     # placed by a create whose answer has not reached us yet, or unknown: reconcile decides
                     self.spawn_task(self.check_unknown(ev), "unknown-order")
+            elif isinstance(ev, wire.OrderGroupUpdate):
+                self.on_order_group(ev)
             elif isinstance(ev, wire.Position):
                 if ev.position != self.positions.get(ev.ticker, ev.position):
                     self.spawn_task(self.poll_fills(), "fills-after-position")  # a fill we have not seen
@@ -846,6 +857,23 @@ class GatewayService(Service):
                 log.warning("private feed down: REST backstop until it is back")
             elif isinstance(ev, Connected):
                 pass
+
+    def on_order_group(self, ev: wire.OrderGroupUpdate) -> None:
+        """The exchange's circuit breaker: our group matched more than its limit in 15 s and the
+        exchange cancelled every order in it. Nothing new is placed until the group is reset."""
+        if ev.order_group_id != self.order_group_id or ev.event_type != "triggered":
+            return
+        log.error("order group %s triggered: the exchange cancelled our orders; resetting it in %.0fs",
+                  ev.order_group_id, self.s.order_group_cooldown_s)
+        metrics.ORDER_ANOMALIES.labels("order_group_triggered").inc()
+        self.group_hold_until = time.monotonic() + self.s.order_group_cooldown_s
+        self.spawn_task(self.reset_order_group(), "order-group-reset")
+
+    async def reset_order_group(self) -> None:
+        assert self.api is not None and self.order_group_id is not None
+        await asyncio.sleep(self.s.order_group_cooldown_s)
+        await self.api.reset_order_group(self.order_group_id)
+        log.warning("order group %s reset", self.order_group_id)
 
     async def check_unknown(self, ev: wire.Order) -> None:
         """A resting ``kmm-`` order we do not track: give an in-flight create a moment, then cancel it."""

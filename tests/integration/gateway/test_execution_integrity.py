@@ -136,3 +136,31 @@ def test_a_settlement_reaches_exec_report_with_the_exchanges_payout(bench: Bench
     refused = bench.approve(market, bid=(9000, 1000))
     eventually(lambda: any(isinstance(m, ApprovalStatus) and m.intent_id == refused and m.status == REFUSED
                            for m in bench.reports()), timeout=10, what="no quoting on a settled market")
+
+
+def test_an_order_that_lands_after_the_gateway_gave_up_is_found_and_pulled(bench: Bench) -> None:
+    market = bench.new_market()
+    bench.start_gateway(KMM_REQUEST_TIMEOUT_S="1", KMM_AMBIGUOUS_GRACE_S="20")
+    bench.heartbeats(True)
+    bench.faults(latency_ms=8000, latency_paths=["/portfolio/events/orders"])  # lands after every retry gave up
+    bench.approve(market, bid=(4000, 1000))
+    eventually(lambda: bench.gateway_status()["counts"]["ambiguous"] >= 1, timeout=20, what="the create timed out")
+    eventually(lambda: resting_count(bench, market, "bid") == 1000, timeout=20, what="the order landed late")
+    bench.faults(latency_ms=0)
+    eventually(lambda: any(o["status"] == "resting" for o in
+                           httpx.get(f"http://127.0.0.1:{bench.port}/orders", timeout=5).json()["orders"]),
+               timeout=20, what="the gateway tracks it")
+    bench.approve(market)  # pull the quote: the late order must not be orphaned
+    eventually(lambda: resting_count(bench, market, "bid") == 0, timeout=15, what="the late order is cancelled")
+    assert len([o for o in bench.all_orders(market) if o.client_order_id.startswith("kmm-")]) == 1
+
+
+def test_a_create_processed_then_answered_5xx_rests_once(bench: Bench) -> None:
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    bench.faults(error_after_next=1, paths=["/portfolio/events/orders"])
+    bench.approve(market, bid=(4000, 1000), ask=(6000, 1000))
+    eventually(lambda: resting_count(bench, market, "bid") == 1000 and resting_count(bench, market, "ask") == 1000,
+               timeout=20, what="both sides rest")
+    assert len(bench.all_orders(market)) == 2  # the 5xx'd create was read back, not sent again
