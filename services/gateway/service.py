@@ -362,7 +362,7 @@ class GatewayService(Service):
         self.counts["ambiguous"] += 1
         metrics.ORDERS.labels("ambiguous").inc()
         log.warning("order %s outcome unknown (%s): resolving by reading the exchange", wo.client_order_id, why)
-        self.spawn(self.resolve(wo), f"resolve:{wo.client_order_id}")
+        self.spawn_task(self.resolve(wo), f"resolve:{wo.client_order_id}")
 
     async def resolve(self, wo: WorkingOrder) -> None:
         """Find out what happened to an order whose request had no clear answer."""

@@ -186,7 +186,7 @@ class MarketDataService(Service):
             elif isinstance(ev, wire.Lifecycle):
                 metrics.MARKETDATA_EVENTS.labels("market_lifecycle").inc()
                 log.info("lifecycle %s %s %s", ev.ticker, ev.event_type, ev.result)
-                self.spawn(self.poll_markets(), f"poll-after-lifecycle:{new_id()}")
+                self.spawn_task(self.poll_markets(), f"poll-after-lifecycle:{new_id()}")
 
     # --- REST → md:market -------------------------------------------------------------------------
     async def markets_loop(self) -> None:
