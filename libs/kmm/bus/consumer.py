@@ -15,8 +15,9 @@ Undecodable payloads go to the DLQ at once. A message whose ``msg_id`` was alrea
 producer retry) is acked without calling the handler. A handler that raises leaves the entry
 pending: it is redelivered after ``claim_idle_ms`` until it reaches ``max_deliveries``.
 
-Faults the runner rides out without exiting: a connection error (Redis down or restarting) waits
-a capped backoff and starts again at step 1, acks not yet sent kept; NOGROUP (Redis came back
+Faults the runner rides out without exiting: a connection error (Redis down or restarting, in the
+runner's own calls or raised by the handler) waits a capped backoff and starts again at step 1,
+acks not yet sent kept; NOGROUP (Redis came back
 empty, or the group was destroyed) recreates the group at ``0`` and carries on — entries already
 handled by this process are deduped on ``msg_id``.
 """
@@ -292,6 +293,8 @@ class GroupConsumer:
             try:
                 await self.handler(msg, Delivery(stream, eid, delivery_count))
             except Exception as exc:  # the entry stays pending and is retried, then dead-lettered
+                if is_connection_error(exc):
+                    raise  # Redis is down, not the message: back off, then replay what is pending
                 self.stats.failed += 1
                 log.warning("handler failed on %s %s: %r", stream, eid, exc)
                 continue
