@@ -5,6 +5,7 @@ ridden out — the runner restarts Redis on its AOF, no service exits, trading c
 import signal
 
 import pytest
+import redis
 
 from kmm.bus import topology as t
 from kmm.messages import Control, QuoteIntent
@@ -46,9 +47,27 @@ def test_kill_9_redis_under_the_running_system(system: System) -> None:
     eventually(lambda: system.resting_orders(), timeout=30, interval=0.5, what="resting quotes")
     intents = len([m for _, m in system.messages(t.ORD_INTENT) if isinstance(m, QuoteIntent)])
 
+    admin = system.redis()
+    admin.set("test:marker", "before the crash")
+    admin.bgrewriteaof()  # the marker is on disk once the rewrite is done (everysec may not have run)
+
+    def rewritten() -> bool:
+        info = admin.info("persistence")
+        return not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]
+
+    eventually(rewritten, timeout=30, what="AOF rewritten")
+
     system.sup.kill("redis", signal.SIGKILL)
     eventually(lambda: system.sup.children["redis"].restarts > redis_restarts, timeout=30,
                what="the runner restarts redis")
+
+    def marker() -> bytes | None:
+        try:
+            return system.redis().get("test:marker")
+        except redis.ConnectionError:  # still restarting (or loading the AOF)
+            return None
+
+    eventually(lambda: marker() == b"before the crash", timeout=30, what="redis back on its socket with its AOF")
     system.wait_ready(SERVICES, timeout=60)
     eventually(lambda: len([m for _, m in system.messages(t.ORD_INTENT) if isinstance(m, QuoteIntent)]) > intents + 20,
                timeout=60, interval=0.5, what="intents flow again")

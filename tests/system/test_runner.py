@@ -107,7 +107,10 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
 
 def test_every_child_dies_with_a_kill_9_runner(runner: Runner) -> None:
     assert {role(p) for p in runner.kids} == CHILDREN, runner.kids
-    assert "to halt trading: curl -X POST -H \"Authorization: Bearer $(cat " in runner.log()
+    token = runner.workdir / "secrets" / "admin.token"
+    assert f'to halt trading: curl -X POST -H "Authorization: Bearer $(cat {token})" http://127.0.0.1:' in runner.log()
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert token.read_text().strip() not in runner.log()
     runner.proc.send_signal(signal.SIGKILL)
     runner.proc.wait(10)
 

@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -99,6 +100,9 @@ class Run:
             raise SystemExit("redis-server is not on PATH (make system-deps, or apt-get install redis-server)")
         admin = (self.secrets / "admin.password").read_text().strip()
         d = self.workdir / "redis"
+        if self.args.mode != "live" and d.exists():
+            # A new simulator session: a bus left by an earlier run in this workdir would be stale.
+            shutil.rmtree(d)
         d.mkdir(parents=True, exist_ok=True)
         argv = redis_argv(binary, d, aclfile=aclfile, appendonly=True, appendfsync="everysec")
         self.sup.add(ProcSpec("redis", argv))
