@@ -189,7 +189,7 @@ class GroupConsumer:
                     lost_groups += 1
                     log.warning("group %s missing on %s (%s): recreating it", self.group, self.streams, exc)
                     if lost_groups > 1:  # recreated and lost again at once: do not spin
-                        await self.backoff.wait(exc, self._stopping)
+                        await self._pause(min(0.1 * lost_groups, 2.0))
                 else:
                     raise
                 recover = True
@@ -200,6 +200,12 @@ class GroupConsumer:
                 raise
             log.warning("could not ack %d handled entries at stop (Redis unreachable); they will be "
                         "redelivered and deduped", sum(len(v) for v in self._acks.values()))
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
 
     async def _read(self) -> list | None:
         """Send pending acks and read the next batch; None when stopped while blocked."""

@@ -168,6 +168,8 @@ class FanoutReader:
         try:
             await self.handler(stream, [m for m, _, _ in items])
         except Exception as exc:
+            if is_connection_error(exc):
+                raise  # Redis is down, not the batch: back off and read it again
             log.warning("fan-out handler failed on %d messages from %s (%r); handling them one at a time",
                         len(items), stream, exc)
             await self._one_by_one(stream, items)
@@ -182,6 +184,8 @@ class FanoutReader:
             try:
                 await self.handler(stream, [msg])
             except Exception as exc:
+                if is_connection_error(exc):
+                    raise
                 await dead_letter(self.redis, self.service, stream, eid, 1, f"handler raised {exc!r}", payload)
                 self.dead_lettered += 1
                 continue

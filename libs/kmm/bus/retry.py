@@ -13,8 +13,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kmm.chassis.metrics import REDIS_UP
 
-# AuthenticationError and BusyLoadingError (Redis still loading its AOF) are ConnectionErrors too.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+# AuthenticationError and BusyLoadingError (Redis still loading its AOF) are ConnectionErrors too;
+# redis-py wraps socket errors in these. (Not the builtin TimeoutError/OSError: a handler's own
+# timeout is the handler's failure, not an outage.)
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError)
 
 
 def is_connection_error(exc: BaseException) -> bool:
