@@ -199,7 +199,7 @@ class GroupConsumer:
             if not is_connection_error(exc):
                 raise
             log.warning("could not ack %d handled entries at stop (Redis unreachable); they will be "
-                        "redelivered and deduped", sum(len(v) for v in self._acks.values()))
+                        "delivered again", sum(len(v) for v in self._acks.values()))
 
     async def _pause(self, seconds: float) -> None:
         try:
