@@ -1,11 +1,13 @@
 """Operator endpoints: bearer token from KMM_ADMIN_TOKEN_FILE, same origin only, reads stay open."""
 
+import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from kmm.chassis.app import DISABLED, create_app
 from kmm.chassis.service import Service
@@ -32,9 +34,33 @@ class Halting(Service):
             return {"halts": self.halts}
 
 
-def client(token_file: Path | None) -> tuple[TestClient, Halting]:
+class Client:
+    """Requests straight into the ASGI app (no server, no lifespan: nothing here needs Redis)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                return await c.request(method, path, **kw)
+
+        return asyncio.run(go())
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", path, **kw)
+
+    def head(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("HEAD", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", path, **kw)
+
+
+def client(token_file: Path | None) -> tuple[Client, Halting]:
     svc = Halting(ServiceSettings(admin_token_file=token_file))
-    return TestClient(create_app(svc)), svc  # no lifespan: nothing here needs Redis
+    return Client(create_app(svc)), svc
 
 
 @pytest.fixture
