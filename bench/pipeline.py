@@ -88,9 +88,7 @@ def main() -> None:
         while time.monotonic() < deadline:
             run.sup.poll()
             time.sleep(0.2)
-        pids = {n: c.proc.pid for n, c in run.sup.children.items() if c.proc is not None}
-        if run.redis is not None:
-            pids["redis"] = run.redis.proc.pid
+        pids = {n: c.proc.pid for n, c in run.sup.children.items() if c.proc is not None}  # redis included
         cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
         md0 = httpx.get(f"http://127.0.0.1:{ports['marketdata']}/status").json()["books_published"]
         h0 = histogram(ports["gateway"])

@@ -37,8 +37,15 @@ class System:
         assert port is not None
         return port
 
-    def http(self, name: str, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, f"http://127.0.0.1:{self.port(name)}{path}", timeout=5, **kw)
+    def admin_token(self) -> str:
+        return self.run.admin_token_file.read_text().strip()
+
+    def http(self, name: str, method: str, path: str, *, operator: bool = True, **kw: Any) -> httpx.Response:
+        """A request to a service; non-GET requests carry the operator token unless ``operator=False``."""
+        headers = dict(kw.pop("headers", None) or {})
+        if operator and method.upper() not in ("GET", "HEAD"):
+            headers.setdefault("Authorization", f"Bearer {self.admin_token()}")
+        return httpx.request(method, f"http://127.0.0.1:{self.port(name)}{path}", timeout=5, headers=headers, **kw)
 
     def status(self, name: str) -> dict[str, Any]:
         try:
@@ -109,11 +116,17 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
                               "--seconds", "0"])
     run = runner.Run(args)
     stop = threading.Event()
+    polling = threading.Lock()
+    paused = False
 
     def supervise() -> None:
         while not stop.wait(0.1):
-            run.sup.poll()
+            with polling:
+                if not paused:
+                    run.sup.poll()
 
+    # Children the watcher restarts get SIGTERM when its thread ends (PR_SET_PDEATHSIG follows the
+    # thread), so it stays alive, paused, until the runner has stopped everything in order.
     watcher = threading.Thread(target=supervise, daemon=True)
     try:
         sys_ = System(run, run.start_all())
@@ -121,9 +134,13 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         sys_.wait_ready(("marketdata", "selector", "quoter", "risk", "gateway"))
         yield sys_
     finally:
-        stop.set()
-        if watcher.is_alive():
-            watcher.join(5)
-        run.shutdown()
+        with polling:
+            paused = True
+        try:
+            run.shutdown()
+        finally:
+            stop.set()
+            if watcher.is_alive():
+                watcher.join(5)
         logs = {p.name: p.read_text()[-3000:] for p in (workdir / "logs").glob("*.log")}
         (workdir / "logs-tail.json").write_text(json.dumps(logs))

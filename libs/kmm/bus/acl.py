@@ -2,15 +2,20 @@
 
 One user per service plus ``admin`` (bootstrap, operators) and ``probe`` (health checks); the
 default user is off. A service user may:
-- XADD only to the streams the table says it writes (its own ``dlq:<service>`` included), and read
-  them back (XREVRANGE), so a restarted service can recover what it already published;
+- XADD only to the streams the table says it writes (its own ``dlq:<service>`` and copies of its
+  streams included), and read them back (XREVRANGE), so a restarted service can recover what it
+  already published; MULTI/EXEC/DISCARD, so a message and its copies (or a stream entry and a
+  state update) go in atomically — every command inside is still checked;
 - XREAD (never write) its fan-out inputs;
-- run its consumer group (XREADGROUP/XACK/XAUTOCLAIM/XPENDING/XRANGE) on its group inputs, in a
-  selector that has no XADD, so reading ``ord:approved`` never grants writing it.
-No service user gets XDEL, XTRIM, XSETID, XGROUP or FLUSHALL. Passwords appear only as SHA-256
-hashes, from ``KMM_REDIS_PASSWORD_<USER>`` or ``<secrets-dir>/<user>.password``; ``kmm acl`` creates
-random password files for users that have none. (Redis 7.0 refuses comments in an ACL file, so
-the generated file carries none: regenerate it, never edit it.)
+- run its consumer group (XREADGROUP/XACK/XCLAIM/XAUTOCLAIM/XPENDING/XRANGE/XINFO GROUPS) and
+  ``XGROUP CREATE`` it on its own group streams only, in a selector that has no XADD, so reading
+  ``ord:approved`` never grants writing it. A group stream has exactly one group (topology), so a
+  service can never touch another service's group;
+- HSET/HGET/HGETALL/HDEL/HINCRBY/DEL its own ``state:<service>`` hash, and no other key.
+No service user gets XDEL, XTRIM, XSETID, any other XGROUP subcommand or FLUSHALL. Passwords
+appear only as SHA-256 hashes, from ``KMM_REDIS_PASSWORD_<USER>`` or ``<secrets-dir>/<user>.password``;
+``kmm acl`` creates random password files for users that have none. (Redis 7.0 refuses comments in
+an ACL file, so the generated file carries none: regenerate it, never edit it.)
 """
 
 import argparse
@@ -26,7 +31,11 @@ from .topology import SERVICES, TOPOLOGY, StreamSpec, state_key
 ADMIN = "admin"
 PROBE = "probe"
 USERS = (ADMIN, PROBE, *SERVICES)
-GROUP_COMMANDS = ("+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xpending", "+xrange", "+xinfo|groups")
+GROUP_COMMANDS = (
+    "+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xpending", "+xrange", "+xinfo|groups", "+xgroup|create",
+)
+STATE_COMMANDS = ("+hset", "+hget", "+hgetall", "+hdel", "+hincrby", "+del")
+TRANSACTION_COMMANDS = ("+multi", "+exec", "+discard")
 
 
 def password_hash(password: str) -> str:
@@ -38,7 +47,7 @@ def service_rules(service: str, topology: Iterable[StreamSpec] = TOPOLOGY) -> st
     writes = [s.name for s in specs if s.writer == service]
     fanout = [s.name for s in specs if service in s.fanout_readers and s.writer != service]
     group_in = [s.name for s in specs if service in s.groups]
-    parts = ["resetkeys", "resetchannels", "-@all", "+ping"]
+    parts = ["resetkeys", "resetchannels", "-@all", "+ping", *TRANSACTION_COMMANDS]
     if writes:
         parts += ["+xadd", "+xlen", "+xrevrange"]
         parts += [f"~{w}" for w in writes]
@@ -47,7 +56,7 @@ def service_rules(service: str, topology: Iterable[StreamSpec] = TOPOLOGY) -> st
         parts += [f"%R~{f}" for f in fanout]
     if group_in:
         parts.append("(" + " ".join([*(f"~{g}" for g in group_in), *GROUP_COMMANDS]) + ")")
-    parts.append(f"(~{state_key(service)} +hset +hget +hgetall +hdel)")
+    parts.append("(" + " ".join([f"~{state_key(service)}", *STATE_COMMANDS]) + ")")
     return " ".join(parts)
 
 

@@ -1,6 +1,8 @@
-"""Create every consumer group in the topology table (``kmm bootstrap``); services never do.
+"""Create every consumer group in the topology table (``kmm bootstrap``).
 
-Groups start at ``0`` so entries published before the bootstrap are still delivered.
+Each service also ensures its own groups when it starts (:func:`ensure_group`, allowed by its ACL
+on its own group streams only), so the bootstrap is a convenience for operators and start-up
+ordering, not a requirement. Groups start at ``0`` so entries published before them are delivered.
 """
 
 import argparse
@@ -15,17 +17,20 @@ from .connection import connect, read_secret
 from .topology import groups
 
 
+async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> bool:
+    """``XGROUP CREATE stream group 0 MKSTREAM``; True if created now, False if it existed (BUSYGROUP)."""
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if str(exc).startswith("BUSYGROUP"):
+            return False
+        raise
+    return True
+
+
 async def bootstrap(redis: aioredis.Redis) -> list[tuple[str, str]]:
     """Create missing groups; return the (stream, group) pairs created now."""
-    created = []
-    for stream, group in groups():
-        try:
-            await redis.xgroup_create(stream, group, id="0", mkstream=True)
-            created.append((stream, group))
-        except ResponseError as exc:
-            if not str(exc).startswith("BUSYGROUP"):
-                raise
-    return created
+    return [(stream, group) for stream, group in groups() if await ensure_group(redis, stream, group)]
 
 
 async def missing_groups(redis: aioredis.Redis, streams: tuple[str, ...], group: str) -> list[str]:

@@ -1,7 +1,9 @@
 """Consumer-group runner: at-least-once delivery with replay, reclaim, dead-lettering and dedupe.
 
 Life of a runner:
-1. replay this consumer's own pending entries (``XREADGROUP ... 0``) — what it held when it died;
+1. ensure its group exists on every stream (``XGROUP CREATE <stream> <group> 0 MKSTREAM``,
+   BUSYGROUP ignored), then replay this consumer's own pending entries (``XREADGROUP ... 0``) —
+   what it held when it died;
 2. read new entries (``>``) in batches, hand each decoded message to the handler, ack the batch
    (pipelined with the next read, so a batch costs one round trip);
 3. every ``claim_interval`` move entries delivered ``max_deliveries`` times to ``dlq:<service>``
@@ -12,6 +14,12 @@ Life of a runner:
 Undecodable payloads go to the DLQ at once. A message whose ``msg_id`` was already handled (a
 producer retry) is acked without calling the handler. A handler that raises leaves the entry
 pending: it is redelivered after ``claim_idle_ms`` until it reaches ``max_deliveries``.
+
+Faults the runner rides out without exiting: a connection error (Redis down or restarting, in the
+runner's own calls or raised by the handler) waits a capped backoff and starts again at step 1,
+acks not yet sent kept; NOGROUP (Redis came back
+empty, or the group was destroyed) recreates the group at ``0`` and carries on — entries already
+handled by this process are deduped on ``msg_id``.
 """
 
 import asyncio
@@ -32,8 +40,10 @@ from kmm.chassis.metrics import (
 )
 from kmm.messages import DeadLetter, DecodeError, Message, decode, encode
 
+from .bootstrap import ensure_group
 from .ids import new_id
 from .publisher import FIELD
+from .retry import Backoff, is_connection_error
 from .topology import dlq_stream
 
 log = logging.getLogger(__name__)
@@ -129,6 +139,7 @@ class GroupConsumer:
         self._claim_cursor: dict[str, str] = {s: "0-0" for s in streams}
         self._read_task: asyncio.Task | None = None
         self._acks: dict[str, list[bytes]] = {}  # handled, to be acked with the next read
+        self.backoff = Backoff(f"consumer {self.group} on {','.join(streams)}", log)
         self._metrics = {
             s: (MESSAGES_CONSUMED.labels(service, s), HANDLER_SECONDS.labels(service, s),
                 MESSAGE_AGE_SECONDS.labels(service, s))
@@ -141,36 +152,82 @@ class GroupConsumer:
         if self._read_task is not None and not self._read_task.done():
             self._read_task.cancel()
 
+    async def ensure_groups(self) -> list[str]:
+        """Create the group on every stream where it is missing; return those streams."""
+        created = [s for s in self.streams if await ensure_group(self.redis, s, self.group)]
+        if created:
+            log.info("created group %s on %s", self.group, ", ".join(created))
+        return created
+
     async def run(self) -> None:
-        await self._replay_own_pending()
         last_claim = 0.0
+        recover = True  # (re)start: ensure the groups and replay own pending entries first
+        lost_groups = 0
         while not self._stopping.is_set():
-            now = time.monotonic()
-            if now - last_claim >= self.config.claim_interval_s:
-                last_claim = now
-                await self.reclaim()
-            acks, self._acks = self._acks, {}
-            self._read_task = asyncio.create_task(self._ack_and_read(acks))
             try:
-                reply = await self._read_task
-            except asyncio.CancelledError:
-                self._merge_acks(acks)  # XACK is idempotent: resend whatever may not have gone out
-                if self._stopping.is_set():
+                if recover:
+                    await self.ensure_groups()
+                    self._claim_cursor = dict.fromkeys(self.streams, "0-0")
+                    await self._replay_own_pending()
+                    recover = False
+                now = time.monotonic()
+                if now - last_claim >= self.config.claim_interval_s:
+                    last_claim = now
+                    await self.reclaim()
+                reply = await self._read()
+                self.backoff.succeeded()
+                lost_groups = 0
+                if reply is None:
                     break
+                self.stats.last_read = time.monotonic()
+                if reply:
+                    await self._handle_reply(reply, delivery_count=1)
+            except Exception as exc:
+                if is_connection_error(exc):
+                    await self.backoff.wait(exc, self._stopping)
+                elif _is_nogroup(exc):
+                    lost_groups += 1
+                    log.warning("group %s missing on %s (%s): recreating it", self.group, self.streams, exc)
+                    if lost_groups > 1:  # recreated and lost again at once: do not spin
+                        await self._pause(min(0.1 * lost_groups, 2.0))
+                else:
+                    raise
+                recover = True
+        try:
+            await self._flush_acks()
+        except Exception as exc:
+            if not is_connection_error(exc):
                 raise
-            except BaseException:
-                self._merge_acks(acks)
-                raise
-            finally:
-                self._read_task = None
-            self.stats.last_read = time.monotonic()
-            if reply:
-                await self._handle_reply(reply, delivery_count=1)
-        await self._flush_acks()
+            log.warning("could not ack %d handled entries at stop (Redis unreachable); they will be "
+                        "delivered again", sum(len(v) for v in self._acks.values()))
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _read(self) -> list | None:
+        """Send pending acks and read the next batch; None when stopped while blocked."""
+        acks, self._acks = self._acks, {}
+        self._read_task = asyncio.create_task(self._ack_and_read(acks))
+        try:
+            return await self._read_task
+        except asyncio.CancelledError:
+            self._merge_acks(acks)  # XACK is idempotent: resend whatever may not have gone out
+            if self._stopping.is_set():
+                return None
+            raise
+        except BaseException:
+            self._merge_acks(acks)
+            raise
+        finally:
+            self._read_task = None
 
     async def _ack_and_read(self, acks: dict[str, list[bytes]]) -> list:
         """The previous batch's XACKs and the next XREADGROUP in one round trip."""
         read = {"count": self.config.batch, "block": self.config.block_ms}
+        acks = {s: ids for s, ids in acks.items() if ids}
         if not acks:
             return await self.redis.xreadgroup(self.group, self.consumer, {s: ">" for s in self.streams}, **read)
         pipe = self.redis.pipeline(transaction=False)
@@ -185,8 +242,13 @@ class GroupConsumer:
 
     async def _flush_acks(self) -> None:
         acks, self._acks = self._acks, {}
-        for stream, ids in acks.items():
-            await self.redis.xack(stream, self.group, *ids)
+        try:
+            for stream, ids in acks.items():
+                if ids:
+                    await self.redis.xack(stream, self.group, *ids)
+        except BaseException:
+            self._merge_acks(acks)  # XACK is idempotent: the ones that went out may go again
+            raise
 
     async def _replay_own_pending(self) -> None:
         for stream in self.streams:
@@ -208,7 +270,7 @@ class GroupConsumer:
             await self._handle_entries(stream, entries, delivery_count)
 
     async def _handle_entries(self, stream: str, entries: list, delivery_count: int) -> None:
-        to_ack: list[bytes] = []
+        to_ack = self._acks.setdefault(stream, [])  # appended as we go: an outage mid-batch keeps them
         consumed, seconds, age = self._metrics[stream]
         oldest = 0  # ts_init of the batch's first message: its age is the batch's worst
         handled = 0
@@ -237,6 +299,8 @@ class GroupConsumer:
             try:
                 await self.handler(msg, Delivery(stream, eid, delivery_count))
             except Exception as exc:  # the entry stays pending and is retried, then dead-lettered
+                if is_connection_error(exc):
+                    raise  # Redis is down, not the message: back off, then replay what is pending
                 self.stats.failed += 1
                 log.warning("handler failed on %s %s: %r", stream, eid, exc)
                 continue
@@ -249,8 +313,6 @@ class GroupConsumer:
             self.stats.handled += handled
         if oldest:
             age.observe(max(time.time_ns() - oldest, 0) / 1e9)
-        if to_ack:
-            self._acks.setdefault(stream, []).extend(to_ack)
 
     async def reclaim(self) -> None:
         """Dead-letter over-delivered entries, then XAUTOCLAIM idle ones (carrying the cursor)."""
@@ -261,6 +323,8 @@ class GroupConsumer:
                     stream, self.group, min="-", max="+", count=cfg.batch, idle=cfg.claim_idle_ms
                 )
             except ResponseError as exc:
+                if _is_nogroup(exc):
+                    raise
                 log.error("XPENDING %s failed: %s", stream, exc)
                 continue
             for p in pending:
@@ -285,3 +349,8 @@ class GroupConsumer:
             if claimed:
                 await self._handle_entries(stream, claimed, delivery_count=2)
                 await self._flush_acks()
+
+
+def _is_nogroup(exc: BaseException) -> bool:
+    """NOGROUP, alone or as a pipeline's "Command # n (...) caused error: ('NOGROUP ...',)"."""
+    return isinstance(exc, ResponseError) and "NOGROUP" in str(exc)

@@ -2,8 +2,18 @@
 
 Every reader sees every entry. ``FanoutReader`` hands decoded messages to a handler in batches;
 with ``coalesce`` it keeps only the last message per key (e.g. per market) within each batch, so a
-slow consumer quotes the latest book instead of working through stale deltas. Undecodable entries
-go to the reader's dead-letter stream.
+slow consumer quotes the latest book instead of working through stale deltas.
+
+Nothing good is lost to one bad message: undecodable entries go to the reader's dead-letter stream
+at decode, and when the batch handler raises, the batch is handled again one message at a time
+and each message whose handling raises is dead-lettered (stream, entry id and the exception as
+reason) while the rest are kept. Messages before the bad one are therefore handled twice; fan-out
+handlers keep latest state, so that is harmless.
+
+A Redis outage is ridden out with a capped backoff. After a reconnection (and every
+``check_interval_s``) each stream's last read id is compared with the stream's last entry: if the
+reader is beyond it, Redis came back without the data, and the reader resets to read the new
+entries.
 """
 
 import asyncio
@@ -18,11 +28,18 @@ from kmm.messages import DecodeError, Message, decode
 
 from .consumer import dead_letter
 from .publisher import FIELD
+from .retry import Backoff, is_connection_error
 
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[str, list[Message]], Awaitable[None]]
 KeyFn = Callable[[Message], Hashable]
+_Item = tuple[Message, str, bytes]  # message, entry id, payload
+
+
+def parse_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class FanoutReader:
@@ -36,6 +53,7 @@ class FanoutReader:
         coalesce: dict[str, KeyFn] | None = None,
         batch: int = 1000,
         block_ms: int = 1000,
+        check_interval_s: float = 5.0,
     ) -> None:
         self.redis = redis
         self.service = service
@@ -43,11 +61,15 @@ class FanoutReader:
         self.coalesce = coalesce or {}
         self.batch = batch
         self.block_ms = block_ms
+        self.check_interval_s = check_interval_s
         self.last_ids: dict[str, str] = {s: start for s in streams}
         self._stopping = asyncio.Event()
         self._read_task: asyncio.Task | None = None
         self.handled = 0
+        self.dead_lettered = 0
+        self.resets = 0
         self.last_read = time.monotonic()
+        self.backoff = Backoff(f"fan-out {service} on {','.join(streams)}", log)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -61,54 +83,112 @@ class FanoutReader:
                 info = await self.redis.xrevrange(s, count=1)
                 self.last_ids[s] = info[0][0].decode() if info else "0-0"
 
+    async def check_last_ids(self) -> list[str]:
+        """Reset every stream whose last read id is beyond its last entry; return those streams."""
+        reset = []
+        for s, last in list(self.last_ids.items()):
+            if last == "$":
+                continue
+            rows = await self.redis.xrevrange(s, count=1)
+            top = rows[0][0].decode() if rows else "0-0"
+            if parse_id(last) > parse_id(top):
+                log.warning("%s: last read id %s is beyond the stream's last entry %s (Redis lost data); "
+                            "reading the new entries", s, last, top)
+                self.last_ids[s] = top
+                self.resets += 1
+                reset.append(s)
+        return reset
+
     async def run(self) -> None:
-        await self._resolve_dollar()
+        check_at = 0.0  # check at once: a restarted Redis may have lost what a given start id names
         while not self._stopping.is_set():
-            self._read_task = asyncio.create_task(
-                self.redis.xread(dict(self.last_ids), count=self.batch, block=self.block_ms)
-            )
             try:
-                reply = await self._read_task
-            except asyncio.CancelledError:
-                if self._stopping.is_set():
+                await self._resolve_dollar()
+                if time.monotonic() >= check_at:
+                    await self.check_last_ids()
+                    check_at = time.monotonic() + self.check_interval_s
+                reply = await self._read()
+                self.backoff.succeeded()
+                if reply is None:
                     break
-                raise
-            finally:
-                self._read_task = None
-            self.last_read = time.monotonic()
-            for stream_raw, entries in reply or []:
-                stream = stream_raw.decode() if isinstance(stream_raw, bytes) else stream_raw
-                await self._handle(stream, entries)
+                self.last_read = time.monotonic()
+                for stream_raw, entries in reply:
+                    stream = stream_raw.decode() if isinstance(stream_raw, bytes) else stream_raw
+                    await self._handle(stream, entries)
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                await self.backoff.wait(exc, self._stopping)
+                check_at = 0.0
+
+    async def _read(self) -> list | None:
+        self._read_task = asyncio.create_task(
+            self.redis.xread(dict(self.last_ids), count=self.batch, block=self.block_ms)
+        )
+        try:
+            return await self._read_task or []
+        except asyncio.CancelledError:
+            if self._stopping.is_set():
+                return None
+            raise
+        finally:
+            self._read_task = None
 
     async def _handle(self, stream: str, entries: list) -> None:
-        msgs: list[Message] = []
+        items: list[_Item] = []
         for entry_id, fields in entries:
             eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            self.last_ids[stream] = eid
             payload = fields.get(FIELD) if fields else None
             try:
                 if payload is None:
                     raise DecodeError(f"entry has no {FIELD.decode()!r} field")
-                msgs.append(decode(payload))
+                items.append((decode(payload), eid, payload))
             except DecodeError as exc:
                 await dead_letter(self.redis, self.service, stream, eid, 1, str(exc), payload or b"")
-        if msgs and msgs[-1].ts_init:
-            MESSAGE_AGE_SECONDS.labels(self.service, stream).observe(max(time.time_ns() - msgs[-1].ts_init, 0) / 1e9)
+                self.dead_lettered += 1
+        if items and items[-1][0].ts_init:
+            age = max(time.time_ns() - items[-1][0].ts_init, 0) / 1e9
+            MESSAGE_AGE_SECONDS.labels(self.service, stream).observe(age)
         key_fn = self.coalesce.get(stream)
-        if key_fn is not None and len(msgs) > 1:
-            latest: dict[Hashable, Message] = {}
-            for m in msgs:
-                latest.pop(key_fn(m), None)
-                latest[key_fn(m)] = m
-            msgs = list(latest.values())
-        if not msgs:
-            return
+        if key_fn is not None and len(items) > 1:
+            latest: dict[Hashable, _Item] = {}
+            for item in items:
+                key = key_fn(item[0])
+                latest.pop(key, None)
+                latest[key] = item
+            items = list(latest.values())
+        if items:
+            await self._dispatch(stream, items)
+        if entries:  # only now: an outage before this point re-reads the batch
+            last = entries[-1][0]
+            self.last_ids[stream] = last.decode() if isinstance(last, bytes) else last
+
+    async def _dispatch(self, stream: str, items: list[_Item]) -> None:
         t0 = time.perf_counter()
         try:
-            await self.handler(stream, msgs)
-        except Exception:
-            log.exception("fan-out handler failed on %s (%d messages)", stream, len(msgs))
+            await self.handler(stream, [m for m, _, _ in items])
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise  # Redis is down, not the batch: back off and read it again
+            log.warning("fan-out handler failed on %d messages from %s (%r); handling them one at a time",
+                        len(items), stream, exc)
+            await self._one_by_one(stream, items)
             return
         HANDLER_SECONDS.labels(self.service, stream).observe(time.perf_counter() - t0)
-        MESSAGES_CONSUMED.labels(self.service, stream).inc(len(msgs))
-        self.handled += len(msgs)
+        MESSAGES_CONSUMED.labels(self.service, stream).inc(len(items))
+        self.handled += len(items)
+
+    async def _one_by_one(self, stream: str, items: list[_Item]) -> None:
+        handled = 0
+        for msg, eid, payload in items:
+            try:
+                await self.handler(stream, [msg])
+            except Exception as exc:
+                if is_connection_error(exc):
+                    raise
+                await dead_letter(self.redis, self.service, stream, eid, 1, f"handler raised {exc!r}", payload)
+                self.dead_lettered += 1
+                continue
+            handled += 1
+        MESSAGES_CONSUMED.labels(self.service, stream).inc(handled)
+        self.handled += handled

@@ -2,6 +2,14 @@
 
 ``await publish(stream, msg)`` returns once Redis has the entry (its id); ``publish_nowait`` queues
 and returns at once. XADD uses the stream's ``MAXLEN ~`` from the topology table.
+
+A message published to a stream that has copies (``topology.copies``) is written to the stream and
+every copy in one MULTI/EXEC inside the same pipeline, so a group reading a copy sees exactly what
+the stream's own group sees. The id returned is the entry's id in the stream itself.
+
+Redis outages never lose a queued message: on a connection error the batch stays at the head of the
+queue and is resent after a capped backoff (the waiters keep waiting). A pipeline that failed half
+way may then write some entries twice; consumers dedupe on ``msg_id``, so a resend is safe.
 """
 
 import asyncio
@@ -13,7 +21,8 @@ import redis.asyncio as aioredis
 from kmm.chassis.metrics import MESSAGES_PUBLISHED
 from kmm.messages import Message, encode
 
-from .topology import BY_NAME
+from .retry import Backoff, is_connection_error
+from .topology import BY_NAME, copies
 
 log = logging.getLogger(__name__)
 FIELD = b"m"
@@ -31,11 +40,13 @@ class Publisher:
         self._redis = redis
         self._service = service
         self._max_batch = max_batch
-        self._queue: list[_Pending] = []
+        self._queue: list[_Pending] = []  # the batch in flight stays at the head until Redis has it
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._counters: dict[str, object] = {}
+        self._targets: dict[str, tuple[tuple[str, int | None], ...]] = {}
+        self.backoff = Backoff(f"publisher {service}", log)
 
     async def start(self) -> None:
         if self._task is None:
@@ -54,6 +65,11 @@ class Publisher:
         self._enqueue(_Pending(stream, payload, fut))
         return await fut
 
+    @property
+    def queued(self) -> int:
+        """Messages not yet in Redis (the batch in flight included)."""
+        return sum(1 for p in self._queue if p.stream)
+
     def _enqueue(self, item: _Pending) -> None:
         if self._closed:
             raise RuntimeError("publisher is closed")
@@ -69,9 +85,17 @@ class Publisher:
             self._enqueue(_Pending("", b"", fut))
             await fut
 
-    async def close(self) -> None:
-        if self._task is not None:
-            await self.flush()
+    async def close(self, timeout: float | None = None) -> None:
+        """Flush (waiting at most ``timeout`` seconds), then stop; what could not be sent is logged."""
+        if self._task is None:
+            self._closed = True
+            return
+        try:
+            await asyncio.wait_for(self.flush(), timeout)
+        except TimeoutError:
+            log.error("publisher %s closed with %d messages not sent (Redis unreachable)", self._service,
+                      self.queued)
+        finally:
             self._closed = True
             self._task.cancel()
             try:
@@ -86,40 +110,78 @@ class Publisher:
             c = self._counters[stream] = MESSAGES_PUBLISHED.labels(self._service, stream)
         return c
 
+    def _targets_of(self, stream: str) -> tuple[tuple[str, int | None], ...]:
+        """(stream, maxlen) for the stream and each of its copies."""
+        t = self._targets.get(stream)
+        if t is None:
+            out = []
+            for name in (stream, *copies(stream)):
+                spec = BY_NAME.get(name)
+                out.append((name, spec.trim.maxlen if spec is not None and spec.trim.maxlen else None))
+            t = self._targets[stream] = tuple(out)
+        return t
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
                 batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
-                await self._send(batch)
+                try:
+                    await self._send(batch)
+                except Exception as exc:
+                    if is_connection_error(exc):
+                        await self.backoff.wait(exc)  # the batch stays queued and goes again
+                        continue
+                    log.error("publish pipeline failed: %r", exc)
+                    for p in batch:
+                        if p.future is not None and not p.future.done():
+                            p.future.set_exception(exc)
+                else:
+                    self.backoff.succeeded()
+                del self._queue[: len(batch)]
 
     async def _send(self, batch: list[_Pending]) -> None:
         pipe = self._redis.pipeline(transaction=False)
         real = [p for p in batch if p.stream]
         for p in real:
-            spec = BY_NAME.get(p.stream)
-            maxlen = spec.trim.maxlen if spec is not None and spec.trim.maxlen else None
-            pipe.xadd(p.stream, {FIELD: p.payload}, maxlen=maxlen, approximate=True)
-        try:
-            ids = await pipe.execute(raise_on_error=False) if real else []
-        except Exception as exc:  # connection-level failure: every waiter gets it
-            log.warning("publish pipeline failed: %s", exc)
-            for p in batch:
-                if p.future is not None and not p.future.done():
-                    p.future.set_exception(exc)
-            return
-        results = iter(ids)
+            targets = self._targets_of(p.stream)
+            if len(targets) == 1:
+                pipe.xadd(p.stream, {FIELD: p.payload}, maxlen=targets[0][1], approximate=True)
+                continue
+            pipe.execute_command("MULTI")
+            for name, maxlen in targets:
+                pipe.xadd(name, {FIELD: p.payload}, maxlen=maxlen, approximate=True)
+            pipe.execute_command("EXEC")
+        replies = await pipe.execute(raise_on_error=False) if real else []
+        results = iter(replies)
         for p in batch:
-            res = next(results) if p.stream else b""
-            if isinstance(res, Exception):
+            res: bytes | BaseException = b""
+            if p.stream:
+                targets = self._targets_of(p.stream)
+                if len(targets) == 1:
+                    res = next(results)
+                else:
+                    queued = [next(results) for _ in range(len(targets) + 1)]  # MULTI's OK, each QUEUED
+                    res = _transaction_result(next(results), queued)
+            if isinstance(res, BaseException):
                 if p.future is not None and not p.future.done():
                     p.future.set_exception(res)
                 else:
                     log.error("publish to %s failed: %s", p.stream, res)
                 continue
             if p.stream:
-                self._counter(p.stream).inc()
+                for name, _ in self._targets_of(p.stream):
+                    self._counter(name).inc()
             if p.future is not None and not p.future.done():
                 p.future.set_result(res)
+
+
+def _transaction_result(reply: object, queued: list[object]) -> bytes | BaseException:
+    """The stream's entry id from an EXEC reply, or the error that stopped the transaction."""
+    if isinstance(reply, BaseException):  # EXECABORT: the reason is the command refused when queued
+        return next((q for q in queued if isinstance(q, BaseException)), reply)
+    if not isinstance(reply, list | tuple) or not reply:
+        return RuntimeError(f"unexpected EXEC reply {reply!r}")
+    failed = next((r for r in reply if isinstance(r, BaseException)), None)
+    return failed if failed is not None else reply[0]

@@ -3,9 +3,17 @@
 Everything that knows about stream names or permissions derives from here: the Redis ACL file
 (:mod:`kmm.bus.acl`), the consumer-group bootstrap (:mod:`kmm.bus.bootstrap`), the permission
 matrix test, and the services' publishers and consumers.
+
+A stream read through a consumer group has exactly one group: Redis ACLs cannot restrict by group
+name, so two groups on one stream would let either service read, ack or claim the other's entries.
+A stream that two services must consume through groups has *copies*: the publisher writes every
+message to the stream and to each copy in one MULTI/EXEC, and each copy is read by one group
+(``group_stream`` maps a logical stream and a group to the physical stream that group reads).
+
+Each service also owns one small state hash, ``state_key(service)``, that only it may read or write.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Stream names (ARCHITECTURE.md §1). Import these; never spell a stream name inline.
 MD_BOOK = "md:book"
@@ -17,6 +25,7 @@ ORD_APPROVED = "ord:approved"
 RISK_CONTROL = "risk:control"
 RISK_DENIED = "risk:denied"
 EXEC_REPORT = "exec:report"
+EXEC_REPORT_QUOTER = "exec:report:quoter"  # exec:report's copy for the quoter's group
 
 SERVICES = ("marketdata", "selector", "quoter", "risk", "gateway")
 
@@ -26,7 +35,7 @@ def dlq_stream(service: str) -> str:
 
 
 def state_key(service: str) -> str:
-    """The hash where ``service`` keeps what must survive its restart (only it may write it)."""
+    """The hash where ``service`` keeps the small state it must carry across restarts."""
     return f"state:{service}"
 
 
@@ -48,9 +57,11 @@ class StreamSpec:
     name: str
     writer: str
     fanout_readers: tuple[str, ...] = ()  # plain XREAD, no group, latest state matters
-    groups: tuple[str, ...] = ()  # consumer groups; the group name is the reading service
+    groups: tuple[str, ...] = ()  # at most one consumer group; the group name is the reading service
     trim: Trim = field(default_factory=lambda: Trim(maxlen=100_000))
     critical: bool = False  # order/approval/report path: never trimmed below the backlog
+    copies: tuple[tuple[str, str], ...] = ()  # (copy stream, the one group reading it)
+    copy_of: str = ""  # set on a copy's own row (generated from ``copies``): the stream it copies
 
     @property
     def readers(self) -> tuple[str, ...]:
@@ -60,7 +71,23 @@ class StreamSpec:
 # Backlog floor for critical streams: one hour at 100 messages/s.
 CRITICAL_BACKLOG = 360_000
 
-TOPOLOGY: tuple[StreamSpec, ...] = (
+def _with_copies(table: tuple[StreamSpec, ...]) -> tuple[StreamSpec, ...]:
+    """The table plus one row per copy (same writer, trim and criticality), checked for the one-group rule."""
+    rows: list[StreamSpec] = []
+    for s in table:
+        rows.append(s)
+        rows += [replace(s, name=name, fanout_readers=(), groups=(group,), copies=(), copy_of=s.name)
+                 for name, group in s.copies]
+    for s in rows:
+        if len(s.groups) > 1:
+            raise ValueError(f"{s.name} is read by groups {s.groups}: give every group but one a copy")
+    names = [s.name for s in rows]
+    if len(set(names)) != len(names):
+        raise ValueError("a stream name appears twice in the topology table")
+    return tuple(rows)
+
+
+TOPOLOGY: tuple[StreamSpec, ...] = _with_copies((
     StreamSpec(MD_BOOK, "marketdata", fanout_readers=("quoter", "risk"), trim=Trim(maxlen=20_000)),
     StreamSpec(MD_TRADE, "marketdata", fanout_readers=("quoter", "selector"), trim=Trim(maxlen=50_000)),
     StreamSpec(MD_MARKET, "marketdata", fanout_readers=("selector", "quoter", "risk"), trim=Trim(maxlen=50_000)),
@@ -73,13 +100,13 @@ TOPOLOGY: tuple[StreamSpec, ...] = (
                trim=Trim(maxlen=1_000_000, min_backlog=CRITICAL_BACKLOG)),
     StreamSpec(RISK_DENIED, "risk", groups=("quoter",), critical=True,
                trim=Trim(maxlen=1_000_000, min_backlog=CRITICAL_BACKLOG)),
-    StreamSpec(EXEC_REPORT, "gateway", groups=("risk", "quoter"), critical=True,
+    StreamSpec(EXEC_REPORT, "gateway", groups=("risk",), copies=((EXEC_REPORT_QUOTER, "quoter"),), critical=True,
                trim=Trim(maxlen=1_000_000, min_backlog=CRITICAL_BACKLOG)),
     *(
         StreamSpec(dlq_stream(s), s, trim=Trim(maxlen=100_000, min_backlog=100_000), critical=True)
         for s in SERVICES
     ),
-)
+))
 
 BY_NAME: dict[str, StreamSpec] = {s.name: s for s in TOPOLOGY}
 
@@ -92,8 +119,27 @@ def writes(service: str) -> tuple[str, ...]:
     return tuple(s.name for s in TOPOLOGY if s.writer == service)
 
 
+def copies(stream: str) -> tuple[str, ...]:
+    """The copy streams a message published to ``stream`` is also written to."""
+    s = BY_NAME.get(stream)
+    return tuple(name for name, _ in s.copies) if s is not None else ()
+
+
+def group_stream(stream: str, group: str) -> str:
+    """The physical stream ``group`` reads for the logical ``stream`` (the stream itself or its copy)."""
+    s = BY_NAME.get(stream)
+    if s is None:
+        raise KeyError(f"{stream!r} is not in the topology table")
+    if group in s.groups:
+        return s.name
+    for name, g in s.copies:
+        if g == group:
+            return name
+    raise KeyError(f"group {group!r} does not read {stream!r} (topology table)")
+
+
 def group_inputs(service: str) -> tuple[str, ...]:
-    """Streams ``service`` reads through its consumer group (group name == service name)."""
+    """Physical streams ``service`` reads through its consumer group (group name == service name)."""
     return tuple(s.name for s in TOPOLOGY if service in s.groups)
 
 
@@ -102,5 +148,5 @@ def fanout_inputs(service: str) -> tuple[str, ...]:
 
 
 def groups() -> tuple[tuple[str, str], ...]:
-    """(stream, group) pairs the bootstrap creates."""
+    """(physical stream, group) pairs: what the bootstrap creates and each service ensures."""
     return tuple((s.name, g) for s in TOPOLOGY for g in s.groups)

@@ -1,12 +1,13 @@
 """``kmm service NAME``: run one service with uvicorn (one worker) until SIGTERM/SIGINT.
 
 SIGTERM triggers uvicorn's graceful shutdown, which runs the lifespan exit: consumers finish the
-batch in hand, ack it, and the process exits 0. A dead background task exits 1.
+batch in hand, ack it, and the process exits 0. A dead long-lived loop exits 1. Any bad setting —
+a value, or a file a setting names (Redis password, admin token, key files) — exits 2 with
+``<service>: invalid setting KMM_...: <problem>`` and no traceback.
 """
 
 import argparse
 import importlib
-import sys
 
 import uvicorn
 
@@ -15,7 +16,7 @@ from kmm.bus.topology import SERVICES
 from .app import create_app
 from .logs import setup_logging
 from .service import Service
-from .settings import SettingError, load_settings
+from .settings import SettingError, fail, load_settings
 
 
 def service_class(name: str) -> type[Service]:
@@ -32,13 +33,13 @@ def main(args: argparse.Namespace) -> int:
     settings = load_settings(cls.settings_cls, args.name)
     setup_logging(args.name, settings.log_level, settings.log_format)
     try:
-        settings.password()
+        settings.check_files()
         service = cls(settings)
+        app = create_app(service)
     except SettingError as exc:
-        print(f"{args.name}: {exc}", file=sys.stderr)
-        return 2
+        fail(args.name, [str(exc)])
     config = uvicorn.Config(
-        create_app(service), host=settings.http_host, port=settings.http_port, workers=1,
+        app, host=settings.http_host, port=settings.http_port, workers=1,
         log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)

@@ -49,7 +49,10 @@ CONSUMER_PENDING = Gauge(
 )
 DLQ_LENGTH = Gauge("kmm_bus_dlq_length_messages", "Length of a service's dead-letter stream", ["service"])
 REDIS_UP = Gauge("kmm_redis_up", "1 when the service's last Redis call succeeded")
-TASK_FAILURES = Counter("kmm_task_failures_total", "One-off tasks that failed (never fatal)", ["service", "task"])
+TASK_FAILURES = Counter(
+    "kmm_task_failures_total", "One-off tasks that raised (task = the task's name up to the first ':')",
+    ["service", "task"],
+)
 
 # --- trading path -----------------------------------------------------------------------------
 TICK_TO_ORDER_SECONDS = Histogram(

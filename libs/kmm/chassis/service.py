@@ -1,13 +1,17 @@
 """The service base class: Redis connection, publisher, consumers, background tasks, readiness.
 
 A service subclasses :class:`Service`, sets ``name`` and ``settings_cls``, and in ``on_start``
-registers what it consumes (``consume_group``, ``consume_fanout``) and its background loops
+registers what it consumes (``consume_group``, ``consume_fanout``) and its long-lived loops
 (``spawn``). The chassis runs them, stops them gracefully (the batch in hand is finished and
-acked), and exits the process non-zero if one of them dies, so a supervisor restarts it.
+acked), and exits the process non-zero if a long-lived loop ends, so a supervisor restarts it.
+One-off work (``spawn_task``) is never fatal: a failure is logged and counted in
+``kmm_task_failures_total``. With ``KMM_PARENT_PID`` set (the local runner does), the service
+stops gracefully and exits 0 when that process is no longer its parent.
 """
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, ClassVar
@@ -20,7 +24,8 @@ from kmm.bus.connection import connect
 from kmm.bus.consumer import ConsumerConfig, GroupConsumer, Handler
 from kmm.bus.fanout import BatchHandler, FanoutReader
 from kmm.bus.publisher import Publisher
-from kmm.bus.topology import dlq_stream, group_inputs
+from kmm.bus.retry import is_connection_error
+from kmm.bus.topology import dlq_stream, group_inputs, group_stream
 from kmm.messages import Message
 
 from . import metrics
@@ -42,17 +47,21 @@ class Service:
         self._fanouts: list[FanoutReader] = []
         self._tasks: list[asyncio.Task] = []
         self._reader_tasks: set[asyncio.Task] = set()  # stopped gracefully, not cancelled
-        self._oneoffs: set[asyncio.Task] = set()
+        self._oneoffs: set[asyncio.Task] = set()  # spawn_task: supervised, never fatal
         self._stopping = False
         self.started_at = time.monotonic()
         self.exit_code = 0
+        # Asks the process to exit with the given code (the CLI stops uvicorn gracefully).
         self.on_fatal: Callable[[int], None] = lambda code: None
 
     # --- wiring used by subclasses ------------------------------------------------------------
     def consume_group(self, streams: tuple[str, ...], handler: Handler) -> GroupConsumer:
+        """Read the logical ``streams`` through this service's group (copies resolved: ``Delivery.stream``
+        is the physical stream, e.g. ``exec:report:quoter``)."""
         assert self.redis is not None
         cfg = ConsumerConfig(max_deliveries=self.settings.max_deliveries, claim_idle_ms=self.settings.claim_idle_ms)
-        c = GroupConsumer(self.redis, self.name, streams, handler, consumer=self.settings.consumer_name, config=cfg)
+        physical = tuple(group_stream(s, self.name) for s in streams)
+        c = GroupConsumer(self.redis, self.name, physical, handler, consumer=self.settings.consumer_name, config=cfg)
         self._group_consumers.append(c)
         return c
 
@@ -69,27 +78,18 @@ class Service:
         return r
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
-        """A long-lived loop: its end is fatal (the process exits and the supervisor restarts it)."""
+        """Run a long-lived loop: if it ever ends (returns or raises), the process exits 1."""
         task = asyncio.create_task(coro, name=f"{self.name}:{name}")
         task.add_done_callback(self._task_done)
         self._tasks.append(task)
         return task
 
     def spawn_task(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task:
-        """One-off work (resolve an order, a poll): a failure is logged and counted, never fatal."""
+        """Run one-off work. An exception is logged and counted in ``kmm_task_failures_total{task}``
+        (``task`` = ``name`` up to the first ``:``); it never stops the service. Cancelled at stop."""
         task = asyncio.create_task(coro, name=f"{self.name}:{name}")
         self._oneoffs.add(task)
-
-        def done(t: asyncio.Task) -> None:
-            self._oneoffs.discard(t)
-            if t.cancelled():
-                return
-            exc = t.exception()
-            if exc is not None:
-                metrics.TASK_FAILURES.labels(self.name, name.split(":", 1)[0]).inc()
-                log.error("one-off task %s failed: %r", name, exc, exc_info=exc)
-
-        task.add_done_callback(done)
+        task.add_done_callback(self._oneoff_done)
         return task
 
     async def publish(self, stream: str, msg: Message) -> bytes:
@@ -131,6 +131,8 @@ class Service:
         for f in self._fanouts:
             self._reader_tasks.add(self.spawn(f.run(), f"fanout:{','.join(f.last_ids)}"))
         self.spawn(self._housekeeping(), "housekeeping")
+        if s.parent_pid is not None:
+            self.spawn(self._watch_parent(s.parent_pid), "parent")
         log.info("%s started", self.name)
 
     async def stop(self) -> None:
@@ -142,15 +144,16 @@ class Service:
         for t in self._tasks:
             if t not in self._reader_tasks:
                 t.cancel()
-        for t in self._oneoffs:
+        oneoffs = list(self._oneoffs)
+        for t in oneoffs:
             t.cancel()
-        await asyncio.gather(*self._tasks, *self._oneoffs, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *oneoffs, return_exceptions=True)
         try:
             await self.on_stop()
         finally:
             if self.publisher is not None:
                 try:
-                    await asyncio.wait_for(self.publisher.close(), 5)
+                    await self.publisher.close(timeout=5)
                 except Exception as exc:
                     log.warning("publisher close: %s", exc)
             if self.redis is not None:
@@ -166,6 +169,27 @@ class Service:
         self.exit_code = 1
         self.on_fatal(1)
 
+    def _oneoff_done(self, task: asyncio.Task) -> None:
+        self._oneoffs.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        name = task.get_name().removeprefix(f"{self.name}:")
+        metrics.TASK_FAILURES.labels(self.name, name.split(":", 1)[0]).inc()
+        log.error("one-off task %s failed: %r", name, exc, exc_info=exc)
+
+    async def _watch_parent(self, parent_pid: int) -> None:
+        """Stop gracefully (exit 0) once ``parent_pid`` is no longer our parent (it died: we were reparented)."""
+        asked = False
+        while True:
+            if not asked and os.getppid() != parent_pid:
+                log.warning("parent process %d is gone; stopping", parent_pid)
+                asked = True
+                self.on_fatal(0)
+            await asyncio.sleep(0.5)
+
     async def _housekeeping(self) -> None:
         """Export consumer lag/pending and DLQ length."""
         assert self.redis is not None
@@ -180,7 +204,8 @@ class Service:
                 metrics.DLQ_LENGTH.labels(self.name).set(await self.redis.xlen(dlq_stream(self.name)))
                 metrics.REDIS_UP.set(1)
             except Exception as exc:
-                metrics.REDIS_UP.set(0)
+                if is_connection_error(exc):
+                    metrics.REDIS_UP.set(0)
                 log.warning("housekeeping: %s", exc)
             await asyncio.sleep(2.0)
 
@@ -192,10 +217,15 @@ class Service:
             await asyncio.wait_for(self.redis.ping(), 1.0)
             checks["redis"] = (True, "ok")
         except Exception as exc:
-            return {"redis": (False, type(exc).__name__)}
+            return {"redis": (False, f"down: {type(exc).__name__}")}
         inputs = group_inputs(self.name)
         if inputs:
-            missing = await missing_groups(self.redis, inputs, self.name)
+            try:
+                missing = await missing_groups(self.redis, inputs, self.name)
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                return {"redis": (False, f"down: {type(exc).__name__}")}
             checks["groups"] = (not missing, "ok" if not missing else f"missing on {', '.join(missing)}")
         checks.update(await self.ready_checks())
         return checks

@@ -1,17 +1,62 @@
 """Service settings from the environment (prefix ``KMM_``), validated at start.
 
 A bad value stops the process before it does anything, with a message that names the variable:
-``quoter: invalid setting KMM_HTTP_PORT: Input should be less than or equal to 65535``.
+``quoter: invalid setting KMM_HTTP_PORT: Input should be less than or equal to 65535``, exit 2.
+Files named by settings (the Redis password, the admin token, key files) are read at start and
+fail the same way (:class:`SettingError`). Values are never echoed: they may be secrets.
 """
 
+import re
 import sys
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "KMM_"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class SettingError(ValueError):
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"invalid setting {variable}: {problem}")
+        self.variable = variable
+
+
+def check_redis_url(url: str) -> str:
+    """``redis://``, ``rediss://`` or ``unix://`` with what redis-py needs; raises ValueError saying why."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number or out of range
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError("the scheme must be redis://, rediss:// or unix:// (e.g. redis://127.0.0.1:6379)")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("unix:// needs a socket path (e.g. unix:///run/redis.sock)")
+    elif not parts.hostname:
+        raise ValueError(f"{parts.scheme}:// needs a host (e.g. {parts.scheme}://127.0.0.1:6379)")
+    del port
+    db = parts.path.strip("/")
+    if parts.scheme != "unix" and db and not db.isdigit():
+        raise ValueError("the path must be a database number (e.g. redis://host:6379/0)")
+    return url
+
+
+def read_setting_file(variable: str, path: Path) -> str:
+    """The stripped text of a file a setting names; SettingError if unreadable or empty (contents never shown)."""
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise SettingError(variable, f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SettingError(variable, f"{path} is not text") from None
+    if not text:
+        raise SettingError(variable, f"{path} is empty")
+    return text
 
 
 class ServiceSettings(BaseSettings):
@@ -23,8 +68,10 @@ class ServiceSettings(BaseSettings):
     redis_username: str | None = None
     redis_password: SecretStr | None = None
     redis_password_file: Path | None = None
-    http_host: str = "0.0.0.0"
+    http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
+    admin_token_file: Path | None = None  # bearer token for operator (non-GET) endpoints
+    parent_pid: int | None = Field(None, ge=1)  # stop when this process is no longer our parent
     consumer_name: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -33,19 +80,26 @@ class ServiceSettings(BaseSettings):
     shard_index: int = Field(0, ge=0)
     shard_count: int = Field(1, ge=1)
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str) -> str:
+        return check_redis_url(v)
+
     def password(self) -> str | None:
         if self.redis_password_file is not None:
-            try:
-                return self.redis_password_file.read_text().strip()
-            except OSError as exc:
-                raise SettingError("KMM_REDIS_PASSWORD_FILE", f"cannot read: {exc.strerror}") from None
+            return read_setting_file("KMM_REDIS_PASSWORD_FILE", self.redis_password_file)
         return self.redis_password.get_secret_value() if self.redis_password else None
 
+    def admin_token(self) -> str | None:
+        """The operator token, or None when no token file is configured (operator endpoints disabled)."""
+        if self.admin_token_file is None:
+            return None
+        return read_setting_file("KMM_ADMIN_TOKEN_FILE", self.admin_token_file)
 
-class SettingError(ValueError):
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"invalid setting {variable}: {problem}")
-        self.variable = variable
+    def check_files(self) -> None:
+        """Read every file the chassis needs now, so a bad one fails at start (SettingError)."""
+        self.password()
+        self.admin_token()
 
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -55,8 +109,16 @@ def describe(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors():
         name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
-        out.append(f"invalid setting {name}: {err['msg']}")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        out.append(f"invalid setting {name}: {msg}")
     return out
+
+
+def fail(service: str, lines: list[str]) -> NoReturn:
+    """Print each problem as ``<service>: invalid setting ...`` on stderr and exit 2."""
+    for line in lines:
+        print(f"{service}: {line}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def load_settings(cls: type[S], service: str) -> S:
@@ -64,6 +126,8 @@ def load_settings(cls: type[S], service: str) -> S:
     try:
         return cls()
     except ValidationError as exc:
-        for line in describe(exc):
-            print(f"{service}: {line}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(service, describe(exc))
+    except SettingsError as exc:  # a value pydantic-settings could not even parse
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = ENV_PREFIX + field.group(1).upper() if field else "KMM_*"
+        fail(service, [f"invalid setting {name}: cannot parse the value"])

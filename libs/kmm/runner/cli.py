@@ -1,10 +1,14 @@
 """``kmm run``: the whole system on this machine — what ``make run`` calls.
 
-Steps: a private ``redis-server`` on a temp unix socket with the generated ACL file (or
-``REDIS_URL``), consumer-group bootstrap, the exchange simulator with synthetic markets (mode
-``sim``), then the five services as processes under a supervisor that restarts crashed ones with
-backoff. A live status view runs until Ctrl-C or ``RUN_SECONDS``; then everything stops in order
-and a summary is printed (and written as JSON with ``--summary-json``).
+Steps: a private ``redis-server`` on a unix socket in the workdir with the generated ACL file and
+an AOF (or ``REDIS_URL``), itself a supervised child (killed → restarted on the same socket and
+directory, so the AOF reloads); consumer-group bootstrap; the exchange simulator with synthetic
+markets (mode ``sim``); then the five services as processes under a supervisor that restarts
+crashed ones with backoff. Every child gets SIGTERM if the runner dies (``PR_SET_PDEATHSIG``) and
+every service also watches ``KMM_PARENT_PID``. An operator token is written to
+``<workdir>/secrets/admin.token`` (0600) and given to every service (``KMM_ADMIN_TOKEN_FILE``). A
+live status view runs until Ctrl-C, SIGTERM, SIGHUP or ``RUN_SECONDS``; then everything stops in
+order and a summary is printed (and written as JSON with ``--summary-json``).
 
 Modes: ``sim`` (default; trades against the local simulator), ``dry-run`` (the gateway sends
 nothing), ``live`` (Kalshi demo or production: only the base URLs and key files differ).
@@ -14,6 +18,8 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -29,11 +35,11 @@ from kmm.bus.connection import connect
 from kmm.bus.topology import SERVICES
 from kmm.kalshi.auth import Signer, generate_private_pem
 
-from .redis_proc import RedisProcess, free_port, start_redis
+from .redis_proc import RedisStartError, free_port, redis_argv, redis_server_binary, wait_until_up
 from .supervisor import ProcSpec, Supervisor
 from .view import collect, draw, render
 
-STOP_ORDER = ["quoter", "selector", "marketdata", "risk", "gateway", "exchange"]
+STOP_ORDER = ["quoter", "selector", "marketdata", "risk", "gateway", "exchange", "redis"]
 WRITE_KEY_ID = "kmm-local-write"
 READ_KEY_ID = "kmm-local-read"
 
@@ -70,25 +76,52 @@ class Run:
         self.workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kmm-run-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.secrets = self.workdir / "secrets"
+        self.admin_token_file = self.secrets / "admin.token"
         self.sup = Supervisor(self.workdir / "logs")
-        self.redis: RedisProcess | None = None
         self.redis_url = args.redis_url
         self.events: list[str] = []
         self.started = time.monotonic()
 
     def say(self, text: str) -> None:
-        print(f"[kmm run {time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+        try:
+            print(f"[kmm run {time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+        except OSError:  # the terminal is gone (SIGHUP): keep stopping cleanly
+            pass
 
     # --- setup ------------------------------------------------------------------------------
     def start_redis(self) -> None:
         aclfile = acl.write_acl(self.secrets / "users.acl", self.secrets)
+        self.write_admin_token()
         if self.redis_url:
             self.say(f"using Redis at {self.redis_url}")
             return
+        binary = redis_server_binary()
+        if binary is None:
+            raise SystemExit("redis-server is not on PATH (make system-deps, or apt-get install redis-server)")
         admin = (self.secrets / "admin.password").read_text().strip()
-        self.redis = start_redis(aclfile=aclfile, admin_password=admin, workdir=self.workdir / "redis")
-        self.redis_url = self.redis.url
-        self.say(f"redis-server on {self.redis_url} with ACL file {aclfile}")
+        d = self.workdir / "redis"
+        if self.args.mode != "live" and d.exists():
+            # A new simulator session: a bus left by an earlier run in this workdir would be stale.
+            shutil.rmtree(d)
+        d.mkdir(parents=True, exist_ok=True)
+        argv = redis_argv(binary, d, aclfile=aclfile, appendonly=True, appendfsync="everysec")
+        self.sup.add(ProcSpec("redis", argv))
+        self.redis_url = f"unix://{d / 'redis.sock'}"
+        try:
+            wait_until_up(self.redis_url, "admin", admin, 30, alive=lambda: self.sup.alive("redis"))
+        except RedisStartError as exc:
+            raise SystemExit(f"{exc}; see {d / 'redis.log'}") from None
+        self.say(f"redis-server on {self.redis_url} (AOF in {d}, ACL file {aclfile})")
+
+    def write_admin_token(self) -> None:
+        """The operator token (0600), created once per workdir; its value is never printed."""
+        self.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(self.admin_token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
 
     def bootstrap(self) -> None:
         async def go() -> int:
@@ -134,6 +167,8 @@ class Run:
             "KMM_HTTP_HOST": "127.0.0.1",
             "KMM_HTTP_PORT": str(port),
             "KMM_LOG_FORMAT": "json",
+            "KMM_ADMIN_TOKEN_FILE": str(self.admin_token_file),
+            "KMM_PARENT_PID": str(os.getpid()),
         }
         if name == "gateway":
             env |= {"KMM_KALSHI_BASE_URL": base, "KMM_KALSHI_WS_URL": ws,
@@ -158,6 +193,12 @@ class Run:
             argv = [sys.executable, "-m", "kmm.cli", "service", name]
             self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port))
         self.say("services started: " + ", ".join(SERVICES))
+        self.say(f"to halt trading: {self.halt_command()}")
+
+    def halt_command(self) -> str:
+        port = self.sup.children["risk"].spec.http_port
+        return (f'curl -X POST -H "Authorization: Bearer $(cat {self.admin_token_file})" '
+                f"http://127.0.0.1:{port}/halt")
 
     def start_all(self) -> str:
         """Redis, groups, the venue (simulator unless live) and the services; returns the REST base URL."""
@@ -222,10 +263,7 @@ class Run:
         }
 
     def shutdown(self) -> dict[str, int | None]:
-        codes = self.sup.stop_all(STOP_ORDER)
-        if self.redis is not None:
-            self.redis.stop()
-        return codes
+        return self.sup.stop_all(STOP_ORDER)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -243,9 +281,12 @@ def main(args: argparse.Namespace) -> int:
     run = Run(args)
 
     def on_signal(signum: int, frame: object) -> None:
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # one clean stop; later signals do not interrupt it
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)  # the terminal went away: stop the same clean way
     try:
         run.start_all()
         run.loop()
@@ -261,7 +302,10 @@ def main(args: argparse.Namespace) -> int:
     finally:
         codes = run.shutdown()
     summary["exit_codes"] = codes
-    print_summary(summary)
+    try:
+        print_summary(summary)
+    except OSError:  # the terminal is gone (SIGHUP)
+        pass
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary, indent=2, default=str))
     bad = {n: c for n, c in codes.items() if c not in (0, None, -signal.SIGTERM)}

@@ -2,7 +2,8 @@
 
 Each child's stdout and stderr go to ``<logdir>/<name>.log``. A child that exits while the
 supervisor is running is restarted after a backoff that doubles up to ``max_backoff`` and resets
-once the child has stayed up for ``stable_after`` seconds.
+once the child has stayed up for ``stable_after`` seconds. Every child gets ``PR_SET_PDEATHSIG``
+(:mod:`kmm.runner.pdeathsig`): it receives SIGTERM when the supervising process dies.
 """
 
 import os
@@ -11,6 +12,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .pdeathsig import preexec
 
 
 @dataclass
@@ -56,7 +59,7 @@ class Supervisor:
         log = open(self.log_path(child.spec.name), "ab")  # noqa: SIM115 - the child owns it
         child.proc = subprocess.Popen(
             child.spec.argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=preexec(),
         )
         log.close()
         child.started_at = time.monotonic()

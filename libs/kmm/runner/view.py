@@ -30,9 +30,10 @@ def collect(sup: Supervisor, client: httpx.Client) -> dict[str, dict[str, Any]]:
     for name, child in sup.children.items():
         port = child.spec.http_port
         ready = fetch(client, port, "/readyz")
+        alive = sup.alive(name)
         out[name] = {
-            "alive": sup.alive(name),
-            "ready": bool(ready and ready.get("ready")),
+            "alive": alive,
+            "ready": bool(ready and ready.get("ready")) if port is not None else alive,  # redis: up is ready
             "restarts": child.restarts,
             "status": fetch(client, port, "/status") or {},
         }

@@ -174,3 +174,145 @@ async def test_fanout_coalesces_latest_book_per_market(r) -> None:
     await asyncio.wait_for(task, 5)
     assert sorted((b.market, b.seq) for b in got) == [("A", 9), ("B", 9)]
     assert len(await dlq_entries(r)) == 1
+
+
+async def test_a_consumer_creates_its_missing_group(redis_url: str) -> None:
+    client = connect(redis_url)
+    await client.xadd("test:fresh", {FIELD: encode(trade(1))})  # published before any group exists
+    seen: list[str] = []
+
+    async def handler(msg: Message, d: Delivery) -> None:
+        seen.append(msg.msg_id)
+
+    c = GroupConsumer(client, "svc", ("test:fresh", "test:never-written"), handler, config=FAST)
+    task = await run_consumer(c)
+    await aeventually(lambda: _true(seen == ["id-1"]))
+    assert await c.ensure_groups() == []  # idempotent: BUSYGROUP is not an error
+    await stop(c, task)
+    for stream in ("test:fresh", "test:never-written"):
+        assert [g["name"] for g in await client.xinfo_groups(stream)] == [b"svc"]
+    await client.aclose()
+
+
+async def test_a_lost_group_is_recreated_and_consumption_carries_on(r) -> None:
+    seen: list[str] = []
+
+    async def handler(msg: Message, d: Delivery) -> None:
+        seen.append(msg.msg_id)
+
+    c = GroupConsumer(r, "svc", (STREAM,), handler, config=FAST)
+    task = await run_consumer(c)
+    await r.xadd(STREAM, {FIELD: encode(trade(1))})
+    await aeventually(lambda: _true(seen == ["id-1"]))
+    await r.xgroup_destroy(STREAM, "svc")  # what a Redis restarted without its data looks like
+    await r.xadd(STREAM, {FIELD: encode(trade(2))})
+    await aeventually(lambda: _true(seen == ["id-1", "id-2"]))  # id-1 comes again and is deduped
+    await stop(c, task)
+    assert not task.exception()
+    assert c.stats.duplicates == 1
+    assert (await r.xpending(STREAM, "svc"))["pending"] == 0
+
+
+async def test_publisher_writes_a_stream_and_its_copies_in_one_transaction(redis_url: str) -> None:
+    from kmm.bus import topology as t
+    from kmm.messages import Fill, OrderAck
+
+    client = connect(redis_url)
+    pub = Publisher(client, "gateway", max_batch=7)
+    ids = []
+    for i in range(20):
+        stream = t.EXEC_REPORT if i % 3 else t.ORD_APPROVED  # plain XADDs and transactions in one pipeline
+        msg = OrderAck(msg_id=f"a{i}", client_order_id=f"c{i}", order_id=f"o{i}", market="M", side="bid",
+                       price=100, count=100)
+        if i % 5 == 0:
+            ids.append((stream, await pub.publish(stream, msg)))
+        else:
+            pub.publish_nowait(stream, msg)
+    await pub.flush()
+    main = await client.xrange(t.EXEC_REPORT)
+    copy = await client.xrange(t.EXEC_REPORT_QUOTER)
+    assert [f[FIELD] for _, f in main] == [f[FIELD] for _, f in copy]
+    assert [decode(f[FIELD]).msg_id for _, f in main] == [f"a{i}" for i in range(20) if i % 3]
+    assert await client.xlen(t.ORD_APPROVED) == 7
+    for stream, entry_id in ids:  # the id returned is the entry's id in the stream itself
+        assert (await client.xrange(stream, min=entry_id, max=entry_id))
+    # A copy that cannot be written fails that message only; the stream gets nothing for it either.
+    await client.delete(t.EXEC_REPORT_QUOTER)
+    await client.set(t.EXEC_REPORT_QUOTER, "not a stream")
+    bad = Fill(msg_id="f", fill_id="f", order_id="o", client_order_id="c", market="M", side="bid", price=1, count=1)
+    with pytest.raises(Exception, match="WRONGTYPE"):
+        await pub.publish(t.EXEC_REPORT, bad)
+    assert await pub.publish(t.ORD_APPROVED, bad)
+    await pub.close()
+    await client.aclose()
+
+
+class _Boom(Exception):
+    pass
+
+
+async def test_fanout_handler_failure_dead_letters_only_the_bad_message(r) -> None:
+    got: list[int] = []
+
+    async def handler(stream: str, msgs: list[Message]) -> None:
+        for m in msgs:
+            if m.seq == 3:  # type: ignore[attr-defined]
+                raise _Boom("bad book")
+        got.extend(m.seq for m in msgs)  # type: ignore[attr-defined]
+
+    for seq in range(6):
+        await r.xadd("md:book", {FIELD: encode(BookUpdate(msg_id=f"b{seq}", market=f"M{seq}", seq=seq))})
+    reader = FanoutReader(r, "svc", ("md:book",), handler, start="0", block_ms=50)
+    task = asyncio.create_task(reader.run())
+    await aeventually(lambda: _true(reader.dead_lettered == 1 and reader.handled == 5))
+    reader.stop()
+    await asyncio.wait_for(task, 5)
+    assert sorted(got) == [0, 1, 2, 4, 5]
+    (letter,) = await dlq_entries(r)
+    assert letter.stream == "md:book" and "bad book" in letter.reason and "_Boom" in letter.reason
+    assert decode(letter.payload).msg_id == "b3"
+    rows = await r.xrange("md:book")
+    assert letter.entry_id == rows[3][0].decode()
+
+
+async def test_malformed_levels_are_dead_lettered_at_decode_and_the_batch_survives(r) -> None:
+    import msgpack
+
+    got: list[str] = []
+
+    async def handler(stream: str, msgs: list[Message]) -> None:
+        for m in msgs:
+            _ = [p + c for p, c in m.bids]  # type: ignore[attr-defined]  # what the quoter does with levels
+        got.extend(m.market for m in msgs)  # type: ignore[attr-defined]
+
+    await r.xadd("md:book", {FIELD: encode(BookUpdate(market="A", bids=((5000, 100),)))})
+    bad = msgpack.packb({"t": "book", "v": 1, "market": "B", "bids": [[5000, "100"]]})
+    await r.xadd("md:book", {FIELD: bad})
+    await r.xadd("md:book", {FIELD: encode(BookUpdate(market="C", bids=((4900, 200),)))})
+    reader = FanoutReader(r, "svc", ("md:book",), handler, start="0", block_ms=50)
+    task = asyncio.create_task(reader.run())
+    await aeventually(lambda: _true(got == ["A", "C"]))
+    reader.stop()
+    await asyncio.wait_for(task, 5)
+    (letter,) = await dlq_entries(r)
+    assert letter.payload == bad and "bids" in letter.reason
+
+
+async def test_fanout_reader_beyond_the_stream_resets_to_new_entries(r) -> None:
+    got: list[int] = []
+
+    async def handler(stream: str, msgs: list[Message]) -> None:
+        got.extend(m.seq for m in msgs)  # type: ignore[attr-defined]
+
+    await r.xadd("md:book", {FIELD: encode(BookUpdate(market="A", seq=1))}, id="99999999999999-0")
+    reader = FanoutReader(r, "svc", ("md:book",), handler, start="0", block_ms=50, check_interval_s=0.05)
+    task = asyncio.create_task(reader.run())
+    await aeventually(lambda: _true(got == [1]))
+    await r.delete("md:book")  # Redis came back without the stream: new entries get smaller ids
+    await r.xadd("md:book", {FIELD: encode(BookUpdate(market="A", seq=2))})
+    await aeventually(lambda: _true(reader.resets == 1))
+    await r.xadd("md:book", {FIELD: encode(BookUpdate(market="A", seq=3))})
+    await aeventually(lambda: _true(got[-1:] == [3]))
+    reader.stop()
+    await asyncio.wait_for(task, 5)
+    assert got in ([1, 2, 3], [1, 3])  # seq 2 is read only if it landed before the check

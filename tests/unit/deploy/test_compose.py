@@ -116,3 +116,18 @@ def test_dockerfile_runs_as_non_root() -> None:
     assert "FROM python:3.11-slim" in text
     assert "USER 10001:10001" in text
     assert 'ENTRYPOINT ["kmm"]' in text
+
+
+@pytest.mark.parametrize("name", KMM_SERVICES)
+def test_services_listen_on_all_interfaces_explicitly(compose: dict, name: str) -> None:
+    # KMM_HTTP_HOST defaults to 127.0.0.1; in a container the healthcheck and Prometheus need 0.0.0.0.
+    assert compose["services"][name]["environment"]["KMM_HTTP_HOST"] == "0.0.0.0"
+
+
+def test_the_admin_token_is_mounted_into_risk_only(compose: dict) -> None:
+    holders = {n for n, s in compose["services"].items() if "admin_token" in _secret_sources(s)}
+    assert holders == {"risk"}
+    risk = compose["services"]["risk"]
+    (mount,) = [s for s in risk["secrets"] if isinstance(s, dict) and s["source"] == "admin_token"]
+    assert risk["environment"]["KMM_ADMIN_TOKEN_FILE"] == f"/run/secrets/{mount['target']}"
+    assert compose["secrets"]["admin_token"]["file"] == "./deploy/secrets/admin.token"

@@ -213,3 +213,26 @@ def test_kustomize_generators_read_only_inside_their_root() -> None:
             for f in gen.get("files", []):
                 src = f.split("=", 1)[-1]
                 assert ".." not in Path(src).parts, f"{path}: {f}"
+
+
+def test_services_listen_on_all_interfaces_explicitly(rendered: tuple[str, list[dict]]) -> None:
+    _, docs = rendered
+    for w in workloads(docs):
+        if w["spec"]["template"]["metadata"]["labels"].get("kmm/metrics") != "true":
+            continue
+        env = {e["name"]: e.get("value") for e in pod_spec(w)["containers"][0]["env"]}
+        assert env.get("KMM_HTTP_HOST") == "0.0.0.0", ident(w)  # the default is 127.0.0.1
+
+
+def test_the_admin_token_secret_is_mounted_by_risk_alone(rendered: tuple[str, list[dict]]) -> None:
+    _, docs = rendered
+    users = {ident(w) for w in workloads(docs) if "risk-admin-token" in secret_refs(pod_spec(w))}
+    assert users == {"Deployment/kmm/risk"}
+    (risk,) = [w for w in workloads(docs) if w["metadata"]["name"] == "risk"]
+    spec = pod_spec(risk)
+    (volume,) = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == "risk-admin-token"]
+    c = spec["containers"][0]
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == volume["name"]]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert mount["readOnly"] is True
+    assert env["KMM_ADMIN_TOKEN_FILE"] == f"{mount['mountPath']}/token"

@@ -51,7 +51,9 @@ def test_init_labels_creates_the_series_dashboards_need() -> None:
 
     assert has("kmm_bus_messages_published_total", service="risk", stream="ord:approved")
     assert has("kmm_bus_messages_consumed_total", service="gateway", stream="ord:approved")
-    assert has("kmm_bus_consumer_lag_messages", stream="exec:report", group="quoter")
+    assert has("kmm_bus_consumer_lag_messages", stream="exec:report:quoter", group="quoter")
+    assert has("kmm_bus_consumer_lag_messages", stream="exec:report", group="risk")
+    assert not has("kmm_bus_consumer_lag_messages", stream="exec:report", group="quoter")
     assert has("kmm_risk_denials_total", reason="position_limit")
     assert has("kmm_trading_state", state="HALTED")
     assert has("kmm_orders_total", outcome="rejected")

@@ -67,3 +67,31 @@ def test_intent_keeps_correlation_and_origin() -> None:
     msg = QuoteIntent(intent_id="i", market="M", corr_id="c1", origin_ts=123, ts_event=100, ts_init=200)
     out = decode(encode(msg))
     assert (out.corr_id, out.origin_ts, out.ts_event, out.ts_init) == ("c1", 123, 100, 200)
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ({"t": "book", "v": 1, "market": "M", "bids": [[5000, "100"]]}, r"book\.bids\[0\]\[1\]: expected int, got str"),
+        ({"t": "book", "v": 1, "market": "M", "asks": [[5000, 100], [5100]]}, r"book\.asks\[1\]: expected an array of 2"),
+        ({"t": "book", "v": 1, "market": "M", "bids": [[5000, True]]}, r"book\.bids\[0\]\[1\]: expected int, got bool"),
+        ({"t": "book", "v": 1, "market": "M", "bids": [5000, 100]}, r"book\.bids\[0\]: expected an array, got int"),
+        ({"t": "book", "v": 1, "market": "M", "bids": [[50.5, 100]]}, r"book\.bids\[0\]\[0\]: expected int, got float"),
+        ({"t": "market", "v": 1, "market": "M", "tick_ranges": [[0, 10_000]]}, r"tick_ranges\[0\]: expected an array of 3"),
+        ({"t": "market", "v": 1, "market": "M", "tick_ranges": [[0, 10_000, "1"]]}, r"tick_ranges\[0\]\[2\]"),
+        ({"t": "universe", "v": 1, "markets": ["A", 7]}, r"universe\.markets\[1\]: expected str, got int"),
+        ({"t": "universe", "v": 1, "scores": [1.5, "x"]}, r"universe\.scores\[1\]: expected float/int, got str"),
+    ],
+)
+def test_nested_fields_are_checked_all_the_way_down(body: dict, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode(msgpack.packb(body))
+
+
+def test_well_formed_nested_fields_pass() -> None:
+    from kmm.messages import MarketInfo, Universe
+
+    for msg in (BookUpdate(market="M", bids=(), asks=((1, 2), (3, 4))),
+                MarketInfo(market="M", tick_ranges=((0, 1000, 1), (1000, 10_000, 100))),
+                Universe(markets=("A", "B"), scores=(1, 2.5))):
+        assert decode(encode(msg)) == msg

@@ -1,0 +1,129 @@
+"""``kmm run`` as a process: its children (services, simulator, redis) die with it however it dies,
+and SIGHUP stops it cleanly like SIGTERM."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kmm.runner.redis_proc import redis_server_binary
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.system
+ROOT = Path(__file__).resolve().parents[2]
+CHILDREN = {"redis-server", "exchange", "marketdata", "selector", "quoter", "risk", "gateway"}
+
+
+def stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, ppid, start time) of a process, or None once it no longer exists."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[19])
+
+
+def alive(pid: int, started: int) -> bool:
+    st = stat(pid)
+    return st is not None and st[2] == started and st[0] not in ("Z", "X")  # a zombie has exited
+
+
+def children(ppid: int) -> dict[int, int]:
+    """{pid: start time} of the live children of ``ppid``."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            st = stat(int(entry.name))
+            if st is not None and st[1] == ppid and st[0] not in ("Z", "X"):
+                out[int(entry.name)] = st[2]
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def role(pid: int) -> str:
+    cmd = cmdline(pid)
+    if "redis-server" in cmd:
+        return "redis-server"
+    if " sim " in cmd:
+        return "exchange"
+    return cmd.split(" service ")[-1].split()[0] if " service " in cmd else cmd
+
+
+@dataclass
+class Runner:
+    proc: subprocess.Popen
+    workdir: Path
+    kids: dict[int, int]
+
+    def log(self) -> str:
+        return (self.workdir / "run.log").read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[Runner]:
+    if redis_server_binary() is None:
+        pytest.skip("redis-server not on PATH")
+    ports = tmp_path / "ports.json"
+    env = {k: v for k, v in os.environ.items() if k != "RUN_SECONDS"}
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kmm.cli", "run", "--seconds", "0", "--markets", "2", "--workdir", str(tmp_path),
+         "--ports-file", str(ports), "--view", "lines"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True,
+    )
+    r = Runner(proc, tmp_path, {})
+    try:
+        def started() -> bool:
+            assert proc.poll() is None, f"kmm run exited {proc.returncode}: {r.log()}"
+            return ports.exists() and bool(json.loads(ports.read_text() or "{}"))
+
+        eventually(started, timeout=90, interval=0.2, what="every service ready (ports file written)")
+        r.kids = children(proc.pid)
+        yield r
+    finally:
+        for pid, started_at in children(proc.pid).items() | r.kids.items():
+            if alive(pid, started_at):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        log.close()
+
+
+def test_every_child_dies_with_a_kill_9_runner(runner: Runner) -> None:
+    assert {role(p) for p in runner.kids} == CHILDREN, runner.kids
+    token = runner.workdir / "secrets" / "admin.token"
+    assert f'to halt trading: curl -X POST -H "Authorization: Bearer $(cat {token})" http://127.0.0.1:' in runner.log()
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert token.read_text().strip() not in runner.log()
+    runner.proc.send_signal(signal.SIGKILL)
+    runner.proc.wait(10)
+
+    def all_gone() -> bool:
+        left = {role(p) for p, t in runner.kids.items() if alive(p, t)}
+        assert not left, f"still running: {left}"
+        return True
+
+    eventually(all_gone, timeout=30, interval=0.2, what="every child of the killed runner exits")
+
+
+def test_sighup_stops_cleanly_with_exit_0(runner: Runner) -> None:
+    runner.proc.send_signal(signal.SIGHUP)
+    assert runner.proc.wait(60) == 0, runner.log()
+    assert "kmm run summary" in runner.log()
+    assert not [p for p, t in runner.kids.items() if alive(p, t)]
