@@ -326,4 +326,6 @@ def totals(summary: dict[str, Any]) -> dict[str, Any]:
         "markets_quoted": len(s.get("quoter", {}).get("markets", [])),
         "tick_to_order_p50_ms": gw.get("tick_to_order_p50_ms"),
         "tick_to_order_p99_ms": gw.get("tick_to_order_p99_ms"),
+        "fill_to_risk_p50_ms": risk.get("fill_latency_p50_ms"),
+        "fill_to_risk_p99_ms": risk.get("fill_latency_p99_ms"),
     }
