@@ -11,12 +11,13 @@ so nothing is lost); a Python float is accepted only when its binary value is ex
 Anything that does not fit our units raises :class:`WireError`.
 """
 
+import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from kmm import messages as m
 from kmm.messages.units import (
@@ -39,6 +40,26 @@ Json = Mapping[str, Any]
 
 class WireError(ValueError):
     """A Kalshi JSON value that cannot be read into our types."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reading(parse: Callable[P, R]) -> Callable[P, R]:
+    """Every ``parse_*``: a value of the wrong shape (``null`` for an object, a list for a string, a
+    number too big for a Decimal, ...) raises :class:`WireError` naming the parser, nothing else."""
+
+    @functools.wraps(parse)
+    def read(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return parse(*args, **kwargs)
+        except WireError:
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError, ArithmeticError) as exc:
+            raise WireError(f"{parse.__name__}: {type(exc).__name__}: {exc}") from None
+
+    return read
 
 
 def loads(data: str | bytes) -> Any:
@@ -292,6 +313,7 @@ class Market:
         )
 
 
+@_reading
 def parse_market(obj: Json) -> Market:
     event = _s(obj, "event_ticker")
     settle = price_field(obj, "settlement_value", None)
@@ -319,6 +341,7 @@ class Event:
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
+@_reading
 def parse_event(obj: Json, markets: Iterable[Json] = ()) -> Event:
     nested = obj.get("markets") or list(markets)
     return Event(
@@ -346,6 +369,7 @@ class Series:
         return self.fee_type in MAKER_FEE_TYPES
 
 
+@_reading
 def parse_series(obj: Json) -> Series:
     return Series(
         ticker=_s(obj, "ticker"), title=_s(obj, "title"), category=_s(obj, "category"),
@@ -361,6 +385,7 @@ class ExchangeStatus:
     resume_ts: int = 0
 
 
+@_reading
 def parse_exchange_status(obj: Json) -> ExchangeStatus:
     return ExchangeStatus(
         exchange_active=bool(obj.get("exchange_active")), trading_active=bool(obj.get("trading_active")),
@@ -381,6 +406,7 @@ class OrderBook:
                             ts_event=ts_event, ts_init=ts_init)
 
 
+@_reading
 def parse_levels(levels: Iterable[Any] | None, legacy_cents: bool = False) -> list[m.Level]:
     """``[[price, count], ...]`` in any dialect → [(price, count)] (order kept)."""
     out: list[m.Level] = []
@@ -405,6 +431,7 @@ def yes_book(ticker: str, yes_bids: Iterable[m.Level], no_bids: Iterable[m.Level
     return OrderBook(ticker=ticker, bids=bids, asks=asks)
 
 
+@_reading
 def parse_orderbook(ticker: str, body: Json) -> OrderBook:
     """A ``GET /markets/{t}/orderbook`` body (or one ``orderbooks`` item) in any dialect."""
     inner = body.get("orderbook_fp") or body.get("orderbook") or {}
@@ -427,6 +454,7 @@ class PublicTrade:
                        taker_side=self.taker_side, ts_event=self.ts, ts_init=ts_init)
 
 
+@_reading
 def parse_trade(obj: Json) -> PublicTrade:
     taker = obj.get("taker_outcome_side") or obj.get("taker_side")
     if taker not in ("yes", "no"):
@@ -466,6 +494,7 @@ class Order:
                           ts_event=self.updated_ts or self.created_ts, ts_init=ts_init)
 
 
+@_reading
 def parse_order(obj: Json) -> Order:
     fill = count_field(obj, "fill_count") or 0
     remaining = count_field(obj, "remaining_count") or 0
@@ -506,6 +535,7 @@ class WriteAck:
     error: Exception | None = None
 
 
+@_reading
 def parse_write_ack(obj: Json) -> WriteAck:
     avg_fee = obj.get("average_fee_paid")
     return WriteAck(
@@ -544,6 +574,7 @@ class Fill:
                       ts_event=self.ts, ts_init=ts_init)
 
 
+@_reading
 def parse_fill(obj: Json) -> Fill:
     side = book_side(obj)
     return Fill(
@@ -582,6 +613,7 @@ class Position:
                                 fees_paid=self.fees_paid, ts_event=self.updated_ts, ts_init=ts_init)
 
 
+@_reading
 def parse_position(obj: Json) -> Position:
     exposure = money_field(obj, "market_exposure") or money_field(obj, "position_cost")
     return Position(
@@ -603,6 +635,7 @@ class Balance:
                                ts_event=self.updated_ts, ts_init=ts_init)
 
 
+@_reading
 def parse_balance(obj: Json) -> Balance:
     """``balance``/``portfolio_value`` are integer cents even today; ``balance_dollars`` wins when present."""
     return Balance(
@@ -626,6 +659,7 @@ class Settlement:
     settled_ts: int = 0
 
 
+@_reading
 def parse_settlement(obj: Json) -> Settlement:
     value = obj.get("value")
     return Settlement(
@@ -656,6 +690,7 @@ def _ohlc(obj: Json | None, name: str) -> int | None:
     return price_field(obj, name, None)
 
 
+@_reading
 def parse_candle(obj: Json) -> Candle:
     price = obj.get("price") or {}
     return Candle(
@@ -675,6 +710,7 @@ class OrderGroup:
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
+@_reading
 def parse_order_group(obj: Json, order_group_id: str = "") -> OrderGroup:
     enabled = obj.get("is_auto_cancel_enabled")
     return OrderGroup(
@@ -698,6 +734,7 @@ class BookDelta:
     client_order_id: str = ""
 
 
+@_reading
 def parse_book_delta(msg: Json) -> BookDelta:
     side = _s(msg, "side")
     if side not in ("yes", "no"):
@@ -724,6 +761,7 @@ class Ticker:
     ts: int = 0
 
 
+@_reading
 def parse_ticker(msg: Json) -> Ticker:
     return Ticker(
         ticker=_s(msg, "market_ticker"), price=price_field(msg, "price") or 0,
@@ -743,6 +781,7 @@ class Lifecycle:
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
 
+@_reading
 def parse_lifecycle(msg: Json) -> Lifecycle:
     ts = msg.get("determination_ts") or msg.get("settled_ts") or msg.get("ts")
     return Lifecycle(ticker=_s(msg, "market_ticker") or _s(msg, "event_ticker"),
@@ -762,6 +801,7 @@ class OrderGroupUpdate:
     sending_ts_ms: int = 0
 
 
+@_reading
 def parse_order_group_update(msg: Json) -> OrderGroupUpdate:
     event_type = _s(msg, "event_type")
     if not event_type or not _s(msg, "order_group_id"):
