@@ -106,6 +106,11 @@ class WsProtocolError(ValueError):
 # --- sans-IO state ----------------------------------------------------------------------------
 
 
+def _int_or_none(value: Any) -> bool:
+    """A frame's ``sid``, ``seq`` and ``id`` are integers (a bool is not) or absent."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
 # Channel of a data frame's type, for sids whose ``subscribed`` ack we did not see.
 _TYPE_CHANNEL = {
     "orderbook_snapshot": c.CH_ORDERBOOK, "orderbook_delta": c.CH_ORDERBOOK, "ticker": c.CH_TICKER,
@@ -185,6 +190,9 @@ class FeedState:
         typ = frame.get("type")
         sid = frame.get("sid")
         msg = frame.get("msg")
+        for key in ("sid", "seq", "id"):
+            if not _int_or_none(frame.get(key)):
+                raise WsProtocolError(f"{key} is not an integer: {type(frame.get(key)).__name__}")
         if sid is not None and sid in self.dead_sids:
             return []
         events: list[Any] = []
@@ -204,7 +212,7 @@ class FeedState:
             return events
         try:
             events.extend(handler(self, frame, sid, msg))
-        except (wire.WireError, KeyError, TypeError, IndexError):
+        except (wire.WireError, KeyError, TypeError, IndexError, AttributeError, ValueError):
             self.parse_errors += 1
             if typ in ("orderbook_snapshot", "orderbook_delta") and sid is not None:
                 events.extend(self.request_resnapshot(sid, f"unreadable {typ}"))
