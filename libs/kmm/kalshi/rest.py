@@ -275,8 +275,9 @@ class KalshiRest:
         path_params: Mapping[str, str] | None = None,
     ) -> Page[T]:
         body = await self._get(template, path_params, **params) or {}
+        items = self._items(template, body, key)
         try:
-            return Page([parse(x) for x in body.get(key) or ()], str(body.get("cursor") or ""))
+            return Page([parse(x) for x in items], str(body.get("cursor") or ""))
         except (wire.WireError, KeyError, TypeError) as exc:
             raise e.ProtocolError(f"cannot read {key}: {exc}", method="GET", endpoint=template) from None
 
@@ -299,13 +300,22 @@ class KalshiRest:
     def _parsed(self, template: str, parse: Callable[[Any], T], obj: Any) -> T:
         try:
             return parse(obj)
-        except (wire.WireError, KeyError, TypeError, AttributeError) as exc:
+        except (wire.WireError, KeyError, TypeError, AttributeError, ValueError) as exc:
             raise e.ProtocolError(f"cannot read response: {exc}", endpoint=template) from None
+
+    @staticmethod
+    def _items(template: str, body: Any, key: str) -> list[Any]:
+        """``body[key]`` as a list of objects (absent or null: none); any other shape is a ProtocolError."""
+        items = body.get(key) if isinstance(body, dict) else body
+        if body is not None and (not isinstance(body, dict) or not isinstance(items, list | tuple | None)
+                                 or not all(isinstance(x, dict) for x in items or ())):
+            raise e.ProtocolError(f"cannot read {key}: not a list of objects", endpoint=template)
+        return list(items or ())
 
     # --- exchange & market data -----------------------------------------------------------------
 
     async def get_exchange_status(self) -> wire.ExchangeStatus:
-        return wire.parse_exchange_status(await self._get(c.EXCHANGE_STATUS))
+        return self._parsed(c.EXCHANGE_STATUS, wire.parse_exchange_status, await self._get(c.EXCHANGE_STATUS))
 
     async def get_exchange_schedule(self) -> dict[str, Any]:
         return await self._get(c.EXCHANGE_SCHEDULE)
@@ -321,7 +331,7 @@ class KalshiRest:
 
     async def get_market(self, ticker: str) -> wire.Market:
         body = await self._get(c.MARKET, {"ticker": ticker})
-        return self._parsed(c.MARKET, wire.parse_market, body["market"])
+        return self._parsed(c.MARKET, lambda b: wire.parse_market(b["market"]), body)
 
     async def get_orderbook(self, ticker: str, depth: int = 0) -> wire.OrderBook:
         body = await self._get(c.ORDERBOOK, {"ticker": ticker}, depth=depth or None)
@@ -330,7 +340,7 @@ class KalshiRest:
     async def get_orderbooks(self, tickers: Iterable[str]) -> dict[str, wire.OrderBook]:
         body = await self.request("GET", c.ORDERBOOKS, params=[("tickers", t) for t in tickers])
         books = [self._parsed(c.ORDERBOOKS, lambda b: wire.parse_orderbook(str(b.get("ticker", "")), b), ob)
-                 for ob in body.get("orderbooks") or ()]
+                 for ob in self._items(c.ORDERBOOKS, body, "orderbooks")]
         return {b.ticker: b for b in books}
 
     async def get_trades(self, **filters: Any) -> Page[wire.PublicTrade]:
@@ -348,7 +358,8 @@ class KalshiRest:
             c.CANDLESTICKS, {"series_ticker": series_ticker, "ticker": ticker}, start_ts=start_ts,
             end_ts=end_ts, period_interval=period_interval, include_latest_before_start=include_latest_before_start,
         )
-        return [self._parsed(c.CANDLESTICKS, wire.parse_candle, x) for x in body.get("candlesticks") or ()]
+        return [self._parsed(c.CANDLESTICKS, wire.parse_candle, x) for x in self._items(c.CANDLESTICKS, body,
+                                                                                           "candlesticks")]
 
     async def get_events(self, **filters: Any) -> Page[wire.Event]:
         """Filters: limit, cursor, status, series_ticker, with_nested_markets, min_close_ts."""
@@ -363,11 +374,11 @@ class KalshiRest:
 
     async def get_series(self, series_ticker: str) -> wire.Series:
         body = await self._get(c.SERIES, {"series_ticker": series_ticker})
-        return self._parsed(c.SERIES, wire.parse_series, body["series"])
+        return self._parsed(c.SERIES, lambda b: wire.parse_series(b["series"]), body)
 
     async def list_series(self, **filters: Any) -> list[wire.Series]:
         body = await self._get(c.SERIES_LIST, **filters) or {}
-        return [self._parsed(c.SERIES_LIST, wire.parse_series, x) for x in body.get("series") or ()]
+        return [self._parsed(c.SERIES_LIST, wire.parse_series, x) for x in self._items(c.SERIES_LIST, body, "series")]
 
     async def get_account_limits(self) -> dict[str, Any]:
         """``{usage_tier, read:{refill_rate,bucket_capacity}, write:{…}}``: feed it to
@@ -425,7 +436,7 @@ class KalshiRest:
             "POST", c.BATCH_ORDERS, json={"orders": [o.to_json() for o in batch]}, items=len(batch),
             retry_ambiguous=True, failures=failures)
         acks: list[wire.WriteAck] = []
-        for o, item in zip(batch, (body or {}).get("orders") or (), strict=False):
+        for o, item in zip(batch, self._items(c.BATCH_ORDERS, body, "orders"), strict=False):
             err = item.get("error")
             if not err:
                 acks.append(self._parsed(c.BATCH_ORDERS, wire.parse_write_ack, item))
@@ -453,7 +464,7 @@ class KalshiRest:
         body = await self.request("DELETE", c.BATCH_ORDERS, json={"orders": [i.to_json() for i in cancels]},
                                   items=len(cancels))
         acks: list[wire.WriteAck] = []
-        for ci, item in zip(cancels, (body or {}).get("orders") or (), strict=False):
+        for ci, item in zip(cancels, self._items(c.BATCH_ORDERS, body, "orders"), strict=False):
             err = item.get("error")
             if err:
                 acks.append(wire.WriteAck(order_id=ci.order_id, error=e.from_item(err, method="DELETE",
@@ -507,7 +518,7 @@ class KalshiRest:
 
     async def get_order(self, order_id: str) -> wire.Order:
         body = await self._get(c.ORDER, {"order_id": order_id})
-        return self._parsed(c.ORDER, wire.parse_order, body["order"])
+        return self._parsed(c.ORDER, lambda b: wire.parse_order(b["order"]), body)
 
     async def get_fills(self, **filters: Any) -> Page[wire.Fill]:
         """Filters: ticker, order_id, min_ts, max_ts, limit, cursor, subaccount."""
@@ -524,7 +535,7 @@ class KalshiRest:
         return self._iterate(c.POSITIONS, "market_positions", wire.parse_position, filters)
 
     async def get_balance(self, subaccount: int | None = None) -> wire.Balance:
-        return wire.parse_balance(await self._get(c.BALANCE, subaccount=subaccount))
+        return self._parsed(c.BALANCE, wire.parse_balance, await self._get(c.BALANCE, subaccount=subaccount))
 
     async def get_settlements(self, **filters: Any) -> Page[wire.Settlement]:
         return await self._page(c.SETTLEMENTS, "settlements", wire.parse_settlement, filters)
@@ -542,8 +553,9 @@ class KalshiRest:
     ) -> dict[str, int]:
         body = await self._get(c.QUEUE_POSITIONS, market_tickers=market_tickers, event_ticker=event_ticker,
                                subaccount=subaccount) or {}
-        return {str(q["order_id"]): wire.count_field(q, "queue_position") or 0
-                for q in body.get("queue_positions") or ()}
+        return self._parsed(c.QUEUE_POSITIONS, lambda b: {
+            str(q["order_id"]): wire.count_field(q, "queue_position") or 0
+            for q in self._items(c.QUEUE_POSITIONS, b, "queue_positions")}, body)
 
     # --- order groups ---------------------------------------------------------------------------
 
@@ -561,7 +573,8 @@ class KalshiRest:
 
     async def list_order_groups(self, subaccount: int | None = None) -> list[wire.OrderGroup]:
         body = await self._get(c.ORDER_GROUPS, subaccount=subaccount) or {}
-        return [self._parsed(c.ORDER_GROUPS, wire.parse_order_group, g) for g in body.get("order_groups") or ()]
+        return [self._parsed(c.ORDER_GROUPS, wire.parse_order_group, g)
+                for g in self._items(c.ORDER_GROUPS, body, "order_groups")]
 
     async def reset_order_group(self, order_group_id: str) -> None:
         await self.request("PUT", c.ORDER_GROUP_RESET, path_params={"order_group_id": order_group_id}, json={})
