@@ -760,12 +760,14 @@ def create_app(sim: Simulator) -> Starlette:
         return user
 
     async def admin_orders(request: Request) -> Response:
-        """Every order the user ever created (any status), oldest first."""
+        """Every order the user ever created (any status, or only ``status``), oldest first."""
         try:
             user = admin_user(request)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message)
-        return JSONResponse({"user": user, "orders": [render.admin_order(o) for o in ex.order_history(user)]})
+        status = request.query_params.get("status")
+        return JSONResponse({"user": user, "orders": [render.admin_order(o) for o in ex.order_history(user)
+                                                      if not status or o.status == status]})
 
     async def admin_positions(request: Request) -> Response:
         """Every market the user ever traded: position now and the largest |position| ever held."""

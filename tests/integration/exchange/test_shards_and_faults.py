@@ -131,6 +131,8 @@ async def test_admin_orders_and_positions_are_the_exchanges_records(sim: SimHand
         ticker, "6.00", "10.00", 1)
     assert fp_to_count(pos["max_abs_position_fp"]) == 10 * C
     assert (await admin_get(sim, "/orders")).status_code == 400
+    assert (await admin_get(sim, "/orders", user=signer.key_id, status="resting")).json()["orders"] == []
+    assert len((await admin_get(sim, "/orders", user=signer.key_id, status="executed")).json()["orders"]) == 2
     assert (await admin_get(sim, "/positions", user="nobody")).status_code == 404
 
 
