@@ -1,7 +1,8 @@
 """Redis ACL file generated from the topology table: the veto, enforced by the broker.
 
 One user per service plus ``admin`` (bootstrap, operators) and ``probe`` (health checks); the
-default user is off. A service user may:
+default user is off (nobody can authenticate as it; its rules allow what the AOF replay of MULTI/EXEC
+needs, see :func:`render`). A service user may:
 - XADD only to the streams the table says it writes (its own ``dlq:<service>`` and copies of its
   streams included), and read them back (XREVRANGE), so a restarted service can recover what it
   already published; MULTI/EXEC/DISCARD, so a message and its copies (or a stream entry and a
@@ -63,7 +64,10 @@ def service_rules(service: str, topology: Iterable[StreamSpec] = TOPOLOGY) -> st
 def render(hashes: dict[str, str], topology: Iterable[StreamSpec] = TOPOLOGY) -> str:
     specs = tuple(topology)
     lines = [
-        "user default off resetkeys resetchannels -@all",
+        # Off: no client can ever authenticate as it. Its rules are what Redis 7.0's AOF replay needs:
+        # the replay runs as the default user and re-checks the ACL at EXEC, so with -@all every
+        # MULTI/EXEC in the AOF is dropped after a crash (redis/redis#14541).
+        "user default off resetchannels ~* &* +@all",
         f"user {ADMIN} on #{hashes[ADMIN]} ~* &* +@all",
         f"user {PROBE} on #{hashes[PROBE]} resetkeys resetchannels -@all +ping",
     ]
