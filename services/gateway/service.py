@@ -253,6 +253,10 @@ class GatewayService(Service):
             # A heartbeat counts from when risk sent it: a backlog read after our restart is not a live risk.
             age = max(time.time_ns() - msg.ts_init, 0) / NS_PER_S if msg.ts_init else 0.0
             if age > self.s.dead_man_timeout_s:
+                if not self.heard_risk and msg.ts_init:
+                    # Risk has been silent since then: orders we adopted were unsupervised before our
+                    # start, so the switch counts from risk's last beat, not from our start.
+                    self.last_heartbeat = min(self.last_heartbeat, time.monotonic() - age)
                 return
             self.last_heartbeat = max(self.last_heartbeat, time.monotonic() - age)
             self.heard_risk = True
