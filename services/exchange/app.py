@@ -808,7 +808,7 @@ def create_app(sim: Simulator) -> Starlette:
             d = await body_json(request)
             sim.add_key(str(d["key_id"]), str(d["public_key_pem"]).encode(), d.get("balance_dollars"),
                         tier=d.get("tier"))
-        except (ApiError, KeyError, ValueError) as exc:
+        except (ApiError, KeyError, ValueError, TypeError) as exc:
             return error_response(400, "invalid_parameters", str(exc))
         return JSONResponse({"key_id": d["key_id"], "tier": sim.limiter.tier_of(str(d["key_id"]))},
                             status_code=201)
@@ -819,7 +819,7 @@ def create_app(sim: Simulator) -> Starlette:
             d = await body_json(request)
             result = str(d.get("result", ""))
             rows = ex.settle_market(ticker, result)
-        except (ApiError, ExchangeError, ValueError) as exc:
+        except (ApiError, ExchangeError, ValueError, TypeError) as exc:
             return error_response(400, "invalid_parameters", str(exc))
         return JSONResponse({"ticker": ticker, "result": result, "settlements": len(rows)})
 
@@ -837,13 +837,19 @@ def create_app(sim: Simulator) -> Starlette:
             close_ns = int(d.get("close_ts", now // NS_PER_S + 86400)) * NS_PER_S
             m = ex.create_market(str(d["ticker"]), str(d["event_ticker"]), title=str(d.get("title", "")),
                                  close_ns=close_ns, fee_type=str(d.get("fee_type", "quadratic")))
-        except (ApiError, ExchangeError, KeyError, ValueError) as exc:
+        except (ApiError, ExchangeError, KeyError, ValueError, TypeError, OverflowError) as exc:
             return error_response(400, "invalid_parameters", str(exc))
         return JSONResponse({"ticker": m.ticker, "status": m.status}, status_code=201)
 
     async def admin_advance(request: Request) -> Response:
-        d = await body_json(request)
-        sim.clock.advance(int(Decimal(str(d.get("seconds", 0))) * NS_PER_S))
+        try:
+            d = await body_json(request)
+            seconds = Decimal(str(d.get("seconds", 0)))
+            if not seconds.is_finite() or seconds < 0:
+                raise ValueError("seconds must be a non-negative number")
+        except (ApiError, ValueError, ArithmeticError) as exc:
+            return error_response(400, "invalid_parameters", str(exc))
+        sim.clock.advance(int(seconds * NS_PER_S))
         sim.step()
         return JSONResponse({"now_ns": sim.clock.now_ns()})
 
