@@ -29,31 +29,33 @@ def bounded_examples(default: int = 200) -> int:
     return int(os.environ.get("KMM_FUZZ_EXAMPLES", str(default)))
 
 
-def fuzz(strategy: st.SearchStrategy[Any], examples: int = 200) -> Callable[[Callable[[Any], None]], Callable[[], None]]:
-    """Decorator: ``prop(value)`` for values drawn from ``strategy``; ``examples`` is the bounded count."""
+def fuzz(strategy: st.SearchStrategy[Any], examples: int = 200) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorator: ``prop(value, **fixtures)`` for values drawn from ``strategy``; ``examples`` is the
+    bounded count. Parameters after the first are pytest fixtures."""
 
-    def deco(prop: Callable[[Any], None]) -> Callable[[], None]:
+    def deco(prop: Callable[..., None]) -> Callable[..., None]:
         counter = {"n": 0}
+        sig = inspect.signature(prop)
 
-        def counted(value: Any) -> None:
-            counter["n"] += 1
-            prop(value)
+        def run(n: int, fixtures: dict[str, Any]) -> None:
+            def counted(value: Any) -> None:
+                counter["n"] += 1
+                prop(value, **fixtures)
 
-        def run(n: int) -> None:
             settings(max_examples=n, deadline=None, database=None, derandomize=False,
                      suppress_health_check=list(HealthCheck))(given(strategy)(counted))()
 
         @functools.wraps(prop)
-        def test() -> None:
+        def test(**fixtures: Any) -> None:
             budget = budget_seconds()
             if budget <= 0:
-                run(bounded_examples(examples))
+                run(bounded_examples(examples), fixtures)
                 assert counter["n"] > 0
                 return
             start = time.monotonic()
             rounds = 0
             while time.monotonic() - start < budget:
-                run(ROUND)
+                run(ROUND, fixtures)
                 rounds += 1
             report = os.environ.get("KMM_FUZZ_REPORT")
             if report:
@@ -62,7 +64,7 @@ def fuzz(strategy: st.SearchStrategy[Any], examples: int = 200) -> Callable[[Cal
                                          "rounds": rounds, "examples": counter["n"]}) + "\n")
             assert counter["n"] >= rounds
 
-        test.__signature__ = inspect.Signature()  # type: ignore[attr-defined]  # no fixtures
+        test.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])  # type: ignore[attr-defined]
         return test
 
     return deco
