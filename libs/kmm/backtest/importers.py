@@ -55,7 +55,7 @@ def seconds_to_ns(value: Any) -> int:
         raise BadRecord("bad timestamp")
     try:
         return int(Decimal(str(value)) * NS_PER_S)
-    except InvalidOperation:
+    except (InvalidOperation, ValueError, OverflowError):  # garbage, NaN, Infinity
         raise BadRecord("bad timestamp") from None
 
 
@@ -240,6 +240,8 @@ class WsReplayer:
                 self.b.skip(f"unknown message type {typ!r}")
         except BadRecord as exc:
             self.b.skip(str(exc))
+        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as exc:  # a value of the wrong shape
+            self.b.skip(f"unreadable {typ} message ({type(exc).__name__})")
 
 
 def _delta(msg: Json) -> int:
@@ -296,6 +298,8 @@ def _trade_row(b: EventLogBuilder, row: Json, seen: set[str]) -> None:
         b.trade(rfc3339_ns(when), str(ticker), price, count, _taker_yes(row))
     except BadRecord as exc:
         b.skip(str(exc))
+    except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as exc:  # a value of the wrong shape
+        b.skip(f"unreadable trade ({type(exc).__name__})")
 
 
 def _csv_rows(fh: io.TextIOBase, path: str | Path = "") -> Iterator[Json]:
