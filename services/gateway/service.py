@@ -193,10 +193,35 @@ class GatewayService(Service):
             self.spawn(self.fills_loop(), "fills")
             self.spawn(self.reconcile_loop(), "reconcile")
         self.reconciled = True
-        self.last_heartbeat = time.monotonic()
+        self.last_heartbeat = time.monotonic() - await self.risk_silent_s()
         self.consume_group((ORD_APPROVED, RISK_CONTROL), self.on_message)
         self.spawn(self.sync_loop(), "sync")
         self.spawn(self.dead_man_loop(), "dead-man")
+
+    async def risk_silent_s(self) -> float:
+        """How long risk had been silent when we (re)started, read from ``risk:control``: the dead-man's
+        switch counts from risk's last heartbeat, so orders adopted from a gateway that died while risk
+        was stopped do not rest a whole new timeout unsupervised. 0 when risk beat within the timeout
+        (or the stream cannot be read)."""
+        assert self.redis is not None
+        timeout_ms = int(self.s.dead_man_timeout_s * 1000)
+        try:
+            entries = await self.redis.xrange(RISK_CONTROL, min=str(int(time.time() * 1000) - timeout_ms), count=1000)
+        except Exception as exc:  # noqa: BLE001 - a read that fails leaves the switch armed from our start
+            log.warning("cannot read risk's last heartbeat: %s", type(exc).__name__)
+            return 0.0
+        newest = 0
+        for _, fields in entries:
+            try:
+                msg = decode(fields.get(FIELD, b""))
+            except DecodeError:
+                continue
+            if isinstance(msg, Heartbeat):
+                newest = max(newest, msg.ts_init)
+        if newest:
+            return max(time.time_ns() - newest, 0) / NS_PER_S
+        log.warning("no risk heartbeat in the last %.1fs: the dead-man's switch is already due", self.s.dead_man_timeout_s)
+        return self.s.dead_man_timeout_s + 0.001
 
     async def on_stop(self) -> None:
         if self.inflight:
@@ -253,10 +278,6 @@ class GatewayService(Service):
             # A heartbeat counts from when risk sent it: a backlog read after our restart is not a live risk.
             age = max(time.time_ns() - msg.ts_init, 0) / NS_PER_S if msg.ts_init else 0.0
             if age > self.s.dead_man_timeout_s:
-                if not self.heard_risk and msg.ts_init:
-                    # Risk has been silent since then: orders we adopted were unsupervised before our
-                    # start, so the switch counts from risk's last beat, not from our start.
-                    self.last_heartbeat = min(self.last_heartbeat, time.monotonic() - age)
                 return
             self.last_heartbeat = max(self.last_heartbeat, time.monotonic() - age)
             self.heard_risk = True
