@@ -5,9 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export RUN_SECONDS
+FUZZ_SECONDS ?= 600
+SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps run sim test test-unit test-integration test-system lint bench backtest grid acl clean
+.PHONY: help setup system-deps run sim test test-unit test-integration test-system lint bench soak fuzz backtest grid acl clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -44,6 +46,15 @@ lint: setup ## ruff
 
 bench: setup ## every benchmark; each prints its figures as one JSON line at the end
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+soak: setup ## 30-minute chaos soak (faults on a schedule; SOAK_ARGS="--seconds N" to change); last line: JSON figures
+	@mkdir -p out
+	set -o pipefail; $(BIN)/python bench/soak.py $(SOAK_ARGS) | tee out/soak.json
+
+fuzz: setup ## every fuzzer for FUZZ_SECONDS (default 600) each; a line per fuzzer in out/fuzz.jsonl
+	@mkdir -p out && rm -f out/fuzz.jsonl
+	KMM_FUZZ_SECONDS=$(FUZZ_SECONDS) KMM_FUZZ_REPORT=$(CURDIR)/out/fuzz.jsonl $(BIN)/pytest -q -p no:cacheprovider tests/fuzz
+	@cat out/fuzz.jsonl
 
 backtest: setup ## backtest on a small deterministic synthetic dataset
 	$(BIN)/kmm backtest --synthetic --out out/backtest
