@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from kmm.bus.consumer import Delivery
 from kmm.bus.ids import new_id
@@ -42,7 +42,7 @@ from kmm.bus.publisher import FIELD
 from kmm.bus.topology import EXEC_REPORT, ORD_APPROVED, RISK_CONTROL, state_key
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
-from kmm.chassis.settings import ServiceSettings, SettingError
+from kmm.chassis.settings import ServiceSettings, SettingError, check_url
 from kmm.kalshi import constants as kc
 from kmm.kalshi import errors as kerr
 from kmm.kalshi import wire
@@ -117,6 +117,16 @@ class GatewaySettings(ServiceSettings):
     cancel_all_hold_s: float = Field(60.0, ge=0, description="no placements after a cancel-all without the WS")
     refused_hold_s: float = Field(2.0, gt=0, description="no new request for an order the exchange refused")
     order_group_cooldown_s: float = Field(60.0, ge=0, description="wait before resetting a triggered group")
+
+    @field_validator("kalshi_base_url")
+    @classmethod
+    def _rest_url(cls, v: str) -> str:
+        return check_url(v, ("https", "http"))
+
+    @field_validator("kalshi_ws_url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        return check_url(v, ("wss", "ws"))
 
 
 class GatewayService(Service):

@@ -22,14 +22,14 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from kmm.bus.ids import new_id
 from kmm.bus.publisher import FIELD
 from kmm.bus.topology import MD_BOOK, MD_MARKET, MD_TRADE, SEL_UNIVERSE
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
-from kmm.chassis.settings import ServiceSettings, SettingError
+from kmm.chassis.settings import ServiceSettings, SettingError, check_url
 from kmm.kalshi import constants as kc
 from kmm.kalshi import errors as kerr
 from kmm.kalshi import wire
@@ -50,6 +50,16 @@ class MarketDataSettings(ServiceSettings):
     depth: int = Field(10, ge=1, le=100)
     max_markets: int = Field(2000, ge=1)
     book_refresh_s: float = Field(1.0, gt=0, description="re-publish an unchanged valid book this often")
+
+    @field_validator("kalshi_base_url")
+    @classmethod
+    def _rest_url(cls, v: str) -> str:
+        return check_url(v, ("https", "http"))
+
+    @field_validator("kalshi_ws_url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        return check_url(v, ("wss", "ws"))
 
 
 class MarketDataService(Service):

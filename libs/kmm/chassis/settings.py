@@ -46,6 +46,21 @@ def check_redis_url(url: str) -> str:
     return url
 
 
+def check_url(url: str, schemes: tuple[str, ...]) -> str:
+    """A URL with one of ``schemes`` and a host (e.g. a Kalshi REST or WS base); raises ValueError saying why.
+    An empty string passes (the setting is off)."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number or out of range
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"must be {' or '.join(s + '://' for s in schemes)} with a host")
+    return url
+
+
 def read_setting_file(variable: str, path: Path) -> str:
     """The stripped text of a file a setting names; SettingError if unreadable or empty (contents never shown)."""
     try:
@@ -62,7 +77,8 @@ def read_setting_file(variable: str, path: Path) -> str:
 class ServiceSettings(BaseSettings):
     """Settings every service has. Subclasses add their own fields."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    # allow_inf_nan=False: "inf" is not a timeout (KMM_DEAD_MAN_TIMEOUT_S=inf would disable the switch).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True, allow_inf_nan=False)
 
     redis_url: str = "redis://127.0.0.1:6379"
     redis_username: str | None = None
