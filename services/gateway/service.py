@@ -962,6 +962,12 @@ class GatewayService(Service):
             await asyncio.sleep(self.s.fills_interval_s)
 
     async def poll_fills(self) -> None:
+        new = await self.sweep_fills()
+        if new:
+            await self.publish_positions(new)
+
+    async def sweep_fills(self) -> set[str]:
+        """Apply every fill the exchange lists that we have not seen; the markets that had one."""
         assert self.api is not None
         new: list[wire.Fill] = []
         filters = {"min_ts": self.fills_since_s} if self.fills_since_s else {}
@@ -970,13 +976,15 @@ class GatewayService(Service):
                 new.append(f)
         for f in sorted(new, key=lambda f: (f.ts, f.fill_id)):
             self.on_exchange_fill(f)
-        if new:
-            await self.publish_positions({f.ticker for f in new})
+        return {f.ticker for f in new}
 
     async def publish_positions(self, tickers: set[str] | None = None) -> None:
-        """The exchange's positions, each stamped with the market's fill sequence when it was read (a
-        market whose fills moved during the read is skipped: the report would not match its sequence)."""
+        """The exchange's positions, each stamped with the market's fill sequence when it was read. Fills
+        are swept before the read (so every fill the position holds has its sequence, also those made
+        while we were down) and after it (a market whose fills moved during the read is skipped: the
+        report would not match its sequence)."""
         assert self.api is not None
+        await self.sweep_fills()
         seqs = {m: a.fill_seq for m, a in self.allow.items()}
         now = time.time_ns()
         if tickers is not None:
@@ -988,6 +996,7 @@ class GatewayService(Service):
             found = {p.ticker: p.position for p in items}
             found.update({t: 0 for t in self.nonzero_positions - set(found)})
             self.nonzero_positions = {t for t, p in found.items() if p}
+        await self.sweep_fills()
         for t, position in sorted(found.items()):
             seq = self.allowance(t).fill_seq
             if seqs.get(t, 0) != seq:
