@@ -34,6 +34,7 @@ from pydantic import Field
 from kmm.bus.consumer import Delivery
 from kmm.bus.ids import new_id
 from kmm.bus.publisher import FIELD
+from kmm.bus.retry import is_connection_error
 from kmm.bus.topology import (
     EXEC_REPORT,
     MD_BOOK,
@@ -258,7 +259,13 @@ class RiskService(Service):
             ticks += 1
             e = self.engine
             if ticks % 5 == 0:
-                await self.save()  # the day's baseline moves without a fill at the day's start
+                try:
+                    await self.save()  # the day's baseline moves without a fill at the day's start
+                except Exception as exc:
+                    if not is_connection_error(exc):
+                        raise
+                    # Redis is down: the next save carries the whole ledger (a fill's save is awaited
+                    # before its ack, so nothing is lost)
             metrics.EXPOSURE.set(e.exposure() / MONEY_SCALE)
             for market, m in e.markets.items():
                 if m.info is None and not m.position:
