@@ -198,6 +198,7 @@ class Soak:
         self.sim = subprocess.Popen(
             [sys.executable, "-m", "kmm.cli", "sim", "--port", str(self.sim_port), "--seed", str(self.a.seed),
              "--markets", str(self.a.markets), "--speed", str(self.a.speed), "--tier", "prestige",
+             "--balance", str(self.a.balance_dollars),
              "--ready-file", str(ready), "--key", f"{WRITE_KEY}:{keys / 'write.pub.pem'}",
              "--key", f"{READ_KEY}:{keys / 'read.pub.pem'}"],
             cwd=ROOT, stdout=sim_log, stderr=subprocess.STDOUT, preexec_fn=preexec())
@@ -482,6 +483,67 @@ class Soak:
         out["fills_not_reported"] = sum(1 for f in fills if fill_key(f) not in self.fill_ids)
         return out
 
+    def operator(self, path: str) -> None:
+        token = (self.workdir / "run" / "secrets" / "admin.token").read_text().strip()
+        r = self.http.post(f"http://127.0.0.1:{self.ports['risk']}{path}", json={"reason": "soak ledger check"},
+                           headers={"Authorization": f"Bearer {token}"})
+        r.raise_for_status()
+
+    def check_ledger(self) -> dict[str, Any]:
+        """Halted (no fill can arrive), risk's cash — kept across its restarts in ``state:risk`` — must equal
+        the exchange's balance change to the micro-dollar (fills, fees and settlement payouts included; the
+        exchange holds $1 per short contract as the price of the NO side)."""
+        import asyncio
+
+        from kmm.kalshi.rest import KalshiRest
+        from kmm.messages.units import money_to_dollars
+
+        async def balance() -> int:
+            async with KalshiRest(f"http://127.0.0.1:{self.sim_port}/trade-api/v2", signer=self.signer) as api:
+                return (await api.get_balance()).balance
+
+        start = self.a.balance_dollars * 1_000_000
+        out: dict[str, Any] = {}
+
+        def agree() -> bool:
+            saved = self.admin_redis().hget(t.state_key("risk"), "global")
+            cash = int(json.loads(saved or b"{}").get("cash", 0))
+            # A short YES position is a NO position on the exchange: it paid $1 - p per contract where
+            # risk books +p, so the balance holds $1 per short contract less than risk's cash.
+            rows = self.http.get(f"http://127.0.0.1:{self.sim_port}/admin/positions", params={"user": WRITE_KEY},
+                                 timeout=30).json()["positions"]
+            short = sum(max(0, -fp_to_count(p["position_fp"])) for p in rows) * 10_000  # $1 per contract in µ$
+            out.update(risk_cash_dollars=money_to_dollars(cash, 6),
+                       exchange_cash_dollars=money_to_dollars(asyncio.run(balance()) - start + short, 6))
+            return out["risk_cash_dollars"] == out["exchange_cash_dollars"]
+
+        out["ledger_agrees"] = self.until(agree, 60, "risk's cash equals the exchange's balance change") < 60
+        if not out["ledger_agrees"]:
+            out["ledger_mismatch"] = self.ledger_by_market()
+        return out
+
+    def ledger_by_market(self) -> dict[str, list[str]]:
+        """Per market: [risk's cash, the cash the exchange's fills and settlements imply] where they differ."""
+        import asyncio
+
+        from kmm.kalshi.rest import KalshiRest
+        from kmm.messages.units import money_to_dollars
+
+        async def read() -> tuple[list[Any], list[Any]]:
+            async with KalshiRest(f"http://127.0.0.1:{self.sim_port}/trade-api/v2", signer=self.signer) as api:
+                return [f async for f in api.iter_fills()], [s async for s in api.iter_settlements()]
+
+        fills, settlements = asyncio.run(read())
+        exchange: Counter[str] = Counter()
+        for f in fills:
+            exchange[f.ticker] += (-1 if f.side == "bid" else 1) * f.price * f.count - f.fee
+        for st in settlements:
+            exchange[st.ticker] += st.revenue
+        saved = self.admin_redis().hgetall(t.state_key("risk"))
+        risk = {k.decode()[2:]: int(json.loads(v).get("cash", 0)) for k, v in saved.items() if k.startswith(b"m:")}
+        return {m: [money_to_dollars(risk.get(m, 0), 6), money_to_dollars(exchange.get(m, 0), 6)]
+                for m in sorted(set(risk) | set(exchange)) if risk.get(m, 0) != exchange.get(m, 0)}
+
     def check_orders(self, orders: list[dict[str, Any]]) -> dict[str, int]:
         coids = Counter(o["client_order_id"] for o in orders if o["client_order_id"])
         per_intent: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -553,7 +615,10 @@ class Soak:
             if not self.a.quick and time.monotonic() - started >= self.a.seconds:
                 break
         self.quiet(self.a.quiet)
+        self.operator("/halt")  # the figures are read with nothing trading; resumed before the runner kill
+        self.until(lambda: self.resting_now() == 0, 30, "the halt cancels every order")
         fills = self.check_fills()
+        ledger = self.check_ledger()
         orders = self.check_orders(self.orders())
         positions = self.http.get(f"http://127.0.0.1:{self.sim_port}/admin/positions",
                                   params={"user": WRITE_KEY}, timeout=30).json()["positions"]
@@ -565,6 +630,8 @@ class Soak:
         self.stop.set()
         sampler.join(5)
         self.stop.clear()
+        self.operator("/resume")
+        self.until(lambda: self.resting_now() > 0, 90, "quotes rest again after the resume")
         runner_kill = self.kill_runner()
         p50, p99 = quantile(self.quiet_hist, 0.5), quantile(self.quiet_hist, 0.99)
         limit = LIMIT_CONTRACTS * 100
@@ -577,6 +644,7 @@ class Soak:
             "faults": i,
             "rounds": rounds,
             **fills,
+            **ledger,
             "orders_placed_twice": orders["intents_placed_twice"] + orders["client_order_ids_reused"],
             **orders,
             "max_abs_position_over_limit": round(worst / limit, 3),
@@ -598,7 +666,7 @@ class Soak:
             "workdir": str(self.workdir),
         }
         result["invariants_ok"] = (
-            result["fills_lost"] == 0 and result["fills_double_counted"] == 0
+            result["fills_lost"] == 0 and result["fills_double_counted"] == 0 and result["ledger_agrees"]
             and result["orders_placed_twice"] == 0 and result["max_abs_position_over_limit"] <= 1
             and result["unsupervised_resting_s"] == 0 and not runner_kill["children_left"]
             and runner_kill["resting_after"] == 0 and runner_kill["orders_created_after"] == 0
@@ -632,6 +700,7 @@ def main() -> None:
     ap.add_argument("--cancel-allowance", type=float, default=1.5,
                     help="seconds past the dead-man timeout allowed for the cancel round trip and sampling")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--balance-dollars", type=int, default=10_000, help="the simulator's starting balance")
     a = ap.parse_args()
     a.markets = a.markets or (60 if a.quick else 200)
     a.speed = a.speed or 2.8

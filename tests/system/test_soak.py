@@ -28,6 +28,7 @@ def test_the_quick_soak_holds_every_invariant(tmp_path: Path) -> None:
     print("soak:", lines[-1])
     assert r["failures"] == [], (r["failures"], out.stderr[-3000:])
     assert r["fills_lost"] == 0 and r["fills_double_counted"] == 0 and r["fills_not_reported"] == 0
+    assert r["ledger_agrees"], (r["risk_cash_dollars"], r["exchange_cash_dollars"])
     assert r["orders_placed_twice"] == 0
     assert r["max_abs_position_over_limit"] <= 1
     assert r["unsupervised_resting_s"] == 0, r["unsupervised_resting_by_fault_s"]
