@@ -98,8 +98,12 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     run = runner.Run(parser.parse_args(["--workdir", str(workdir), "--markets", "4", "--seed", "5",
                                         "--speed", "1", "--seconds", "0"]))
     stop = threading.Event()
-    watcher = threading.Thread(target=lambda: [run.sup.poll() for _ in iter(lambda: stop.wait(0.1), True)],
-                               daemon=True)
+
+    def supervise() -> None:
+        while not stop.wait(0.1):
+            run.sup.poll()
+
+    watcher = threading.Thread(target=supervise, daemon=True)
     try:
         system = System(run, run.start_all())
         watcher.start()
