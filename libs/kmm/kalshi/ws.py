@@ -212,7 +212,7 @@ class FeedState:
             return events
         try:
             events.extend(handler(self, frame, sid, msg))
-        except (wire.WireError, KeyError, TypeError, IndexError, AttributeError, ValueError):
+        except (wire.WireError, KeyError, TypeError, IndexError, AttributeError, ValueError, ArithmeticError):
             self.parse_errors += 1
             if typ in ("orderbook_snapshot", "orderbook_delta") and sid is not None:
                 events.extend(self.request_resnapshot(sid, f"unreadable {typ}"))

@@ -33,6 +33,8 @@ def test_a_frame_with_a_null_msg_or_a_non_integer_sid_is_a_counted_parse_error()
     st = FeedState()
     assert st.handle({"type": "fill", "sid": 3, "seq": 1, "msg": None}) == []
     assert st.parse_errors == 1
+    assert st.handle({"type": "error", "sid": 0, "msg": {"code": float("inf")}}) == []  # found by `make fuzz`
+    assert st.parse_errors == 2
     for bad in ({"type": "ok", "sid": [1]}, {"type": "ok", "id": "7"}, {"type": "orderbook_delta", "seq": "2"}):
         with pytest.raises(WsProtocolError):
             st.handle(bad)
