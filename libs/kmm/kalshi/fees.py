@@ -126,18 +126,31 @@ def maker_fee(price: int, count: int, fee_type: str = QUADRATIC_WITH_MAKER_FEES,
     return fee_ceil_cent(maker_rate(fee_type, multiplier_ppm), price, count)
 
 
+def fee_unit_c(rate: float, price_c: Any) -> Any:
+    """rate × P × (1 − P) per contract, in cents, unrounded (float; ``price_c`` in cents)."""
+    return rate * price_c * (100.0 - price_c) / 100.0
+
+
 def fee_ceil_cent_float(rate: float, price_c: Any, contracts: Any) -> Any:
     """The classic per-fill fee rounded up to the cent, **in cents**, as floats (scalars or numpy
     arrays): the quoting math's twin of :func:`fee_ceil_cent` (``rate`` from :func:`rate_float`,
-    ``price_c`` in cents, ``contracts`` in whole contracts, both may be fractional).
+    ``price_c`` in cents, ``contracts`` in contracts). Equal to :func:`ceil_fee_c` of
+    :func:`fee_unit_c`, which the quoter calls in two steps.
 
     The ceil allows 1e-9 ¢ of float error, so a fee that is a whole number of cents exactly is not
-    rounded up a cent more; on the $0.0001 × 0.01-contract grid it equals :func:`fee_ceil_cent`
-    (tested over every price). Uses only ``*``, ``/`` and ``np.ceil``, so scalar and array results agree.
+    rounded up a cent more; for every price on the $0.0001 grid and whole-contract counts it equals
+    :func:`fee_ceil_cent` (tested). Only ``*``, ``/``, ``-`` and a ceil, so scalar and array
+    results agree bit for bit.
     """
-    raw = rate * contracts * price_c * (100.0 - price_c) / 100.0
+    return ceil_fee_c(fee_unit_c(rate, price_c), contracts)
+
+
+def ceil_fee_c(unit_c: Any, contracts: Any) -> Any:
+    """``unit_c`` × ``contracts`` rounded up to the cent (float cents), see :func:`fee_ceil_cent_float`."""
+    raw = unit_c * contracts
     if isinstance(raw, float):
-        return float(math.ceil(raw - 1e-9))
+        v = raw - 1e-9
+        return float(math.ceil(v)) if math.isfinite(v) else v  # NaN and ±inf pass through, as np.ceil
     return np.ceil(raw - 1e-9)
 
 
