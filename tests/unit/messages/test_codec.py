@@ -67,3 +67,12 @@ def test_intent_keeps_correlation_and_origin() -> None:
     msg = QuoteIntent(intent_id="i", market="M", corr_id="c1", origin_ts=123, ts_event=100, ts_init=200)
     out = decode(encode(msg))
     assert (out.corr_id, out.origin_ts, out.ts_event, out.ts_init) == ("c1", 123, 100, 200)
+
+
+def test_market_info_without_fee_fields_still_decodes() -> None:
+    from kmm.messages import MarketInfo
+
+    old = msgpack.packb({"t": "market", "v": 1, "market": "M", "maker_fees": True}, use_bin_type=True)
+    info = decode(old)
+    assert isinstance(info, MarketInfo)
+    assert (info.fee_type, info.fee_multiplier_ppm, info.maker_fees) == ("", 1_000_000, True)
