@@ -284,6 +284,7 @@ class ParamGrid:
 
 
 PARAM_NAMES = _PARAM_NAMES
+DEFAULTS = QuoteParams()  # the recommended set (docs/strategy.md says where each value comes from)
 
 
 # --- state and results ---------------------------------------------------------------------------
