@@ -13,6 +13,7 @@ from .cli_common import (
     add_input,
     add_run,
     base_params_kwargs,
+    hold_kwargs,
     load_input,
     run_config,
     to_json_summary,
@@ -43,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
     log = load_input(args)
     params = QuoteParams(gamma=args.gamma, kappa=args.kappa, **base_params_kwargs(args))
     quoting = ASPolicy(params, sigma_c=args.sigma, space=args.space,
-                       sigma_factory=sigma_factory(args.sigma_estimator, args.space))
+                       sigma_factory=sigma_factory(args.sigma_estimator, args.space), **hold_kwargs(args))
     policy = quoting if args.no_risk else RiskedPolicy(quoting)
     cfg = run_config(args, record_fills=True, record_inventory=True)
     t0 = time.perf_counter()

@@ -17,8 +17,11 @@ cells and single runs agree exactly. Rules (docs/backtest.md):
     explained by prints (cancellations) advance us by the cancel model (``none``, ``proportional``,
     ``power``), and the queue never exceeds the displayed size.
   In both models new opposite liquidity arriving at or through our price fills us (capped by it).
-- Fees: exact maker fees (``kmm.kalshi.fees``) by series fee type. Settlement at close at $1/$0 when
-  the result is known, else marked at the last mid and flagged.
+- Fees: Kalshi's maker fee exactly as the simulator charges it (``kmm.kalshi.fees.order_fill_fee``:
+  trade fee to $0.0001, balance floored to the cent, the order's rounding accumulator carried across
+  its fills and amends), at the series' rate and multiplier; an unknown fee type pays the standard
+  maker rate. Settlement at close at $1/$0 when the result is known, else marked at the last mid
+  and flagged.
 """
 
 from __future__ import annotations
@@ -135,27 +138,16 @@ class Result:
                       [f for f in self.fills if f[2] == i], [], self.events)
 
 
-class _FeeTable:
-    """Exact maker fee per (price, count), cached; zero on series without maker fees."""
-
-    def __init__(self, fee_type: str) -> None:
-        self.fee_type = fee_type
-        self.cache: dict[tuple[int, int], int] = {}
-
-    def __call__(self, price: np.ndarray, count: np.ndarray) -> np.ndarray:
-        out = np.empty(len(price), dtype=np.int64)
-        for j, (p, c) in enumerate(zip(price.tolist(), count.tolist(), strict=True)):
-            v = self.cache.get((p, c))
-            if v is None:
-                v = self.cache[(p, c)] = kfees.maker_fee(p, c, self.fee_type) if self.fee_type else 0
-            out[j] = v
-        return out
-
-
 def fee_type_of(meta: MarketMeta) -> str:
+    """The market's series fee type; "" (unknown) unless the log or a series table says."""
     if meta.fee_type:
         return meta.fee_type
-    return "quadratic_with_maker_fees" if meta.maker_fees else ""
+    return kfees.QUADRATIC_WITH_MAKER_FEES if meta.maker_fees else ""
+
+
+def maker_rate_of(meta: MarketMeta) -> tuple[int, int]:
+    """The exact maker rate of a market (``kmm.kalshi.fees.maker_rate``: unknown → the standard rate)."""
+    return kfees.maker_rate(fee_type_of(meta), meta.fee_multiplier_ppm)
 
 
 class Backtest:
@@ -214,7 +206,8 @@ class Backtest:
         self.dirty = [True] * n_m  # a fill or reject since the last decision
         self.eq_dirty = [True] * n_m  # mid or ledger changed since the last equity sample
         self.last_key: list[object] = [None] * n_m
-        self.fee_tables = [_FeeTable(fee_type_of(mm)) for mm in log.markets]
+        self.maker_rates = [maker_rate_of(mm) for mm in log.markets]
+        self.fee_acc = [z(), z()]  # per side: the working order's fee rounding accumulator (µ$)
         self.fills: list[tuple[int, int, int, int, int, int, int]] = []
         self.inventory: list[tuple[int, int, int]] = []
         self.lv: dict[int, int] = {}
@@ -246,6 +239,7 @@ class Backtest:
             t_eff, s, mask, new_px, new_n = ops.popleft()
             self._uptime(m, t_eff)
             px, rem = self.px[s][m], self.rem[s][m]
+            self.fee_acc[s][m][mask & (rem == 0)] = 0  # a new order (an amend keeps its accumulator)
             px[mask] = new_px[mask]
             rem[mask] = new_n[mask]
             live = mask & (new_n > 0)
@@ -291,8 +285,11 @@ class Backtest:
         f = qty[cells]
         p = self.px[s][m][cells]
         self.rem[s][m][cells] -= f
-        fee = self.fee_tables[m](p, f)
         signed = f if s == BID else -f
+        acc = self.fee_acc[s][m]
+        ff = kfees.order_fill_fee(self.maker_rates[m], p, f, -signed * p, acc[cells])
+        fee = np.asarray(ff.net_fee, dtype=np.int64)
+        acc[cells] = np.asarray(ff.accumulator, dtype=np.int64)
         pos = self.pos[m]
         cost = self.cost[m]
         q0 = pos[cells]
@@ -319,7 +316,7 @@ class Backtest:
                 edge = (m2 - 2 * p) if s == BID else (2 * p - m2)
                 self.markout[h][m][cells] += edge * f / 2.0
         if self.on_fills is not None:
-            self.on_fills(m, s, cells, p, f, fee)
+            self.on_fills(m, s, cells, p, f, fee, t)
         if self.cfg.record_fills:
             for cell, fc, pc, fe in zip(cells.tolist(), f.tolist(), p.tolist(), fee.tolist(), strict=True):
                 self.fills.append((t, m, cell, s, pc, fc, fe))

@@ -1,6 +1,11 @@
-"""Grid search over (γ, κ): one vectorized pass per worker over the events, cells split across
-processes; outputs a CSV of every cell, a heatmap (PNG and self-contained HTML), the best cell and
-the most robust plateau (best mean over a neighbourhood), and an optional walk-forward check.
+"""Grid search over (γ, κ) and optionally more parameter axes: one vectorized pass per worker over the
+events, cells split across processes; outputs a CSV of every cell, a heatmap (PNG and self-contained
+HTML), the best cell and the most robust plateau (best mean over a neighbourhood), and an optional
+walk-forward check.
+
+Extra axes (``GridSpec.sweep``, e.g. ``{"jump_frac": [0, 0.02, 0.05]}``; any ``QuoteParams`` field)
+multiply the cells; the heatmap and the plateau are drawn on the (γ, κ) slice that holds the best
+cell, and ``summary.json`` gains a per-value breakdown of each extra axis.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import html
 import io
 import json
 import multiprocessing as mp
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,7 @@ from kmm.strategy.quoting import ParamGrid, QuoteParams
 
 from .engine import Result, RunConfig, run
 from .eventlog import EventLog
-from .policy import ASPolicy, RiskedPolicy, sigma_factory
+from .policy import ASPolicy, RiskedPolicy, SeriesClose, sigma_factory
 from .progress import Progress
 
 DEFAULT_GAMMAS = np.round(np.linspace(0.05, 1.0, 32), 6)
@@ -38,16 +43,26 @@ class GridSpec:
     space: str = "price"
     sigma_estimator: str = "fixed"
     risk: bool = False  # the scalar risk engine per cell: exact but ~30 µs per cell per decision
+    sweep: dict[str, np.ndarray] = field(default_factory=dict)  # extra axes: QuoteParams field → values
+    hold_tolerance: int = 0  # the live quoter's requote hold (price units); 0 = off
+    hold_size_tolerance: float = 0.0
+    series_close: SeriesClose = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.gammas), len(self.kappas), *(len(v) for v in self.sweep.values()))
 
     def params(self) -> ParamGrid:
-        return ParamGrid.product(self.gammas, self.kappas, self.base)
+        return ParamGrid.product(self.gammas, self.kappas, self.base, **self.sweep)
 
     def policy(self) -> ASPolicy | RiskedPolicy:
         return self.single(self.params())
 
     def single(self, params: ParamGrid | QuoteParams) -> ASPolicy | RiskedPolicy:
         p = ASPolicy(params, sigma_c=self.sigma_c, space=self.space,
-                     sigma_factory=sigma_factory(self.sigma_estimator, self.space))
+                     sigma_factory=sigma_factory(self.sigma_estimator, self.space),
+                     hold_tolerance=self.hold_tolerance, hold_size_tolerance=self.hold_size_tolerance,
+                     series_close=self.series_close)
         return RiskedPolicy(p) if self.risk else p
 
 
@@ -100,33 +115,56 @@ def plateau(values: np.ndarray, radius: int = 1) -> tuple[tuple[int, int], np.nd
     return (int(best[0]), int(best[1])), smooth
 
 
+def _surface(spec: GridSpec, result: Result) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The (γ, κ) surface of the metric on the slice of the extra axes that holds the best cell."""
+    full = result.overall[METRIC].reshape(spec.shape)
+    best = np.unravel_index(int(np.argmax(full)), full.shape)
+    return full[(slice(None), slice(None), *best[2:])], tuple(int(i) for i in best[2:])
+
+
 def summarize(spec: GridSpec, result: Result, radius: int = 1) -> dict[str, Any]:
-    surface = result.overall[METRIC].reshape(len(spec.gammas), len(spec.kappas))
+    surface, extra = _surface(spec, result)
     (pg, pk), smooth = plateau(surface, radius)
     bg, bk = np.unravel_index(int(np.argmax(surface)), surface.shape)
-    flat = surface.ravel()
-    return {
+    flat = result.overall[METRIC]
+    n_extra = int(np.prod([len(v) for v in spec.sweep.values()], dtype=np.int64))
+    offset = int(np.ravel_multi_index(extra, spec.shape[2:])) if extra else 0
+
+    def cell(g: int, k: int) -> int:
+        return (g * len(spec.kappas) + k) * n_extra + offset
+
+    fixed = {name: float(vals[i]) for (name, vals), i in zip(spec.sweep.items(), extra, strict=True)}
+    out: dict[str, Any] = {
         "cells": int(flat.size),
         "metric": METRIC,
-        "best": {"gamma": float(spec.gammas[bg]), "kappa": float(spec.kappas[bk]), "value": float(surface[bg, bk]),
-                 "cell": int(bg * len(spec.kappas) + bk)},
-        "plateau": {"gamma": float(spec.gammas[pg]), "kappa": float(spec.kappas[pk]), "radius": radius,
+        "best": {"gamma": float(spec.gammas[bg]), "kappa": float(spec.kappas[bk]), **fixed,
+                 "value": float(surface[bg, bk]), "cell": cell(int(bg), int(bk))},
+        "plateau": {"gamma": float(spec.gammas[pg]), "kappa": float(spec.kappas[pk]), **fixed, "radius": radius,
                     "neighbourhood_mean": float(smooth[pg, pk]), "value": float(surface[pg, pk]),
-                    "cell": int(pg * len(spec.kappas) + pk)},
+                    "cell": cell(pg, pk)},
         "distribution": {q: float(np.percentile(flat, p)) for q, p in
                          (("min", 0), ("p10", 10), ("median", 50), ("p90", 90), ("max", 100))},
         "share_positive": float(np.mean(flat > 0)),
     }
+    if spec.sweep:
+        full = flat.reshape(spec.shape)
+        out["sweep"] = {}
+        for axis, (name, vals) in enumerate(spec.sweep.items(), start=2):
+            moved = np.moveaxis(full, axis, 0).reshape(len(vals), -1)
+            out["sweep"][name] = [{"value": float(v), "best": float(row.max()), "median": float(np.median(row)),
+                                   "share_positive": float(np.mean(row > 0))} for v, row in zip(vals, moved, strict=True)]
+    return out
 
 
 def write_csv(path: Path, spec: GridSpec, result: Result) -> None:
     params = spec.params()
     keys = list(result.overall)
+    axes = list(spec.sweep)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["cell", "gamma", "kappa", *keys])
+        w.writerow(["cell", "gamma", "kappa", *axes, *keys])
         for c in range(result.n_cells):
-            w.writerow([c, float(params.gamma[c]), float(params.kappa[c]),
+            w.writerow([c, float(params.gamma[c]), float(params.kappa[c]), *[float(getattr(params, a)[c]) for a in axes],
                         *[result.overall[k][c].item() for k in keys]])
 
 
@@ -136,7 +174,7 @@ def heatmap_png(spec: GridSpec, result: Result, summary: dict[str, Any]) -> byte
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    surface = result.overall[METRIC].reshape(len(spec.gammas), len(spec.kappas))
+    surface, _ = _surface(spec, result)
     fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
     lim = float(np.max(np.abs(surface))) or 1.0
     im = ax.imshow(surface, origin="lower", aspect="auto", cmap="RdYlGn", vmin=-lim, vmax=lim,

@@ -103,9 +103,16 @@ def _ceil_div(a: int, b: int) -> int:
     return -((-a) // b)
 
 
-def fee_exact_ceil(rate: tuple[int, int], price: int, count: int, step: int) -> int:
-    """rate·C·P·(1−P) in µ$, rounded up to a multiple of ``step`` µ$ (exact rational math)."""
+def fee_exact_ceil(rate: tuple[int, int], price: Any, count: Any, step: int) -> Any:
+    """rate·C·P·(1−P) in µ$, rounded up to a multiple of ``step`` µ$ (exact rational math).
+
+    ``price`` and ``count`` may be int64 arrays (the backtester's cells); products that could overflow
+    int64 are done in Python integers, so the result is exact either way."""
     num, den = rate
+    if isinstance(price, np.ndarray) or isinstance(count, np.ndarray):
+        price, count = np.asarray(price, np.int64), np.asarray(count, np.int64)
+        if num * max(int(np.max(count, initial=0)), 1) * (PRICE_SCALE * PRICE_SCALE // 4) >= 2**62:
+            price, count = price.astype(object), count.astype(object)
     raw_num = num * count * price * (PRICE_SCALE - price)
     raw_den = den * PRICE_SCALE
     return _ceil_div(raw_num, raw_den * step) * step
@@ -154,7 +161,7 @@ def ceil_fee_c(unit_c: Any, contracts: Any) -> Any:
     return np.ceil(raw - 1e-9)
 
 
-def trade_fee(rate: tuple[int, int], price: int, count: int) -> int:
+def trade_fee(rate: tuple[int, int], price: Any, count: Any) -> Any:
     """Fixed-point trade fee: rounded up to $0.0001 (µ$)."""
     return fee_exact_ceil(rate, price, count, CENTICENT_MONEY)
 
@@ -175,7 +182,7 @@ class FillFee:
 
 
 def fill_fee(
-    revenue: int, fee: int, accumulator: int, balance_step: int = CENT_MONEY
+    revenue: Any, fee: Any, accumulator: Any, balance_step: int = CENT_MONEY
 ) -> FillFee:
     """Apply the fixed-point rounding to one fill.
 
@@ -192,7 +199,7 @@ def fill_fee(
     return FillFee(fee, rounding, rebate, accumulator, floored + rebate)
 
 
-def order_fill_fee(rate: tuple[int, int], price: int, count: int, revenue: int, accumulator: int,
+def order_fill_fee(rate: tuple[int, int], price: Any, count: Any, revenue: Any, accumulator: Any,
                    balance_step: int = CENT_MONEY) -> FillFee:
     """The fee of one fill of an order, as Kalshi charges it: :func:`trade_fee` at ``rate`` then
     :func:`fill_fee` with the order's rounding ``accumulator``. The simulator (maker and taker
@@ -200,6 +207,7 @@ def order_fill_fee(rate: tuple[int, int], price: int, count: int, revenue: int, 
 
     ``revenue`` is the signed cash the fill moves before fees; only its value modulo the balance step
     matters, so YES-denominated cash (−price × count for a buy) and the exchange's position-aware
-    cash (which differs by whole dollars × count) give the same fee.
+    cash (which differs by whole dollars × count) give the same fee. Every argument but the rate may
+    be an int64 array (one fill per backtest cell); the fields of the result are then arrays.
     """
     return fill_fee(revenue, trade_fee(rate, price, count), accumulator, balance_step)

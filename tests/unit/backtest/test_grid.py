@@ -95,4 +95,5 @@ def test_requote_tolerance_is_the_same_in_grid_cells_and_single_runs(small_log) 
     unheld = run(small_log, ASPolicy(params[1], sigma_c=20.0), RunConfig())
     held_one = run(small_log, ASPolicy(params[1], sigma_c=20.0, hold_tolerance=100, hold_size_tolerance=0.5),
                    RunConfig())
-    assert held_one.overall["fills"][0] != unheld.overall["fills"][0]  # holding changes what fills
+    # holding keeps resting orders (fewer amends); on the safe side only, so here the same two fills
+    assert held_one.overall["orders_placed"][0] < unheld.overall["orders_placed"][0]

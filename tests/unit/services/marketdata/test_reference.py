@@ -5,7 +5,7 @@ import asyncio
 from kmm.kalshi import errors as kerr
 from kmm.kalshi import wire
 from kmm.kalshi.fees import MAKER_RATE, PPM, maker_rate
-from services.marketdata.service import MarketDataService, MarketDataSettings
+from kmm_services.marketdata.service import MarketDataService, MarketDataSettings
 
 
 class StubApi:

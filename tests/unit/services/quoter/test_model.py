@@ -4,8 +4,8 @@ close rules."""
 from kmm.messages import BookUpdate, Fill, MarketInfo, Trade
 from kmm.strategy.own_orders import OwnOrders
 from kmm.strategy.quoting import QuoteParams
-from services.quoter.model import MarketModel, fee_rate
-from services.quoter.service import QuoterService, QuoterSettings
+from kmm_services.quoter.model import MarketModel, fee_rate
+from kmm_services.quoter.service import QuoterService, QuoterSettings
 
 S = 1_000_000_000
 
