@@ -142,16 +142,16 @@ class QuoteParams:
     horizon_h: float = DEFAULT_HORIZON_H  # holding horizon h, hours (inf: hold to the close)
     min_edge_c: float = 0.0  # extra minimum spread above the fee round trip, ¢
     reduce_only_at: float = 0.8  # |q| from which only the reducing side is quoted
-    jump_frac: float = 0.0  # j: variance floor = j·P(100−P)·min(1, h/τ)
-    reduce_before_h: float = 0.0  # reduce-only within this many hours of the close
+    jump_frac: float = 0.05  # j: variance floor = j·P(100−P)·min(1, h/τ)
+    reduce_before_h: float = 0.5  # reduce-only within this many hours of the close
     stop_before_h: float = 0.0  # no quotes within this many hours of the close
-    guard_widen_c: float = 0.0  # a guarded side moves out by this many ¢
-    guard_size: float = 1.0  # ... and its size is multiplied by this, in [0, 1]
-    toxic_c: float = math.inf  # guard: a fill whose markout is below −toxic_c ¢ a contract is toxic
+    guard_widen_c: float = 1.0  # a guarded side moves out by this many ¢
+    guard_size: float = 0.0  # ... and its size is multiplied by this, in [0, 1] (0: the side is pulled)
+    toxic_c: float = 1.0  # guard: a fill whose markout is below −toxic_c ¢ a contract is toxic (inf: off)
     markout_s: float = 10.0  # guard: markout horizon, seconds
     guard_s: float = 60.0  # guard: how long a toxic fill guards its side, seconds
-    flow_threshold: float = math.inf  # guard: |buy − sell| / (buy + sell) of taker flow that guards a side
-    flow_half_life_s: float = 60.0  # guard: decay of the taker-flow sums, seconds
+    flow_threshold: float = 0.7  # guard: |buy − sell| / (buy + sell) of taker flow that guards a side (inf: off)
+    flow_half_life_s: float = 600.0  # guard: decay of the taker-flow sums, seconds
     flow_min: float = 50.0  # guard: decayed contracts of flow needed before the flow trigger
     liq_c: float = field(init=False, repr=False, compare=False, default=0.0)  # (2/γ)·ln(1+γ/κ), ¢
 

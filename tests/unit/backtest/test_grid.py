@@ -12,6 +12,7 @@ from kmm.backtest.synthetic import generate
 from kmm.strategy.quoting import QuoteParams
 
 
+# The synthetic sessions close after 15 minutes: the default reduce-only half hour would cover them.
 @pytest.fixture(scope="module")
 def small_log():  # type: ignore[no-untyped-def]
     return generate(seed=11, n_markets=2, events_per_market=1500, duration_s=900)
@@ -19,7 +20,7 @@ def small_log():  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("model", ["queue", "trade_through"])
 def test_grid_of_1024_cells_equals_single_backtests(small_log, tmp_path: Path, model: str) -> None:  # type: ignore[no-untyped-def]
-    spec = GridSpec(np.linspace(0.05, 1.0, 32), np.linspace(0.5, 5.0, 32), QuoteParams(), sigma_c=20.0)
+    spec = GridSpec(np.linspace(0.05, 1.0, 32), np.linspace(0.5, 5.0, 32), QuoteParams(reduce_before_h=0.0), sigma_c=20.0)
     cfg = RunConfig(fill=FillConfig(model=model))
     res = run_grid(small_log, spec.policy(), cfg, workers=2)
     assert res.n_cells == 1024
@@ -41,7 +42,7 @@ def test_grid_of_1024_cells_equals_single_backtests(small_log, tmp_path: Path, m
 
 
 def test_grid_split_across_workers_equals_one_process(small_log) -> None:  # type: ignore[no-untyped-def]
-    spec = GridSpec(np.array([0.1, 0.5, 0.9]), np.array([1.0, 3.0]), QuoteParams(), sigma_c=20.0)
+    spec = GridSpec(np.array([0.1, 0.5, 0.9]), np.array([1.0, 3.0]), QuoteParams(reduce_before_h=0.0), sigma_c=20.0)
     one = run_grid(small_log, spec.policy(), RunConfig(), workers=1)
     two = run_grid(small_log, spec.policy(), RunConfig(), workers=2)
     for k in one.overall:
@@ -59,7 +60,7 @@ def test_plateau_prefers_a_robust_neighbourhood_over_a_lone_spike() -> None:
 
 def test_cells_equal_single_runs_with_the_live_sigma_estimator_and_risk_engine(small_log) -> None:  # type: ignore[no-untyped-def]
     for risk in (False, True):
-        spec = GridSpec(np.array([0.1, 0.6]), np.array([0.8, 2.5]), QuoteParams(), sigma_estimator="ewma", risk=risk)
+        spec = GridSpec(np.array([0.1, 0.6]), np.array([0.8, 2.5]), QuoteParams(reduce_before_h=0.0), sigma_estimator="ewma", risk=risk)
         res = run_grid(small_log, spec.policy(), RunConfig(), workers=2)
         params = spec.params()
         for cell in range(4):
@@ -83,7 +84,7 @@ def test_progress_bar_draws_to_the_given_stream() -> None:
 
 def test_requote_tolerance_is_the_same_in_grid_cells_and_single_runs(small_log) -> None:  # type: ignore[no-untyped-def]
     """The live quoter's hold (keep a resting price within the tolerance) runs per cell in the grid."""
-    params = [QuoteParams(gamma=g, kappa=1.5) for g in (0.1, 0.3, 0.6)]
+    params = [QuoteParams(gamma=g, kappa=1.5, reduce_before_h=0.0) for g in (0.1, 0.3, 0.6)]
     from kmm.strategy.quoting import ParamGrid
 
     held = ASPolicy(ParamGrid.from_params(params), sigma_c=20.0, hold_tolerance=100, hold_size_tolerance=0.5)

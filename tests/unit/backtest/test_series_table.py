@@ -73,7 +73,7 @@ def test_series_close_rules_replace_the_cells(tmp_path: Path) -> None:
     b.trade(t0 + 121 * NS_PER_S, "KXA-1", 6000, 1000, taker_yes=True)
     log = b.build()
     cfg = RunConfig(fill=FillConfig(model="trade_through"), record_fills=True)
-    params = QuoteParams(gamma=0.05, kappa=5.0)
+    params = QuoteParams(gamma=0.05, kappa=5.0, reduce_before_h=0.0)
     free = run(log, ASPolicy(params, sigma_c=1.0), cfg)
     assert free.overall["fills"][0] == 2
     ruled = run(log, ASPolicy(params, sigma_c=1.0, series_close={"KXA": (0.25, None)}), cfg)
@@ -105,7 +105,8 @@ def test_grid_sweep_cells_equal_single_runs() -> None:
     from kmm.backtest.grid import GridSpec, run_grid
 
     log = generate(seed=3, n_markets=2, events_per_market=800, duration_s=600)
-    spec = GridSpec(np.array([0.1, 0.4]), np.array([1.0]), QuoteParams(toxic_c=0.5, flow_threshold=0.5),
+    spec = GridSpec(np.array([0.05, 0.1]), np.array([1.0]),
+                    QuoteParams(toxic_c=0.5, flow_threshold=0.5, reduce_before_h=0.0, jump_frac=0.0),
                     sigma_c=15.0, sweep={"guard_size": np.array([0.0, 1.0])})
     res = run_grid(log, spec.policy(), RunConfig(), workers=1)
     params = spec.params()
@@ -113,4 +114,4 @@ def test_grid_sweep_cells_equal_single_runs() -> None:
         single = run(log, ASPolicy(params.params(cell), sigma_c=15.0), RunConfig())
         assert single.overall["pnl_settled"][0] == res.overall["pnl_settled"][cell]
         assert single.overall["fills"][0] == res.overall["fills"][cell]
-    assert ASK == 1
+    assert res.overall["fills"].min() > 0

@@ -36,7 +36,10 @@ LONG = dict(fair=5000.0, best_bid=4500, best_ask=5500, position=15_000, sigma=10
 
 
 def live(**kw: float) -> QuoteParams:
-    return QuoteParams(gamma=0.3, kappa=1.5, max_position=20_000, **kw)
+    """The quoter's γ, κ with only the rules under test switched on (the defaults have them all on)."""
+    off = {"jump_frac": 0.0, "reduce_before_h": 0.0, "stop_before_h": 0.0, "toxic_c": math.inf,
+           "flow_threshold": math.inf}
+    return QuoteParams(gamma=0.3, kappa=1.5, max_position=20_000, **{**off, **kw})
 
 
 def test_skew_and_spread_do_not_vanish_into_the_close() -> None:
@@ -128,4 +131,5 @@ def test_new_parameters_are_validated_and_sweepable() -> None:
     grid = ParamGrid.product([0.1, 0.2], [1.0], QuoteParams(), jump_frac=[0.0, 0.01, 0.05])
     assert len(grid) == 6 and list(grid.jump_frac) == [0.0, 0.01, 0.05] * 2
     assert grid.params(4) == QuoteParams(gamma=0.2, kappa=1.0, jump_frac=0.01)
-    assert grid.close_h == 0.0 and ParamGrid.of(reduce_before_h=[0.0, 0.5]).close_h == 0.5
+    assert grid.close_h == QuoteParams().reduce_before_h == 0.5  # the default: reduce-only 30 min before
+    assert ParamGrid.of(reduce_before_h=[0.0, 0.25], stop_before_h=[1.0, 0.0]).close_h == 1.0

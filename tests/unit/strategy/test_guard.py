@@ -59,8 +59,8 @@ def test_one_sided_flow_guards_the_side_being_taken_while_it_lasts() -> None:
     assert g.update1(7 * S + 3600 * S, 5000.0) == (0.0, 0.0)  # decayed below flow_min
 
 
-def test_off_by_default_and_validated() -> None:
-    g = AdverseGuard.from_params(QuoteParams())
+def test_inf_switches_the_triggers_off_and_bad_values_are_refused() -> None:
+    g = AdverseGuard.from_params(QuoteParams(toxic_c=math.inf, flow_threshold=math.inf))
     g.on_fill(0, BID_SIDE, 0, 5000)
     g.on_trade(0, True, 1_000_000)
     assert g.update1(100 * S, 1000.0) == (0.0, 0.0)

@@ -32,8 +32,8 @@ GRIDS = [CENT_GRID, TAPERED, tick_grid(((0, 10_000, 10),)), tick_grid(((0, 10_00
 
 
 def test_textbook_values_at_the_money() -> None:
-    # s = 50¢, σ = 10 ¢/√h, τ = 5 min → v = 100/12 ¢²; γ = 0.1/¢, κ = 1/¢; q = 0.3
-    params = QuoteParams(gamma=0.1, kappa=1.0, max_position=10_000)
+    # s = 50¢, σ = 10 ¢/√h, h = 5 min → v = 100/12 ¢²; γ = 0.1/¢, κ = 1/¢; q = 0.3 (no jump floor)
+    params = QuoteParams(gamma=0.1, kappa=1.0, max_position=10_000, jump_frac=0.0)
     state = MarketState(fair=5000.0, position=3000, sigma=10.0, tau_h=1.0)
     quote = quote_one(state, params, CENT_GRID)
     v = 100.0 / 12.0
@@ -49,7 +49,7 @@ def test_textbook_values_at_the_money() -> None:
 
 
 def test_grid_corners_give_spreads_of_a_few_cents() -> None:
-    grid = ParamGrid.product([0.05, 1.0], [0.5, 5.0])
+    grid = ParamGrid.product([0.05, 1.0], [0.5, 5.0], QuoteParams(jump_frac=0.0))
     res = quote_arrays(MarketState(fair=5000.0, sigma=10.0, tau_h=1.0), grid, CENT_GRID)
     expected = [
         0.05 * 100 / 12 + 40 * math.log(1 + 0.1),  # γ=0.05 κ=0.5: 4.229
