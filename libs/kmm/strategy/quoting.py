@@ -150,7 +150,7 @@ class QuoteParams:
     toxic_c: float = 1.0  # guard: a fill whose markout is below −toxic_c ¢ a contract is toxic (inf: off)
     markout_s: float = 10.0  # guard: markout horizon, seconds
     guard_s: float = 60.0  # guard: how long a toxic fill guards its side, seconds
-    flow_threshold: float = 0.7  # guard: |buy − sell| / (buy + sell) of taker flow that guards a side (inf: off)
+    flow_threshold: float = math.inf  # guard: |buy − sell| / (buy + sell) of taker flow that guards a side (inf: off)
     flow_half_life_s: float = 600.0  # guard: decay of the taker-flow sums, seconds
     flow_min: float = 50.0  # guard: decayed contracts of flow needed before the flow trigger
     liq_c: float = field(init=False, repr=False, compare=False, default=0.0)  # (2/γ)·ln(1+γ/κ), ¢
