@@ -38,16 +38,14 @@ from kmm.risk.engine import RiskLimits  # noqa: E402
 from kmm.runner import cli as runner  # noqa: E402
 from kmm.strategy.own_orders import OwnOrders  # noqa: E402
 from kmm.strategy.quoting import QuoteParams  # noqa: E402
-from kmm_services.quoter.service import QuoterSettings  # noqa: E402
+from kmm_services.quoter.service import QuoterService, QuoterSettings  # noqa: E402
 from kmm_services.risk.service import RiskSettings  # noqa: E402
 
 
 def live_parameters() -> tuple[QuoteParams, RiskLimits, QuoterSettings]:
     q = QuoterSettings()
     r = RiskSettings()
-    params = QuoteParams(gamma=q.gamma, kappa=q.kappa, eta=q.eta, base_count=q.base_contracts * COUNT_SCALE,
-                         max_position=q.max_position_contracts * COUNT_SCALE, horizon_h=q.horizon_h,
-                         min_edge_c=q.min_edge_c)
+    params = QuoterService(q).params  # exactly what the live quoter builds from its settings
     limits = RiskLimits(position_limit=r.position_limit_contracts * COUNT_SCALE, near_fraction=r.near_fraction,
                         max_exposure=r.max_exposure_dollars * MONEY_SCALE,
                         max_daily_loss=r.max_daily_loss_dollars * MONEY_SCALE, rate_capacity=r.rate_capacity,
@@ -154,7 +152,7 @@ def main() -> None:
     variants = {"queue": (log, "queue"), "trade_through": (log, "trade_through"),
                 "queue_with_own_orders_in_book": (raw, "queue")}
     for name, (events, model) in variants.items():
-        policy = RiskedPolicy(ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_factory=sigma_factory("ewma"),
+        policy = RiskedPolicy(ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_factory=sigma_factory("tsrv"),
                                        hold_tolerance=round(q.requote_tolerance_c * PRICE_SCALE / 100),
                                        hold_size_tolerance=q.requote_size_tolerance), limits)
         rows = compare(events, policy, fills.values(), RunConfig(fill=FillConfig(model=model)))
