@@ -7,8 +7,8 @@ market it runs :func:`kmm.strategy.quoting.quote_one` on the book without our ow
 τ from the market's close time, the series' maker fee rate, inventory from ``exec:report`` and the
 adverse-selection guard (fed our fills and ``md:trade``), and publishes an intent when the target
 changed or its refresh is due. Close rules (reduce-only / stop N minutes before the close) are
-per series: ``KMM_SERIES_CLOSE_MIN`` overrides the defaults. Intents expire (``KMM_INTENT_TTL_S``): if the quoter stops, the
-gateway lets its quotes lapse. A market that leaves the universe gets a zero intent (pull quotes).
+per series: ``KMM_SERIES_CLOSE_MIN`` overrides the defaults. Intents expire (``KMM_INTENT_TTL_S``):
+if the quoter stops, the gateway lets its quotes lapse. A market that leaves the universe gets a zero intent (pull quotes).
 """
 
 import asyncio
@@ -73,9 +73,9 @@ class QuoterSettings(ServiceSettings):
     space: str = Field("price", pattern="^(price|logit)$")
     sigma_prior_c: float = Field(5.0, ge=0, description="σ before data, cents per √hour")
     sigma_lag: int = Field(10, ge=2, description="slow scale of the two-scale σ, in mid changes")
-    jump_frac: float = Field(DEFAULTS.jump_frac, ge=0, le=1, description="variance floor near the close, × P(100−P)")
-    close_reduce_min: float = Field(DEFAULTS.reduce_before_h * 60.0, ge=0, description="reduce-only this long before the close")
-    close_stop_min: float = Field(DEFAULTS.stop_before_h * 60.0, ge=0, description="no quotes this long before the close")
+    jump_frac: float = Field(DEFAULTS.jump_frac, ge=0, le=1, description="variance floor at the close, × P(100−P)")
+    close_reduce_min: float = Field(DEFAULTS.reduce_before_h * 60.0, ge=0, description="reduce-only before the close")
+    close_stop_min: float = Field(DEFAULTS.stop_before_h * 60.0, ge=0, description="no quotes before the close")
     series_close_min: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description='per series {"SERIES": [reduce_min, stop_min]}, JSON')
     guard_widen_c: float = Field(DEFAULTS.guard_widen_c, ge=0, description="a guarded side moves out this far")
@@ -86,6 +86,11 @@ class QuoterSettings(ServiceSettings):
     flow_threshold: float = Field(DEFAULTS.flow_threshold, gt=0, description="taker-flow imbalance; inf off")
     flow_half_life_s: float = Field(DEFAULTS.flow_half_life_s, gt=0)
     flow_min: float = Field(DEFAULTS.flow_min, ge=0, description="contracts of flow before the flow trigger")
+    use_microprice: bool = False
+    requote_tolerance_c: float = Field(1.0, ge=0, description="keep a resting price within this many cents")
+    requote_size_tolerance: float = Field(0.5, ge=0, description="raise a resting size only past this fraction")
+    intent_ttl_s: float = Field(10.0, gt=0)
+    refresh_s: float = Field(3.0, gt=0)
 
     @field_validator("series_close_min")
     @classmethod
@@ -94,11 +99,6 @@ class QuoterSettings(ServiceSettings):
             if not (reduce_min >= 0 and stop_min >= 0):
                 raise ValueError(f"{series}: minutes must be >= 0")
         return v
-    use_microprice: bool = False
-    requote_tolerance_c: float = Field(1.0, ge=0, description="keep a resting price within this many cents")
-    requote_size_tolerance: float = Field(0.5, ge=0, description="raise a resting size only past this fraction")
-    intent_ttl_s: float = Field(10.0, gt=0)
-    refresh_s: float = Field(3.0, gt=0)
 
 
 class QuoterService(Service):
