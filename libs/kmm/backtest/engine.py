@@ -33,6 +33,7 @@ import numpy as np
 
 from kmm.kalshi import fees as kfees
 from kmm.messages.units import MONEY_SCALE, NS_PER_MS, PRICE_SCALE
+from kmm.risk.engine import RiskLimits
 from kmm.strategy.ticks import TickGrid
 
 from . import kernel as K
@@ -81,7 +82,6 @@ class RunConfig:
     record_fills: bool = False  # keep every fill (single runs, fidelity checks)
     record_inventory: bool = False  # keep (ts, market, position) at each decision (cell 0)
     denial_keeps_target: bool = True  # a risk denial leaves the resting quotes (as live)
-    latch_halts: bool = False  # a risk halt lasts the rest of the run (else it resets at the next day)
     equity_samples: int = 0  # equity curve points over the log's span (0 = none; single runs use ~2,000)
     day_offset_ns: int = 0  # the trading day (daily P&L, risk's daily loss) starts at UTC midnight + this
 
@@ -263,7 +263,6 @@ class Backtest:
         ki[K.KI_TO_AHEAD] = fc.trade_only_queue_ahead
         ki[K.KI_RECORD_FILLS] = int(cfg.record_fills)
         ki[K.KI_RECORD_INV] = int(cfg.record_inventory)
-        ki[K.KI_RESET_HALTS] = int(not cfg.latch_halts)
         ki[K.KI_DAY_OFFSET] = cfg.day_offset_ns
         ki[K.KI_FIRST_DAY] = first_day
         ki[K.KI_N_DAYS] = n_days
@@ -271,17 +270,15 @@ class Backtest:
         ki[K.KI_N_SAMPLES] = n_samples
         kf[K.KF_POWER] = fc.power
         if risk is not None:
-            li, lf = R.limits_arrays(risk, latch=cfg.latch_halts)
+            li, lf = R.limits_arrays(risk)
             li[R.LI_DAY_OFFSET] = cfg.day_offset_ns
             ki[K.KI_RISK] = 1
         else:
-            from kmm.risk.engine import RiskLimits
-
             li, lf = R.limits_arrays(RiskLimits())
         rc, rcf, rm = R.new_state(n_m, c, lf)
         if risk is not None and n:
             for cc in range(c):  # the engines start their day at the first event, as on_market does live
-                R.evaluate(rc, li, lf, cc, ts0, 0, False, not cfg.latch_halts)
+                R.evaluate(rc, li, lf, cc, ts0, 0)
         rings = _Rings(c, cfg.record_fills, cfg.record_inventory)
         scratch = np.zeros(c, dtype=np.int64)
         closes = mk[:, K.MK_CLOSE_TS]
@@ -384,6 +381,7 @@ def risk_summary(rc: np.ndarray, c: int, tickers: list[str]) -> dict[str, Any]:
         "halt_resets": int(rc[c, R.RC_NRESET]),
         "latched_at_end": R.REASON_NAMES[int(rc[c, R.RC_LATCH])],
         "denials": {name: int(rc[c, R.RC_DENY + k]) for k, name in enumerate(R.DENIAL_NAMES) if rc[c, R.RC_DENY + k]},
+        "rate_limited": int(rc[c, R.RC_NRATE]),
     }
     if out["halts"]:
         out["first_halt"] = halt(R.RC_HALT1_TS, R.RC_HALT1_REASON, R.RC_HALT1_MARKET)

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from kmm.kalshi.fees import CENT_MONEY
-from kmm.messages.units import NS_PER_S
+from kmm.messages.units import NS_PER_S, PRICE_SCALE
 
 from . import krisk as R
 from .kfees import fill_fee, trade_fee, trade_revenue
@@ -24,6 +24,7 @@ from .kquote import hold_side1, quote_core
 
 BOOK, TRADE = 1, 2
 BID, ASK = 0, 1
+SETTLE = 2  # a report row that carries a settlement, not a fill
 LEVELS = 10_001  # price levels per side of one market's book (0..10_000)
 NS_PER_H = 3_600 * NS_PER_S
 NS_PER_DAY = 86_400 * NS_PER_S
@@ -58,9 +59,9 @@ G_N = 13
 # --- config: KI (int64) and KF (float64) --------------------------------------------------------------
 (KI_POLICY, KI_FILL_MODEL, KI_CANCEL_MODEL, KI_PLACE_LAT, KI_CANCEL_LAT, KI_INTERVAL, KI_REPORT_LAT, KI_RISK,
  KI_DENIAL_KEEPS, KI_DECREASE_KEEPS, KI_TO_MODEL, KI_TO_AHEAD, KI_LOGIT, KI_POST_ONLY, KI_COUNT_STEP,
- KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_RESET_HALTS, KI_DAY_OFFSET, KI_FIRST_DAY,
- KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES) = range(25)
-KI_N = 25
+ KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_DAY_OFFSET, KI_FIRST_DAY,
+ KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES) = range(24)
+KI_N = 24
 KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EWMA_BETA, KF_EWMA_PRIOR_VAR, KF_EWMA_PRIOR_H, KF_MAX_HORIZON = range(7)
 KF_N = 7
 POLICY_AS, POLICY_STATIC = 0, 1
@@ -73,7 +74,7 @@ PF_N = 7
 PI_BASE, PI_MAX_POS = range(2)
 PI_N = 2
 # --- ring rows -------------------------------------------------------------------------------------
-REP_N = 7  # report_ts, market, cell, side, price, count, fee
+REP_N = 7  # report_ts, market, cell, side, price, count, fee (settlement: −1, SETTLE, price, yes)
 MKR_N = 5  # fill ts, market, cell, signed count, price (one ring, three heads: one per horizon)
 FR_N = 7  # ts, market, cell, side, price, count, fee
 INV_N = 3  # ts, market, position (cell 0)
@@ -159,15 +160,20 @@ def _bounds(mi: np.ndarray, mk: np.ndarray, m: int) -> None:
 @njit(cache=True, nogil=True)
 def _deliver(mi: np.ndarray, mk: np.ndarray, m: int, c: int, s: int, p: int, n: int, fee: int, ki: np.ndarray,
              rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, now: int) -> None:
-    """A fill report reaches the quoter and risk: the known position moves, risk books the fill."""
+    """A report reaches the quoter and risk: a fill (the known position moves, risk books it) or, with
+    ``s == SETTLE``, market m's settlement at ``p`` per YES contract (``n`` = 1 when it settled YES) for
+    every cell. Both travel the same ordered channel, so risk books every fill before the payout."""
+    if s == SETTLE:
+        if ki[KI_RISK]:
+            for cc in range(mi.shape[1]):
+                R.settle(rc, rm, li, lf, cc, m, n == 1, rm[m, cc, R.RM_POS] * p, now)
+                _halt_cancels(mi, mk, ki, rc, rm, cc, now)
+        return
     mi[m, c, MI_KPOS] += n if s == BID else -n
     mi[m, c, MI_DIRTY] = 1
     if ki[KI_RISK]:
-        reset = ki[KI_RESET_HALTS] != 0
-        R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now, reset)
-        if mk[m, MK_CLOSED]:
-            R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], now, reset)
-        _halt_cancels(mi, mk, ki, rc, c, now)
+        R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now)
+        _halt_cancels(mi, mk, ki, rc, rm, c, now)
 
 
 @njit(cache=True, nogil=True)
@@ -204,8 +210,10 @@ def _send(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, m: int, c: int, s: int
 
 
 @njit(cache=True, nogil=True)
-def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray, c: int, t: int) -> None:
-    """Entering HALTED carries cancel-all (as live: the gateway cancels every order of the account)."""
+def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray, rm: np.ndarray, c: int,
+                  t: int) -> None:
+    """Entering HALTED carries cancel-all (as live: the gateway cancels every order of the account), and
+    the cell's approvals can rest nothing more (live: the gateway reports them expired)."""
     if rc[c, R.RC_NHALT] == rc[c, R.RC_HALT_HANDLED]:
         return
     rc[c, R.RC_HALT_HANDLED] = rc[c, R.RC_NHALT]
@@ -217,6 +225,7 @@ def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray
             mi[m, c, SIDE * s + H_N] = 0
             _send(mi, mk, ki, m, c, s, 0, 0, t)
         mi[m, c, MI_DIRTY] = 1
+        R.expire(rc, rm, m, c)
 
 
 @njit(cache=True, nogil=True)
@@ -383,9 +392,11 @@ def _set_level(lv: np.ndarray, mk: np.ndarray, m: int, s: int, p: int, q: int) -
 
 @njit(cache=True, nogil=True)
 def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, rc: np.ndarray,
-           rm: np.ndarray, li: np.ndarray, lf: np.ndarray, m: int, t: int) -> None:
+           rm: np.ndarray, li: np.ndarray, lf: np.ndarray, rep: np.ndarray, g: np.ndarray, m: int, t: int,
+           direct: bool) -> None:
     """Market m closes at t: quotes withdrawn, settled at $1/$0 (or the last mid when the result is
-    unknown), risk releases it."""
+    unknown). Risk learns the settlement ``report_latency`` later, after the fills reported before it
+    (``direct``: now, when no report is pending); it books the payout and releases the market."""
     _accrue(mi, mf, mk, m, t)
     mk[m, MK_CLOSED] = 1
     rp = mk[m, MK_RESULT_PX]
@@ -397,9 +408,17 @@ def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: n
                 if k != H_PX and k != H_N:
                     mi[m, c, b + k] = 0
         _mark(mi, mf, mk, cf, m, c)
-        if ki[KI_RISK]:
-            R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], t, ki[KI_RESET_HALTS] != 0)
-            _halt_cancels(mi, mk, ki, rc, c, t)
+    yes = 1 if rp == PRICE_SCALE else 0
+    if ki[KI_RISK]:
+        if direct:  # after the last event: risk's clock is past every report it was given
+            _deliver(mi, mk, m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0, ki, rc, rm, li, lf, max(t, g[G_LAST_TS]))
+        elif ki[KI_REPORT_LAT] == 0:
+            _deliver(mi, mk, m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0, ki, rc, rm, li, lf, t)
+        else:
+            j = g[G_REP_TAIL] % rep.shape[0]
+            rep[j, 0] = t + ki[KI_REPORT_LAT]
+            rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0
+            g[G_REP_TAIL] += 1
     mk[m, MK_NEXT_LAND] = NEVER
     mk[m, MK_END_TS] = t
     _bounds(mi, mk, m)
@@ -441,7 +460,6 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
     sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
     fee_rate = mk[m, MK_FEE_NUM] / mk[m, MK_FEE_DEN]
     risk = ki[KI_RISK] != 0
-    reset = ki[KI_RESET_HALTS] != 0
     hold = ki[KI_HOLD_TOL]
     if ki[KI_RECORD_INV]:
         j = g[G_INV_N]
@@ -488,16 +506,16 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
         if an <= 0:
             ap, an = 0, 0
         if risk:
-            R.on_book(rc, rm, li, lf, c, m, bb, ba, t, reset, False)
-            ok, bp, bn, ap, an, _code, cost = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba, sigma,
-                                                      close, floor_t, reset)
-            mi[m, c, MI_LAST_OK] = 1 if (ok and cost == 0) else 0
+            R.on_book(rc, rm, li, lf, c, m, bb, ba, t, False)
+            ok, bp, bn, ap, an, _code, changed, limited = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb,
+                                                                  ba, sigma, close, floor_t)
+            mi[m, c, MI_LAST_OK] = 1 if (ok and not changed and not limited) else 0
             mi[m, c, MI_SNAP_EXPO] = rc[c, R.RC_EXPO]
             mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
             mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
             mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
             if rc[c, R.RC_NHALT] != rc[c, R.RC_HALT_HANDLED]:
-                _halt_cancels(mi, mk, ki, rc, c, t)
+                _halt_cancels(mi, mk, ki, rc, rm, c, t)
                 continue
             if not ok:
                 if ki[KI_DENIAL_KEEPS]:
@@ -596,8 +614,10 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             mc = close_order[g[G_NEXT_CLOSE]]
             if mk[mc, MK_CLOSE_TS] > t:
                 break
+            if g[G_REP_TAIL] - g[G_REP_HEAD] + n_c + 1 > rep.shape[0]:
+                return i, GROW_REP  # everything before this point in the event is done and not redone
             if not mk[mc, MK_CLOSED]:
-                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, mc, mk[mc, MK_CLOSE_TS])
+                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, mc, mk[mc, MK_CLOSE_TS], False)
             g[G_NEXT_CLOSE] += 1
         if mk[m, MK_FIRST_TS] == 0:
             mk[m, MK_FIRST_TS] = t
@@ -607,7 +627,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
         if mk[m, MK_CLOSED]:
             continue
         if close != 0 and t >= close:
-            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, m, close)
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, close, False)
             continue
         if mk[m, MK_NEXT_LAND] <= t:
             _land(mi, mf, mk, lv, ki, rc, rm, m, t)
@@ -699,6 +719,7 @@ def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np
         j = g[G_REP_HEAD] % cap
         _deliver(mi, mk, rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf,
                  rep[j, 0])
+        g[G_LAST_TS] = max(g[G_LAST_TS], rep[j, 0])
         g[G_REP_HEAD] += 1
     _resolve_markouts(mi, mf, mk, mkr, g, end_ts, True)
     for m in range(mi.shape[0]):
@@ -706,7 +727,7 @@ def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np
             end_m = end_ts
             if mk[m, MK_CLOSE_TS] != 0 and mk[m, MK_CLOSE_TS] < end_m:
                 end_m = mk[m, MK_CLOSE_TS]
-            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, m, end_m)
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, end_m, True)
         mk[m, MK_END_TS] = max(mk[m, MK_END_TS], mk[m, MK_FIRST_TS])
     day = (end_ts - ki[KI_DAY_OFFSET]) // NS_PER_DAY
     _day_roll(mi, mf, mk, cf, ki, g, daily, day + 1)

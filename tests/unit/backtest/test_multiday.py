@@ -46,15 +46,15 @@ def test_a_settled_market_releases_its_exposure() -> None:
 
 
 def test_daily_loss_halt_resets_next_day_unless_latched_and_is_reported() -> None:
-    limits = RiskLimits(max_daily_loss=10 * MONEY_SCALE)
-    policy = StaticQuotes(bid=5000, bid_n=50 * C, risk=limits)
     for latch in (False, True):
+        policy = StaticQuotes(bid=5000, bid_n=50 * C,
+                              risk=RiskLimits(max_daily_loss=10 * MONEY_SCALE, daily_loss_unlatch=not latch))
         b = two_markets(T0 + 2 * DAY)
         b.snapshot(T0 + 60 * NS_PER_S, "KXA-1", [(2800, 100 * C)], [(3000, 100 * C)])  # A marked at 29c: −$10.50
         b.delta(T0 + 61 * NS_PER_S, "KXB-1", 0, 4800, C)  # B decides while halted: denied
         b.delta(T0 + DAY + NS_PER_S, "KXB-1", 0, 4800, C)  # next day
         b.trade(T0 + DAY + 2 * NS_PER_S, "KXB-1", 4900, 10 * C, taker_yes=False)
-        res = run(b.build(), policy, cfg(latch_halts=latch))
+        res = run(b.build(), policy, cfg())
         r = res.risk[0]
         assert r["halts"] >= 1 and r["first_halt"]["reason"] == "daily_loss_breach"
         assert r["first_halt"]["market"] == "KXA-1" and r["first_halt"]["ts_ns"] >= T0 + 60 * NS_PER_S
@@ -78,20 +78,24 @@ def test_fill_reports_arrive_late_so_the_quoter_overshoots_like_live() -> None:
         assert res.per_market["position"][0, 0] == expected, latency_ms
 
 
-def test_a_denial_keeps_the_resting_quotes_unless_asked_to_pull() -> None:
-    """Risk's rate budget allows the first quote only; when the book moves, the new quote is denied:
-    live leaves the old orders resting (they still fill), the pulling variant withdraws them."""
-    limits = RiskLimits(rate_capacity=2.0, rate_per_s=1e-9)
-    policy = ASPolicy(QuoteParams(gamma=0.1, kappa=2.0), sigma_c=5.0, risk=limits)
-    for keeps in (True, False):
+def test_the_write_budget_keeps_the_previous_quotes_resting() -> None:
+    """Risk's write budget pays for the first quote only; when the book moves, the new quote is kept at
+    the previous approval (the live engine's RATE_LIMITED resize, not a denial): the old 49¢ bid keeps
+    resting and the falling book fills it. With budget to spare the bid follows the book to 46¢."""
+    def tape() -> EventLogBuilder:
         b = EventLogBuilder("t")
         b.set_market(MarketMeta(ticker="KXA-1"))
         b.snapshot(T0, "KXA-1", [(4800, 100 * C)], [(5200, 100 * C)])
-        b.snapshot(T0 + NS_PER_S, "KXA-1", [(4500, 100 * C)], [(4900, 100 * C)])  # the model moves: denied
+        b.snapshot(T0 + NS_PER_S, "KXA-1", [(4500, 100 * C)], [(4900, 100 * C)])  # the model moves
         b.trade(T0 + 2 * NS_PER_S, "KXA-1", 4000, 5 * C, taker_yes=False)  # through any bid we had
-        res = run(b.build(), policy, cfg(denial_keeps_target=keeps))
-        assert res.risk[0]["denials"].get("rate_limited", 0) >= 1
-        assert bool(res.fills) == keeps
+        return b
+
+    params = QuoteParams(gamma=0.1, kappa=2.0)
+    for limits, price in ((RiskLimits(rate_capacity=20.0, rate_per_s=1e-9, request_cost=10.0), 4900),
+                          (RiskLimits(), 4600)):
+        res = run(tape().build(), ASPolicy(params, sigma_c=5.0, risk=limits), cfg())
+        assert (res.risk[0]["rate_limited"] > 0) == (price == 4900) and not res.risk[0]["denials"]
+        assert [f[4] for f in res.fills] == [price]
 
 
 def test_trade_only_tapes_fill_conservatively_by_default() -> None:
