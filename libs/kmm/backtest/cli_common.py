@@ -49,8 +49,8 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--denial-pulls-quotes", action="store_true",
                    help="a risk denial withdraws the market's quotes (live leaves them resting)")
     p.add_argument("--latch-halts", action="store_true",
-                   help="a daily-loss halt lasts the rest of the run, as live (default: it clears at the next "
-                        "UTC day; other halts always latch)")
+                   help="a risk halt lasts the rest of the run, as live without an operator (default: a daily-loss "
+                        "halt clears at the next UTC day and the operator resumes any other halt then)")
     p.add_argument("--interval-ms", type=float, default=100.0,
                    help="minimum time between decisions per market (0 = every event)")
     p.add_argument("--sigma", type=float, default=10.0, help="σ in ¢/√h when --sigma-estimator fixed")
@@ -90,7 +90,7 @@ def run_config(args: argparse.Namespace, **kw: Any) -> RunConfig:
                       trade_only_model=args.trade_only_model,
                       trade_only_queue_ahead=int(round(args.trade_only_queue_ahead * COUNT_SCALE)))
     return RunConfig(fill=fill, decision_interval_ns=int(args.interval_ms * NS_PER_MS),
-                     denial_keeps_target=not args.denial_pulls_quotes, **kw)
+                     denial_keeps_target=not args.denial_pulls_quotes, resume_next_day=not args.latch_halts, **kw)
 
 
 def risk_limits(args: argparse.Namespace) -> RiskLimits:

@@ -82,6 +82,9 @@ class RunConfig:
     record_fills: bool = False  # keep every fill (single runs, fidelity checks)
     record_inventory: bool = False  # keep (ts, market, position) at each decision (cell 0)
     denial_keeps_target: bool = True  # a risk denial leaves the resting quotes (as live)
+    # an operator resumes a halted risk engine at the next trading day (a halt that still holds halts
+    # again at once): one overshoot does not end a multi-day run. Off: halts latch as the limits say.
+    resume_next_day: bool = True
     equity_samples: int = 0  # equity curve points over the log's span (0 = none; single runs use ~2,000)
     day_offset_ns: int = 0  # the trading day (daily P&L, risk's daily loss) starts at UTC midnight + this
 
@@ -270,7 +273,7 @@ class Backtest:
         ki[K.KI_N_SAMPLES] = n_samples
         kf[K.KF_POWER] = fc.power
         if risk is not None:
-            li, lf = R.limits_arrays(risk)
+            li, lf = R.limits_arrays(risk, resume_next_day=cfg.resume_next_day)
             li[R.LI_DAY_OFFSET] = cfg.day_offset_ns
             ki[K.KI_RISK] = 1
         else:

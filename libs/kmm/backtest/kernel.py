@@ -19,8 +19,11 @@ from kmm.kalshi.fees import CENT_MONEY
 from kmm.messages.units import NS_PER_S, PRICE_SCALE
 
 from . import krisk as R
+from .jitcache import guard
 from .kfees import fill_fee, trade_fee, trade_revenue
 from .kquote import hold_side1, quote_core
+
+guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
 
 BOOK, TRADE = 1, 2
 BID, ASK = 0, 1

@@ -15,13 +15,15 @@ How the kernel drives it, and the Python engine calls each step stands for:
 - :func:`settle` — ``on_settlement(market, result, revenue=position × settlement price)`` (the
   revenue in the engine's cash convention, where selling YES credited the YES price; see the note in
   docs/backtest.md on short positions);
-- the halt latch follows ``RiskLimits.daily_loss_unlatch``: a daily-loss halt clears at the next
-  trading day when it is set, every other halt latches for the run. Every halt is counted with its
-  time, reason and market.
+- the halt latch follows ``RiskLimits.daily_loss_unlatch`` (a daily-loss halt clears at the next
+  trading day when it is set). With ``LI_RESUME`` an operator also calls ``resume()`` before the first
+  input of a new trading day that finds the engine HALTED (a halt that still holds halts again at
+  once), so one overshoot does not end a multi-day run. Every halt is counted with its time, reason
+  and market; every halt cleared by the day or the operator is counted as a reset.
 
 Not ported, because a replay cannot reach them: ``max_book_age_ns`` (a decision always prices off
-the book of the current event: its age is 0), the manual halt/resume, position reconciliation and
-the merge of more than 64 outstanding approvals.
+the book of the current event: its age is 0), the manual halt, position reconciliation and the merge
+of more than 64 outstanding approvals.
 
 Exposure, holdings exposure and the marked value are kept as running sums (per cell), so a check is
 O(1) in the number of markets. Mutually exclusive events are not grouped (the event log does not
@@ -39,7 +41,10 @@ from numba import njit
 from kmm.messages.units import NS_PER_S, PRICE_SCALE
 from kmm.risk import engine as _e
 
+from .jitcache import guard
 from .kquote import on_grid
+
+guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
 
 NS_PER_DAY = 86_400 * NS_PER_S
 PAYOUT = PRICE_SCALE
@@ -70,15 +75,16 @@ RCF_N = 1
  RM_FILL_SEQ) = range(12)
 RM_N = 12
 # limits: LI (int64) and LF (float64)
-(LI_POSITION_LIMIT, LI_MAX_EXPOSURE, LI_MAX_DAILY_LOSS, LI_COUNT_STEP, LI_DAY_OFFSET, LI_UNLATCH) = range(6)
-LI_N = 6
+(LI_POSITION_LIMIT, LI_MAX_EXPOSURE, LI_MAX_DAILY_LOSS, LI_COUNT_STEP, LI_DAY_OFFSET, LI_UNLATCH,
+ LI_RESUME) = range(7)
+LI_N = 7
 (LF_NEAR, LF_RATE_CAP, LF_RATE_PER_S, LF_REQUEST_COST, LF_SIGMA_REF, LF_VOL_LIMIT_MIN, LF_VOL_LIMIT_MAX,
  LF_VOL_SIZE_MIN, LF_VOL_SIZE_MAX) = range(9)
 LF_N = 9
 
 
-def limits_arrays(limits: _e.RiskLimits) -> tuple[np.ndarray, np.ndarray]:
-    """``kmm.risk.engine.RiskLimits`` → (LI, LF)."""
+def limits_arrays(limits: _e.RiskLimits, resume_next_day: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``kmm.risk.engine.RiskLimits`` → (LI, LF); ``resume_next_day``: the operator's daily resume."""
     li = np.zeros(LI_N, dtype=np.int64)
     lf = np.zeros(LF_N, dtype=np.float64)
     li[LI_POSITION_LIMIT] = limits.position_limit
@@ -87,6 +93,7 @@ def limits_arrays(limits: _e.RiskLimits) -> tuple[np.ndarray, np.ndarray]:
     li[LI_COUNT_STEP] = limits.count_step
     li[LI_DAY_OFFSET] = limits.day_offset_ns
     li[LI_UNLATCH] = 1 if limits.daily_loss_unlatch else 0
+    li[LI_RESUME] = 1 if resume_next_day else 0
     lf[LF_NEAR] = limits.near_fraction
     lf[LF_RATE_CAP] = limits.rate_capacity
     lf[LF_RATE_PER_S] = limits.rate_per_s
@@ -198,6 +205,8 @@ def _set_state(rc: np.ndarray, c: int, state: int, reason: int, now: int, market
         rc[c, RC_HALTN_TS] = now
         rc[c, RC_HALTN_REASON] = reason
         rc[c, RC_HALTN_MARKET] = market
+    elif rc[c, RC_STATE] == HALTED:
+        rc[c, RC_NRESET] += 1  # a halt cleared (by the day or the operator)
     rc[c, RC_STATE] = state
     rc[c, RC_REASON] = reason if state != ACTIVE else R_NONE
 
@@ -217,11 +226,11 @@ def _roll_day(rc: np.ndarray, li: np.ndarray, c: int, now: int) -> None:
         if li[LI_UNLATCH] != 0 and rc[c, RC_LATCH] == R_DAILY_LOSS:
             rc[c, RC_LATCH] = R_NONE
             rc[c, RC_UNLATCHED] = 1
-            rc[c, RC_NRESET] += 1
 
 
 @njit(cache=True, nogil=True)
-def evaluate(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, now: int, market: int) -> None:
+def evaluate(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, now: int, market: int,
+             resuming: bool = False) -> None:
     """``RiskEngine._evaluate`` (``market``: the market whose input triggered it, for the halt record)."""
     _roll_day(rc, li, c, now)
     loss = -(rc[c, RC_CASH] + rc[c, RC_POSMARK] - rc[c, RC_DAY_START])
@@ -237,7 +246,7 @@ def evaluate(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, now: int, m
         rc[c, RC_LATCH] = breach
         _set_state(rc, c, HALTED, breach, now, market)
         return
-    if rc[c, RC_STATE] == HALTED and rc[c, RC_UNLATCHED] == 0:
+    if rc[c, RC_STATE] == HALTED and not resuming and rc[c, RC_UNLATCHED] == 0:
         return
     rc[c, RC_UNLATCHED] = 0
     if rc[c, RC_EXPO] >= lf[LF_NEAR] * li[LI_MAX_EXPOSURE]:
@@ -249,11 +258,23 @@ def evaluate(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, now: int, m
 
 
 @njit(cache=True, nogil=True)
+def operator(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, now: int, market: int) -> None:
+    """The backtest's operator (``LI_RESUME``): before the first input of a new trading day that finds
+    the engine HALTED, ``RiskEngine.resume()``. Every entry point that evaluates calls it first."""
+    if li[LI_RESUME] == 0 or rc[c, RC_STATE] != HALTED or rc[c, RC_DAY_BEGIN] <= now < rc[c, RC_DAY_END]:
+        return
+    rc[c, RC_LATCH] = R_NONE
+    evaluate(rc, li, lf, c, now, market, True)
+
+
+@njit(cache=True, nogil=True)
 def on_book(rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, m: int, best_bid: int,
             best_ask: int, now: int, run_evaluate: bool = True) -> None:
     """The mid becomes the mark (not once settled). A caller that calls :func:`check` right after (same
     time) passes ``run_evaluate=False``: check evaluates first, and evaluating twice with nothing in
     between changes nothing."""
+    if run_evaluate:
+        operator(rc, li, lf, c, now, m)
     if 0 < best_bid < best_ask < PRICE_SCALE and rm[m, c, RM_SETTLED] == 0:
         mark = (best_bid + best_ask) // 2
         rc[c, RC_POSMARK] += rm[m, c, RM_POS] * (mark - rm[m, c, RM_MARK])
@@ -266,6 +287,7 @@ def on_book(rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, c: i
 def on_fill(rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, m: int, bid: bool,
             price: int, count: int, fee: int, now: int) -> None:
     """``RiskEngine.on_fill`` (fills arrive once, in order: no sequence check)."""
+    operator(rc, li, lf, c, now, m)
     flow = -price * count if bid else price * count
     rc[c, RC_CASH] += flow - fee
     rm[m, c, RM_CASH] += flow
@@ -298,6 +320,7 @@ def settle(rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, c: in
     and permit (releasing the market's exposure), mark the market settled. False if already settled."""
     if rm[m, c, RM_SETTLED] != 0:
         return False
+    operator(rc, li, lf, c, now, m)
     rc[c, RC_CASH] += revenue
     rm[m, c, RM_CASH] += revenue
     rm[m, c, RM_TBP] = rm[m, c, RM_TBN] = rm[m, c, RM_TAP] = rm[m, c, RM_TAN] = 0
@@ -348,6 +371,7 @@ def check(rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: n
     """``RiskEngine.check`` and, when approved, the approval reported APPLIED at once: (approved,
     bid_price, bid_count, ask_price, ask_count, denial code or −1, whether the permit changed, whether
     the write budget kept a side at its previous approval)."""
+    operator(rc, li, lf, c, now, m)
     evaluate(rc, li, lf, c, now, m)
     if rc[c, RC_STATE] == HALTED:
         return _deny(rc, c, D_HALTED)

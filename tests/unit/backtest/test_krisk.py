@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from kmm.backtest import krisk as R
 from kmm.messages import APPLIED, ASK, BID, EXPIRED, MarketInfo, QuoteIntent
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_MS, NS_PER_S
-from kmm.risk.engine import RATE_LIMITED, RiskEngine, RiskLimits
+from kmm.risk.engine import HALTED, RATE_LIMITED, RiskEngine, RiskLimits
 from kmm.strategy.ticks import LINEAR_CENT, TickGrid
 
 C = COUNT_SCALE
@@ -66,8 +66,8 @@ def random_ops(rng: random.Random, n: int) -> list[tuple]:
 
 
 class Kernel:
-    def __init__(self, limits: RiskLimits) -> None:
-        self.li, self.lf = R.limits_arrays(limits)
+    def __init__(self, limits: RiskLimits, resume: bool = False) -> None:
+        self.li, self.lf = R.limits_arrays(limits, resume_next_day=resume)
         self.rc, self.rcf, self.rm = R.new_state(len(TICKERS), 1, self.lf)
         self.bb = [0] * 3
         self.ba = [10_000] * 3
@@ -104,17 +104,23 @@ def replay(seed: int, n_ops: int, seen: Counter) -> None:
     count the paths the sequence went through in ``seen``."""
     rng = random.Random(seed)
     limits = random_limits(rng)
+    resume = rng.random() < 0.5
     now = [T0]
     e = RiskEngine(limits, lambda: now[0])
     for t in TICKERS:
         e.on_market(MarketInfo(market=t, event=t[:4], series="KX", status="open", tick_ranges=LINEAR_CENT))
-    k = Kernel(limits)
+    k = Kernel(limits, resume)
     R.evaluate(k.rc, k.li, k.lf, 0, T0, 0)  # as on_market evaluates at the start
     for n, (dt, o) in enumerate(random_ops(rng, n_ops)):
         now[0] += dt
         t = now[0]
         kind, m = o[0], o[1]
         name = TICKERS[m]
+        evaluates = kind in ("book", "fill", "check") or (kind == "settle" and not e.markets[name].settled)
+        new_day = (t - limits.day_offset_ns) // DAY != e._day
+        if resume and evaluates and new_day and e.state == HALTED:
+            e.resume()  # the backtest's operator: the first input of a new day finds the engine halted
+            seen["resumed"] += e.state != HALTED
         if kind == "book":
             _, _, bb, ba = o
             e.on_book(name, bb, ba)
@@ -173,7 +179,8 @@ def replay(seed: int, n_ops: int, seen: Counter) -> None:
         assert py == kk, (seed, n, o)
         if e.state_reason:
             seen[f"state_{e.state_reason}"] += 1
-    seen["unlatched"] += int(k.rc[0, R.RC_NRESET])
+    assert int(k.rc[0, R.RC_NRESET]) == sum(1 for ev in e.events if ev.previous == HALTED and ev.state != HALTED)
+    seen["unlatched"] += sum(1 for ev in e.events if ev.previous == HALTED and ev.state != HALTED) > 0 and not resume
     assert abs(k.rcf[0, R.RCF_TOKENS] - e.bucket._tokens) < 1e-9
 
 
@@ -182,7 +189,7 @@ def test_kernel_risk_equals_the_live_engine() -> None:
     for seed in range(300):
         replay(seed, 150, seen)
     # the equality holds on sequences that go through every path of the port
-    for path in ("rate_limited", "kept_cut_to_room", "kept_dropped_crossing", "settled", "unlatched",
+    for path in ("rate_limited", "kept_cut_to_room", "kept_dropped_crossing", "settled", "unlatched", "resumed",
                  "approved_ACTIVE", "approved_REDUCING", "denied_halted", "denied_market_closed",
                  "state_position_breach", "state_exposure_breach", "state_daily_loss_breach", "state_near_exposure",
                  "state_near_daily_loss"):

@@ -1,6 +1,7 @@
-"""Multi-day correctness and fidelity knobs: settlement releases risk, the daily-loss halt resets at the
-next day unless latched (and is reported), fill reports arrive late, a denial keeps the old quotes,
-trade-only tapes use the conservative fill model."""
+"""Multi-day correctness and fidelity knobs: settlement releases risk, a daily-loss halt clears at the
+next day by the engine's option and any other halt by the operator's daily resume unless latched (and
+every halt is reported), fill reports arrive late, the write budget keeps the old quotes, trade-only
+tapes use the conservative fill model."""
 
 from kmm.backtest.engine import FillConfig, RunConfig, run
 from kmm.backtest.eventlog import EventLogBuilder, MarketMeta
@@ -54,13 +55,35 @@ def test_daily_loss_halt_resets_next_day_unless_latched_and_is_reported() -> Non
         b.delta(T0 + 61 * NS_PER_S, "KXB-1", 0, 4800, C)  # B decides while halted: denied
         b.delta(T0 + DAY + NS_PER_S, "KXB-1", 0, 4800, C)  # next day
         b.trade(T0 + DAY + 2 * NS_PER_S, "KXB-1", 4900, 10 * C, taker_yes=False)
-        res = run(b.build(), policy, cfg())
+        res = run(b.build(), policy, cfg(resume_next_day=False))  # the engine's own option, no operator
         r = res.risk[0]
         assert r["halts"] >= 1 and r["first_halt"]["reason"] == "daily_loss_breach"
         assert r["first_halt"]["market"] == "KXA-1" and r["first_halt"]["ts_ns"] >= T0 + 60 * NS_PER_S
         fills_b = [f for f in res.fills if f[1] == 1]
         assert bool(fills_b) != latch
         assert (r["halt_resets"] == 0) == latch
+
+
+def test_a_position_breach_halt_is_resumed_the_next_day_unless_latched() -> None:
+    """Two prints within the report latency fill 30 against a 20 limit: HALTED (position breach). The
+    market settles; the next day the operator resumes a halt that no longer holds, so one overshoot
+    does not end the run; with resume_next_day off it latches as live without an operator."""
+    b = two_markets(T0 + DAY // 2)
+    b.trade(T0 + 30 * MS, "KXA-1", 4900, 15 * C, taker_yes=False)
+    for d in (1, 2):
+        b.delta(T0 + d * DAY + NS_PER_S, "KXB-1", 0, 4800, C)
+        b.trade(T0 + d * DAY + 2 * NS_PER_S, "KXB-1", 4900, 10 * C, taker_yes=False)
+    policy = StaticQuotes(bid=5000, bid_n=15 * C, risk=RiskLimits(position_limit=20 * C))
+    fill = FillConfig(model="trade_through", place_latency_ns=0, cancel_latency_ns=0, report_latency_ns=100 * MS)
+    for resume in (True, False):
+        res = run(b.build(), policy, RunConfig(fill=fill, decision_interval_ns=0, record_fills=True,
+                                               resume_next_day=resume))
+        r = res.risk[0]
+        assert r["first_halt"]["reason"] == "position_breach" and r["first_halt"]["market"] == "KXA-1"
+        assert res.per_market["position"][0, 0] == 30 * C
+        # day 1 begins with A's settlement reaching risk while the breach still holds: refused; day 2 resumes
+        assert [f[0] for f in res.fills if f[1] == 1] == ([T0 + 2 * DAY + 2 * NS_PER_S] if resume else [])
+        assert (r["halt_resets"], r["latched_at_end"]) == ((1, "") if resume else (0, "position_breach"))
 
 
 def test_fill_reports_arrive_late_so_the_quoter_overshoots_like_live() -> None:
