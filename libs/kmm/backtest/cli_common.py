@@ -43,7 +43,8 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--place-latency-ms", type=float, default=30.0, help="decision → order resting")
     p.add_argument("--cancel-latency-ms", type=float, default=30.0, help="decision → order gone")
     p.add_argument("--report-latency-ms", type=float, default=DEFAULT_REPORT_LATENCY_NS / NS_PER_MS,
-                   help="fill → the quoter and risk learn it (live: the gateway polls fills every 0.5 s)")
+                   help="fill → the quoter and risk learn it (live over the exchange WebSocket: p50 ~3–5 ms "
+                        "in make run)")
     p.add_argument("--decrease-resets-priority", action="store_true",
                    help="a size decrease sends the order to the back of the queue (Kalshi keeps its place)")
     p.add_argument("--denial-pulls-quotes", action="store_true",

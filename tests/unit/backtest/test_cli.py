@@ -75,7 +75,7 @@ def test_backtest_summary_records_settings_and_writes_equity_and_daily(tmp_path:
     assert "risk off" in line and "events/s" in line
     s = json.loads((out / "summary.json").read_text())
     assert s["settings"]["policy"]["risk"] is False
-    assert s["settings"]["run"]["fill"]["report_latency_ns"] == 250_000_000
+    assert s["settings"]["run"]["fill"]["report_latency_ns"] == 5_000_000
     for name in ("markets.csv", "equity.csv", "daily.csv"):
         assert (out / name).read_text().count("\n") >= 2, name
     assert (out / "equity.png").read_bytes()[:4] == b"\x89PNG"
