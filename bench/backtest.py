@@ -34,10 +34,9 @@ if "NUMBA_CACHE_DIR" not in os.environ:  # measure compilation once, in a cache 
 from kmm.backtest.engine import FillConfig, RunConfig, run  # noqa: E402
 from kmm.backtest.eventlog import ASK, BID, BOOK, EVENT_DTYPE, TRADE, EventLog, MarketMeta  # noqa: E402
 from kmm.backtest.grid import DEFAULT_GAMMAS, DEFAULT_KAPPAS, GridSpec, run_grid  # noqa: E402
-from kmm.backtest.policy import ASPolicy  # noqa: E402
+from kmm.backtest.policy import BACKTEST_LIMITS, ASPolicy  # noqa: E402
 from kmm.backtest.synthetic import generate  # noqa: E402
 from kmm.messages.units import COUNT_SCALE, NS_PER_MS, NS_PER_S, PRICE_SCALE  # noqa: E402
-from kmm.risk.engine import RiskLimits  # noqa: E402
 from kmm.strategy.quoting import QuoteParams  # noqa: E402
 
 DEPTH_EVENT, TRADE_EVENT = 1, 2
@@ -130,7 +129,7 @@ def main() -> None:
     n = len(log)
     print(f"feed: {n} events ({figures['trades']} trades) from {figures['feed']}")
     params = QuoteParams(gamma=0.1, kappa=1.0, base_count=5 * COUNT_SCALE, max_position=50 * COUNT_SCALE)
-    risk = RiskLimits()
+    risk = BACKTEST_LIMITS  # what kmm backtest/grid run with
     pol = ASPolicy(params, sigma_c=10.0, risk=risk)  # σ fixed at 10 ¢/√h, as the peer's A–S
     every = RunConfig(decision_interval_ns=0)
     step = RunConfig(decision_interval_ns=100 * NS_PER_MS)

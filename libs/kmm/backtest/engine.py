@@ -86,8 +86,15 @@ class RunConfig:
     # an operator resumes a halted risk engine at the next trading day (a halt that still holds halts
     # again at once): one overshoot does not end a multi-day run. Off: halts latch as the limits say.
     resume_next_day: bool = True
+    # a risk state change reaches every market's quotes this much later: the live quoter re-sends each
+    # market's intent every 3 s (refresh_s), so risk decides it in the new state within 0–3 s
+    requote_delay_ns: int = 1_500 * NS_PER_MS
     equity_samples: int = 0  # equity curve points over the log's span (0 = none; single runs use ~2,000)
     day_offset_ns: int = 0  # the trading day (daily P&L, risk's daily loss) starts at UTC midnight + this
+
+    def __post_init__(self) -> None:
+        if self.decision_interval_ns < 0 or self.requote_delay_ns < 0:
+            raise ValueError("decision_interval_ns and requote_delay_ns must be >= 0")
 
     def settings(self) -> dict[str, Any]:
         d = asdict(self)
@@ -248,6 +255,7 @@ class Backtest:
         first_day = (ts0 - cfg.day_offset_ns) // K.NS_PER_DAY
         n_days = (ts1 - cfg.day_offset_ns) // K.NS_PER_DAY - first_day + 1 if n else 0
         g[K.G_DAY] = first_day
+        g[K.G_WAKE_AT] = K.NEVER
         n_samples = cfg.equity_samples if n else 0
         step = max(1, (ts1 - ts0) // max(n_samples - 1, 1))
         g[K.G_NEXT_SAMPLE] = ts0
@@ -272,6 +280,7 @@ class Backtest:
         ki[K.KI_N_DAYS] = n_days
         ki[K.KI_SAMPLE_STEP] = step
         ki[K.KI_N_SAMPLES] = n_samples
+        ki[K.KI_WAKE_DELAY] = cfg.requote_delay_ns
         kf[K.KF_POWER] = fc.power
         if risk is not None:
             li, lf = R.limits_arrays(risk, resume_next_day=cfg.resume_next_day)

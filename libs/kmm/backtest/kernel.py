@@ -57,14 +57,14 @@ CF_EQ, CF_PEAK, CF_MDD = range(3)
 CF_N = 3
 # --- global ints: G[k] (ring heads/tails count up forever; index = counter % capacity) ------------------
 (G_REP_HEAD, G_REP_TAIL, G_MKR_HEAD0, G_MKR_HEAD1, G_MKR_HEAD2, G_MKR_TAIL, G_FR_N, G_INV_N, G_DAY, G_NEXT_SAMPLE,
- G_SAMPLE_N, G_LAST_TS, G_NEXT_CLOSE) = range(13)
-G_N = 13
+ G_SAMPLE_N, G_LAST_TS, G_NEXT_CLOSE, G_WAKE_AT) = range(14)
+G_N = 14
 # --- config: KI (int64) and KF (float64) --------------------------------------------------------------
 (KI_POLICY, KI_FILL_MODEL, KI_CANCEL_MODEL, KI_PLACE_LAT, KI_CANCEL_LAT, KI_INTERVAL, KI_REPORT_LAT, KI_RISK,
  KI_DENIAL_KEEPS, KI_DECREASE_KEEPS, KI_TO_MODEL, KI_TO_AHEAD, KI_LOGIT, KI_POST_ONLY, KI_COUNT_STEP,
  KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_DAY_OFFSET, KI_FIRST_DAY,
- KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES) = range(24)
-KI_N = 24
+ KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES, KI_WAKE_DELAY) = range(25)
+KI_N = 25
 KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EWMA_BETA, KF_EWMA_PRIOR_VAR, KF_EWMA_PRIOR_H, KF_MAX_HORIZON = range(7)
 KF_N = 7
 POLICY_AS, POLICY_STATIC = 0, 1
@@ -335,14 +335,11 @@ def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np
     mkr[j, 3] = signed
     mkr[j, 4] = p
     g[G_MKR_TAIL] += 1
-    if ki[KI_REPORT_LAT] == 0:
-        _deliver(mi, mk, m, c, s, p, f, fee, ki, rc, rm, li, lf, t)
-    else:
-        cap = rep.shape[0]
-        j = g[G_REP_TAIL] % cap
-        rep[j, 0] = t + ki[KI_REPORT_LAT]
-        rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, c, s, p, f, fee
-        g[G_REP_TAIL] += 1
+    cap = rep.shape[0]  # reported report_latency later (0: after this event's fills, before its decision)
+    j = g[G_REP_TAIL] % cap
+    rep[j, 0] = t + ki[KI_REPORT_LAT]
+    rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, c, s, p, f, fee
+    g[G_REP_TAIL] += 1
     if ki[KI_RECORD_FILLS]:
         j = g[G_FR_N]
         fr[j, 0], fr[j, 1], fr[j, 2], fr[j, 3], fr[j, 4], fr[j, 5], fr[j, 6] = t, m, c, s, p, f, fee
@@ -415,8 +412,6 @@ def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: n
     if ki[KI_RISK]:
         if direct:  # after the last event: risk's clock is past every report it was given
             _deliver(mi, mk, m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0, ki, rc, rm, li, lf, max(t, g[G_LAST_TS]))
-        elif ki[KI_REPORT_LAT] == 0:
-            _deliver(mi, mk, m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0, ki, rc, rm, li, lf, t)
         else:
             j = g[G_REP_TAIL] % rep.shape[0]
             rep[j, 0] = t + ki[KI_REPORT_LAT]
@@ -456,21 +451,20 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
             kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
             ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
             inv: np.ndarray, g: np.ndarray, m: int, t: int) -> None:
-    """One decision for every cell in market m: quote (or static quotes) → risk → the gateway."""
+    """One decision for every cell in market m at one of its events: quote → risk → the gateway."""
     bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
     close = mk[m, MK_CLOSE_TS]
     tau_h = ((close - t) / NS_PER_S) / 3600.0 if close != 0 else math.inf
     sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
-    fee_rate = mk[m, MK_FEE_NUM] / mk[m, MK_FEE_DEN]
     risk = ki[KI_RISK] != 0
-    hold = ki[KI_HOLD_TOL]
     if ki[KI_RECORD_INV]:
         j = g[G_INV_N]
         inv[j, 0], inv[j, 1], inv[j, 2] = t, m, mi[m, 0, MI_POS]
         g[G_INV_N] += 1
     # Nothing this market's quote depends on moved since its last decision: a cell whose own state did
-    # not move either (no fill, report or reject; risk's exposure, value, state and day unchanged; its
-    # last decision approved without changing the target) would decide exactly the same: skip it.
+    # not move either (no fill, report, reject or wake-up; risk's exposure, value, state and day
+    # unchanged; its last decision approved without changing the permit) would decide exactly the
+    # same: skip it.
     max_h = kf[KF_MAX_HORIZON]
     prev_tau = mkf[m, MKF_DEC_TAU]
     same = (bb == mk[m, MK_DEC_BB] and ba == mk[m, MK_DEC_BA] and mid2 == mk[m, MK_DEC_MID2]
@@ -486,46 +480,156 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
                     and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
                     and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]):
                 continue
-        mi[m, c, MI_DIRTY] = 0
-        mi[m, c, MI_LAST_OK] = 1
-        _mark(mi, mf, mk, cf, m, c)
-        if ki[KI_POLICY] == POLICY_STATIC:
-            bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
-        elif mid2 == 0:
+        _decide_cell(mi, mf, mk, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, m, c, t, sigma,
+                     tau_h)
+
+
+@njit(cache=True, nogil=True)
+def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, kf: np.ndarray,
+                 pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
+                 rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray,
+                 m: int, c: int, t: int, sigma: float, tau_h: float) -> None:
+    """Cell c's decision in market m at t: quote (or static quotes) → risk → the gateway."""
+    bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
+    hold = ki[KI_HOLD_TOL]
+    mi[m, c, MI_DIRTY] = 0
+    mi[m, c, MI_LAST_OK] = 1
+    _mark(mi, mf, mk, cf, m, c)
+    if ki[KI_POLICY] == POLICY_STATIC:
+        bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
+    elif mid2 == 0:
+        bp, bn, ap, an = 0, 0, 0, 0
+    else:
+        bp, bn, ap, an, _mask, _r, _sp = quote_core(
+            mid2 / 2.0, bb, ba, mi[m, c, MI_KPOS], sigma, tau_h, mk[m, MK_FEE_NUM] / mk[m, MK_FEE_DEN],
+            pf[c, PF_GAMMA], pf[c, PF_KAPPA], pf[c, PF_ETA], pi[c, PI_BASE], pi[c, PI_MAX_POS], pf[c, PF_HORIZON],
+            pf[c, PF_MIN_EDGE], pf[c, PF_RO_AT], pf[c, PF_LIQ], floor_t, ceil_t, ki[KI_LOGIT] != 0,
+            ki[KI_POST_ONLY] != 0, ki[KI_COUNT_STEP])
+    if hold != 0:
+        bp, bn = hold_side1(mi[m, c, H_PX], mi[m, c, H_N], bp, bn, hold, kf[KF_HOLD_SIZE_TOL])
+        ap, an = hold_side1(mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N], ap, an, hold, kf[KF_HOLD_SIZE_TOL])
+        mi[m, c, H_PX], mi[m, c, H_N] = bp, bn
+        mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N] = ap, an
+    if bn <= 0:
+        bp, bn = 0, 0
+    if an <= 0:
+        ap, an = 0, 0
+    if ki[KI_RISK]:
+        R.on_book(rc, rm, li, lf, c, m, bb, ba, t, False)
+        ok, bp, bn, ap, an, _code, changed, limited = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba,
+                                                              sigma, mk[m, MK_CLOSE_TS], floor_t)
+        mi[m, c, MI_LAST_OK] = 1 if (ok and not changed and not limited) else 0
+        mi[m, c, MI_SNAP_EXPO] = rc[c, R.RC_EXPO]
+        mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+        mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+        mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
+        if rc[c, R.RC_NRESET] != rc[c, R.RC_RESET_HANDLED]:
+            _schedule_wake(rc, g, ki, c, t)
+        if rc[c, R.RC_NHALT] != rc[c, R.RC_HALT_HANDLED]:
+            _halt_cancels(mi, mk, ki, rc, rm, c, t)
+            return
+        if not ok:
+            if ki[KI_DENIAL_KEEPS]:
+                return
             bp, bn, ap, an = 0, 0, 0, 0
-        else:
-            bp, bn, ap, an, _mask, _r, _sp = quote_core(
-                mid2 / 2.0, bb, ba, mi[m, c, MI_KPOS], sigma, tau_h, fee_rate, pf[c, PF_GAMMA], pf[c, PF_KAPPA],
-                pf[c, PF_ETA], pi[c, PI_BASE], pi[c, PI_MAX_POS], pf[c, PF_HORIZON], pf[c, PF_MIN_EDGE],
-                pf[c, PF_RO_AT], pf[c, PF_LIQ], floor_t, ceil_t, ki[KI_LOGIT] != 0, ki[KI_POST_ONLY] != 0,
-                ki[KI_COUNT_STEP])
-        if hold != 0:
-            bp, bn = hold_side1(mi[m, c, H_PX], mi[m, c, H_N], bp, bn, hold, kf[KF_HOLD_SIZE_TOL])
-            ap, an = hold_side1(mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N], ap, an, hold, kf[KF_HOLD_SIZE_TOL])
-            mi[m, c, H_PX], mi[m, c, H_N] = bp, bn
-            mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N] = ap, an
-        if bn <= 0:
-            bp, bn = 0, 0
-        if an <= 0:
-            ap, an = 0, 0
-        if risk:
-            R.on_book(rc, rm, li, lf, c, m, bb, ba, t, False)
-            ok, bp, bn, ap, an, _code, changed, limited = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb,
-                                                                  ba, sigma, close, floor_t)
-            mi[m, c, MI_LAST_OK] = 1 if (ok and not changed and not limited) else 0
-            mi[m, c, MI_SNAP_EXPO] = rc[c, R.RC_EXPO]
-            mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
-            mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
-            mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
-            if rc[c, R.RC_NHALT] != rc[c, R.RC_HALT_HANDLED]:
-                _halt_cancels(mi, mk, ki, rc, rm, c, t)
+    _send(mi, mk, ki, m, c, BID, bp, bn, t)
+    _send(mi, mk, ki, m, c, ASK, ap, an, t)
+
+
+@njit(cache=True, nogil=True)
+def _reports(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+             kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
+             ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
+             rep: np.ndarray, g: np.ndarray, t: int) -> None:
+    """Deliver every report due by t, in order. A fill makes its cell quote its market again at once,
+    as the live quoter requotes on every fill (not only at the market's next event, which on a quiet
+    market may be the print our refreshed quote would have met)."""
+    cap = rep.shape[0]
+    risk = ki[KI_RISK] != 0
+    while g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % cap, 0] <= t:
+        j = g[G_REP_HEAD] % cap
+        rt, m, c, s = rep[j, 0], rep[j, 1], rep[j, 2], rep[j, 3]
+        if g[G_WAKE_AT] <= rt:  # inputs reach risk in time order
+            _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, rt)
+        _deliver(mi, mk, m, c, s, rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf, rt)
+        g[G_REP_HEAD] += 1
+        if s == SETTLE:
+            if risk:
+                for cc in range(mi.shape[1]):
+                    if rc[cc, R.RC_NRESET] != rc[cc, R.RC_RESET_HANDLED]:
+                        _schedule_wake(rc, g, ki, cc, rt)
+            continue
+        if risk and rc[c, R.RC_NRESET] != rc[c, R.RC_RESET_HANDLED]:
+            _schedule_wake(rc, g, ki, c, rt)
+        if not mk[m, MK_CLOSED]:
+            close = mk[m, MK_CLOSE_TS]
+            tau_h = ((close - rt) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+            sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
+            gi = mk[m, MK_GRID]
+            _decide_cell(mi, mf, mk, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m, c,
+                         rt, sigma, tau_h)
+            mi[m, c, MI_DIRTY] = 1
+    if g[G_WAKE_AT] <= t:
+        _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, t)
+
+
+@njit(cache=True, nogil=True)
+def _schedule_wake(rc: np.ndarray, g: np.ndarray, ki: np.ndarray, c: int, t: int) -> None:
+    """Cell c's risk engine left HALTED at t: the halt cancelled its orders, so it quotes every open
+    market again ``KI_WAKE_DELAY`` later (the live quoter's refresh re-sends every intent within its
+    period). Other state changes (REDUCING ↔ ACTIVE) reach a market's quotes at its next decision: a
+    wake-up for each would cost a decision per market every refresh while the state flaps."""
+    rc[c, R.RC_RESET_HANDLED] = rc[c, R.RC_NRESET]
+    if rc[c, R.RC_STATE] == R.HALTED or rc[c, R.RC_WAKE_AT] != 0:
+        return
+    rc[c, R.RC_WAKE_AT] = t + ki[KI_WAKE_DELAY]
+    if rc[c, R.RC_WAKE_AT] < g[G_WAKE_AT]:
+        g[G_WAKE_AT] = rc[c, R.RC_WAKE_AT]
+
+
+@njit(cache=True, nogil=True)
+def _day_start(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray, ki: np.ndarray, m: int,
+               t_day: int) -> None:
+    """Every cell's risk engine is evaluated at the start of a trading day (the operator's resume first):
+    the day's loss baseline is set and a halt the day clears ends now, not at the day's first event."""
+    for c in range(rc.shape[0]):
+        R.operator(rc, li, lf, c, t_day, m)
+        R.evaluate(rc, li, lf, c, t_day, m)
+        if rc[c, R.RC_NRESET] != rc[c, R.RC_RESET_HANDLED]:
+            _schedule_wake(rc, g, ki, c, t_day)
+
+
+@njit(cache=True, nogil=True)
+def _wake(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+          kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
+          rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray,
+          t: int) -> None:
+    """Cells whose wake-up is due by t quote every open market again at their wake-up time (a quiet
+    market may have no event for days, so waiting for its next event would miss the print the new
+    quote could meet). A woken cell's next event decision is not skipped (the skip stays exact)."""
+    for c in range(mi.shape[1]):
+        w = rc[c, R.RC_WAKE_AT]
+        if w == 0 or w > t:
+            continue
+        rc[c, R.RC_WAKE_AT] = 0
+        if rc[c, R.RC_STATE] == R.HALTED:
+            continue
+        for m in range(mi.shape[0]):
+            if mk[m, MK_CLOSED] or mk[m, MK_FIRST_TS] == 0:
                 continue
-            if not ok:
-                if ki[KI_DENIAL_KEEPS]:
-                    continue
-                bp, bn, ap, an = 0, 0, 0, 0
-        _send(mi, mk, ki, m, c, BID, bp, bn, t)
-        _send(mi, mk, ki, m, c, ASK, ap, an, t)
+            close = mk[m, MK_CLOSE_TS]
+            tau_h = ((close - w) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+            sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
+            gi = mk[m, MK_GRID]
+            _decide_cell(mi, mf, mk, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m, c,
+                         w, sigma, tau_h)
+            mi[m, c, MI_DIRTY] = 1
+    nxt = NEVER
+    for c in range(mi.shape[1]):
+        w = rc[c, R.RC_WAKE_AT]
+        if w != 0 and w < nxt:
+            nxt = w
+    g[G_WAKE_AT] = nxt
 
 
 @njit(cache=True, nogil=True)
@@ -594,15 +698,16 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
         g[G_LAST_TS] = t
         # time passes: markouts, fill reports, day roll, equity samples
         _resolve_markouts(mi, mf, mk, mkr, g, t, False)
-        cap = rep.shape[0]
-        while g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % cap, 0] <= t:
-            j = g[G_REP_HEAD] % cap
-            _deliver(mi, mk, rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf,
-                     rep[j, 0])
-            g[G_REP_HEAD] += 1
         day = (t - ki[KI_DAY_OFFSET]) // NS_PER_DAY
         if day != g[G_DAY]:
+            if ki[KI_RISK]:  # risk sees the new day begin (live: books and quote refreshes reach it all the time)
+                t_day = day * NS_PER_DAY + ki[KI_DAY_OFFSET]
+                _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g,
+                         t_day - 1)
+                _day_start(rc, li, lf, g, ki, m, t_day)
             _day_roll(mi, mf, mk, cf, ki, g, daily, day)
+        if (g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % rep.shape[0], 0] <= t) or g[G_WAKE_AT] <= t:
+            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t)
         if ki[KI_N_SAMPLES] > 0:
             while g[G_SAMPLE_N] < ki[KI_N_SAMPLES] and t >= g[G_NEXT_SAMPLE]:
                 _mark_all(mi, mf, mk, cf)
@@ -703,6 +808,8 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                 mk[m, MK_MID2] = 2 * p
         if mk[m, MK_MID2] != 0 and ki[KI_SIGMA_KIND] != SIGMA_FIXED:
             _sigma_update(mk, mkf, ki, kf, m, t)
+        if ki[KI_REPORT_LAT] == 0 and g[G_REP_HEAD] < g[G_REP_TAIL]:  # this event's fills, before its decision
+            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t)
         if t >= mk[m, MK_NEXT_DEC]:
             mk[m, MK_NEXT_DEC] = t + interval
             gi = mk[m, MK_GRID]

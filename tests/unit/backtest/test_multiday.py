@@ -32,14 +32,17 @@ def two_markets(a_close: int) -> EventLogBuilder:
 
 
 def test_a_settled_market_releases_its_exposure() -> None:
-    # A's filled $25 plus B's resting $25 bid is past "near" ($48): reducing only, until A settles
+    # A's filled $25 plus B's resting $25 bid is past "near" ($48): reducing only, until A settles. (One
+    # decision per market per hour: each market's next decision is its event the next day.)
     limits = RiskLimits(max_exposure=60 * MONEY_SCALE)
     policy = StaticQuotes(bid=5000, bid_n=50 * C, risk=limits)
+    hourly = RunConfig(fill=FillConfig(model="trade_through", place_latency_ns=0, cancel_latency_ns=0,
+                                       report_latency_ns=0), decision_interval_ns=3_600 * NS_PER_S, record_fills=True)
     for a_close, b_trades in ((T0 + DAY // 2, True), (T0 + 2 * DAY, False)):
         b = two_markets(a_close)
         b.delta(T0 + DAY, "KXB-1", 0, 4800, C)
         b.trade(T0 + DAY + 10 * MS, "KXB-1", 4900, 10 * C, taker_yes=False)
-        res = run(b.build(), policy, cfg())
+        res = run(b.build(), policy, hourly)
         fills_b = [f for f in res.fills if f[1] == 1]
         assert bool(fills_b) == b_trades, (a_close, res.risk)
     # settled NO: the $25 paid for A is lost and booked; B settles YES: 10 × (1 − 0.50) = +$5
@@ -84,6 +87,40 @@ def test_a_position_breach_halt_is_resumed_the_next_day_unless_latched() -> None
         # day 1 begins with A's settlement reaching risk while the breach still holds: refused; day 2 resumes
         assert [f[0] for f in res.fills if f[1] == 1] == ([T0 + 2 * DAY + 2 * NS_PER_S] if resume else [])
         assert (r["halt_resets"], r["latched_at_end"]) == ((1, "") if resume else (0, "position_breach"))
+
+
+def test_after_a_halt_clears_every_market_quotes_again_without_waiting_for_its_next_event() -> None:
+    """A daily-loss halt on day 0 cancels B's bid too. Risk sees day 1 begin: the operator resumes, and
+    every market quotes again within the quoter's refresh — so B's only print of day 1, ten hours in,
+    meets a resting bid. Latched, B is never quoted again."""
+    b = EventLogBuilder("t")
+    b.set_market(MarketMeta(ticker="KXA-1", result="no", close_ts=T0 + 3 * DAY))
+    b.set_market(MarketMeta(ticker="KXB-1", result="yes", close_ts=T0 + 3 * DAY))
+    b.snapshot(T0, "KXA-1", [(4800, 100 * C)], [(5200, 100 * C)])
+    b.snapshot(T0, "KXB-1", [(4800, 100 * C)], [(5200, 100 * C)])
+    b.trade(T0 + 10 * MS, "KXA-1", 4900, 50 * C, taker_yes=False)  # our 0.50 bid in A: 50 contracts
+    b.snapshot(T0 + 60 * NS_PER_S, "KXA-1", [(2800, 100 * C)], [(3000, 100 * C)])  # marked at 29c: −$10.50
+    b.trade(T0 + DAY + 10 * 3_600 * NS_PER_S, "KXB-1", 4900, 10 * C, taker_yes=False)
+    policy = StaticQuotes(bid=5000, bid_n=50 * C, risk=RiskLimits(max_daily_loss=10 * MONEY_SCALE))
+    for resume in (True, False):
+        res = run(b.build(), policy, cfg(resume_next_day=resume))
+        r = res.risk[0]
+        assert r["first_halt"]["reason"] == "daily_loss_breach" and r["halt_resets"] == int(resume)
+        assert [f[0] for f in res.fills if f[1] == 1] == ([T0 + DAY + 10 * 3_600 * NS_PER_S] if resume else [])
+
+
+def test_a_fill_makes_the_quoter_quote_again_at_once() -> None:
+    """A fill consumes our 10-lot bid; the quoter requotes on the fill report (live: on every fill), not
+    at the market's next decision (here two hours on), so a print an hour later meets a fresh bid."""
+    b = EventLogBuilder("t")
+    b.set_market(MarketMeta(ticker="KXT-1", result="yes"))
+    b.trade(T0, "KXT-1", 5000, 10 * C, taker_yes=True)
+    b.trade(T0 + NS_PER_S, "KXT-1", 3900, 10 * C, taker_yes=False)  # through our 0.40 bid: filled
+    b.trade(T0 + 3_600 * NS_PER_S, "KXT-1", 3900, 10 * C, taker_yes=False)  # through the refreshed bid
+    fill = FillConfig(model="trade_through", place_latency_ns=0, cancel_latency_ns=0, report_latency_ns=5 * MS)
+    res = run(b.build(), StaticQuotes(bid=4000, bid_n=10 * C),
+              RunConfig(fill=fill, decision_interval_ns=7_200 * NS_PER_S, record_fills=True))
+    assert [(f[0], f[5]) for f in res.fills] == [(T0 + NS_PER_S, 10 * C), (T0 + 3_600 * NS_PER_S, 10 * C)]
 
 
 def test_fill_reports_arrive_late_so_the_quoter_overshoots_like_live() -> None:
