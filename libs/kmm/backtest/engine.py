@@ -5,19 +5,22 @@ A run replays one event log for ``policy.n_cells`` parameter sets at once; a sin
 one-cell case of the same compiled loop, so a grid cell equals a single run exactly. Rules
 (docs/backtest.md §3):
 
-- Decisions for a market happen at its events, at most every ``decision_interval_ns``; the policy
-  sees the book top after the current event, its *reported* position, σ from the mids so far and τ
-  to the close — never the result or a later event (tests/unit/backtest/test_no_lookahead.py).
+- Decisions for a market happen at its events, at most every ``decision_interval_ns``, and, as the
+  live quoter wakes up, for a cell at each of its fill reports and ``requote_delay_ns`` after its risk
+  engine leaves HALTED; the policy sees the book top as of the decision, its *reported* position, σ
+  from the mids so far and τ to the close — never the result or a later event
+  (tests/unit/backtest/test_no_lookahead.py).
 - Orders: a changed target is sent at the decision, one request in flight per side; it reaches the
   exchange after ``place_latency`` (``cancel_latency`` for a withdrawal), a newer target waits for
   the one in flight. Post-only: a new order that would cross the replayed book is rejected (an amend
   that would cross is refused and the order stands). A decrease at the same price keeps queue
   priority (``decrease_keeps_priority``); any other amend goes to the back.
 - Our orders never move the replayed book. Fills are maker fills at our price (fill models below);
-  fills reach the quoter and risk ``report_latency`` later.
+  fills reach the quoter and risk ``report_latency`` later (settlements too, after the fills).
 - Fees: Kalshi's fixed-point maker fee with the per-order rounding accumulator, as the simulator.
-- Risk (``policy.risk``): the live risk engine's checks per cell (:mod:`kmm.backtest.krisk`); a denial
-  keeps the previous target (as live) unless ``denial_keeps_target`` is off.
+- Risk (``policy.risk``): the live risk engine per cell (:mod:`kmm.backtest.krisk`), each approval
+  APPLIED at once; a denial keeps the resting quotes (as live) unless ``denial_keeps_target`` is
+  off; an operator resumes a halted engine at the next trading day unless ``resume_next_day`` is off.
 - Each market settles at its close: $1/$0 when the result is known, else marked at the last mid and
   flagged; quotes withdrawn, risk exposure released. Events after a market's close are ignored.
 """
