@@ -168,10 +168,12 @@ def main() -> None:
 
     if not a.skip_grid:
         spec = GridSpec(DEFAULT_GAMMAS, DEFAULT_KAPPAS, params, sigma_c=10.0, risk=True)
-        dt, res, _ = timed(lambda: run_grid(log, spec.policy(), step, workers=a.workers), 1)
+        dt, res, cpu = timed(lambda: run_grid(log, spec.policy(), step, workers=a.workers), 1)
         figures.update(grid_cells=res.n_cells, grid_risk=True, grid_s=round(dt, 2),  # type: ignore[union-attr]
+                       grid_cpu_s=round(cpu, 2),
                        grid_workers=a.workers, grid_param_events_per_s=round(n * res.n_cells / dt))  # type: ignore[union-attr]
-        print(f"grid: {res.n_cells} cells with risk, 100 ms decisions, in {dt:.2f}s on {a.workers} threads "  # type: ignore[union-attr]
+        print(f"grid: {res.n_cells} cells with risk, 100 ms decisions, in {dt:.2f}s ({cpu:.2f} CPU s) on "  # type: ignore[union-attr]
+              f"{a.workers} threads "
               f"({n * res.n_cells / dt:,.0f} parameter-events/s)")  # type: ignore[union-attr]
     if a.peer_python:
         figures.update(run_peer(a.peer_python, 7, 120_000))
