@@ -291,8 +291,7 @@ def _land(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, lv: np.ndarray, ki: np
 
 @njit(cache=True, nogil=True)
 def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, m: int, c: int, s: int,
-          f: int, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray, fr: np.ndarray,
-          rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray) -> None:
+          f: int, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray, fr: np.ndarray) -> None:
     """Fill ``f`` of cell c's order on side s at its price: ledger, fee, markouts, report, record."""
     b = SIDE * s
     p = mi[m, c, b + O_PX]
@@ -350,7 +349,7 @@ def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np
 @njit(cache=True, nogil=True)
 def _apply_fills(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, m: int, s: int,
                  qty: np.ndarray, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray,
-                 fr: np.ndarray, rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray) -> None:
+                 fr: np.ndarray) -> None:
     any_fill = False
     for c in range(mi.shape[1]):
         if qty[c] > 0:
@@ -361,7 +360,7 @@ def _apply_fills(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray,
     _accrue(mi, mf, mk, m, t)
     for c in range(mi.shape[1]):
         if qty[c] > 0:
-            _fill(mi, mf, mk, cf, ki, m, c, s, qty[c], t, mid2, rep, g, mkr, fr, rc, rm, li, lf)
+            _fill(mi, mf, mk, cf, ki, m, c, s, qty[c], t, mid2, rep, g, mkr, fr)
 
 
 @njit(cache=True, nogil=True)
@@ -761,7 +760,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                             opx = mi[m, c, ob + O_PX]
                             if (opx >= p) if s == ASK else (opx <= p):
                                 scratch[c] = min(rem, dq)
-                    _apply_fills(mi, mf, mk, cf, ki, m, o, scratch, t, mid2_before, rep, g, mkr, fr, rc, rm, li, lf)
+                    _apply_fills(mi, mf, mk, cf, ki, m, o, scratch, t, mid2_before, rep, g, mkr, fr)
             elif queue_model and mk[m, MK_LO0 + 2 * s] <= p <= mk[m, MK_HI0 + 2 * s]:
                 chg = float(-dq - printed)
                 prev = q - dq
@@ -803,7 +802,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                             excess = max(n - qa, 0.0)
                             scratch[c] = min(rem, int(math.floor(excess)))
                             mf[m, c, MF_QA0 + s] = max(qa - n, 0.0)
-                _apply_fills(mi, mf, mk, cf, ki, m, s, scratch, t, mid2_before, rep, g, mkr, fr, rc, rm, li, lf)
+                _apply_fills(mi, mf, mk, cf, ki, m, s, scratch, t, mid2_before, rep, g, mkr, fr)
             if not mk[m, MK_HAD2]:
                 mk[m, MK_MID2] = 2 * p
         if mk[m, MK_MID2] != 0 and ki[KI_SIGMA_KIND] != SIGMA_FIXED:
