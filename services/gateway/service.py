@@ -931,10 +931,12 @@ class GatewayService(Service):
                 log.warning("fills poll: %s", exc)
             await asyncio.sleep(self.s.fills_interval_s)
 
-    async def poll_fills(self) -> None:
+    async def poll_fills(self, ticker: str | None = None) -> None:
         assert self.api is not None
         new: list[wire.Fill] = []
-        filters = {"min_ts": self.fills_since_s} if self.fills_since_s else {}
+        filters: dict[str, Any] = {"min_ts": self.fills_since_s} if self.fills_since_s else {}
+        if ticker is not None:
+            filters["ticker"] = ticker
         async for f in self.api.iter_fills(limit=200, **filters):
             if fill_key(f) not in self.fill_keys:
                 new.append(f)
@@ -1032,6 +1034,8 @@ class GatewayService(Service):
                 new.append(st)
         now = time.time_ns()
         for st in sorted(new, key=lambda s: s.settled_ts):
+            # every fill of the market goes out before its settlement: risk books the fills, then the payout
+            await self.poll_fills(st.ticker)
             self.settled.add(st.ticker)
             al = self.allowance(st.ticker)
             al.expire()

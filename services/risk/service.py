@@ -163,7 +163,8 @@ class RiskService(Service):
             elif isinstance(msg, ApprovalStatus):
                 e.on_approval_status(msg.market, msg.intent_id, msg.status)
             elif isinstance(msg, Settlement):
-                if e.on_settlement(msg.market, msg.result, msg.revenue, msg.position):
+                if e.on_settlement(msg.market, msg.result, rk.payout_from_exchange(msg.revenue, msg.position),
+                                   msg.position):
                     self.counts["settlements"] += 1
                     changed = msg.market
                     log.info("settled %s %s: payout $%s", msg.market, msg.result, money_to_dollars(msg.revenue))

@@ -80,8 +80,8 @@ RM_N = 12
  LI_RESUME) = range(7)
 LI_N = 7
 (LF_NEAR, LF_RATE_CAP, LF_RATE_PER_S, LF_REQUEST_COST, LF_SIGMA_REF, LF_VOL_LIMIT_MIN, LF_VOL_LIMIT_MAX,
- LF_VOL_SIZE_MIN, LF_VOL_SIZE_MAX) = range(9)
-LF_N = 9
+ LF_VOL_SIZE_MIN, LF_VOL_SIZE_MAX, LF_NEAR_HYST) = range(10)
+LF_N = 10
 
 
 def limits_arrays(limits: _e.RiskLimits, resume_next_day: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +104,7 @@ def limits_arrays(limits: _e.RiskLimits, resume_next_day: bool = False) -> tuple
     lf[LF_VOL_LIMIT_MAX] = limits.vol_limit_max
     lf[LF_VOL_SIZE_MIN] = limits.vol_size_min
     lf[LF_VOL_SIZE_MAX] = limits.vol_size_max
+    lf[LF_NEAR_HYST] = limits.near_hysteresis
     return li, lf
 
 
@@ -250,9 +251,10 @@ def evaluate(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, now: int, m
     if rc[c, RC_STATE] == HALTED and not resuming and rc[c, RC_UNLATCHED] == 0:
         return
     rc[c, RC_UNLATCHED] = 0
-    if rc[c, RC_EXPO] >= lf[LF_NEAR] * li[LI_MAX_EXPOSURE]:
+    near = lf[LF_NEAR] - (lf[LF_NEAR_HYST] if rc[c, RC_STATE] == REDUCING else 0.0)
+    if rc[c, RC_EXPO] >= near * li[LI_MAX_EXPOSURE]:
         _set_state(rc, c, REDUCING, R_NEAR_EXPOSURE, now, market)
-    elif loss >= lf[LF_NEAR] * li[LI_MAX_DAILY_LOSS]:
+    elif loss >= near * li[LI_MAX_DAILY_LOSS]:
         _set_state(rc, c, REDUCING, R_NEAR_DAILY_LOSS, now, market)
     else:
         _set_state(rc, c, ACTIVE, R_NONE, now, market)

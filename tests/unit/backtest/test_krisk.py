@@ -146,7 +146,7 @@ def replay(seed: int, n_ops: int, seen: Counter) -> None:
             _, _, result, mid = o
             px = {"yes": 10_000, "no": 0, "": mid}[result]
             revenue = e.markets[name].position * px
-            booked = e.on_settlement(name, result, revenue=revenue)
+            booked = e.on_settlement(name, result, payout=revenue)
             assert R.settle(k.rc, k.rm, k.li, k.lf, 0, m, result == "yes", revenue, t) == booked
             seen["settled"] += booked
         else:
