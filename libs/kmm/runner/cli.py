@@ -24,6 +24,8 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from kmm.bus import acl
 from kmm.bus.bootstrap import bootstrap
 from kmm.bus.connection import connect
 from kmm.bus.topology import SERVICES
+from kmm.chassis.config import CONFIG_ENV, ConfigError, load_config
 from kmm.kalshi.auth import Signer, generate_private_pem
 
 from .redis_proc import RedisStartError, free_port, redis_argv, redis_server_binary, wait_until_up
@@ -44,34 +47,117 @@ WRITE_KEY_ID = "kmm-local-write"
 READ_KEY_ID = "kmm-local-read"
 
 
+def _bool(text: str) -> bool:
+    low = str(text).strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``kmm run`` option: its flag, the environment variable and ``[run]`` key that also set it."""
+
+    dest: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str
+    env: str = ""
+    choices: tuple[str, ...] = ()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("mode", str, "sim", "sim (the local simulator), dry-run (the gateway sends nothing) or live", "KMM_MODE",
+           ("sim", "dry-run", "live")),
+    Option("seconds", float, 0.0, "stop after this many seconds (0: until Ctrl-C or q)", "RUN_SECONDS"),
+    Option("summary_json", Path, None, "write the summary here as JSON"),
+    Option("ports_file", Path, None, "write {service: http_port} as JSON once every service is ready"),
+    Option("workdir", Path, None, "keep logs, secrets and the session recording here (default: a temp dir)"),
+    Option("redis_url", str, None, "use this Redis (ACL file already loaded) instead of a private one", "REDIS_URL"),
+    Option("markets", int, 12, "synthetic markets in the simulator", "KMM_SIM_MARKETS"),
+    Option("seed", int, 1, "simulator scenario seed", "KMM_SIM_SEED"),
+    Option("speed", float, 5.0, "simulator clock speed (5: a short run sees a realistic hour compressed)",
+           "KMM_SIM_SPEED"),
+    Option("tier", str, "basic", "Kalshi rate-limit tier the simulator enforces and the gateway budgets for",
+           "KMM_KALSHI_TIER"),
+    Option("kalshi_base_url", str, None, "live: Kalshi REST base URL", "KMM_KALSHI_BASE_URL"),
+    Option("kalshi_ws_url", str, None, "live: Kalshi WebSocket URL", "KMM_KALSHI_WS_URL"),
+    Option("key_id", str, None, "live: the write key's id", "KMM_KALSHI_KEY_ID"),
+    Option("private_key_path", str, None, "live: the write key's PEM file", "KMM_KALSHI_PRIVATE_KEY_PATH"),
+    Option("read_key_id", str, None, "live: the read-only key's id", "KMM_KALSHI_READ_KEY_ID"),
+    Option("read_key_path", str, None, "live: the read-only key's PEM file", "KMM_KALSHI_READ_KEY_PATH"),
+    Option("view", str, "auto", "console on a terminal, plain lines otherwise (auto), or force one", "",
+           ("auto", "table", "lines")),
+    Option("record", _bool, True, "keep md:* and exec:report as <workdir>/session.npz and fills.csv", "KMM_RECORD"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    env = os.environ
-    parser.add_argument("--seconds", type=float, default=float(env.get("RUN_SECONDS", "0") or 0),
-                        help="stop after this many seconds (0: until Ctrl-C); env RUN_SECONDS")
-    parser.add_argument("--mode", choices=("sim", "dry-run", "live"), default=env.get("KMM_MODE", "sim"))
-    parser.add_argument("--summary-json", type=Path, default=None)
-    parser.add_argument("--ports-file", type=Path, default=None,
-                        help="write {service: http_port} as JSON once every service is ready")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep logs and secrets here")
-    parser.add_argument("--redis-url", default=env.get("REDIS_URL"),
-                        help="use this Redis (ACL file already loaded) instead of a private one")
-    parser.add_argument("--markets", type=int, default=int(env.get("KMM_SIM_MARKETS", "12")))
-    parser.add_argument("--seed", type=int, default=int(env.get("KMM_SIM_SEED", "1")))
-    parser.add_argument("--speed", type=float, default=float(env.get("KMM_SIM_SPEED", "5.0")),
-                        help="simulator clock speed (5: a short run sees a realistic hour compressed)")
-    parser.add_argument("--tier", default=env.get("KMM_KALSHI_TIER", "basic"),
-                        help="Kalshi rate-limit tier the simulator enforces and the gateway budgets for")
-    parser.add_argument("--kalshi-base-url", default=env.get("KMM_KALSHI_BASE_URL"))
-    parser.add_argument("--kalshi-ws-url", default=env.get("KMM_KALSHI_WS_URL"))
-    parser.add_argument("--key-id", default=env.get("KMM_KALSHI_KEY_ID"))
-    parser.add_argument("--private-key-path", default=env.get("KMM_KALSHI_PRIVATE_KEY_PATH"))
-    parser.add_argument("--read-key-id", default=env.get("KMM_KALSHI_READ_KEY_ID"))
-    parser.add_argument("--read-key-path", default=env.get("KMM_KALSHI_READ_KEY_PATH"))
-    parser.add_argument("--view", choices=("auto", "table", "lines"), default="auto")
+    for o in OPTIONS:
+        flag = "--" + o.dest.replace("_", "-")
+        src = f"; env {o.env}" if o.env else ""
+        if o.type is _bool:
+            parser.add_argument(flag, dest=o.dest, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{o.help} (default {o.default}{src}; [run] {o.dest})")
+            continue
+        parser.add_argument(flag, dest=o.dest, type=o.type, default=None, choices=o.choices or None,
+                            help=f"{o.help} (default {o.default}{src}; [run] {o.dest})")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the config file (TOML) for the runner and every service; env KMM_CONFIG")
+
+
+def resolve_options(args: argparse.Namespace) -> dict[str, str]:
+    """Fill every unset option from its environment variable, the config file's ``[run]`` table or its
+    default (in that order; a flag wins over all); returns each option's source. Idempotent."""
+    if getattr(args, "_sources", None) is not None:
+        return args._sources
+    if getattr(args, "config", None):
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())  # every child reads the same file
+    try:
+        cfg = load_config()
+    except ConfigError as exc:
+        raise SystemExit(f"kmm run: invalid config: {exc}") from None
+    table = cfg.table("run") if cfg else {}
+    if cfg:
+        cfg.check_keys("run", {o.dest for o in OPTIONS}, " (not a kmm run option)")
+    sources: dict[str, str] = {}
+    for o in OPTIONS:
+        value, source = getattr(args, o.dest, None), "flag"
+        if value is None and o.env and os.environ.get(o.env):
+            value, source = _convert(o, os.environ[o.env], f"env {o.env}"), f"env {o.env}"
+        if value is None and o.dest in table and cfg is not None:
+            where = cfg.where("run", o.dest)
+            value, source = _convert(o, table[o.dest], where), where
+        if value is None:
+            value, source = o.default, "default"
+        setattr(args, o.dest, value)
+        sources[o.dest] = source
+    args._sources = sources
+    return sources
+
+
+def _convert(o: Option, raw: Any, where: str) -> Any:
+    """A value from the environment or the file as the option's type; a bad one exits 2 naming it."""
+    try:
+        if isinstance(raw, bool) and o.type is _bool:
+            value: Any = raw
+        elif isinstance(raw, dict | list) or (isinstance(raw, bool) and o.type is not _bool):
+            raise ValueError(f"expected {getattr(o.type, '__name__', 'a value')}")
+        else:
+            value = o.type(str(raw)) if o.type is not str else str(raw)
+        if o.choices and value not in o.choices:
+            raise ValueError(f"must be one of {', '.join(o.choices)}")
+    except ValueError as exc:
+        print(f"kmm run: invalid setting {o.dest} ({where}): {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return value
 
 
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
+        resolve_options(args)
         self.args = args
         self.workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kmm-run-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
