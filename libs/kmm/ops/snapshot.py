@@ -4,7 +4,7 @@ console of ``kmm run`` draws.
 Per service: ``/readyz`` and ``/status``; risk's ``/positions`` (per-market position, limit, P&L,
 fills, last denial; exposure and loss limits); the gateway's open orders, tick-to-order latency and
 write-budget tokens (in its ``/status``); DLQ lengths from each service's ``/metrics``
-(``kmm_dlq_length``). A service that does not answer is shown as such; nothing here raises.
+(``kmm_bus_dlq_length_messages``). A service that does not answer is shown as such; nothing here raises.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def dlq_lengths(client: OpsClient, services: tuple[str, ...] = SERVICES) -> dict
             continue
         n = None
         for fam in text_string_to_metric_families(text):
-            if fam.name == "kmm_dlq_length":
+            if fam.name == "kmm_bus_dlq_length_messages":
                 for s in fam.samples:
                     if s.labels.get("service") == name:
                         n = int(s.value)

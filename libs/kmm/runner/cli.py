@@ -16,6 +16,7 @@ nothing), ``live`` (Kalshi demo or production: only the base URLs and key files 
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -31,16 +32,22 @@ from typing import Any
 
 import httpx
 
+from kmm.backtest.recorder import SessionJournal
 from kmm.bus import acl
 from kmm.bus.bootstrap import bootstrap
 from kmm.bus.connection import connect
 from kmm.bus.topology import SERVICES
 from kmm.chassis.config import CONFIG_ENV, ConfigError, load_config
 from kmm.kalshi.auth import Signer, generate_private_pem
+from kmm.ops import snapshot
+from kmm.ops.target import OpsClient, Target
 
+from . import discovery
+from .console import QUIT, LiveConsole
+from .discovery import RunInfo
 from .redis_proc import RedisStartError, free_port, redis_argv, redis_server_binary, wait_until_up
 from .supervisor import ProcSpec, Supervisor
-from .view import collect, draw, render
+from .view import collect
 
 STOP_ORDER = ["quoter", "selector", "marketdata", "risk", "gateway", "exchange", "redis"]
 WRITE_KEY_ID = "kmm-local-write"
@@ -167,6 +174,10 @@ class Run:
         self.redis_url = args.redis_url
         self.events: list[str] = []
         self.started = time.monotonic()
+        self.base_url = self.ws_url = ""
+        self.journal: SessionJournal | None = None
+        self.published = False
+        self.resting_after_stop: int | None = None
 
     def say(self, text: str) -> None:
         try:
@@ -266,7 +277,10 @@ class Run:
             # A fresh simulator has no 24 h volume yet: admit every eligible market at once (the
             # caller's own KMM_* settings still win).
             sim_defaults = {"KMM_ENTER_SCORE": "0", "KMM_EXIT_SCORE": "0", "KMM_SELECT_INTERVAL_S": "2"}
-            env |= {k: v for k, v in sim_defaults.items() if k not in os.environ}
+            cfg = load_config()
+            in_file = set(cfg.table("selector")) if cfg else set()
+            env |= {k: v for k, v in sim_defaults.items()
+                    if k not in os.environ and k.removeprefix("KMM_").lower() not in in_file}
         if name == "marketdata":
             env |= {"KMM_KALSHI_BASE_URL": base, "KMM_KALSHI_WS_URL": ws,
                     "KMM_KALSHI_READ_KEY_ID": self.args.read_key_id or "",
@@ -280,6 +294,7 @@ class Run:
             self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port))
         self.say("services started: " + ", ".join(SERVICES))
         self.say(f"to halt trading: {self.halt_command()}")
+        self.say("or from another terminal: kmm status | kmm halt | kmm resume | kmm positions | kmm fills")
 
     def halt_command(self) -> str:
         port = self.sup.children["risk"].spec.http_port
@@ -287,51 +302,121 @@ class Run:
                 f"http://127.0.0.1:{port}/halt")
 
     def start_all(self) -> str:
-        """Redis, groups, the venue (simulator unless live) and the services; returns the REST base URL."""
+        """Preflight (live), Redis, groups, the session recorder, the venue (simulator unless live) and the
+        services; returns the REST base URL."""
         args = self.args
-        self.start_redis()
-        self.bootstrap()
         if args.mode == "live":
             if not (args.kalshi_base_url and args.key_id and args.private_key_path):
                 raise SystemExit("live mode needs --kalshi-base-url, --key-id and --private-key-path")
+            self.preflight()
+        self.start_redis()
+        self.bootstrap()
+        self.start_recording()
+        if args.mode == "live":
             base, ws = args.kalshi_base_url, args.kalshi_ws_url or ""
         else:
             base, ws = self.start_simulator()
+        self.base_url, self.ws_url = base, ws
         self.start_services(base, ws)
         return base
 
+    def preflight(self) -> None:
+        """``kmm doctor --mode live`` before anything starts; any failure refuses the run."""
+        from kmm.ops.doctor import DoctorConfig, failures, result_line, run_checks
+
+        a = self.args
+        cfg = DoctorConfig(base_url=a.kalshi_base_url, ws_url=a.kalshi_ws_url or "", key_id=a.key_id,
+                           key_path=a.private_key_path, read_key_id=a.read_key_id or "",
+                           read_key_path=a.read_key_path or "", tier=a.tier, mode="live")
+        self.say(f"preflight (kmm doctor --mode live) against {a.kalshi_base_url}")
+        results = run_checks(cfg)
+        for r in results:
+            self.say("  " + result_line(r))
+        bad = failures(results)
+        if bad:
+            raise SystemExit(f"kmm run: refusing to start live trading: {len(bad)} preflight check(s) failed "
+                             f"({', '.join(r.name for r in bad)}); nothing was started")
+
+    def start_recording(self) -> None:
+        if not self.args.record:
+            return
+        from .session import JOURNAL
+
+        admin = (self.secrets / "admin.password").read_text().strip()
+        self.journal = SessionJournal(self.redis_url or "", self.workdir / JOURNAL, username="admin", password=admin)
+        self.journal.start()
+        self.say(f"recording md:* and exec:report to {self.workdir / JOURNAL} (session.npz at the end)")
+
     # --- run ----------------------------------------------------------------------------------
+    def urls(self) -> dict[str, str]:
+        return {n: f"http://127.0.0.1:{p}" for n, p in self.ports().items()}
+
+    def run_info(self) -> RunInfo:
+        a = self.args
+        admin = f"{self.urls()['exchange']}/admin" if "exchange" in self.sup.children else ""
+        return RunInfo(pid=os.getpid(), workdir=str(self.workdir.resolve()), mode=a.mode, urls=self.urls(),
+                       token_file=str(self.admin_token_file.resolve()), kalshi_base_url=self.base_url,
+                       kalshi_ws_url=self.ws_url, key_id=a.key_id or "", private_key_path=str(a.private_key_path or ""),
+                       read_key_id=a.read_key_id or "", read_key_path=str(a.read_key_path or ""), tier=a.tier,
+                       exchange_admin_url=admin)
+
+    def publish_when_ready(self, client: OpsClient) -> None:
+        """Once every service is ready: the ports file and the run file the operator commands find."""
+        for n in SERVICES:
+            body, _ = client.try_get(n, "/readyz", ok=(200, 503))
+            if not (body and body.get("ready")):
+                return
+        if self.args.ports_file:
+            self.args.ports_file.write_text(json.dumps(self.ports()))
+        paths = discovery.publish(self.run_info())
+        self.published = True
+        self.say(f"every service ready; run file {paths[0]} (kmm status, kmm halt ... find this run)")
+
+    def runner_rows(self) -> dict[str, dict[str, Any]]:
+        """What only the runner knows: each child alive and its restarts; exchange and redis health."""
+        rows: dict[str, dict[str, Any]] = {}
+        for name, child in self.sup.children.items():
+            rows[name] = {"alive": self.sup.alive(name), "restarts": child.restarts, "ready": self.sup.alive(name)}
+        if "exchange" in rows and self._client is not None:
+            st, _ = self._client.try_get("exchange", "/status")
+            rows["exchange"]["summary"] = (st or {}).get("summary", "")
+            rows["exchange"]["ready"] = st is not None
+        if "redis" in rows:
+            rows["redis"]["summary"] = self.redis_url or ""
+        return rows
+
+    _client: OpsClient | None = None
+
     def loop(self) -> None:
         args = self.args
-        tty = args.view == "table" or (args.view == "auto" and sys.stdout.isatty())
+        tty = args.view == "table" or (args.view == "auto" and sys.stdout.isatty() and sys.stdin.isatty())
         stop_at = time.monotonic() + args.seconds if args.seconds > 0 else None
-        ports_written = False
-        last_draw = 0.0
-        with httpx.Client() as client:
-            while stop_at is None or time.monotonic() < stop_at:
-                for e in self.sup.poll():
-                    self.events.append(e)
-                    self.say(e)
-                now = time.monotonic()
-                if now - last_draw >= (1.0 if tty else 5.0):
-                    last_draw = now
-                    state = collect(self.sup, client)
-                    if not ports_written and args.ports_file and all(
-                        state[n]["ready"] for n in SERVICES
-                    ):
-                        args.ports_file.write_text(json.dumps(self.ports()))
-                        ports_written = True
-                    title = f"mode {args.mode}, Ctrl-C to stop"
-                    if tty:
-                        draw(render(state, now - self.started, title))
-                    else:
-                        rows = ", ".join(
-                            f"{n}:{'ready' if s['ready'] else ('up' if s['alive'] else 'DOWN')}"
-                            + (f" ({s['status'].get('summary')})" if s["status"].get("summary") else "")
-                            for n, s in state.items()
-                        )
-                        self.say(rows)
-                time.sleep(0.1)
+        target = Target(self.urls(), self.admin_token_file, "this run")
+        with OpsClient(target, timeout=1.0) as client:
+            self._client = client
+            console = LiveConsole(client, f"mode {args.mode}, workdir {self.workdir}", self.runner_rows) if tty else None
+            last_line = last_check = 0.0
+            with console if console is not None else contextlib.nullcontext():
+                while stop_at is None or time.monotonic() < stop_at:
+                    for e in self.sup.poll():
+                        self.events.append(e)
+                        if console is not None:
+                            console.note(e)
+                        else:
+                            self.say(e)
+                    now = time.monotonic()
+                    if not self.published and now - last_check >= 0.5:
+                        last_check = now
+                        self.publish_when_ready(client)
+                    if console is not None:
+                        if console.step(0.1) == QUIT:
+                            break
+                        continue
+                    if now - last_line >= 5.0:
+                        last_line = now
+                        self.say(snapshot.one_line(snapshot.collect(client)))
+                    time.sleep(0.1)
+            self._client = None
 
     def ports(self) -> dict[str, int]:
         return {n: c.spec.http_port for n, c in self.sup.children.items() if c.spec.http_port}
@@ -348,8 +433,41 @@ class Run:
             "workdir": str(self.workdir),
         }
 
+    def count_resting(self) -> int | None:
+        """Our orders still resting at the simulator (None in live mode or when it does not answer)."""
+        if "exchange" not in self.sup.children or not self.sup.alive("exchange"):
+            return None
+        try:
+            r = httpx.get(f"{self.urls()['exchange']}/admin/orders", params={"user": self.args.key_id}, timeout=5)
+            return sum(1 for o in r.json()["orders"] if o["status"] == "resting")
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+
     def shutdown(self) -> dict[str, int | None]:
-        return self.sup.stop_all(STOP_ORDER)
+        """Stop the services in order (the gateway cancels every resting order as it stops), count what
+        still rests at the simulator, finish the recording, then stop the venue and Redis."""
+        codes = {n: self.sup.stop(n) for n in STOP_ORDER if n in self.sup.children and n in SERVICES}
+        self.resting_after_stop = self.count_resting()
+        if self.journal is not None:
+            self.journal.stop()
+        codes |= {n: self.sup.stop(n) for n in ("exchange", "redis") if n in self.sup.children}
+        codes |= self.sup.stop_all()
+        discovery.withdraw(os.getpid())
+        return codes
+
+    def write_session(self) -> dict[str, Any] | None:
+        if self.journal is None:
+            return None
+        from kmm.backtest.progress import Progress
+
+        from .session import write_session
+
+        try:
+            return write_session(self.workdir, self.args.mode, progress=Progress("session", every_s=0.5))
+        except Exception as exc:  # the run itself went fine: say so, keep the journal for a retry
+            print(f"kmm run: could not write the session ({type(exc).__name__}: {exc}); "
+                  f"the journal is kept in {self.workdir}", file=sys.stderr)
+            return None
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -360,6 +478,13 @@ def print_summary(summary: dict[str, Any]) -> None:
     totals = summary.get("totals", {})
     for k, v in totals.items():
         print(f"  {k}: {v}")
+    if summary.get("resting_orders_after_stop") is not None:
+        print(f"  resting orders at the exchange after stop: {summary['resting_orders_after_stop']}")
+    session = summary.get("session")
+    if session:
+        o = session["overall"]
+        print(f"  session: {summary['workdir']}/session.npz ({session['events']} events, {o['fills']} fills, "
+              f"P&L ${o['pnl_usd']:,.4f}); kmm report {summary['workdir']}")
     print(f"  logs: {summary['workdir']}/logs")
 
 
@@ -376,8 +501,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         run.start_all()
         run.loop()
+        run.say("stopping: quoter first, then the gateway cancels every resting order, then the venue")
     except KeyboardInterrupt:
-        run.say("interrupted; stopping")
+        run.say("interrupted; stopping (the gateway cancels every resting order)")
     except BaseException:
         run.shutdown()
         raise
@@ -388,6 +514,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         codes = run.shutdown()
     summary["exit_codes"] = codes
+    summary["resting_orders_after_stop"] = run.resting_after_stop
+    summary["session"] = run.write_session()
     try:
         print_summary(summary)
     except OSError:  # the terminal is gone (SIGHUP)
