@@ -33,6 +33,7 @@ import email.utils
 import json
 import os
 import secrets
+import socket
 import stat
 import sys
 import time
@@ -100,6 +101,7 @@ class Checks:
         self.results: list[Result] = []
         self.signer: Signer | None = None
         self.market: Any = None
+        self.key_refused = False
 
     def add(self, name: str, status: str, detail: str) -> bool:
         self.results.append(Result(name, status, detail))
@@ -122,10 +124,14 @@ class Checks:
             elif await self.key_id(api):
                 await self.limits(api)
             else:
+                self.key_refused = True
                 self.skip(["balance", "account limits"], "the exchange refused the key")
             await self.markets(api)
             await self.read_key()
-            await self.websocket()
+            if self.key_refused and not (c.read_key_id and c.read_key_path):
+                self.add("websocket", SKIP, "the exchange refused the key the handshake would be signed with")
+            else:
+                await self.websocket()
             if c.place_test_order:
                 await self.test_order(api)
         return self.results
@@ -157,8 +163,7 @@ class Checks:
                 r = await http.get(url)
                 t1 = time.time()
         except httpx.ConnectError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else str(exc) or type(exc).__name__
-            return self.add("exchange reachable", FAIL, f"cannot reach {c.base_url}: {reason}")
+            return self.add("exchange reachable", FAIL, f"cannot reach {c.base_url}: {connect_reason(exc)}")
         except httpx.TimeoutException:
             return self.add("exchange reachable", FAIL, f"{c.base_url} did not answer within {c.timeout:g} s")
         except httpx.HTTPError as exc:
@@ -267,7 +272,7 @@ class Checks:
         self.add("read key", PASS, f"{c.read_key_path}: RSA private key for key id {c.read_key_id}")
 
     async def websocket(self) -> None:
-        from kmm.kalshi.ws import KalshiWs
+        from kmm.kalshi.ws import Disconnected, KalshiWs
 
         c = self.cfg
         if not c.ws_url:
@@ -286,11 +291,9 @@ class Checks:
         ws = KalshiWs(c.ws_url, signer=signer, backoff_max=1.0, open_timeout=c.timeout)
         try:
             ws.start()
-            try:
-                await ws.wait_connected(c.timeout)
-            except TimeoutError:
-                self.add("websocket", FAIL, f"could not connect to {c.ws_url} within {c.timeout:g} s "
-                         "(handshake refused or unreachable)")
+            ev = await ws.next_event(c.timeout)
+            if isinstance(ev, Disconnected):
+                self.add("websocket", FAIL, f"could not connect to {c.ws_url}: {ev.reason}")
                 return
             await ws.subscribe([kc.CH_ORDERBOOK], [ticker], timeout=c.timeout)
             deadline = time.monotonic() + c.timeout
@@ -300,8 +303,10 @@ class Checks:
                     self.add("websocket", PASS, f"{c.ws_url}: orderbook snapshot of {ticker} received")
                     return
             self.add("websocket", FAIL, f"subscribed to {ticker} but no orderbook snapshot within {c.timeout:g} s")
-        except (TimeoutError, ConnectionError) as exc:
-            self.add("websocket", FAIL, f"subscription to {ticker} failed: {exc or 'timeout'}")
+        except TimeoutError:
+            self.add("websocket", FAIL, f"{c.ws_url}: no answer within {c.timeout:g} s (connect or subscribe)")
+        except ConnectionError as exc:
+            self.add("websocket", FAIL, f"subscription to {ticker} failed: {exc}")
         finally:
             await ws.close()
 
@@ -333,6 +338,22 @@ class Checks:
             self.add("test order", FAIL, f"order {ack.order_id} is {order.status} after the cancel: cancel it by hand")
             return
         self.add("test order", PASS, f"post-only bid 1 @ ${price / 10_000:.4f} on {m.ticker} placed and cancelled")
+
+
+def connect_reason(exc: BaseException) -> str:
+    """Why a connection failed, in words (httpx only says "All connection attempts failed")."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused (nothing listens there)"
+        if isinstance(seen, socket.gaierror):
+            return "the host name does not resolve (DNS)"
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return "connection refused (nothing listens there)" if "refused" in text.lower() or "all connection attempts" \
+        in text.lower() else text or type(exc).__name__
 
 
 def kc_lowest_tick(market: Any) -> int:

@@ -70,6 +70,7 @@ def market_rows(snap: dict[str, Any]) -> list[dict[str, Any]]:
         key = (o["market"], o["side"])
         price, count = resting.get(key, (o["price"], 0))
         resting[key] = (o["price"], count + o["count"])
+    halted = (snap.get("risk") or {}).get("state") == "HALTED"
     rows = []
     for market in sorted(set(quoter) | set(risk)):
         q, r = quoter.get(market, {}), risk.get(market, {})
@@ -81,7 +82,7 @@ def market_rows(snap: dict[str, Any]) -> list[dict[str, Any]]:
                 price, count = resting[(market, side)]
                 row[f"our_{side}"] = f"{_px(price)} x{Decimal(count) / 100:g}"
             else:
-                row[f"our_{side}"] = f"({_px(q.get(side))})" if q.get(side) else "-"
+                row[f"our_{side}"] = f"({_px(q.get(side))})" if q.get(side) and not halted else "-"
         denial = r.get("last_denial") or {}
         row.update({"position": r.get("position", "0.00"), "limit": r.get("limit", ""), "pnl": r.get("pnl", "0"),
                     "fills": r.get("fills", 0), "last_denial": denial.get("code", ""),
@@ -106,7 +107,7 @@ def system_summary(snap: dict[str, Any]) -> dict[str, Any]:
         "denied": (r.get("counts") or {}).get("denied"),
         "open_orders": len(gw.get("open_orders", [])),
         "tick_to_order_p50_ms": gw.get("tick_to_order_p50_ms"), "tick_to_order_p99_ms": gw.get("tick_to_order_p99_ms"),
-        "write_tokens": (gw.get("rate_tokens") or {}).get("write"),
+        "write_tokens": _round((gw.get("rate_tokens") or {}).get("write")),
         "dead_man_fired": gw.get("dead_man_fired"),
         "dlq": dlq, "dlq_total": sum(v for v in dlq.values() if v),
         "ready": f"{len(ready)}/{len(snap['services'])}",
@@ -117,12 +118,18 @@ def one_line(snap: dict[str, Any]) -> str:
     """The system in one short line (``kmm run`` without a terminal prints it every 5 s)."""
     s = system_summary(snap)
     down = [n for n, v in snap["services"].items() if not v["ready"]]
+    if not snap.get("risk"):
+        return f"starting: ready {s['ready']}" + (f" (waiting for {', '.join(down)})" if down else "")
     p50, p99 = s["tick_to_order_p50_ms"], s["tick_to_order_p99_ms"]
     return (f"{s['state']}{' (' + s['reason'] + ')' if s['reason'] else ''} | exposure ${_d(s['exposure_dollars'])}"
             f"/${_d(s['max_exposure_dollars'])} | PnL ${_d(s['pnl_dollars'])} | fills {s['fills'] or 0} | "
             f"open {s['open_orders']} | t2o p50 {p50 if p50 is not None else '-'} ms p99 "
             f"{p99 if p99 is not None else '-'} ms | DLQ {s['dlq_total']} | ready {s['ready']}"
             + (f" (not ready: {', '.join(down)})" if down else ""))
+
+
+def _round(v: Any) -> Any:
+    return round(v) if isinstance(v, int | float) else v
 
 
 def _d(v: Any) -> str:

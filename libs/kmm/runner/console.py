@@ -37,7 +37,7 @@ HELP = "h halt · r resume · q quit (cancel all, then stop)"
 
 class LiveConsole:
     def __init__(self, client: OpsClient, title: str, runner_rows: Callable[[], dict[str, dict[str, Any]]],
-                 stdin: TextIO | None = None, refresh_s: float = 1.0) -> None:
+                 stdin: TextIO | None = None, refresh_s: float = 1.0, console: Console | None = None) -> None:
         self.client = client
         self.title = title
         self.runner_rows = runner_rows
@@ -51,7 +51,7 @@ class LiveConsole:
         self._dlq_at = 0.0
         self._dlq: dict[str, int | None] = {}
         self._saved: list[Any] | None = None
-        self.console = Console(markup=False, highlight=False)
+        self.console = console or Console(markup=False, highlight=False)
         self.live = Live(console=self.console, screen=True, auto_refresh=False, redirect_stdout=False,
                          redirect_stderr=False)
 
