@@ -91,7 +91,7 @@ def run_checks(cfg: DoctorConfig) -> list[Result]:
     return asyncio.run(Checks(cfg).run())
 
 
-def test_orders_allowed(base_url: str) -> bool:
+def orders_allowed_at(base_url: str) -> bool:
     return (urlsplit(base_url).hostname or "") in TEST_ORDER_HOSTS
 
 
@@ -313,7 +313,7 @@ class Checks:
     # --- 10 --------------------------------------------------------------------------------------------
     async def test_order(self, api: KalshiRest) -> None:
         c = self.cfg
-        if not test_orders_allowed(c.base_url):
+        if not orders_allowed_at(c.base_url):
             self.add("test order", FAIL, f"refused: test orders go only to Kalshi demo or the local simulator, "
                      f"not {urlsplit(c.base_url).hostname}")
             return
