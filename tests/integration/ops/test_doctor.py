@@ -13,7 +13,7 @@ import pytest
 
 from kmm.cli import main as kmm
 from kmm.kalshi.auth import Signer, generate_private_pem
-from kmm.ops.doctor import FAIL, PASS, SKIP, DoctorConfig, run_checks, orders_allowed_at
+from kmm.ops.doctor import FAIL, PASS, SKIP, DoctorConfig, orders_allowed_at, run_checks
 from kmm.runner.redis_proc import free_port
 from kmm_services.exchange.harness import SimHandle, simulator
 
