@@ -81,11 +81,13 @@ def system_line(snap: dict[str, Any]) -> Text:
 
 def markets_table(snap: dict[str, Any], limit: int = 30) -> Table:
     t = Table(expand=True, show_edge=False, pad_edge=False)
-    for name, justify in (("market", "left"), ("bid", "right"), ("ask", "right"), ("our bid", "right"),
+    rows = market_rows(snap)
+    widest = max((len(r["market"]) for r in rows[:limit]), default=6)
+    t.add_column("market", no_wrap=True, min_width=min(widest, 40))
+    for name, justify in (("bid", "right"), ("ask", "right"), ("our bid", "right"),
                           ("our ask", "right"), ("position", "right"), ("limit", "right"), ("P&L $", "right"),
                           ("fills", "right"), ("last denial", "left")):
         t.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    rows = market_rows(snap)
     for r in rows[:limit]:
         pos = r["position"]
         t.add_row(r["market"], r["best_bid"], r["best_ask"], r["our_bid"], r["our_ask"],

@@ -180,6 +180,9 @@ class Run:
         self.resting_after_stop: int | None = None
 
     def say(self, text: str) -> None:
+        if self._console is not None:  # the console owns the screen: show it there
+            self._console.note(text)
+            return
         try:
             print(f"[kmm run {time.monotonic() - self.started:6.1f}s] {text}", flush=True)
         except OSError:  # the terminal is gone (SIGHUP): keep stopping cleanly
@@ -386,6 +389,7 @@ class Run:
         return rows
 
     _client: OpsClient | None = None
+    _console: LiveConsole | None = None
 
     def loop(self) -> None:
         args = self.args
@@ -396,14 +400,12 @@ class Run:
             self._client = client
             console = LiveConsole(client, f"mode {args.mode}, workdir {self.workdir}", self.runner_rows) if tty else None
             last_line = last_check = 0.0
+            self._console = console
             with console if console is not None else contextlib.nullcontext():
                 while stop_at is None or time.monotonic() < stop_at:
                     for e in self.sup.poll():
                         self.events.append(e)
-                        if console is not None:
-                            console.note(e)
-                        else:
-                            self.say(e)
+                        self.say(e)
                     now = time.monotonic()
                     if not self.published and now - last_check >= 0.5:
                         last_check = now
@@ -417,6 +419,7 @@ class Run:
                         self.say(snapshot.one_line(snapshot.collect(client)))
                     time.sleep(0.1)
             self._client = None
+            self._console = None
 
     def ports(self) -> dict[str, int]:
         return {n: c.spec.http_port for n, c in self.sup.children.items() if c.spec.http_port}
