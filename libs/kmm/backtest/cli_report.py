@@ -100,8 +100,10 @@ def grid_text(s: dict[str, Any]) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     d: Path = args.dir
     summary_path = d / "summary.json"
-    from kmm.runner.session import is_session_dir, report
+    from kmm.runner.session import JOURNAL, is_session_dir, report, write_session
 
+    if not summary_path.exists() and not is_session_dir(d) and (d / JOURNAL).exists():
+        write_session(d)  # a run that was killed before it could write its session
     if not summary_path.exists() and is_session_dir(d):
         return report(d, args.top, args.out, with_replay=args.replay)
     if not summary_path.exists():

@@ -71,3 +71,12 @@ def test_kmm_report_of_a_run_workdir(tmp_path: Path, capsys) -> None:
     for f in ("pnl.png", "inventory.png", "report.html"):
         assert (tmp_path / f).stat().st_size > 1000
     assert "data:image/png;base64" in (tmp_path / "report.html").read_text()
+
+
+def test_kmm_report_builds_the_session_of_a_killed_run_first(tmp_path: Path, capsys) -> None:
+    journal(tmp_path / JOURNAL, [
+        (MD_MARKET, MarketInfo(market="M", ts_init=T0)),
+        (MD_BOOK, BookUpdate(market="M", bids=((4000, 1000),), asks=((4200, 1000),), ts_init=T0 + 1)),
+    ], torn=True)
+    assert kmm(["report", str(tmp_path)]) == 0
+    assert is_session_dir(tmp_path) and "fills 0" in capsys.readouterr().out
