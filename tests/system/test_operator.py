@@ -131,6 +131,13 @@ def test_read_commands_need_no_flags(console: Console, capsys: pytest.CaptureFix
     assert table.returncode == 0 and "risk" in table.stdout and "KXSIM-" in table.stdout
 
 
+def test_doctor_with_no_flags_checks_the_runs_venue(console: Console, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_kmm(capsys, "doctor", "--json")
+    res = json.loads(out)
+    assert code == 0 and res["ok"] and res["base_url"] == console.info.kalshi_base_url  # type: ignore[union-attr]
+    assert {c["name"]: c["status"] for c in res["checks"]}["websocket"] == "PASS"
+
+
 def test_halt_without_the_token_is_refused(console: Console, capsys: pytest.CaptureFixture[str],
                                            tmp_path: Path) -> None:
     empty, wrong = tmp_path / "empty", tmp_path / "wrong"

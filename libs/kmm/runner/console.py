@@ -51,6 +51,7 @@ class LiveConsole:
         self._dlq_at = 0.0
         self._dlq: dict[str, int | None] = {}
         self._saved: list[Any] | None = None
+        self._eof = False
         self.console = console or Console(markup=False, highlight=False)
         self.live = Live(console=self.console, screen=True, auto_refresh=False, redirect_stdout=False,
                          redirect_stderr=False)
@@ -85,11 +86,16 @@ class LiveConsole:
         return result
 
     def read_key(self, timeout: float) -> str:
+        if self._eof:  # stdin closed (--view table without a keyboard): just pace the loop
+            time.sleep(timeout)
+            return ""
         fd = self.stdin.fileno()
         ready, _, _ = select.select([fd], [], [], timeout)
         if not ready:
             return ""
         data = os.read(fd, 32)
+        if not data:
+            self._eof = True
         return data.decode(errors="ignore")[-1:] if data else ""
 
     def on_key(self, key: str) -> str | None:

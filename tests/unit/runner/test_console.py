@@ -65,3 +65,11 @@ def test_q_quits_and_a_refusal_is_shown() -> None:
     assert lc.on_key("x") is None
     assert lc.on_key("q") == QUIT
     assert lc.snap is not None and not lc.snap["services"]["risk"]["reachable"]  # drew what it could
+
+
+def test_a_closed_stdin_does_not_spin(tmp_path: Path) -> None:
+    with open(tmp_path / "empty", "w+") as f:
+        lc = LiveConsole(StubClient(), "t", lambda: {}, stdin=f,  # type: ignore[arg-type]
+                         console=Console(file=io.StringIO(), markup=False))
+        assert lc.read_key(0.01) == "" and lc._eof
+        assert lc.read_key(0.01) == ""
