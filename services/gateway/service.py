@@ -166,6 +166,7 @@ class GatewayService(Service):
         self.placements: dict[tuple[str, str], int] = {}
         self.hold_places_until = 0.0  # after a cancel-all (unless the private feed confirms states)
         self.group_hold_until = 0.0  # after the exchange's order-group breaker fired
+        self.startup_hold_until = 0.0  # after a restart, until the previous incarnation's creates landed
         self.reconciled = False
         self.balance: int | None = None
         self.exported_markets: set[str] = set()
@@ -188,6 +189,10 @@ class GatewayService(Service):
             await self.recover_fills()
             await self.reconcile(initial=True)
             await self.create_order_group()
+            # A create sent by the previous incarnation may still land: place nothing until it has had
+            # the time a request may take, then adopt whatever landed.
+            self.startup_hold_until = time.monotonic() + self.s.request_timeout_s + 1.0
+            self.spawn_task(self.adopt_late_landers(), "adopt-late-landers")
             if self.s.kalshi_ws_url:
                 self.ws = KalshiWs(self.s.kalshi_ws_url, signer=self.signer)
                 self.spawn(self.feed_loop(), "private-feed")
@@ -318,7 +323,7 @@ class GatewayService(Service):
         return self.state != HALTED and fresh and not self.dead_man_fired and self.reconciled
 
     def placements_allowed(self) -> bool:
-        if time.monotonic() < self.group_hold_until:
+        if time.monotonic() < max(self.group_hold_until, self.startup_hold_until):
             return False
         return self.feed_up or time.monotonic() >= self.hold_places_until
 
@@ -1001,6 +1006,11 @@ class GatewayService(Service):
         self.publish_nowait(EXEC_REPORT, BalanceReport(
             msg_id=new_id(), ts_event=now, ts_init=now, balance=bal.balance, portfolio_value=bal.portfolio_value))
         self.balance = bal.balance
+        self.wake.set()
+
+    async def adopt_late_landers(self) -> None:
+        await asyncio.sleep(max(self.startup_hold_until - time.monotonic(), 0.0))
+        await self.reconcile(initial=True)
         self.wake.set()
 
     def adopt(self, ex: wire.Order) -> None:

@@ -532,6 +532,7 @@ def add_md_message(b: EventLogBuilder, payload: bytes) -> None:
             ticker=msg.market, event=msg.event, series=msg.series, close_ts=msg.close_ts,
             result=msg.result if msg.result in ("yes", "no") else "",
             tick_ranges=[tuple(r) for r in msg.tick_ranges], maker_fees=msg.maker_fees,  # type: ignore[misc]
+            fee_type=msg.fee_type, fee_multiplier_ppm=msg.fee_multiplier_ppm,
         ))
     else:
         b.skip(f"{msg.TYPE} message on a market-data stream")
