@@ -81,8 +81,8 @@ def main(args: argparse.Namespace) -> int:
             module = importlib.import_module(f"kmm_services.{name}.service")
             errors += [f"{name}: {line}" for line in describe(exc, module.SERVICE.settings_cls)]
             continue
-        except SystemExit as exc:  # kmm run's own options report and exit 2
-            errors.append(f"run: invalid option ({exc})")
+        except SystemExit:  # kmm run's own options report and exit 2
+            errors.append("run: invalid option (the line above names it)")
             continue
         out[name] = [r for r in rows if not args.changed or r["source"] != "default"]
     for line in errors:

@@ -124,11 +124,12 @@ def resolve_options(args: argparse.Namespace) -> dict[str, str]:
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())  # every child reads the same file
     try:
         cfg = load_config()
+        if cfg:
+            cfg.check_keys("run", {o.dest for o in OPTIONS}, " (not a kmm run option)")
     except ConfigError as exc:
-        raise SystemExit(f"kmm run: invalid config: {exc}") from None
+        print(f"kmm run: invalid config: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     table = cfg.table("run") if cfg else {}
-    if cfg:
-        cfg.check_keys("run", {o.dest for o in OPTIONS}, " (not a kmm run option)")
     sources: dict[str, str] = {}
     for o in OPTIONS:
         value, source = getattr(args, o.dest, None), "flag"

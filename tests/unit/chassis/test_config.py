@@ -130,6 +130,14 @@ def test_run_table_bad_value_exits_2_naming_it(config, capsys) -> None:
     assert f"invalid setting mode ({path} line 2 [run]): must be one of sim, dry-run, live" in capsys.readouterr().err
 
 
+def test_run_table_unknown_key_exits_2_naming_it(config, capsys) -> None:
+    path = config('[run]\nmarket = 4\n')
+    with pytest.raises(SystemExit) as exc:
+        parse_run()
+    assert exc.value.code == 2
+    assert f"unknown setting 'market' at {path} line 2 [run] (not a kmm run option)" in capsys.readouterr().err
+
+
 def test_config_show_json_lists_every_service_and_run(config, capsys) -> None:
     path = config('[risk]\nmax_daily_loss_dollars = 50\n[run]\nmarkets = 3\n')
     assert kmm(["config", "show", "--json", "--changed"]) == 0
