@@ -33,7 +33,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from pydantic import Field
 
 from kmm.bus.consumer import Delivery
@@ -72,6 +72,7 @@ from kmm.messages import (
     decode,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_MS, NS_PER_S, count_to_fp, money_to_dollars
+from kmm.ops.streams import recent_fills
 from kmm.risk.approval import Allowance
 
 from .orders import (
@@ -1089,6 +1090,12 @@ class GatewayService(Service):
             return {"orders": [{"client_order_id": o.client_order_id, "order_id": o.order_id, "market": o.market,
                                 "side": o.side, "price": o.price, "count": count_to_fp(o.count),
                                 "status": o.status} for o in self.table.live()]}
+
+        @app.get("/fills")
+        async def fills(since_ms: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
+            """Our fills as reported on ``exec:report`` since ``since_ms`` (Unix ms), oldest first."""
+            assert self.redis is not None
+            return await recent_fills(self.redis, EXEC_REPORT, since_ms, limit)
 
 
 SERVICE = GatewayService
