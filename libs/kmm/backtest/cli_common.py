@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ from kmm.risk.engine import RiskLimits
 
 from .engine import CANCEL_MODELS, DEFAULT_REPORT_LATENCY_NS, FILL_MODELS, FillConfig, RunConfig
 from .eventlog import TRADE, EventLog
+from .policy import BACKTEST_LIMITS
 from .synthetic import generate
 
-_DEFAULT_LIMITS = RiskLimits()
+_DEFAULT_LIMITS = BACKTEST_LIMITS
 
 
 def add_input(p: argparse.ArgumentParser) -> None:
@@ -41,13 +43,15 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--place-latency-ms", type=float, default=30.0, help="decision → order resting")
     p.add_argument("--cancel-latency-ms", type=float, default=30.0, help="decision → order gone")
     p.add_argument("--report-latency-ms", type=float, default=DEFAULT_REPORT_LATENCY_NS / NS_PER_MS,
-                   help="fill → the quoter and risk learn it (live: the gateway polls fills every 0.5 s)")
+                   help="fill → the quoter and risk learn it (live over the exchange WebSocket: p50 ~3–5 ms "
+                        "in make run)")
     p.add_argument("--decrease-resets-priority", action="store_true",
                    help="a size decrease sends the order to the back of the queue (Kalshi keeps its place)")
     p.add_argument("--denial-pulls-quotes", action="store_true",
                    help="a risk denial withdraws the market's quotes (live leaves them resting)")
     p.add_argument("--latch-halts", action="store_true",
-                   help="a risk halt lasts the rest of the run (default: it resets at the next UTC day)")
+                   help="a risk halt lasts the rest of the run, as live without an operator (default: a daily-loss "
+                        "halt clears at the next UTC day and the operator resumes any other halt then)")
     p.add_argument("--interval-ms", type=float, default=100.0,
                    help="minimum time between decisions per market (0 = every event)")
     p.add_argument("--sigma", type=float, default=10.0, help="σ in ¢/√h when --sigma-estimator fixed")
@@ -87,13 +91,14 @@ def run_config(args: argparse.Namespace, **kw: Any) -> RunConfig:
                       trade_only_model=args.trade_only_model,
                       trade_only_queue_ahead=int(round(args.trade_only_queue_ahead * COUNT_SCALE)))
     return RunConfig(fill=fill, decision_interval_ns=int(args.interval_ms * NS_PER_MS),
-                     denial_keeps_target=not args.denial_pulls_quotes, latch_halts=args.latch_halts, **kw)
+                     denial_keeps_target=not args.denial_pulls_quotes, resume_next_day=not args.latch_halts, **kw)
 
 
 def risk_limits(args: argparse.Namespace) -> RiskLimits:
-    return RiskLimits(position_limit=int(round(args.position_limit * COUNT_SCALE)),
-                      max_exposure=int(round(args.max_exposure * MONEY_SCALE)),
-                      max_daily_loss=int(round(args.max_daily_loss * MONEY_SCALE)))
+    return replace(BACKTEST_LIMITS, position_limit=int(round(args.position_limit * COUNT_SCALE)),
+                   max_exposure=int(round(args.max_exposure * MONEY_SCALE)),
+                   max_daily_loss=int(round(args.max_daily_loss * MONEY_SCALE)),
+                   daily_loss_unlatch=not args.latch_halts)
 
 
 def base_params_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -5,19 +5,22 @@ A run replays one event log for ``policy.n_cells`` parameter sets at once; a sin
 one-cell case of the same compiled loop, so a grid cell equals a single run exactly. Rules
 (docs/backtest.md §3):
 
-- Decisions for a market happen at its events, at most every ``decision_interval_ns``; the policy
-  sees the book top after the current event, its *reported* position, σ from the mids so far and τ
-  to the close — never the result or a later event (tests/unit/backtest/test_no_lookahead.py).
+- Decisions for a market happen at its events, at most every ``decision_interval_ns``, and, as the
+  live quoter wakes up, for a cell at each of its fill reports and ``requote_delay_ns`` after its risk
+  engine leaves HALTED; the policy sees the book top as of the decision, its *reported* position, σ
+  from the mids so far and τ to the close — never the result or a later event
+  (tests/unit/backtest/test_no_lookahead.py).
 - Orders: a changed target is sent at the decision, one request in flight per side; it reaches the
   exchange after ``place_latency`` (``cancel_latency`` for a withdrawal), a newer target waits for
   the one in flight. Post-only: a new order that would cross the replayed book is rejected (an amend
   that would cross is refused and the order stands). A decrease at the same price keeps queue
   priority (``decrease_keeps_priority``); any other amend goes to the back.
 - Our orders never move the replayed book. Fills are maker fills at our price (fill models below);
-  fills reach the quoter and risk ``report_latency`` later.
+  fills reach the quoter and risk ``report_latency`` later (settlements too, after the fills).
 - Fees: Kalshi's fixed-point maker fee with the per-order rounding accumulator, as the simulator.
-- Risk (``policy.risk``): the live risk engine's checks per cell (:mod:`kmm.backtest.krisk`); a denial
-  keeps the previous target (as live) unless ``denial_keeps_target`` is off.
+- Risk (``policy.risk``): the live risk engine per cell (:mod:`kmm.backtest.krisk`), each approval
+  APPLIED at once; a denial keeps the resting quotes (as live) unless ``denial_keeps_target`` is
+  off; an operator resumes a halted engine at the next trading day unless ``resume_next_day`` is off.
 - Each market settles at its close: $1/$0 when the result is known, else marked at the last mid and
   flagged; quotes withdrawn, risk exposure released. Events after a market's close are ignored.
 """
@@ -33,6 +36,7 @@ import numpy as np
 
 from kmm.kalshi import fees as kfees
 from kmm.messages.units import MONEY_SCALE, NS_PER_MS, PRICE_SCALE
+from kmm.risk.engine import RiskLimits
 from kmm.strategy.ticks import TickGrid
 
 from . import kernel as K
@@ -44,9 +48,10 @@ QUEUE = "queue"
 FILL_MODELS = (TRADE_THROUGH, QUEUE)
 CANCEL_MODELS = ("none", "proportional", "power")
 MARKOUT_S = K.MARKOUT_S
-# What live measures today: the gateway polls fills every 0.5 s (services/gateway fills_interval_s), so a
-# fill reaches the quoter and risk 0.25 s later on average.
-DEFAULT_REPORT_LATENCY_NS = 250 * NS_PER_MS
+# What live measures: fills come over the exchange WebSocket; risk's fill_latency (the exchange's send
+# time → risk applied it) in three `make run RUN_SECONDS=60` runs (seeds 1–3, 40 fills): p50 2.9–4.7 ms,
+# p99 5.4–10.0 ms (docs/backtest.md "Fill reports"). The default is the p50 rounded up.
+DEFAULT_REPORT_LATENCY_NS = 5 * NS_PER_MS
 
 
 @dataclass(frozen=True)
@@ -81,9 +86,18 @@ class RunConfig:
     record_fills: bool = False  # keep every fill (single runs, fidelity checks)
     record_inventory: bool = False  # keep (ts, market, position) at each decision (cell 0)
     denial_keeps_target: bool = True  # a risk denial leaves the resting quotes (as live)
-    latch_halts: bool = False  # a risk halt lasts the rest of the run (else it resets at the next day)
+    # an operator resumes a halted risk engine at the next trading day (a halt that still holds halts
+    # again at once): one overshoot does not end a multi-day run. Off: halts latch as the limits say.
+    resume_next_day: bool = True
+    # a risk state change reaches every market's quotes this much later: the live quoter re-sends each
+    # market's intent every 3 s (refresh_s), so risk decides it in the new state within 0–3 s
+    requote_delay_ns: int = 1_500 * NS_PER_MS
     equity_samples: int = 0  # equity curve points over the log's span (0 = none; single runs use ~2,000)
     day_offset_ns: int = 0  # the trading day (daily P&L, risk's daily loss) starts at UTC midnight + this
+
+    def __post_init__(self) -> None:
+        if self.decision_interval_ns < 0 or self.requote_delay_ns < 0:
+            raise ValueError("decision_interval_ns and requote_delay_ns must be >= 0")
 
     def settings(self) -> dict[str, Any]:
         d = asdict(self)
@@ -244,6 +258,7 @@ class Backtest:
         first_day = (ts0 - cfg.day_offset_ns) // K.NS_PER_DAY
         n_days = (ts1 - cfg.day_offset_ns) // K.NS_PER_DAY - first_day + 1 if n else 0
         g[K.G_DAY] = first_day
+        g[K.G_WAKE_AT] = K.NEVER
         n_samples = cfg.equity_samples if n else 0
         step = max(1, (ts1 - ts0) // max(n_samples - 1, 1))
         g[K.G_NEXT_SAMPLE] = ts0
@@ -263,25 +278,23 @@ class Backtest:
         ki[K.KI_TO_AHEAD] = fc.trade_only_queue_ahead
         ki[K.KI_RECORD_FILLS] = int(cfg.record_fills)
         ki[K.KI_RECORD_INV] = int(cfg.record_inventory)
-        ki[K.KI_RESET_HALTS] = int(not cfg.latch_halts)
         ki[K.KI_DAY_OFFSET] = cfg.day_offset_ns
         ki[K.KI_FIRST_DAY] = first_day
         ki[K.KI_N_DAYS] = n_days
         ki[K.KI_SAMPLE_STEP] = step
         ki[K.KI_N_SAMPLES] = n_samples
+        ki[K.KI_WAKE_DELAY] = cfg.requote_delay_ns
         kf[K.KF_POWER] = fc.power
         if risk is not None:
-            li, lf = R.limits_arrays(risk, latch=cfg.latch_halts)
+            li, lf = R.limits_arrays(risk, resume_next_day=cfg.resume_next_day)
             li[R.LI_DAY_OFFSET] = cfg.day_offset_ns
             ki[K.KI_RISK] = 1
         else:
-            from kmm.risk.engine import RiskLimits
-
             li, lf = R.limits_arrays(RiskLimits())
         rc, rcf, rm = R.new_state(n_m, c, lf)
         if risk is not None and n:
             for cc in range(c):  # the engines start their day at the first event, as on_market does live
-                R.evaluate(rc, li, lf, cc, ts0, 0, False, not cfg.latch_halts)
+                R.evaluate(rc, li, lf, cc, ts0, 0)
         rings = _Rings(c, cfg.record_fills, cfg.record_inventory)
         scratch = np.zeros(c, dtype=np.int64)
         closes = mk[:, K.MK_CLOSE_TS]
@@ -384,6 +397,7 @@ def risk_summary(rc: np.ndarray, c: int, tickers: list[str]) -> dict[str, Any]:
         "halt_resets": int(rc[c, R.RC_NRESET]),
         "latched_at_end": R.REASON_NAMES[int(rc[c, R.RC_LATCH])],
         "denials": {name: int(rc[c, R.RC_DENY + k]) for k, name in enumerate(R.DENIAL_NAMES) if rc[c, R.RC_DENY + k]},
+        "rate_limited": int(rc[c, R.RC_NRATE]),
     }
     if out["halts"]:
         out["first_halt"] = halt(R.RC_HALT1_TS, R.RC_HALT1_REASON, R.RC_HALT1_MARKET)

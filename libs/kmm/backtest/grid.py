@@ -23,7 +23,7 @@ from kmm.strategy.quoting import ParamGrid, QuoteParams
 
 from .engine import Result, RunConfig, run
 from .eventlog import EventLog
-from .policy import ASPolicy
+from .policy import BACKTEST_LIMITS, ASPolicy
 from .progress import Progress
 from .report import in_units
 
@@ -41,7 +41,7 @@ class GridSpec:
     space: str = "price"
     sigma_estimator: str = "fixed"
     risk: bool = True  # the live risk checks in every cell, as in a single backtest
-    limits: RiskLimits | None = None  # default RiskLimits()
+    limits: RiskLimits | None = None  # default BACKTEST_LIMITS
 
     def params(self) -> ParamGrid:
         return ParamGrid.product(self.gammas, self.kappas, self.base)
@@ -51,7 +51,7 @@ class GridSpec:
 
     def single(self, params: ParamGrid | QuoteParams) -> ASPolicy:
         return ASPolicy(params, sigma_c=self.sigma_c, space=self.space, sigma_estimator=self.sigma_estimator,
-                        risk=(self.limits or RiskLimits()) if self.risk else None)
+                        risk=(self.limits or BACKTEST_LIMITS) if self.risk else None)
 
 
 def merge(results: list[Result]) -> Result:

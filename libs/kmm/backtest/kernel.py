@@ -16,14 +16,18 @@ import numpy as np
 from numba import njit
 
 from kmm.kalshi.fees import CENT_MONEY
-from kmm.messages.units import NS_PER_S
+from kmm.messages.units import NS_PER_S, PRICE_SCALE
 
 from . import krisk as R
+from .jitcache import guard
 from .kfees import fill_fee, trade_fee, trade_revenue
 from .kquote import hold_side1, quote_core
 
+guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
+
 BOOK, TRADE = 1, 2
 BID, ASK = 0, 1
+SETTLE = 2  # a report row that carries a settlement, not a fill
 LEVELS = 10_001  # price levels per side of one market's book (0..10_000)
 NS_PER_H = 3_600 * NS_PER_S
 NS_PER_DAY = 86_400 * NS_PER_S
@@ -53,13 +57,13 @@ CF_EQ, CF_PEAK, CF_MDD = range(3)
 CF_N = 3
 # --- global ints: G[k] (ring heads/tails count up forever; index = counter % capacity) ------------------
 (G_REP_HEAD, G_REP_TAIL, G_MKR_HEAD0, G_MKR_HEAD1, G_MKR_HEAD2, G_MKR_TAIL, G_FR_N, G_INV_N, G_DAY, G_NEXT_SAMPLE,
- G_SAMPLE_N, G_LAST_TS, G_NEXT_CLOSE) = range(13)
-G_N = 13
+ G_SAMPLE_N, G_LAST_TS, G_NEXT_CLOSE, G_WAKE_AT) = range(14)
+G_N = 14
 # --- config: KI (int64) and KF (float64) --------------------------------------------------------------
 (KI_POLICY, KI_FILL_MODEL, KI_CANCEL_MODEL, KI_PLACE_LAT, KI_CANCEL_LAT, KI_INTERVAL, KI_REPORT_LAT, KI_RISK,
  KI_DENIAL_KEEPS, KI_DECREASE_KEEPS, KI_TO_MODEL, KI_TO_AHEAD, KI_LOGIT, KI_POST_ONLY, KI_COUNT_STEP,
- KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_RESET_HALTS, KI_DAY_OFFSET, KI_FIRST_DAY,
- KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES) = range(25)
+ KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_DAY_OFFSET, KI_FIRST_DAY,
+ KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES, KI_WAKE_DELAY) = range(25)
 KI_N = 25
 KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EWMA_BETA, KF_EWMA_PRIOR_VAR, KF_EWMA_PRIOR_H, KF_MAX_HORIZON = range(7)
 KF_N = 7
@@ -73,7 +77,7 @@ PF_N = 7
 PI_BASE, PI_MAX_POS = range(2)
 PI_N = 2
 # --- ring rows -------------------------------------------------------------------------------------
-REP_N = 7  # report_ts, market, cell, side, price, count, fee
+REP_N = 7  # report_ts, market, cell, side, price, count, fee (settlement: −1, SETTLE, price, yes)
 MKR_N = 5  # fill ts, market, cell, signed count, price (one ring, three heads: one per horizon)
 FR_N = 7  # ts, market, cell, side, price, count, fee
 INV_N = 3  # ts, market, position (cell 0)
@@ -159,15 +163,20 @@ def _bounds(mi: np.ndarray, mk: np.ndarray, m: int) -> None:
 @njit(cache=True, nogil=True)
 def _deliver(mi: np.ndarray, mk: np.ndarray, m: int, c: int, s: int, p: int, n: int, fee: int, ki: np.ndarray,
              rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, now: int) -> None:
-    """A fill report reaches the quoter and risk: the known position moves, risk books the fill."""
+    """A report reaches the quoter and risk: a fill (the known position moves, risk books it) or, with
+    ``s == SETTLE``, market m's settlement at ``p`` per YES contract (``n`` = 1 when it settled YES) for
+    every cell. Both travel the same ordered channel, so risk books every fill before the payout."""
+    if s == SETTLE:
+        if ki[KI_RISK]:
+            for cc in range(mi.shape[1]):
+                R.settle(rc, rm, li, lf, cc, m, n == 1, rm[m, cc, R.RM_POS] * p, now)
+                _halt_cancels(mi, mk, ki, rc, rm, cc, now)
+        return
     mi[m, c, MI_KPOS] += n if s == BID else -n
     mi[m, c, MI_DIRTY] = 1
     if ki[KI_RISK]:
-        reset = ki[KI_RESET_HALTS] != 0
-        R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now, reset)
-        if mk[m, MK_CLOSED]:
-            R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], now, reset)
-        _halt_cancels(mi, mk, ki, rc, c, now)
+        R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now)
+        _halt_cancels(mi, mk, ki, rc, rm, c, now)
 
 
 @njit(cache=True, nogil=True)
@@ -204,8 +213,10 @@ def _send(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, m: int, c: int, s: int
 
 
 @njit(cache=True, nogil=True)
-def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray, c: int, t: int) -> None:
-    """Entering HALTED carries cancel-all (as live: the gateway cancels every order of the account)."""
+def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray, rm: np.ndarray, c: int,
+                  t: int) -> None:
+    """Entering HALTED carries cancel-all (as live: the gateway cancels every order of the account), and
+    the cell's approvals can rest nothing more (live: the gateway reports them expired)."""
     if rc[c, R.RC_NHALT] == rc[c, R.RC_HALT_HANDLED]:
         return
     rc[c, R.RC_HALT_HANDLED] = rc[c, R.RC_NHALT]
@@ -217,6 +228,7 @@ def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray
             mi[m, c, SIDE * s + H_N] = 0
             _send(mi, mk, ki, m, c, s, 0, 0, t)
         mi[m, c, MI_DIRTY] = 1
+        R.expire(rc, rm, m, c)
 
 
 @njit(cache=True, nogil=True)
@@ -279,8 +291,7 @@ def _land(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, lv: np.ndarray, ki: np
 
 @njit(cache=True, nogil=True)
 def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, m: int, c: int, s: int,
-          f: int, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray, fr: np.ndarray,
-          rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray) -> None:
+          f: int, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray, fr: np.ndarray) -> None:
     """Fill ``f`` of cell c's order on side s at its price: ledger, fee, markouts, report, record."""
     b = SIDE * s
     p = mi[m, c, b + O_PX]
@@ -323,14 +334,11 @@ def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np
     mkr[j, 3] = signed
     mkr[j, 4] = p
     g[G_MKR_TAIL] += 1
-    if ki[KI_REPORT_LAT] == 0:
-        _deliver(mi, mk, m, c, s, p, f, fee, ki, rc, rm, li, lf, t)
-    else:
-        cap = rep.shape[0]
-        j = g[G_REP_TAIL] % cap
-        rep[j, 0] = t + ki[KI_REPORT_LAT]
-        rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, c, s, p, f, fee
-        g[G_REP_TAIL] += 1
+    cap = rep.shape[0]  # reported report_latency later (0: after this event's fills, before its decision)
+    j = g[G_REP_TAIL] % cap
+    rep[j, 0] = t + ki[KI_REPORT_LAT]
+    rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, c, s, p, f, fee
+    g[G_REP_TAIL] += 1
     if ki[KI_RECORD_FILLS]:
         j = g[G_FR_N]
         fr[j, 0], fr[j, 1], fr[j, 2], fr[j, 3], fr[j, 4], fr[j, 5], fr[j, 6] = t, m, c, s, p, f, fee
@@ -341,7 +349,7 @@ def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np
 @njit(cache=True, nogil=True)
 def _apply_fills(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, m: int, s: int,
                  qty: np.ndarray, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray,
-                 fr: np.ndarray, rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray) -> None:
+                 fr: np.ndarray) -> None:
     any_fill = False
     for c in range(mi.shape[1]):
         if qty[c] > 0:
@@ -352,7 +360,7 @@ def _apply_fills(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray,
     _accrue(mi, mf, mk, m, t)
     for c in range(mi.shape[1]):
         if qty[c] > 0:
-            _fill(mi, mf, mk, cf, ki, m, c, s, qty[c], t, mid2, rep, g, mkr, fr, rc, rm, li, lf)
+            _fill(mi, mf, mk, cf, ki, m, c, s, qty[c], t, mid2, rep, g, mkr, fr)
 
 
 @njit(cache=True, nogil=True)
@@ -383,9 +391,11 @@ def _set_level(lv: np.ndarray, mk: np.ndarray, m: int, s: int, p: int, q: int) -
 
 @njit(cache=True, nogil=True)
 def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, rc: np.ndarray,
-           rm: np.ndarray, li: np.ndarray, lf: np.ndarray, m: int, t: int) -> None:
+           rm: np.ndarray, li: np.ndarray, lf: np.ndarray, rep: np.ndarray, g: np.ndarray, m: int, t: int,
+           direct: bool) -> None:
     """Market m closes at t: quotes withdrawn, settled at $1/$0 (or the last mid when the result is
-    unknown), risk releases it."""
+    unknown). Risk learns the settlement ``report_latency`` later, after the fills reported before it
+    (``direct``: now, when no report is pending); it books the payout and releases the market."""
     _accrue(mi, mf, mk, m, t)
     mk[m, MK_CLOSED] = 1
     rp = mk[m, MK_RESULT_PX]
@@ -397,9 +407,15 @@ def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: n
                 if k != H_PX and k != H_N:
                     mi[m, c, b + k] = 0
         _mark(mi, mf, mk, cf, m, c)
-        if ki[KI_RISK]:
-            R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], t, ki[KI_RESET_HALTS] != 0)
-            _halt_cancels(mi, mk, ki, rc, c, t)
+    yes = 1 if rp == PRICE_SCALE else 0
+    if ki[KI_RISK]:
+        if direct:  # after the last event: risk's clock is past every report it was given
+            _deliver(mi, mk, m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0, ki, rc, rm, li, lf, max(t, g[G_LAST_TS]))
+        else:
+            j = g[G_REP_TAIL] % rep.shape[0]
+            rep[j, 0] = t + ki[KI_REPORT_LAT]
+            rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0
+            g[G_REP_TAIL] += 1
     mk[m, MK_NEXT_LAND] = NEVER
     mk[m, MK_END_TS] = t
     _bounds(mi, mk, m)
@@ -434,22 +450,20 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
             kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
             ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
             inv: np.ndarray, g: np.ndarray, m: int, t: int) -> None:
-    """One decision for every cell in market m: quote (or static quotes) → risk → the gateway."""
+    """One decision for every cell in market m at one of its events: quote → risk → the gateway."""
     bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
     close = mk[m, MK_CLOSE_TS]
     tau_h = ((close - t) / NS_PER_S) / 3600.0 if close != 0 else math.inf
     sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
-    fee_rate = mk[m, MK_FEE_NUM] / mk[m, MK_FEE_DEN]
     risk = ki[KI_RISK] != 0
-    reset = ki[KI_RESET_HALTS] != 0
-    hold = ki[KI_HOLD_TOL]
     if ki[KI_RECORD_INV]:
         j = g[G_INV_N]
         inv[j, 0], inv[j, 1], inv[j, 2] = t, m, mi[m, 0, MI_POS]
         g[G_INV_N] += 1
     # Nothing this market's quote depends on moved since its last decision: a cell whose own state did
-    # not move either (no fill, report or reject; risk's exposure, value, state and day unchanged; its
-    # last decision approved without changing the target) would decide exactly the same: skip it.
+    # not move either (no fill, report, reject or wake-up; risk's exposure, value, state and day
+    # unchanged; its last decision approved without changing the permit) would decide exactly the
+    # same: skip it.
     max_h = kf[KF_MAX_HORIZON]
     prev_tau = mkf[m, MKF_DEC_TAU]
     same = (bb == mk[m, MK_DEC_BB] and ba == mk[m, MK_DEC_BA] and mid2 == mk[m, MK_DEC_MID2]
@@ -465,46 +479,156 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
                     and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
                     and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]):
                 continue
-        mi[m, c, MI_DIRTY] = 0
-        mi[m, c, MI_LAST_OK] = 1
-        _mark(mi, mf, mk, cf, m, c)
-        if ki[KI_POLICY] == POLICY_STATIC:
-            bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
-        elif mid2 == 0:
+        _decide_cell(mi, mf, mk, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, m, c, t, sigma,
+                     tau_h)
+
+
+@njit(cache=True, nogil=True)
+def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, kf: np.ndarray,
+                 pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
+                 rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray,
+                 m: int, c: int, t: int, sigma: float, tau_h: float) -> None:
+    """Cell c's decision in market m at t: quote (or static quotes) → risk → the gateway."""
+    bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
+    hold = ki[KI_HOLD_TOL]
+    mi[m, c, MI_DIRTY] = 0
+    mi[m, c, MI_LAST_OK] = 1
+    _mark(mi, mf, mk, cf, m, c)
+    if ki[KI_POLICY] == POLICY_STATIC:
+        bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
+    elif mid2 == 0:
+        bp, bn, ap, an = 0, 0, 0, 0
+    else:
+        bp, bn, ap, an, _mask, _r, _sp = quote_core(
+            mid2 / 2.0, bb, ba, mi[m, c, MI_KPOS], sigma, tau_h, mk[m, MK_FEE_NUM] / mk[m, MK_FEE_DEN],
+            pf[c, PF_GAMMA], pf[c, PF_KAPPA], pf[c, PF_ETA], pi[c, PI_BASE], pi[c, PI_MAX_POS], pf[c, PF_HORIZON],
+            pf[c, PF_MIN_EDGE], pf[c, PF_RO_AT], pf[c, PF_LIQ], floor_t, ceil_t, ki[KI_LOGIT] != 0,
+            ki[KI_POST_ONLY] != 0, ki[KI_COUNT_STEP])
+    if hold != 0:
+        bp, bn = hold_side1(mi[m, c, H_PX], mi[m, c, H_N], bp, bn, hold, kf[KF_HOLD_SIZE_TOL])
+        ap, an = hold_side1(mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N], ap, an, hold, kf[KF_HOLD_SIZE_TOL])
+        mi[m, c, H_PX], mi[m, c, H_N] = bp, bn
+        mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N] = ap, an
+    if bn <= 0:
+        bp, bn = 0, 0
+    if an <= 0:
+        ap, an = 0, 0
+    if ki[KI_RISK]:
+        R.on_book(rc, rm, li, lf, c, m, bb, ba, t, False)
+        ok, bp, bn, ap, an, _code, changed, limited = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba,
+                                                              sigma, mk[m, MK_CLOSE_TS], floor_t)
+        mi[m, c, MI_LAST_OK] = 1 if (ok and not changed and not limited) else 0
+        mi[m, c, MI_SNAP_EXPO] = rc[c, R.RC_EXPO]
+        mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+        mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+        mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
+        if rc[c, R.RC_NRESET] != rc[c, R.RC_RESET_HANDLED]:
+            _schedule_wake(rc, g, ki, c, t)
+        if rc[c, R.RC_NHALT] != rc[c, R.RC_HALT_HANDLED]:
+            _halt_cancels(mi, mk, ki, rc, rm, c, t)
+            return
+        if not ok:
+            if ki[KI_DENIAL_KEEPS]:
+                return
             bp, bn, ap, an = 0, 0, 0, 0
-        else:
-            bp, bn, ap, an, _mask, _r, _sp = quote_core(
-                mid2 / 2.0, bb, ba, mi[m, c, MI_KPOS], sigma, tau_h, fee_rate, pf[c, PF_GAMMA], pf[c, PF_KAPPA],
-                pf[c, PF_ETA], pi[c, PI_BASE], pi[c, PI_MAX_POS], pf[c, PF_HORIZON], pf[c, PF_MIN_EDGE],
-                pf[c, PF_RO_AT], pf[c, PF_LIQ], floor_t, ceil_t, ki[KI_LOGIT] != 0, ki[KI_POST_ONLY] != 0,
-                ki[KI_COUNT_STEP])
-        if hold != 0:
-            bp, bn = hold_side1(mi[m, c, H_PX], mi[m, c, H_N], bp, bn, hold, kf[KF_HOLD_SIZE_TOL])
-            ap, an = hold_side1(mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N], ap, an, hold, kf[KF_HOLD_SIZE_TOL])
-            mi[m, c, H_PX], mi[m, c, H_N] = bp, bn
-            mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N] = ap, an
-        if bn <= 0:
-            bp, bn = 0, 0
-        if an <= 0:
-            ap, an = 0, 0
-        if risk:
-            R.on_book(rc, rm, li, lf, c, m, bb, ba, t, reset, False)
-            ok, bp, bn, ap, an, _code, cost = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba, sigma,
-                                                      close, floor_t, reset)
-            mi[m, c, MI_LAST_OK] = 1 if (ok and cost == 0) else 0
-            mi[m, c, MI_SNAP_EXPO] = rc[c, R.RC_EXPO]
-            mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
-            mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
-            mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
-            if rc[c, R.RC_NHALT] != rc[c, R.RC_HALT_HANDLED]:
-                _halt_cancels(mi, mk, ki, rc, c, t)
+    _send(mi, mk, ki, m, c, BID, bp, bn, t)
+    _send(mi, mk, ki, m, c, ASK, ap, an, t)
+
+
+@njit(cache=True, nogil=True)
+def _reports(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+             kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
+             ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
+             rep: np.ndarray, g: np.ndarray, t: int) -> None:
+    """Deliver every report due by t, in order. A fill makes its cell quote its market again at once,
+    as the live quoter requotes on every fill (not only at the market's next event, which on a quiet
+    market may be the print our refreshed quote would have met)."""
+    cap = rep.shape[0]
+    risk = ki[KI_RISK] != 0
+    while g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % cap, 0] <= t:
+        j = g[G_REP_HEAD] % cap
+        rt, m, c, s = rep[j, 0], rep[j, 1], rep[j, 2], rep[j, 3]
+        if g[G_WAKE_AT] <= rt:  # inputs reach risk in time order
+            _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, rt)
+        _deliver(mi, mk, m, c, s, rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf, rt)
+        g[G_REP_HEAD] += 1
+        if s == SETTLE:
+            if risk:
+                for cc in range(mi.shape[1]):
+                    if rc[cc, R.RC_NRESET] != rc[cc, R.RC_RESET_HANDLED]:
+                        _schedule_wake(rc, g, ki, cc, rt)
+            continue
+        if risk and rc[c, R.RC_NRESET] != rc[c, R.RC_RESET_HANDLED]:
+            _schedule_wake(rc, g, ki, c, rt)
+        if not mk[m, MK_CLOSED]:
+            close = mk[m, MK_CLOSE_TS]
+            tau_h = ((close - rt) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+            sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
+            gi = mk[m, MK_GRID]
+            _decide_cell(mi, mf, mk, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m, c,
+                         rt, sigma, tau_h)
+            mi[m, c, MI_DIRTY] = 1
+    if g[G_WAKE_AT] <= t:
+        _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, t)
+
+
+@njit(cache=True, nogil=True)
+def _schedule_wake(rc: np.ndarray, g: np.ndarray, ki: np.ndarray, c: int, t: int) -> None:
+    """Cell c's risk engine left HALTED at t: the halt cancelled its orders, so it quotes every open
+    market again ``KI_WAKE_DELAY`` later (the live quoter's refresh re-sends every intent within its
+    period). Other state changes (REDUCING ↔ ACTIVE) reach a market's quotes at its next decision: a
+    wake-up for each would cost a decision per market every refresh while the state flaps."""
+    rc[c, R.RC_RESET_HANDLED] = rc[c, R.RC_NRESET]
+    if rc[c, R.RC_STATE] == R.HALTED or rc[c, R.RC_WAKE_AT] != 0:
+        return
+    rc[c, R.RC_WAKE_AT] = t + ki[KI_WAKE_DELAY]
+    if rc[c, R.RC_WAKE_AT] < g[G_WAKE_AT]:
+        g[G_WAKE_AT] = rc[c, R.RC_WAKE_AT]
+
+
+@njit(cache=True, nogil=True)
+def _day_start(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray, ki: np.ndarray, m: int,
+               t_day: int) -> None:
+    """Every cell's risk engine is evaluated at the start of a trading day (the operator's resume first):
+    the day's loss baseline is set and a halt the day clears ends now, not at the day's first event."""
+    for c in range(rc.shape[0]):
+        R.operator(rc, li, lf, c, t_day, m)
+        R.evaluate(rc, li, lf, c, t_day, m)
+        if rc[c, R.RC_NRESET] != rc[c, R.RC_RESET_HANDLED]:
+            _schedule_wake(rc, g, ki, c, t_day)
+
+
+@njit(cache=True, nogil=True)
+def _wake(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+          kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
+          rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray,
+          t: int) -> None:
+    """Cells whose wake-up is due by t quote every open market again at their wake-up time (a quiet
+    market may have no event for days, so waiting for its next event would miss the print the new
+    quote could meet). A woken cell's next event decision is not skipped (the skip stays exact)."""
+    for c in range(mi.shape[1]):
+        w = rc[c, R.RC_WAKE_AT]
+        if w == 0 or w > t:
+            continue
+        rc[c, R.RC_WAKE_AT] = 0
+        if rc[c, R.RC_STATE] == R.HALTED:
+            continue
+        for m in range(mi.shape[0]):
+            if mk[m, MK_CLOSED] or mk[m, MK_FIRST_TS] == 0:
                 continue
-            if not ok:
-                if ki[KI_DENIAL_KEEPS]:
-                    continue
-                bp, bn, ap, an = 0, 0, 0, 0
-        _send(mi, mk, ki, m, c, BID, bp, bn, t)
-        _send(mi, mk, ki, m, c, ASK, ap, an, t)
+            close = mk[m, MK_CLOSE_TS]
+            tau_h = ((close - w) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+            sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
+            gi = mk[m, MK_GRID]
+            _decide_cell(mi, mf, mk, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m, c,
+                         w, sigma, tau_h)
+            mi[m, c, MI_DIRTY] = 1
+    nxt = NEVER
+    for c in range(mi.shape[1]):
+        w = rc[c, R.RC_WAKE_AT]
+        if w != 0 and w < nxt:
+            nxt = w
+    g[G_WAKE_AT] = nxt
 
 
 @njit(cache=True, nogil=True)
@@ -573,15 +697,16 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
         g[G_LAST_TS] = t
         # time passes: markouts, fill reports, day roll, equity samples
         _resolve_markouts(mi, mf, mk, mkr, g, t, False)
-        cap = rep.shape[0]
-        while g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % cap, 0] <= t:
-            j = g[G_REP_HEAD] % cap
-            _deliver(mi, mk, rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf,
-                     rep[j, 0])
-            g[G_REP_HEAD] += 1
         day = (t - ki[KI_DAY_OFFSET]) // NS_PER_DAY
         if day != g[G_DAY]:
+            if ki[KI_RISK]:  # risk sees the new day begin (live: books and quote refreshes reach it all the time)
+                t_day = day * NS_PER_DAY + ki[KI_DAY_OFFSET]
+                _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g,
+                         t_day - 1)
+                _day_start(rc, li, lf, g, ki, m, t_day)
             _day_roll(mi, mf, mk, cf, ki, g, daily, day)
+        if (g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % rep.shape[0], 0] <= t) or g[G_WAKE_AT] <= t:
+            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t)
         if ki[KI_N_SAMPLES] > 0:
             while g[G_SAMPLE_N] < ki[KI_N_SAMPLES] and t >= g[G_NEXT_SAMPLE]:
                 _mark_all(mi, mf, mk, cf)
@@ -596,8 +721,10 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             mc = close_order[g[G_NEXT_CLOSE]]
             if mk[mc, MK_CLOSE_TS] > t:
                 break
+            if g[G_REP_TAIL] - g[G_REP_HEAD] + n_c + 1 > rep.shape[0]:
+                return i, GROW_REP  # everything before this point in the event is done and not redone
             if not mk[mc, MK_CLOSED]:
-                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, mc, mk[mc, MK_CLOSE_TS])
+                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, mc, mk[mc, MK_CLOSE_TS], False)
             g[G_NEXT_CLOSE] += 1
         if mk[m, MK_FIRST_TS] == 0:
             mk[m, MK_FIRST_TS] = t
@@ -607,7 +734,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
         if mk[m, MK_CLOSED]:
             continue
         if close != 0 and t >= close:
-            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, m, close)
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, close, False)
             continue
         if mk[m, MK_NEXT_LAND] <= t:
             _land(mi, mf, mk, lv, ki, rc, rm, m, t)
@@ -633,7 +760,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                             opx = mi[m, c, ob + O_PX]
                             if (opx >= p) if s == ASK else (opx <= p):
                                 scratch[c] = min(rem, dq)
-                    _apply_fills(mi, mf, mk, cf, ki, m, o, scratch, t, mid2_before, rep, g, mkr, fr, rc, rm, li, lf)
+                    _apply_fills(mi, mf, mk, cf, ki, m, o, scratch, t, mid2_before, rep, g, mkr, fr)
             elif queue_model and mk[m, MK_LO0 + 2 * s] <= p <= mk[m, MK_HI0 + 2 * s]:
                 chg = float(-dq - printed)
                 prev = q - dq
@@ -675,11 +802,13 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                             excess = max(n - qa, 0.0)
                             scratch[c] = min(rem, int(math.floor(excess)))
                             mf[m, c, MF_QA0 + s] = max(qa - n, 0.0)
-                _apply_fills(mi, mf, mk, cf, ki, m, s, scratch, t, mid2_before, rep, g, mkr, fr, rc, rm, li, lf)
+                _apply_fills(mi, mf, mk, cf, ki, m, s, scratch, t, mid2_before, rep, g, mkr, fr)
             if not mk[m, MK_HAD2]:
                 mk[m, MK_MID2] = 2 * p
         if mk[m, MK_MID2] != 0 and ki[KI_SIGMA_KIND] != SIGMA_FIXED:
             _sigma_update(mk, mkf, ki, kf, m, t)
+        if ki[KI_REPORT_LAT] == 0 and g[G_REP_HEAD] < g[G_REP_TAIL]:  # this event's fills, before its decision
+            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t)
         if t >= mk[m, MK_NEXT_DEC]:
             mk[m, MK_NEXT_DEC] = t + interval
             gi = mk[m, MK_GRID]
@@ -699,6 +828,7 @@ def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np
         j = g[G_REP_HEAD] % cap
         _deliver(mi, mk, rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf,
                  rep[j, 0])
+        g[G_LAST_TS] = max(g[G_LAST_TS], rep[j, 0])
         g[G_REP_HEAD] += 1
     _resolve_markouts(mi, mf, mk, mkr, g, end_ts, True)
     for m in range(mi.shape[0]):
@@ -706,7 +836,7 @@ def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np
             end_m = end_ts
             if mk[m, MK_CLOSE_TS] != 0 and mk[m, MK_CLOSE_TS] < end_m:
                 end_m = mk[m, MK_CLOSE_TS]
-            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, m, end_m)
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, end_m, True)
         mk[m, MK_END_TS] = max(mk[m, MK_END_TS], mk[m, MK_FIRST_TS])
     day = (end_ts - ki[KI_DAY_OFFSET]) // NS_PER_DAY
     _day_roll(mi, mf, mk, cf, ki, g, daily, day + 1)

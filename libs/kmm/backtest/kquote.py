@@ -19,6 +19,10 @@ from numba import njit
 
 from kmm.strategy import quoting as _q
 
+from .jitcache import guard
+
+guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
+
 PRICE_SCALE_F = 10_000.0
 LOGIT_CENTS = _q.LOGIT_CENTS
 NO_BID, NO_ASK = _q.NO_BID, _q.NO_ASK

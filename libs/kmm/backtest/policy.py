@@ -5,6 +5,12 @@ by :meth:`kernel_arrays`; the quoting itself runs compiled (:mod:`kmm.backtest.k
 
 A policy never sees a market's result or any event after the decision: the kernel hands the quoting
 core only the book top, the reported position, σ from the mids so far and the time to the close.
+
+With ``risk`` set, every decision goes through the live engine's check as the risk service runs it
+(:mod:`kmm.backtest.krisk`): the replay applies an approval at once, so it is reported APPLIED at once
+and only the newest approval stays outstanding; fills and settlements reach risk ``report_latency``
+after they happen. :data:`BACKTEST_LIMITS` (the live defaults, with a daily-loss halt cleared at the
+next trading day) is what ``kmm backtest``/``kmm grid`` and :func:`RiskedPolicy` use.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from kmm.strategy.quoting import PRICE_SPACE, SPACES, ParamGrid, QuoteParams
 from . import kernel as K
 
 SIGMA_ESTIMATORS = ("ewma", "fixed")
+# The live limits; a daily-loss halt clears at the next trading day (a multi-day replay keeps trading), as
+# the engine's ``daily_loss_unlatch`` does. Every other halt latches for the rest of the run, as live.
+BACKTEST_LIMITS = RiskLimits(daily_loss_unlatch=True)
 
 
 def _base_arrays(n_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -141,5 +150,5 @@ class StaticQuotes:
 
 
 def RiskedPolicy(inner: ASPolicy | StaticQuotes, limits: RiskLimits | None = None) -> ASPolicy | StaticQuotes:  # noqa: N802
-    """``inner`` with the live risk limits on (defaults: ``RiskLimits()``)."""
-    return inner.with_risk(limits or RiskLimits())
+    """``inner`` with the live risk limits on (default: :data:`BACKTEST_LIMITS`)."""
+    return inner.with_risk(limits or BACKTEST_LIMITS)
