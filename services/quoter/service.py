@@ -85,10 +85,10 @@ class QuoterSettings(ServiceSettings):
         default_factory=dict, description='per series {"SERIES": [reduce_min, stop_min]}, JSON')
     guard_widen_c: float = Field(DEFAULTS.guard_widen_c, ge=0, description="a guarded side moves out this far")
     guard_size: float = Field(DEFAULTS.guard_size, ge=0, le=1, description="a guarded side's size multiplier")
-    toxic_c: float = Field(DEFAULTS.toxic_c, ge=0, description="markout (¢/contract) below −this is toxic; inf off")
+    toxic_c: float = Field(DEFAULTS.toxic_c, ge=0, allow_inf_nan=True, description="markout (¢/contract) below −this is toxic; inf off")
     markout_s: float = Field(DEFAULTS.markout_s, gt=0)
     guard_s: float = Field(DEFAULTS.guard_s, ge=0, description="a toxic fill guards its side this long")
-    flow_threshold: float = Field(DEFAULTS.flow_threshold, gt=0, description="taker-flow imbalance; inf off")
+    flow_threshold: float = Field(DEFAULTS.flow_threshold, gt=0, allow_inf_nan=True, description="taker-flow imbalance; inf off")
     flow_half_life_s: float = Field(DEFAULTS.flow_half_life_s, gt=0)
     flow_min: float = Field(DEFAULTS.flow_min, ge=0, description="contracts of flow before the flow trigger")
     use_microprice: bool = False
