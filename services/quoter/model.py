@@ -23,12 +23,14 @@ class MarketModel:
     ask_size: int = 0
     position: int = 0
     vol: EwmaVolatility = field(init=False)
+    price_vol: EwmaVolatility = field(init=False)  # σ in price space for risk (``vol`` itself in that space)
     last_book: BookUpdate | None = None
     last_quote: tuple[int, int, int, int] | None = None
     last_sent_ns: int = 0
 
     def __post_init__(self) -> None:
         self.vol = EwmaVolatility(prior_sigma=self.sigma_prior, space=self.space)
+        self.price_vol = self.vol if self.space == "price" else EwmaVolatility(prior_sigma=self.sigma_prior)
 
     def on_info(self, info: MarketInfo) -> None:
         if self.info is None or info.tick_ranges != self.info.tick_ranges:
@@ -44,6 +46,8 @@ class MarketModel:
         mid = mid_price(self.best_bid, self.best_ask)
         if math.isfinite(mid):
             self.vol.update(book.ts_init, mid)
+            if self.price_vol is not self.vol:
+                self.price_vol.update(book.ts_init, mid)
 
     def fair(self, use_microprice: bool) -> float:
         if use_microprice:
