@@ -8,6 +8,9 @@
   outcome, always with the same ``client_order_id`` (one is generated when absent). A 409 on such a
   retry means the first attempt landed: it is resolved by reading the order back.
 - Every failure is a classified :class:`kmm.kalshi.errors.KalshiError`.
+- Connections are kept alive (httpx's pool). With ``sign_executor`` RSA-PSS signing (about 1 ms of
+  CPU per request) runs on that executor's threads instead of the event loop: ``cryptography``
+  releases the GIL while it signs, so the loop keeps serving other work meanwhile.
 - ``on_request(template, method, seconds, status)`` observes each attempt's duration (status 0 when
   no response arrived); ``on_error(template, error)`` sees each classified failure.
 """
@@ -17,6 +20,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit
@@ -154,9 +158,10 @@ class KalshiRest:
         backoff_base: float = 0.1, backoff_max: float = 2.0, on_request: RequestHook | None = None,
         on_error: ErrorHook | None = None, transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, rng: Callable[[], float] = random.random,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None, sign_executor: Executor | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.sign_executor = sign_executor
         self._prefix = urlsplit(self.base_url).path.rstrip("/")
         self.signer = signer
         self.limiter = limiter
@@ -242,7 +247,11 @@ class KalshiRest:
         if content is not None:
             headers["Content-Type"] = "application/json"
         if self.signer is not None and not path.startswith(c.PUBLIC_PREFIXES):
-            headers.update(self.signer.headers(method, self._prefix + path))
+            if self.sign_executor is not None:
+                headers.update(await asyncio.get_running_loop().run_in_executor(
+                    self.sign_executor, self.signer.headers, method, self._prefix + path))
+            else:
+                headers.update(self.signer.headers(method, self._prefix + path))
         kw: dict[str, Any] = {}
         if timeout is not None:
             kw["timeout"] = httpx.Timeout(timeout)
