@@ -125,7 +125,8 @@ QUOTE_SIDE_SECONDS = Counter(
     "order rested within 1c of the approved price (fresh) or not (stale)", ["state"],
 )
 WRITE_DEFERRED = Counter(
-    "kmm_gateway_write_deferred_total", "Order requests held back for lack of write tokens", ["kind"],
+    "kmm_gateway_write_deferred_total",
+    "Order requests held back for lack of write tokens (counted at each pass that holds one back)", ["kind"],
 )
 MARKETS_QUOTED = Gauge("kmm_markets_quoted", "Markets in the quoting universe")
 
