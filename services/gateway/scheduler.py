@@ -7,8 +7,8 @@ wait for tokens. Two modes (``KMM_WRITE_SCHEDULER``):
   quote is most wrong — the distance between the resting price and the approved price times the size
   (``|Δprice| × count``, price units × count units); a side with nothing resting counts as
   :data:`MISSING_DISTANCE` away. Ties go to the market that has waited longest.
-- ``fifo``: cancels first, then decreases, amends and places in the order their markets started
-  waiting (the baseline the priority mode is measured against).
+- ``fifo``: cancels, then decreases, then amends and places in the order their markets started
+  waiting (the baseline the priority mode is measured against; what pulls risk still goes first).
 
 :class:`Staleness` measures what the budget buys: the share of time a resting quote is more than
 1¢ from the model's (approved) price — or rests while the model wants none on that side.
@@ -43,8 +43,7 @@ def order_actions(actions: Iterable[Action], mode: str, waiting: Mapping[str, fl
     waiting-since time (monotonic seconds; markets not in it count as arriving now)."""
     late = float("inf")
     if mode == FIFO_MODE:
-        return sorted(actions, key=lambda a: (KIND_RANK[a.kind] if a.kind == CANCEL else 1,
-                                              waiting.get(a.market, late)))
+        return sorted(actions, key=lambda a: (KIND_RANK[a.kind], waiting.get(a.market, late)))
     return sorted(actions, key=lambda a: (KIND_RANK[a.kind], -wrongness(a) if KIND_RANK[a.kind] == 2 else 0,
                                           waiting.get(a.market, late)))
 

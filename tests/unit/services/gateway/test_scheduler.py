@@ -31,7 +31,7 @@ def test_priority_cancels_and_decreases_first_then_the_most_wrong_quote() -> Non
     assert got == ["CXL", "DEC", "FAR", "NEW", "NEAR"]  # a missing quote counts as 1¢ off
     assert wrongness(acts[1]) == 600 * 1000 and wrongness(acts[2]) == 100 * 1000
     fifo = [a.market for a in order_actions(acts, FIFO_MODE, waiting)]
-    assert fifo == ["CXL", "NEW", "NEAR", "FAR", "DEC"]
+    assert fifo == ["CXL", "DEC", "NEW", "NEAR", "FAR"]
 
 
 def test_equal_wrongness_goes_to_the_market_that_waited_longest() -> None:
