@@ -47,6 +47,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of all processors from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = f[3] + f[4]
+    return float(sum(f) - idle), float(sum(f))
+
+
 def scrape(port: int) -> dict[str, Buckets]:
     """Cumulative bucket counts of tick-to-order and of every hop in one service's /metrics."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -114,12 +121,15 @@ def run_once(a: argparse.Namespace, tier: str, scheduler: str) -> dict[str, Any]
         gw0 = httpx.get(f"http://127.0.0.1:{ports['gateway']}/status").json()
         h0 = scrape_all(ports)
         load0 = os.getloadavg()[0]
+        m0 = machine_cpu()
         t0 = time.monotonic()
         while time.monotonic() - t0 < a.seconds:
             run.sup.poll()
             time.sleep(0.2)
         elapsed = time.monotonic() - t0
+        m1 = machine_cpu()
         cpu = {n: round(100 * (cpu_seconds(p) - cpu0[n]) / elapsed, 1) for n, p in pids.items()}
+        machine = 100 * (m1[0] - m0[0]) / max(m1[1] - m0[1], 1) * (os.cpu_count() or 1)
         md1 = httpx.get(f"http://127.0.0.1:{ports['marketdata']}/status").json()
         gw1 = httpx.get(f"http://127.0.0.1:{ports['gateway']}/status").json()
         h1 = scrape_all(ports)
@@ -143,6 +153,9 @@ def run_once(a: argparse.Namespace, tier: str, scheduler: str) -> dict[str, Any]
         "cpu_percent": cpu,
         "quote_stale_share": round(stale / (fresh + stale), 4) if fresh + stale > 0 else None,
         "load_avg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        # the machine's CPU in the window (% of one core) and the part not used by this run's processes
+        "machine_cpu_percent": round(machine, 1),
+        "other_cpu_percent": round(machine - sum(cpu.values()), 1),
     }
 
 
