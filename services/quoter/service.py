@@ -204,7 +204,7 @@ class QuoterService(Service):
         self.publish_nowait(ORD_INTENT, QuoteIntent(
             msg_id=new_id(), corr_id=book.corr_id if book and origin_ts else new_id(),
             ts_event=book.ts_event if book else now,
-            ts_init=now, origin_ts=origin_ts, intent_id=new_id(), market=m.market,
+            ts_init=time.time_ns(), origin_ts=origin_ts, intent_id=new_id(), market=m.market,
             bid_price=target[0], bid_count=target[1], ask_price=target[2], ask_count=target[3],
             expires_at_ns=now + int(self.s.intent_ttl_s * NS_PER_S), reason=reason[:200],
             book_ts=book.ts_init if book else 0, book_seq=book.seq if book else 0,
