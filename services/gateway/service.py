@@ -16,6 +16,8 @@
   order); it reports the share of time a resting quote is more than 1¢ from the approved price;
 - intake never waits on HTTP: each request runs as its own task, RSA-PSS signing runs on a thread
   (the ``cryptography`` library releases the GIL while it signs) and connections are kept alive;
+  the likely next requests are signed ahead (batch create, create, batch cancel; a resting order's
+  amend once its create or amend is answered), so most requests go out without waiting to be signed;
 - ``client_order_id`` derives from the intent; an ambiguous outcome (timeout, 5xx) is resolved by reading
   the exchange over a grace window, never by blind resubmission; an order still unknown after it is
   *lost*: its side is freed and reconciliation cancels it if it ever appears;
@@ -210,6 +212,7 @@ class GatewayService(Service):
         self.reconciled = True
         self.last_heartbeat = time.monotonic()
         self.consume_group((ORD_APPROVED, RISK_CONTROL), self.on_message)
+        self.presign_writes()
         self.spawn(self.sync_loop(), "sync")
         self.spawn(self.dead_man_loop(), "dead-man")
 
@@ -526,6 +529,7 @@ class GatewayService(Service):
             return await request
         finally:
             metrics.HOP_SECONDS.labels("gateway_exchange").observe(time.perf_counter() - t0)
+            self.presign_writes()  # replace the signature this request may have used
 
     def new_order(self, a: Action) -> Order:
         al = self.allow.get(a.market)
@@ -581,6 +585,7 @@ class GatewayService(Service):
         self.counts["placed"] += 1
         metrics.ORDERS.labels("placed").inc()
         self.publish_order(o)
+        self.presign_amend(o)
 
     def rejected(self, o: Order, exc: Exception) -> None:
         self.table.apply(o, "rejected")
@@ -700,6 +705,7 @@ class GatewayService(Service):
         self.counts[kind] += 1
         metrics.ORDERS.labels(kind).inc()
         self.publish_order(o)
+        self.presign_amend(o)
 
     async def resync(self, o: Order) -> None:
         assert self.api is not None
@@ -816,6 +822,18 @@ class GatewayService(Service):
             metrics.OPEN_ORDERS.labels(market).set(n)
         self.exported_markets |= set(per_market)
 
+    def presign_writes(self) -> None:
+        """Keep a fresh signature ready for the write endpoints whose paths do not name an order."""
+        if self.api is None or not self.trading:
+            return
+        self.api.presign("POST", kc.BATCH_ORDERS)
+        self.api.presign("POST", kc.CREATE_ORDER)
+        self.api.presign("DELETE", kc.BATCH_ORDERS)
+
+    def presign_amend(self, o: Order) -> None:
+        if self.api is not None and self.trading and o.order_id and not o.done:
+            self.api.presign("POST", kc.AMEND_ORDER, {"order_id": o.order_id})
+
     def sample_staleness(self) -> None:
         """Each resting working order against the model's price for its side (the approval in force)."""
         sides = []
@@ -836,6 +854,8 @@ class GatewayService(Service):
             await asyncio.sleep(0.1)
             ticks += 1
             self.sample_staleness()
+            if ticks % 5 == 0:
+                self.presign_writes()
             if ticks % 10 == 0:
                 self.export_metrics()
                 self.table.prune()
@@ -1137,6 +1157,7 @@ class GatewayService(Service):
             "quote_side_seconds": {"fresh": round(self.staleness.fresh_s, 3),
                                    "stale": round(self.staleness.stale_s, 3)},
             "requests_deferred": self.deferred,
+            "presigned_used": self.api.presigned_used if self.api is not None else 0,
             "balance_dollars": money_to_dollars(self.balance) if self.balance is not None else None,
             "rate_tokens": self.limiter.tokens(),
         }

@@ -243,3 +243,24 @@ async def test_signing_on_an_executor_runs_off_the_event_loop_and_verifies(signe
     pub = auth.load_public_key(signer.public_pem())
     assert auth.verify(pub, req.headers[auth.SIGNATURE_HEADER], f"{ts}GET/trade-api/v2/portfolio/orders".encode())
     assert threads and threads[0].startswith("sign") and threading.current_thread().name not in threads
+
+
+async def test_a_presigned_header_is_used_once_while_fresh(signer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = "/trade-api/v2/portfolio/orders"
+    stub = Stub({("GET", path): [(200, {"orders": [ORDER], "cursor": ""})]})
+    with ThreadPoolExecutor(1) as pool:
+        api, _ = client(stub, signer, sign_executor=pool)
+        api.presign("GET", c.ORDERS)
+        await api.get_orders()
+        await api.get_orders()  # nothing presigned any more: signed on demand
+        api.presign("GET", c.ORDERS)
+        api.presign_max_age_s = 0.0  # too old by the time it is used: signed again
+        await api.get_orders()
+        await api.aclose()
+    assert api.presigned_used == 1
+    pub = auth.load_public_key(signer.public_pem())
+    stamps = [r.headers[auth.TIMESTAMP_HEADER] for r in stub.requests]
+    for r, ts in zip(stub.requests, stamps, strict=True):
+        assert auth.verify(pub, r.headers[auth.SIGNATURE_HEADER], f"{ts}GET{path}".encode())

@@ -50,6 +50,10 @@ def test_staleness_is_time_weighted_over_resting_sides() -> None:
 class StubApi:
     def __init__(self) -> None:
         self.amends: list[str] = []
+        self.presigned: list[tuple] = []
+
+    def presign(self, *args: Any) -> None:
+        self.presigned.append(args)
 
     async def amend_order(self, order_id: str, **kw: Any) -> wire.WriteAck:
         self.amends.append(kw["ticker"])
@@ -73,4 +77,6 @@ async def test_short_tokens_go_where_the_scheduler_says(mode: str, expected: set
         import asyncio
         await asyncio.gather(*svc.inflight)
     assert set(svc.api.amends) == expected  # type: ignore[attr-defined]
+    assert ("POST", "/portfolio/events/orders/{order_id}/amend", {"order_id": f"o-{sorted(expected)[0]}-bid"}) \
+        in svc.api.presigned  # type: ignore[attr-defined]  # the next amend of an answered order is signed ahead
     assert deferred == {"NEAR", "MID", "FAR"} - expected and svc.deferred == 1
