@@ -211,7 +211,7 @@ class KalshiRest:
         if len(self._presigned) > 1000:
             self._presigned = {k: v for k, v in self._presigned.items() if now - v[0] < self.presign_max_age_s}
         fut = asyncio.get_running_loop().run_in_executor(self.sign_executor, self.signer.headers, key[0], path)
-        fut.add_done_callback(lambda f: f.exception())  # an unused one that failed is not an error
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # an unused failure is no error
         self._presigned[key] = (now, fut)
 
     async def _signed(self, method: str, path: str) -> dict[str, str]:
