@@ -176,6 +176,7 @@ class GatewayService(Service):
         self.placements: dict[tuple[str, str], int] = {}
         self.hold_places_until = 0.0  # after a cancel-all (unless the private feed confirms states)
         self.group_hold_until = 0.0  # after the exchange's order-group breaker fired
+        self.start_hold_until = 0.0  # after a (re)start: a create the previous process sent may still land
         self.reconciled = False
         self.balance: int | None = None
         self.exported_markets: set[str] = set()
@@ -209,6 +210,7 @@ class GatewayService(Service):
                 self.spawn(self.feed_loop(), "private-feed")
             self.spawn(self.fills_loop(), "fills")
             self.spawn(self.reconcile_loop(), "reconcile")
+            self.start_hold_until = time.monotonic() + self.s.request_timeout_s + 1.0
         self.reconciled = True
         self.last_heartbeat = time.monotonic()
         self.consume_group((ORD_APPROVED, RISK_CONTROL), self.on_message)
@@ -337,9 +339,13 @@ class GatewayService(Service):
         return self.state != HALTED and fresh and not self.dead_man_fired and self.reconciled
 
     def placements_allowed(self) -> bool:
-        if time.monotonic() < self.group_hold_until:
+        """No new order while the exchange's breaker holds, right after a (re)start (a create the killed
+        process sent may land after our reconciliation: the unknown-order check cancels it only once its
+        answer would have come, ``KMM_REQUEST_TIMEOUT_S`` + 1 s), or after a cancel-all without the WS."""
+        now = time.monotonic()
+        if now < self.group_hold_until or now < self.start_hold_until:
             return False
-        return self.feed_up or time.monotonic() >= self.hold_places_until
+        return self.feed_up or now >= self.hold_places_until
 
     async def sync_loop(self) -> None:
         while True:
