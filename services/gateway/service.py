@@ -177,6 +177,7 @@ class GatewayService(Service):
         self.hold_places_until = 0.0  # after a cancel-all (unless the private feed confirms states)
         self.group_hold_until = 0.0  # after the exchange's order-group breaker fired
         self.start_hold_until = 0.0  # after a (re)start: a create the previous process sent may still land
+        self.suspect: dict[tuple[str, str], int] = {}  # (market, side) → unknown kmm- orders being checked
         self.reconciled = False
         self.balance: int | None = None
         self.exported_markets: set[str] = set()
@@ -396,7 +397,7 @@ class GatewayService(Service):
         for side in SIDES:
             price, count = al.target(side) if al is not None and market not in self.settled else (0, 0)
             working = self.table.get(market, side)
-            if working is None and count and not self.placements_allowed():
+            if working is None and count and (not self.placements_allowed() or (market, side) in self.suspect):
                 held.append(market)
                 continue
             act = plan_side(market, side, price, count, working, now)
@@ -969,10 +970,20 @@ class GatewayService(Service):
         log.warning("order group %s reset", self.order_group_id)
 
     async def check_unknown(self, ev: wire.Order) -> None:
-        """A resting ``kmm-`` order we do not track: give an in-flight create a moment, then cancel it."""
-        await asyncio.sleep(self.s.request_timeout_s + 1.0)
-        if self.table.find(ev.order_id, ev.client_order_id) is None:
-            await self.cancel_unknown(ev)
+        """A resting ``kmm-`` order we do not track: give an in-flight create a moment, then cancel it.
+        Meanwhile nothing new is placed on its side (it may be a create a killed process sent)."""
+        key = (ev.ticker, ev.side)
+        self.suspect[key] = self.suspect.get(key, 0) + 1
+        try:
+            await asyncio.sleep(self.s.request_timeout_s + 1.0)
+            if self.table.find(ev.order_id, ev.client_order_id) is None:
+                await self.cancel_unknown(ev)
+        finally:
+            left = self.suspect.pop(key) - 1
+            if left:
+                self.suspect[key] = left
+            self.dirty[ev.ticker] = None
+            self.wake.set()
 
     async def cancel_unknown(self, ev: wire.Order) -> None:
         assert self.api is not None
