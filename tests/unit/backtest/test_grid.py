@@ -11,7 +11,6 @@ from kmm.backtest.policy import ASPolicy
 from kmm.backtest.synthetic import generate
 from kmm.strategy.quoting import QuoteParams
 
-
 # the issue-11 defaults (jump floor, toxic-markout guard) without the half hour of reduce-only, which
 # would cover these short sessions whole
 BASE = QuoteParams(reduce_before_h=0.0)
