@@ -40,8 +40,8 @@ SIDE = 14
 O_PX, O_REM, O_ACC, F_T, F_PX, F_N, Q_V, Q_PX, Q_N, T_PX, T_N, H_PX, H_N, F_AMEND = range(SIDE)
 (MI_POS, MI_CASH, MI_FEES, MI_COST, MI_REALIZED, MI_FILLS, MI_VOL_BUY, MI_VOL_SELL, MI_PLACED, MI_REJECTED,
  MI_MAX_ABS, MI_UPTIME, MI_KPOS, MI_DIRTY, MI_LAST_OK, MI_SNAP_EXPO, MI_SNAP_VALUE, MI_SNAP_STATE,
- MI_SNAP_DAY_END, MI_DEC_GUARD) = range(2 * SIDE, 2 * SIDE + 20)
-MI_N = 2 * SIDE + 20
+ MI_SNAP_DAY_END, MI_DEC_GUARD, MI_LQ_BP, MI_LQ_BN, MI_LQ_AP, MI_LQ_AN) = range(2 * SIDE, 2 * SIDE + 24)
+MI_N = 2 * SIDE + 24  # MI_LQ_*: the quote (after the hold) the cell's last decision sent to risk
 # --- per (market, cell) floats: MF[m, c, k] ----------------------------------------------------------
 (MF_QA0, MF_QA1, MF_SPREAD, MF_MK0, MF_MK1, MF_MK2, MF_INV_TW, MF_INV_ABS_TW, MF_EQ, MF_PEAK, MF_MDD) = range(11)
 MF_N = 11
@@ -88,6 +88,14 @@ FR_N = 7  # ts, market, cell, side, price, count, fee
 INV_N = 3  # ts, market, position (cell 0)
 # --- return codes ----------------------------------------------------------------------------------
 DONE, GROW_REP, GROW_MKR, GROW_FR, GROW_INV, GROW_GQ = 0, 1, 2, 3, 4, 5
+
+
+@njit(cache=True, nogil=True)
+def tau_hours(close: int, t: int) -> float:
+    """``kmm.strategy.estimators.hours_to_close``: τ in whole seconds rounded up, in hours (∞: no close)."""
+    if close <= 0:
+        return math.inf
+    return max(-((t - close) // NS_PER_S), 0) / 3600.0
 
 
 @njit(cache=True, nogil=True)
@@ -469,7 +477,7 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
     """One decision for every cell in market m at one of its events: guard → quote → risk → the gateway."""
     bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
     close = mk[m, MK_CLOSE_TS]
-    tau_h = ((close - t) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+    tau_h = tau_hours(close, t)
     sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
     risk = ki[KI_RISK] != 0
     if ki[KI_RECORD_INV]:
@@ -494,17 +502,25 @@ def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf:
     mkf[m, MKF_DEC_SIGMA], mkf[m, MKF_DEC_TAU] = sigma, tau_h
     for c in range(mi.shape[1]):
         if (same and mi[m, c, MI_LAST_OK] and not mi[m, c, MI_DIRTY]
-                and (tau_same or (mid2 != 0 and _tau_irrelevant(pf, mkf, ki, m, c, mid2, sigma, tau_h, prev_tau)))
-                and (not guard_on or gs[0][m, c, S.GI_FLAGS] == mi[m, c, MI_DEC_GUARD])):
-            if not risk:
+                and (not guard_on or gs[0][m, c, S.GI_FLAGS] == mi[m, c, MI_DEC_GUARD])
+                and (not risk or (mi[m, c, MI_SNAP_EXPO] == rc[c, R.RC_EXPO]
+                                  and mi[m, c, MI_SNAP_VALUE] == rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+                                  and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+                                  and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]))):
+            if tau_same or (mid2 != 0 and _tau_irrelevant(pf, mkf, ki, m, c, mid2, sigma, tau_h, prev_tau)):
                 continue
-            if (mi[m, c, MI_SNAP_EXPO] == rc[c, R.RC_EXPO]
-                    and mi[m, c, MI_SNAP_VALUE] == rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
-                    and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
-                    and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]):
+            # only τ moved: the quote may still come out the same (the hold included, which is idempotent
+            # on an unchanged model quote); then risk and the gateway would see exactly what they saw
+            bp, bn, ap, an = _model_quote(mi, mk, mkf, ki, kf, pf, pi, sq, floor_t, ceil_t, m, c, sigma, tau_h,
+                                          mi[m, c, MI_DEC_GUARD])
+            if (bp == mi[m, c, MI_LQ_BP] and bn == mi[m, c, MI_LQ_BN] and ap == mi[m, c, MI_LQ_AP]
+                    and an == mi[m, c, MI_LQ_AN]):
                 continue
+            _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, m, c, t,
+                         sigma, tau_h, gs, False, True, bp, bn, ap, an)
+            continue
         _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, m, c, t,
-                     sigma, tau_h, gs, False)
+                     sigma, tau_h, gs, False, False, 0, 0, 0, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -538,25 +554,13 @@ def _tau_irrelevant(pf: np.ndarray, mkf: np.ndarray, ki: np.ndarray, m: int, c: 
 
 
 @njit(cache=True, nogil=True)
-def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
-                 kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
-                 ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
-                 g: np.ndarray, m: int, c: int, t: int, sigma: float, tau_h: float, gs: tuple,
-                 update_guard: bool) -> None:
-    """Cell c's decision in market m at t: quote (or static quotes) → risk → the gateway. ``update_guard``:
-    this is the cell's own requote (a fill report, a wake-up), so its guard sees it first."""
+def _model_quote(mi: np.ndarray, mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarray, pf: np.ndarray,
+                 pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray, m: int, c: int,
+                 sigma: float, tau_h: float, flags: int) -> tuple[int, int, int, int]:
+    """Cell c's target quote in market m (the quoting core, or the static quotes) after the requote hold,
+    whose state it updates; a side with no size is (0, 0)."""
     bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
     hold = ki[KI_HOLD_TOL]
-    mi[m, c, MI_DIRTY] = 0
-    mi[m, c, MI_LAST_OK] = 1
-    _mark(mi, mf, mk, cf, m, c)
-    flags = 0
-    if ki[KI_GUARD_TOXIC] != 0 or ki[KI_GUARD_FLOW] != 0:
-        if update_guard:
-            S.guard_update(gs[0], gs[1], gs[2], gs[3], gs[4], gs[5], m, c, t,
-                           mid2 / 2.0 if mid2 != 0 else math.nan, ki[KI_MIN_MARKOUT])
-        flags = gs[0][m, c, S.GI_FLAGS]
-    mi[m, c, MI_DEC_GUARD] = flags
     if ki[KI_POLICY] == POLICY_STATIC:
         bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
     elif mid2 == 0:
@@ -580,6 +584,32 @@ def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray
         bp, bn = 0, 0
     if an <= 0:
         ap, an = 0, 0
+    return bp, bn, ap, an
+
+
+@njit(cache=True, nogil=True)
+def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+                 kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
+                 ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
+                 g: np.ndarray, m: int, c: int, t: int, sigma: float, tau_h: float, gs: tuple,
+                 update_guard: bool, quoted: bool, bp: int, bn: int, ap: int, an: int) -> None:
+    """Cell c's decision in market m at t: quote (or static quotes) → risk → the gateway. ``update_guard``:
+    this is the cell's own requote (a fill report, a wake-up), so its guard sees it first. ``quoted``:
+    (bp, bn, ap, an) is the quote :func:`_model_quote` already made for this decision."""
+    bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
+    mi[m, c, MI_DIRTY] = 0
+    mi[m, c, MI_LAST_OK] = 1
+    _mark(mi, mf, mk, cf, m, c)
+    if not quoted:
+        flags = 0
+        if ki[KI_GUARD_TOXIC] != 0 or ki[KI_GUARD_FLOW] != 0:
+            if update_guard:
+                S.guard_update(gs[0], gs[1], gs[2], gs[3], gs[4], gs[5], m, c, t,
+                               mid2 / 2.0 if mid2 != 0 else math.nan, ki[KI_MIN_MARKOUT])
+            flags = gs[0][m, c, S.GI_FLAGS]
+        mi[m, c, MI_DEC_GUARD] = flags
+        bp, bn, ap, an = _model_quote(mi, mk, mkf, ki, kf, pf, pi, sq, floor_t, ceil_t, m, c, sigma, tau_h, flags)
+    mi[m, c, MI_LQ_BP], mi[m, c, MI_LQ_BN], mi[m, c, MI_LQ_AP], mi[m, c, MI_LQ_AN] = bp, bn, ap, an
     if ki[KI_RISK]:
         R.on_book(rc, rm, li, lf, c, m, bb, ba, t, False)
         ok, bp, bn, ap, an, _code, changed, limited = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba,
@@ -629,11 +659,11 @@ def _reports(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf
             _schedule_wake(rc, g, ki, c, rt)
         if not mk[m, MK_CLOSED]:
             close = mk[m, MK_CLOSE_TS]
-            tau_h = ((close - rt) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+            tau_h = tau_hours(close, rt)
             sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
             gi = mk[m, MK_GRID]
             _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m,
-                         c, rt, sigma, tau_h, gs, True)
+                         c, rt, sigma, tau_h, gs, True, False, 0, 0, 0, 0)
             mi[m, c, MI_DIRTY] = 1
     if g[G_WAKE_AT] <= t:
         _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, t, gs)
@@ -684,11 +714,11 @@ def _wake(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: n
             if mk[m, MK_CLOSED] or mk[m, MK_FIRST_TS] == 0:
                 continue
             close = mk[m, MK_CLOSE_TS]
-            tau_h = ((close - w) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+            tau_h = tau_hours(close, w)
             sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
             gi = mk[m, MK_GRID]
             _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m,
-                         c, w, sigma, tau_h, gs, True)
+                         c, w, sigma, tau_h, gs, True, False, 0, 0, 0, 0)
             mi[m, c, MI_DIRTY] = 1
     nxt = NEVER
     for c in range(mi.shape[1]):

@@ -108,3 +108,11 @@ def test_a_cells_own_update_scores_only_its_own_fills() -> None:
     assert gi[0, :, S.GI_FLAGS].tolist() == [0, 1]
     S.guard_update(gi, gf, gq, gh, gp, gpi, 0, -1, t + 12 * NS_PER_S, 5200.0, 10 * NS_PER_S)  # 52c: not toxic
     assert gi[0, :, S.GI_FLAGS].tolist() == [0, 1] and gh[0, 0] == gh[0, 1] == 2
+
+
+@given(close=st.integers(0, 2**62), now=st.integers(0, 2**62))
+def test_the_kernels_tau_is_the_live_quoters(close: int, now: int) -> None:
+    from kmm.backtest.kernel import tau_hours
+    from kmm.strategy.estimators import hours_to_close
+
+    assert tau_hours(close, now) == hours_to_close(close, now)
