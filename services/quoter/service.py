@@ -60,6 +60,7 @@ from kmm.strategy.quoting import (
     QuoteParams,
     hold_quote,
     quote_one,
+    warm_up,
 )
 
 from .model import MarketModel
@@ -152,6 +153,7 @@ class QuoterService(Service):
         return p
 
     async def on_start(self) -> None:
+        log.info("quoting core ready in %.2f s", warm_up())  # numba: load (or compile) before the first book
         self.consume_fanout((MD_MARKET, SEL_UNIVERSE), self.on_reference, start="0")
         self.consume_fanout((RISK_CONTROL,), self.on_reference)
         self.consume_fanout((MD_BOOK, MD_TRADE), self.on_market_data,
