@@ -48,7 +48,7 @@ bench: setup ## every benchmark; each prints its figures as one JSON line at the
 backtest: setup ## backtest on a small deterministic synthetic dataset
 	$(BIN)/kmm backtest --synthetic --out out/backtest
 
-grid: setup ## 1,000-cell (gamma, kappa) grid search with heatmap and CSV
+grid: setup ## 1,024-cell (32 × 32 gamma, kappa) grid search, risk on, with heatmap and CSV
 	$(BIN)/kmm grid --synthetic --out out/grid
 
 acl: setup ## write deploy/redis/users.acl from the topology table (passwords in deploy/secrets/redis)

@@ -17,7 +17,6 @@ import os
 import sys
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,13 @@ from kmm.backtest.engine import FillConfig, RunConfig  # noqa: E402
 from kmm.backtest.fidelity import compare  # noqa: E402
 from kmm.backtest.importers import import_md_records  # noqa: E402
 from kmm.backtest.policy import ASPolicy  # noqa: E402
-from kmm.backtest.recorder import MD_STREAMS  # noqa: E402
+from kmm.backtest.recorder import MD_STREAMS, without_own_orders  # noqa: E402
 from kmm.bus.publisher import FIELD  # noqa: E402
 from kmm.bus.topology import EXEC_REPORT, ORD_INTENT  # noqa: E402
-from kmm.messages import BookUpdate, Fill, Message, OrderAck, OrderCancel, OrderReject, decode, encode  # noqa: E402
+from kmm.messages import Fill, decode, encode  # noqa: E402
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE  # noqa: E402
 from kmm.risk.engine import RiskLimits  # noqa: E402
 from kmm.runner import cli as runner  # noqa: E402
-from kmm.strategy.own_orders import OwnOrders  # noqa: E402
 from kmm.strategy.quoting import QuoteParams  # noqa: E402
 from kmm_services.quoter.service import QuoterSettings  # noqa: E402
 from kmm_services.risk.service import RiskSettings  # noqa: E402
@@ -53,25 +51,6 @@ def live_parameters() -> tuple[QuoteParams, RiskLimits, QuoterSettings]:
                         max_daily_loss=r.max_daily_loss_dollars * MONEY_SCALE, rate_capacity=r.rate_capacity,
                         rate_per_s=r.rate_per_s, sigma_ref=r.sigma_ref_c)
     return params, limits, q
-
-
-def without_own_orders(md: list[Message], reports: list[Message]) -> list[Message]:
-    """The recorded books minus our own resting orders (as the live quoter sees them, and so the
-    replay's queues hold only other traders), applying reports in ``ts_init`` order."""
-    own = OwnOrders()
-    events = sorted((m for m in reports if isinstance(m, OrderAck | OrderCancel | OrderReject | Fill)),
-                    key=lambda m: m.ts_init)
-    out: list[Message] = []
-    i = 0
-    for m in md:
-        while i < len(events) and events[i].ts_init <= m.ts_init:
-            own.on_report(events[i])
-            i += 1
-        if isinstance(m, BookUpdate):
-            bids, asks = own.strip(m)
-            m = replace(m, bids=bids, asks=asks)
-        out.append(m)
-    return out
 
 
 def admin_url(run: runner.Run) -> str:
@@ -154,7 +133,8 @@ def main() -> None:
     variants = {"queue": (log, "queue"), "trade_through": (log, "trade_through"),
                 "queue_with_own_orders_in_book": (raw, "queue")}
     for name, (events, model) in variants.items():
-        policy = ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_estimator="ewma",
+        policy = ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_estimator="tsrv", sigma_prior=q.sigma_prior_c,
+                          sigma_lag=q.sigma_lag,
                           hold_tolerance=round(q.requote_tolerance_c * PRICE_SCALE / 100),
                           hold_size_tolerance=q.requote_size_tolerance, risk=limits)
         rows = compare(events, policy, fills.values(), RunConfig(fill=FillConfig(model=model)))

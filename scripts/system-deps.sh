@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install the system packages kmm needs when they are missing (Debian/Ubuntu, as root or with sudo):
-# redis-server (the bus, for make run and the tests) and prometheus (promtool + the real-Prometheus test).
+# redis-server (the bus, for make run and the tests), prometheus (promtool + the real-Prometheus test)
+# and tmux (the console test drives kmm run in a tmux pane).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

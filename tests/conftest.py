@@ -16,6 +16,19 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Run files of every ``kmm run`` a test starts go to a temp dir, never the user's ~/.kmm."""
+    d = tmp_path_factory.mktemp("kmm-state")
+    old = os.environ.get("KMM_STATE_DIR")
+    os.environ["KMM_STATE_DIR"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("KMM_STATE_DIR", None)
+    else:
+        os.environ["KMM_STATE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def redis_server_url() -> Iterator[str]:
     env = os.environ.get("TEST_REDIS_URL")

@@ -1,7 +1,8 @@
 """The ``kmm`` command: one entry point, one module per subcommand.
 
-Each subcommand module exposes ``add_arguments(parser)`` and ``main(args) -> int``; they are
-imported only when their command runs, so ``kmm --help`` stays fast.
+Each subcommand module exposes ``add_arguments(parser)`` and ``main(args) -> int`` (or names an
+object that does: ``module:attr``); they are imported only when their command runs, so ``kmm --help``
+stays fast.
 """
 
 import argparse
@@ -18,7 +19,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("kmm.backtest.cli_import", "import Kalshi data into the event log format"),
     "backtest": ("kmm.backtest.cli_backtest", "run one backtest over an event log"),
     "grid": ("kmm.backtest.cli_grid", "grid search over (gamma, kappa)"),
-    "report": ("kmm.backtest.cli_report", "render a report from backtest/grid results"),
+    "report": ("kmm.backtest.cli_report", "report of a backtest, a grid or a kmm run session (fills, P&L, charts)"),
+    "status": ("kmm.ops.commands:status", "a running system: services, risk state, exposure, markets"),
+    "positions": ("kmm.ops.commands:positions", "a running system's positions, limits and P&L per market"),
+    "orders": ("kmm.ops.commands:orders", "a running system's open orders"),
+    "halt": ("kmm.ops.commands:halt", "halt trading (cancel every order) on a running system"),
+    "resume": ("kmm.ops.commands:resume", "resume trading on a running system"),
+    "fills": ("kmm.ops.commands:fills", "a running system's fills since a time"),
+    "config": ("kmm.ops.config_cmd", "show the effective settings with their sources and defaults"),
+    "doctor": ("kmm.ops.doctor", "preflight checks against Kalshi (or the simulator) before trading"),
 }
 
 
@@ -32,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     name = argv[0]
-    module = importlib.import_module(COMMANDS[name][0])
+    module_name, _, attr = COMMANDS[name][0].partition(":")
+    module = importlib.import_module(module_name)
+    if attr:
+        module = getattr(module, attr)
     cmd = argparse.ArgumentParser(prog=f"kmm {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd)
     return int(module.main(cmd.parse_args(argv[1:])) or 0)

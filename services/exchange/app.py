@@ -15,6 +15,7 @@ by their ``ticker``. Cancel-all covers every shard. Legacy V1 endpoints are not 
 
 import asyncio
 import contextlib
+import email.utils
 import json
 import time
 from collections import Counter
@@ -196,6 +197,30 @@ def render_metrics(sim: Simulator, hub: Hub, counters: "Counter[str]") -> str:
     return "\n".join(lines) + "\n"
 
 
+class ServerDate:
+    """ASGI middleware: every HTTP response's ``Date`` from the server's clock (shifted by the
+    ``clock_skew_ms`` fault). Servers using this app turn uvicorn's own Date header off."""
+
+    def __init__(self, app: Any, sim: Simulator) -> None:
+        self.app = app
+        self.sim = sim
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_date(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                now_s = self.sim.faults.server_ms(time.time_ns() // 1_000_000) / 1000
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", email.utils.formatdate(now_s, usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_date)
+
+
 # --- the app ---------------------------------------------------------------------------------------
 def create_app(sim: Simulator) -> Starlette:
     """The ASGI app serving ``sim``; its lifespan runs the simulator's clock loop."""
@@ -212,7 +237,7 @@ def create_app(sim: Simulator) -> Starlette:
             path = request.url.path
             api_path = path[len(API):] if path.startswith(API) else path
             faults = sim.faults
-            now_ms = time.time_ns() // 1_000_000  # signatures are checked as of arrival, not after latency
+            now_ms = faults.server_ms(time.time_ns() // 1_000_000)  # as of arrival, not after latency
             try:
                 await request.body()  # cached: the handler still has it if the client leaves meanwhile
             except ClientDisconnect:
@@ -724,7 +749,7 @@ def create_app(sim: Simulator) -> Starlette:
 
     # ---- WebSocket ----
     async def websocket_endpoint(websocket: WebSocket) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = sim.faults.server_ms(time.time_ns() // 1_000_000)
         try:
             user = authenticate(sim.keys, "GET", WS_PATH, websocket.headers, now_ms)
         except AuthError as exc:
@@ -947,6 +972,7 @@ def create_app(sim: Simulator) -> Starlette:
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: not_found, 405: not_found, Exception: internal})
+    app.add_middleware(ServerDate, sim=sim)
     app.state.sim = sim
     app.state.hub = hub
     return app

@@ -80,7 +80,8 @@ async def serve(args: argparse.Namespace) -> None:
         first_close_minutes=args.first_close_minutes, close_spacing_minutes=args.close_spacing_minutes,
     )
     config = uvicorn.Config(create_app(sim), host=args.host, port=args.port, log_level="warning",
-                            lifespan="on", ws_ping_interval=10.0, ws_ping_timeout=20.0)
+                            lifespan="on", ws_ping_interval=10.0, ws_ping_timeout=20.0,
+                            date_header=False)  # app.ServerDate sets it from the server clock
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

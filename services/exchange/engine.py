@@ -27,7 +27,7 @@ import heapq
 import logging
 from collections.abc import Callable, Sequence
 
-from kmm.kalshi.fees import CENT_MONEY, TAKER_RATE, FillFee, fill_fee, maker_rate, trade_fee
+from kmm.kalshi.fees import CENT_MONEY, TAKER_RATE, FillFee, maker_rate, order_fill_fee, trade_fee
 from kmm.messages.units import NS_PER_S, ONE_DOLLAR
 
 from . import errors as E
@@ -740,11 +740,11 @@ class Exchange(ExchangeQueries):
         mq = mpos.position if mpos else 0
         step = self._balance_step
         t_rev = trade_cash(tq, tbuy, price, qty)[2]
-        t_fee = fill_fee(t_rev, trade_fee(TAKER_RATE, price, qty), taker.fee_accumulator, step)
+        t_fee = order_fill_fee(TAKER_RATE, price, qty, t_rev, taker.fee_accumulator, step)
         if tacct.cash + t_fee.balance_delta < tacct.locked:
             return _TAKER_BROKE, 0
         m_rev = trade_cash(mq, not tbuy, price, qty)[2]
-        m_fee = fill_fee(m_rev, trade_fee(st.maker_rate, price, qty), maker.fee_accumulator, step)
+        m_fee = order_fill_fee(st.maker_rate, price, qty, m_rev, maker.fee_accumulator, step)
         if macct.cash + m_fee.balance_delta < macct.locked - maker.reserved:
             self._cancel(maker, R_INSUFFICIENT, now)
             return _MAKER_GONE, 0

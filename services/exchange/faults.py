@@ -13,6 +13,9 @@ Faults:
 - ``paused``: an exchange pause (``trading_active: false``, new orders rejected,
   ``cancel_order_on_pause`` orders cancelled by the engine).
 - ``drop_ws``: every open WS connection is closed.
+- ``clock_skew_ms``: the server's clock runs this many ms ahead (negative: behind) of the machine's —
+  for the ``Date`` header of every response and for the signature timestamp window (a client whose
+  clock is "off" by the opposite amount), so ``kmm doctor`` can be tested against a skewed clock.
 Paths are relative to ``/trade-api/v2`` (e.g. ``/portfolio/events/orders``).
 """
 
@@ -38,6 +41,11 @@ class Faults:
     ws_drop_generation: int = 0
     # Only requests under these API path prefixes are affected by 429/5xx bursts (empty = all).
     paths: list[str] = field(default_factory=list)
+    clock_skew_ms: int = 0
+
+    def server_ms(self, now_ms: int) -> int:
+        """The server's clock (ms) when the machine's reads ``now_ms``."""
+        return now_ms + self.clock_skew_ms
 
     def applies(self, api_path: str) -> bool:
         return _under(api_path, self.paths)
@@ -81,7 +89,7 @@ class Faults:
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply an admin request body. Unknown keys or bad values raise ValueError and change nothing."""
-        allowed = set(_COUNTS) | set(_PATH_LISTS) | {"error_status", "paused"}
+        allowed = set(_COUNTS) | set(_PATH_LISTS) | {"error_status", "paused", "clock_skew_ms"}
         unknown = set(changes) - allowed - {"drop_ws"}
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
@@ -94,6 +102,9 @@ class Faults:
             elif key == "paused":
                 if not isinstance(value, bool):
                     raise ValueError("paused must be true or false")
+            elif key == "clock_skew_ms":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError("clock_skew_ms must be an integer (negative: the server is behind)")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{key} must be a non-negative integer")
             clean[key] = value

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from pydantic import Field
 
 from kmm.bus.consumer import Delivery
@@ -79,6 +79,7 @@ from kmm.messages import (
     decode,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_MS, NS_PER_S, count_to_fp, money_to_dollars
+from kmm.ops.streams import recent_fills
 from kmm.risk.approval import Allowance
 
 from .orders import (
@@ -176,7 +177,7 @@ class GatewayService(Service):
         self.placements: dict[tuple[str, str], int] = {}
         self.hold_places_until = 0.0  # after a cancel-all (unless the private feed confirms states)
         self.group_hold_until = 0.0  # after the exchange's order-group breaker fired
-        self.start_hold_until = 0.0  # after a (re)start: a create the previous process sent may still land
+        self.startup_hold_until = 0.0  # after a restart, until the previous incarnation's creates landed
         self.suspect: dict[tuple[str, str], int] = {}  # (market, side) → unknown kmm- orders being checked
         self.reconciled = False
         self.balance: int | None = None
@@ -206,12 +207,15 @@ class GatewayService(Service):
             await self.recover_fills()
             await self.reconcile(initial=True)
             await self.create_order_group()
+            # A create sent by the previous incarnation may still land: place nothing until it has had
+            # the time a request may take, then adopt whatever landed.
+            self.startup_hold_until = time.monotonic() + self.s.request_timeout_s + 1.0
+            self.spawn_task(self.adopt_late_landers(), "adopt-late-landers")
             if self.s.kalshi_ws_url:
                 self.ws = KalshiWs(self.s.kalshi_ws_url, signer=self.signer)
                 self.spawn(self.feed_loop(), "private-feed")
             self.spawn(self.fills_loop(), "fills")
             self.spawn(self.reconcile_loop(), "reconcile")
-            self.start_hold_until = time.monotonic() + self.s.request_timeout_s + 1.0
         self.reconciled = True
         self.last_heartbeat = time.monotonic()
         self.consume_group((ORD_APPROVED, RISK_CONTROL), self.on_message)
@@ -340,13 +344,9 @@ class GatewayService(Service):
         return self.state != HALTED and fresh and not self.dead_man_fired and self.reconciled
 
     def placements_allowed(self) -> bool:
-        """No new order while the exchange's breaker holds, right after a (re)start (a create the killed
-        process sent may land after our reconciliation: the unknown-order check cancels it only once its
-        answer would have come, ``KMM_REQUEST_TIMEOUT_S`` + 1 s), or after a cancel-all without the WS."""
-        now = time.monotonic()
-        if now < self.group_hold_until or now < self.start_hold_until:
+        if time.monotonic() < max(self.group_hold_until, self.startup_hold_until):
             return False
-        return self.feed_up or now >= self.hold_places_until
+        return self.feed_up or time.monotonic() >= self.hold_places_until
 
     async def sync_loop(self) -> None:
         while True:
@@ -1030,10 +1030,12 @@ class GatewayService(Service):
                 log.warning("fills poll: %s", exc)
             await asyncio.sleep(self.s.fills_interval_s)
 
-    async def poll_fills(self) -> None:
+    async def poll_fills(self, ticker: str | None = None) -> None:
         assert self.api is not None
         new: list[wire.Fill] = []
-        filters = {"min_ts": self.fills_since_s} if self.fills_since_s else {}
+        filters: dict[str, Any] = {"min_ts": self.fills_since_s} if self.fills_since_s else {}
+        if ticker is not None:
+            filters["ticker"] = ticker
         async for f in self.api.iter_fills(limit=200, **filters):
             if fill_key(f) not in self.fill_keys:
                 new.append(f)
@@ -1106,6 +1108,11 @@ class GatewayService(Service):
         self.balance = bal.balance
         self.wake.set()
 
+    async def adopt_late_landers(self) -> None:
+        await asyncio.sleep(max(self.startup_hold_until - time.monotonic(), 0.0))
+        await self.reconcile(initial=True)
+        self.wake.set()
+
     def adopt(self, ex: wire.Order) -> None:
         """A resting order of ours from before this start: track it (one per side; extras are cancelled)."""
         o = Order(ex.client_order_id, ex.ticker, ex.side, ex.price, ex.remaining_count, order_id=ex.order_id,
@@ -1126,6 +1133,8 @@ class GatewayService(Service):
                 new.append(st)
         now = time.time_ns()
         for st in sorted(new, key=lambda s: s.settled_ts):
+            # every fill of the market goes out before its settlement: risk books the fills, then the payout
+            await self.poll_fills(st.ticker)
             self.settled.add(st.ticker)
             al = self.allowance(st.ticker)
             al.expire()
@@ -1185,6 +1194,12 @@ class GatewayService(Service):
             return {"orders": [{"client_order_id": o.client_order_id, "order_id": o.order_id, "market": o.market,
                                 "side": o.side, "price": o.price, "count": count_to_fp(o.count),
                                 "status": o.status} for o in self.table.live()]}
+
+        @app.get("/fills")
+        async def fills(since_ms: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
+            """Our fills as reported on ``exec:report`` since ``since_ms`` (Unix ms), oldest first."""
+            assert self.redis is not None
+            return await recent_fills(self.redis, EXEC_REPORT, since_ms, limit)
 
 
 SERVICE = GatewayService

@@ -1,7 +1,9 @@
 """Market data: Kalshi WS and REST in, normalized ``md:*`` messages out.
 
 - polls ``GET /markets`` (open markets, with their event's mutual exclusivity and their series'
-  maker-fee flag) and publishes ``md:market`` for the selector, quoter and risk;
+  ``fee_type`` and ``fee_multiplier``) and publishes ``md:market`` for the selector, quoter and risk;
+  a series whose lookup failed is published with ``fee_type`` "" (consumers assume the standard maker
+  fee) and looked up again after ``KMM_SERIES_RETRY_S``;
 - follows ``sel:universe`` and keeps an ``orderbook_delta`` + ``ticker`` subscription on exactly
   those markets (this shard's share of them); trades and lifecycle events for all markets;
 - the WS client rebuilds books with per-subscription seq checks (a gap resnapshots) and reconnects;
@@ -34,9 +36,10 @@ from kmm.kalshi import constants as kc
 from kmm.kalshi import errors as kerr
 from kmm.kalshi import wire
 from kmm.kalshi.auth import Signer
+from kmm.kalshi.fees import PPM
 from kmm.kalshi.rest import KalshiRest
 from kmm.kalshi.ws import KalshiWs, Resnapshot, Subscription
-from kmm.messages import BookUpdate, DecodeError, Message, Universe, decode
+from kmm.messages import BookUpdate, DecodeError, MarketInfo, Message, Universe, decode
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class MarketDataSettings(ServiceSettings):
     depth: int = Field(10, ge=1, le=100)
     max_markets: int = Field(2000, ge=1)
     book_refresh_s: float = Field(1.0, gt=0, description="re-publish an unchanged valid book this often")
+    series_retry_s: float = Field(60.0, gt=0, description="retry a failed series (fee type) lookup after this")
 
 
 class MarketDataService(Service):
@@ -72,7 +76,8 @@ class MarketDataService(Service):
         self.subscribed: set[str] = set()
         self.markets: dict[str, wire.Market] = {}
         self.event_exclusive: dict[str, bool] = {}
-        self.series_maker_fees: dict[str, bool] = {}
+        self.series_fees: dict[str, tuple[str, int]] = {}  # series → (fee_type, fee_multiplier_ppm)
+        self.series_retry_ns: dict[str, int] = {}  # series whose lookup failed → when to try again
         self.books_published = 0
         self.trades_published = 0
         self.markets_polled = False
@@ -233,25 +238,29 @@ class MarketDataService(Service):
         await self.refresh_reference(seen.values())
         now = time.time_ns()
         for mk in seen.values():
-            self.publish_nowait(MD_MARKET, dataclasses.replace(mk.to_market_info(
-                maker_fees=self.series_maker_fees.get(mk.series, False),
-                mutually_exclusive=self.event_exclusive.get(mk.event_ticker, False), ts_init=now),
-                msg_id=new_id(), ts_event=now))
+            self.publish_nowait(MD_MARKET, dataclasses.replace(self.market_info(mk, now),
+                                                               msg_id=new_id(), ts_event=now))
         for ticker in set(self.markets) - set(seen):  # closed or settled since the last poll
             try:
                 mk = await self.api.get_market(ticker)
             except kerr.KalshiError:
                 continue
-            self.publish_nowait(MD_MARKET, dataclasses.replace(mk.to_market_info(
-                maker_fees=self.series_maker_fees.get(mk.series, False),
-                mutually_exclusive=self.event_exclusive.get(mk.event_ticker, False), ts_init=now),
-                msg_id=new_id(), ts_event=now))
+            self.publish_nowait(MD_MARKET, dataclasses.replace(self.market_info(mk, now),
+                                                               msg_id=new_id(), ts_event=now))
         self.markets = seen
         self.markets_polled = True
 
+    def market_info(self, mk: wire.Market, now: int) -> MarketInfo:
+        fee_type, ppm = self.series_fees.get(mk.series, ("", PPM))
+        return mk.to_market_info(
+            maker_fees=fee_type in wire.MAKER_FEE_TYPES, fee_type=fee_type, fee_multiplier_ppm=ppm,
+            mutually_exclusive=self.event_exclusive.get(mk.event_ticker, False), ts_init=now)
+
     async def refresh_reference(self, markets: Any) -> None:
-        """Event exclusivity and series fee types, fetched once per event/series."""
+        """Event exclusivity and series fee types, fetched once per event/series. A failed series
+        lookup is not cached: the series stays unknown (fees assumed) and is retried later."""
         assert self.api is not None
+        now = time.monotonic_ns()
         for mk in markets:
             if mk.event_ticker and mk.event_ticker not in self.event_exclusive:
                 try:
@@ -259,12 +268,15 @@ class MarketDataService(Service):
                     self.event_exclusive[mk.event_ticker] = ev.mutually_exclusive
                 except kerr.KalshiError:
                     self.event_exclusive[mk.event_ticker] = False
-            if mk.series and mk.series not in self.series_maker_fees:
+            if mk.series and mk.series not in self.series_fees and self.series_retry_ns.get(mk.series, 0) <= now:
                 try:
                     se = await self.api.get_series(mk.series)
-                    self.series_maker_fees[mk.series] = "maker" in (se.fee_type or "")
-                except kerr.KalshiError:
-                    self.series_maker_fees[mk.series] = False
+                except kerr.KalshiError as exc:
+                    log.warning("series %s lookup failed (%s): assuming maker fees until it succeeds", mk.series, exc)
+                    self.series_retry_ns[mk.series] = now + int(self.s.series_retry_s * 1e9)
+                    continue
+                self.series_fees[mk.series] = (se.fee_type, se.fee_multiplier_ppm)
+                self.series_retry_ns.pop(mk.series, None)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -3,23 +3,27 @@
 Books arrive on ``md:book`` (fan-out, coalesced: each batch keeps only the latest book per market,
 so the quoter works on the latest state instead of a queue of stale deltas). For each changed
 market it runs :func:`kmm.strategy.quoting.quote_one` on the book without our own resting orders
-(rebuilt from ``exec:report``) with σ from an EWMA of the mid, τ from the
-market's close time, inventory from ``exec:report``, and publishes an intent when the target
-changed or its refresh is due. Intents expire (``KMM_INTENT_TTL_S``): if the quoter stops, the
-gateway lets its quotes lapse. A market that leaves the universe gets a zero intent (pull quotes), and
-so does a market whose book is older than ``KMM_MAX_BOOK_AGE_S`` (marketdata re-vouches for quiet
-books every second; a stale book means the feed is down or the book is being rebuilt). Each intent
-carries what risk checks it against, so risk never reads the book stream: the book's top (the
-whole book, ours included), its ``ts_init``, exchange time and ``seq``, and σ of the mid in price
-space. A settled market is never quoted again.
+(rebuilt from ``exec:report``) with σ from a two-scale realized variance of the mid (bounce-free),
+τ from the market's close time, the series' maker fee rate, inventory from ``exec:report`` and the
+adverse-selection guard (fed our fills and ``md:trade``), and publishes an intent when the target
+changed or its refresh is due. Close rules (reduce-only / stop N minutes before the close) are
+per series: ``KMM_SERIES_CLOSE_MIN`` overrides the defaults. Intents expire (``KMM_INTENT_TTL_S``):
+if the quoter stops, the gateway lets its quotes lapse. A market that leaves the universe gets a zero
+intent (pull quotes), and so does a market whose book is older than ``KMM_MAX_BOOK_AGE_S``
+(marketdata re-vouches for quiet books every second; a stale book means the feed is down or the book
+is being rebuilt). Each intent carries what risk checks it against, so risk never reads the book
+stream: the book's top (the whole book, ours included), its ``ts_init``, exchange time and ``seq``,
+and σ of the mid in price space.
+A settled market is never quoted again.
 """
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from kmm.bus.consumer import Delivery
 from kmm.bus.ids import new_id
@@ -48,11 +52,18 @@ from kmm.messages import (
     PositionReport,
     QuoteIntent,
     Settlement,
+    Trade,
     Universe,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_S, PRICE_SCALE
 from kmm.strategy.own_orders import OwnOrders
-from kmm.strategy.quoting import QuoteParams, hold_quote, quote_one
+from kmm.strategy.quoting import (
+    DEFAULTS,
+    QuoteParams,
+    hold_quote,
+    quote_one,
+    warm_up,
+)
 
 from .model import MarketModel
 
@@ -69,12 +80,34 @@ class QuoterSettings(ServiceSettings):
     min_edge_c: float = Field(0.0, ge=0)
     space: str = Field("price", pattern="^(price|logit)$")
     sigma_prior_c: float = Field(5.0, ge=0, description="σ before data, cents per √hour")
+    sigma_lag: int = Field(10, ge=2, description="slow scale of the two-scale σ, in mid changes")
+    jump_frac: float = Field(DEFAULTS.jump_frac, ge=0, le=1, description="variance floor at the close, × P(100−P)")
+    close_reduce_min: float = Field(DEFAULTS.reduce_before_h * 60.0, ge=0, description="reduce-only before the close")
+    close_stop_min: float = Field(DEFAULTS.stop_before_h * 60.0, ge=0, description="no quotes before the close")
+    series_close_min: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description='per series {"SERIES": [reduce_min, stop_min]}, JSON')
+    guard_widen_c: float = Field(DEFAULTS.guard_widen_c, ge=0, description="a guarded side moves out this far")
+    guard_size: float = Field(DEFAULTS.guard_size, ge=0, le=1, description="a guarded side's size multiplier")
+    toxic_c: float = Field(DEFAULTS.toxic_c, ge=0, description="markout (¢/contract) below −this is toxic; inf off")
+    markout_s: float = Field(DEFAULTS.markout_s, gt=0)
+    guard_s: float = Field(DEFAULTS.guard_s, ge=0, description="a toxic fill guards its side this long")
+    flow_threshold: float = Field(DEFAULTS.flow_threshold, gt=0, description="taker-flow imbalance; inf off")
+    flow_half_life_s: float = Field(DEFAULTS.flow_half_life_s, gt=0)
+    flow_min: float = Field(DEFAULTS.flow_min, ge=0, description="contracts of flow before the flow trigger")
     use_microprice: bool = False
     requote_tolerance_c: float = Field(1.0, ge=0, description="keep a resting price within this many cents")
     requote_size_tolerance: float = Field(0.5, ge=0, description="raise a resting size only past this fraction")
     intent_ttl_s: float = Field(10.0, gt=0)
     refresh_s: float = Field(3.0, gt=0)
     max_book_age_s: float = Field(5.0, gt=0, description="pull quotes priced off an older book")
+
+    @field_validator("series_close_min")
+    @classmethod
+    def _non_negative(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for series, (reduce_min, stop_min) in v.items():
+            if not (reduce_min >= 0 and stop_min >= 0):
+                raise ValueError(f"{series}: minutes must be >= 0")
+        return v
 
 
 class QuoterService(Service):
@@ -88,7 +121,12 @@ class QuoterService(Service):
             gamma=settings.gamma, kappa=settings.kappa, eta=settings.eta,
             base_count=settings.base_contracts * COUNT_SCALE,
             max_position=settings.max_position_contracts * COUNT_SCALE, horizon_h=settings.horizon_h,
-            min_edge_c=settings.min_edge_c)
+            min_edge_c=settings.min_edge_c, jump_frac=settings.jump_frac,
+            reduce_before_h=settings.close_reduce_min / 60.0, stop_before_h=settings.close_stop_min / 60.0,
+            guard_widen_c=settings.guard_widen_c, guard_size=settings.guard_size, toxic_c=settings.toxic_c,
+            markout_s=settings.markout_s, guard_s=settings.guard_s, flow_threshold=settings.flow_threshold,
+            flow_half_life_s=settings.flow_half_life_s, flow_min=settings.flow_min)
+        self.series_params: dict[str, QuoteParams] = {}
         self.tolerance = round(settings.requote_tolerance_c * PRICE_SCALE / 100)
         self.models: dict[str, MarketModel] = {}
         self.own = OwnOrders()
@@ -102,10 +140,22 @@ class QuoterService(Service):
     def model(self, market: str) -> MarketModel:
         m = self.models.get(market)
         if m is None:
-            m = self.models[market] = MarketModel(market, self.s.sigma_prior_c, self.s.space)
+            m = self.models[market] = MarketModel(market, self.s.sigma_prior_c, self.s.space, params=self.params,
+                                                  sigma_lag=self.s.sigma_lag)
         return m
 
+    def params_for(self, series: str) -> QuoteParams:
+        """The quote parameters of a series: the defaults with its close rules, if it has its own."""
+        p = self.series_params.get(series)
+        if p is None:
+            rule = self.s.series_close_min.get(series)
+            p = self.params if rule is None else dataclasses.replace(
+                self.params, reduce_before_h=rule[0] / 60.0, stop_before_h=rule[1] / 60.0)
+            self.series_params[series] = p
+        return p
+
     async def on_start(self) -> None:
+        log.info("quoting core ready in %.2f s", warm_up())  # numba: load (or compile) before the first book
         self.consume_fanout((MD_MARKET, SEL_UNIVERSE), self.on_reference, start="0")
         self.consume_fanout((RISK_CONTROL,), self.on_reference)
         self.consume_fanout((MD_BOOK, MD_TRADE), self.on_market_data,
@@ -150,6 +200,8 @@ class QuoterService(Service):
                 m.on_book(msg, self.own)
                 if msg.market in self.universe:
                     self.requote(m, now)
+            elif isinstance(msg, Trade) and msg.market in self.universe:
+                self.model(msg.market).on_trade(msg, now)
 
     async def on_report(self, msg: Message, d: Delivery) -> None:
         self.own.on_report(msg)
@@ -159,7 +211,9 @@ class QuoterService(Service):
             self.fill_seq[msg.market] = msg.seq or self.fill_seq.get(msg.market, 0) + 1
             m = self.model(msg.market)
             m.position += msg.count if msg.side == "bid" else -msg.count
-            self.requote(m, time.time_ns(), force=True, origin_ts=msg.ts_init)
+            now = time.time_ns()
+            m.on_fill(msg, now)
+            self.requote(m, now, force=True, origin_ts=msg.ts_init)
         elif isinstance(msg, PositionReport):
             m = self.model(msg.market)
             if m.position != msg.position and msg.fill_seq == self.fill_seq.get(msg.market, 0):
@@ -188,7 +242,7 @@ class QuoterService(Service):
         state = m.state(now, self.s.use_microprice)
         if state is None:
             return
-        q = quote_one(state, self.params, m.grid, space=self.s.space)
+        q = quote_one(state, self.params_for(m.info.series), m.grid, space=self.s.space)
         target = (q.bid_price, q.bid_count, q.ask_price, q.ask_count)
         if m.last_quote is not None and self.tolerance:
             target = hold_quote(m.last_quote, target, self.tolerance, self.s.requote_size_tolerance)

@@ -17,7 +17,8 @@
   start: a halted risk restarts halted; approvals that have not expired are read back from its own
   ``ord:approved`` so they still count;
 - books settlements (the exchange's payout) into P&L and releases their exposure;
-- REST: ``POST /halt`` (kill switch), ``POST /resume``, ``GET /state`` (positions, limits, PnL).
+- REST: ``POST /halt`` (kill switch), ``POST /resume``, ``GET /state`` (positions, limits, PnL),
+  ``GET /positions`` (per market: position, limit, P&L, fills, last denial; exposure against its limit).
 Positions come from our fills and are reconciled with the exchange snapshots the gateway publishes
 (only when both have seen the same fills of that market).
 """
@@ -67,6 +68,7 @@ from kmm.messages import (
     decode,
 )
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, count_to_fp, money_to_dollars
+from kmm.ops.streams import last_denials
 from kmm.risk import engine as rk
 
 log = logging.getLogger(__name__)
@@ -150,7 +152,8 @@ class RiskService(Service):
             elif isinstance(msg, ApprovalStatus):
                 e.on_approval_status(msg.market, msg.intent_id, msg.status)
             elif isinstance(msg, Settlement):
-                if e.on_settlement(msg.market, msg.result, msg.revenue, msg.position):
+                if e.on_settlement(msg.market, msg.result, rk.payout_from_exchange(msg.revenue, msg.position),
+                                   msg.position):
                     self.counts["settlements"] += 1
                     changed = msg.market
                     log.info("settled %s %s: payout $%s", msg.market, msg.result, money_to_dollars(msg.revenue))
@@ -309,6 +312,34 @@ class RiskService(Service):
         @app.get("/state")
         async def get_state() -> dict[str, Any]:
             return self.state()
+
+        @app.get("/positions")
+        async def positions() -> dict[str, Any]:
+            """Per market: position, limit, P&L, fills, last denial; and the book-wide exposure and limits."""
+            e, lim = self.engine, self.engine.limits
+            denials = await last_denials(self.redis, RISK_DENIED) if self.redis is not None else {}
+            rows = []
+            for m, r in sorted(e.markets.items()):
+                if r.info is None and not r.position and not r.fill_seq:
+                    continue
+                pnl = e.market_pnl(m)
+                rows.append({
+                    "market": m, "position": count_to_fp(r.position), "limit": count_to_fp(e.position_limit(m)),
+                    "fills": r.fill_seq, "best_bid": r.best_bid, "best_ask": r.best_ask, "mark": r.mark,
+                    "pnl": money_to_dollars(pnl["realized"] + pnl["unrealized"] - pnl["fees"], 6),
+                    "realized": money_to_dollars(pnl["realized"], 6),
+                    "unrealized": money_to_dollars(pnl["unrealized"], 6),
+                    "fees": money_to_dollars(pnl["fees"], 6), "settled": r.settled,
+                    "last_denial": denials.get(m),
+                })
+            return {"state": e.state, "reason": e.state_reason, "markets": rows,
+                    "exposure_dollars": money_to_dollars(e.exposure(), 6),
+                    "max_exposure_dollars": money_to_dollars(lim.max_exposure, 6),
+                    "pnl_dollars": money_to_dollars(e.value(), 6),
+                    "daily_pnl_dollars": money_to_dollars(e.daily_pnl(), 6),
+                    "max_daily_loss_dollars": money_to_dollars(lim.max_daily_loss, 6),
+                    "position_limit_contracts": count_to_fp(lim.position_limit),
+                    "counts": self.counts}
 
         @app.post("/halt")
         async def halt(body: dict[str, Any] | None = Body(default=None)) -> dict[str, Any]:  # noqa: B008

@@ -130,6 +130,17 @@ def apply_metadata(log: EventLog, args: argparse.Namespace) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from . import importers
+    from .progress import Progress
+
+    total = sum(f.stat().st_size for f in args.files if f.exists())
+    bar, done = Progress("import", enabled=sys.stderr.isatty() and total > 0), [0]
+
+    def read(n: int) -> None:
+        done[0] += n
+        bar(min(done[0], total), total)
+
+    importers.READ_PROGRESS = read
     try:
         if args.kind in ("ws", "l2"):
             log = import_ws_jsonl(args.files, source=args.kind)
@@ -139,6 +150,10 @@ def main(args: argparse.Namespace) -> int:
     except (UnsupportedFormat, UsageError, ValueError, FileNotFoundError) as exc:
         print(f"kmm import: {exc}", file=sys.stderr)
         return 2
+    finally:
+        importers.READ_PROGRESS = None
+    if done[0] < total:
+        bar(total, total)  # parquet and the last buffer: close the bar
     log.meta["trade_only"] = not bool((log.events["kind"] == BOOK).any())
     log.save(args.out)
     print(skip_report(log))

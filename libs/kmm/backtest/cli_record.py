@@ -7,9 +7,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from .importers import skip_report
+from .progress import Progress
 from .recorder import MD_STREAMS, record
 
 
@@ -25,10 +27,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     old = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    t0 = time.monotonic()
+    bar = Progress("record", every_s=0.5)
+
+    def on_batch(n: int) -> None:
+        if args.duration_s:  # a bar over the time asked for; otherwise a running count
+            bar(min(int((time.monotonic() - t0) * 10), int(args.duration_s * 10)), int(args.duration_s * 10))
+            print(f" {n} messages", end="", file=sys.stderr)
+        else:
+            print(f"\rrecorded {n} messages", end="", file=sys.stderr)
+
     try:
         log = record(args.redis_url, streams=tuple(args.streams), from_start=args.from_start,
-                     duration_s=args.duration_s, max_messages=args.max_messages, stop=stop,
-                     on_batch=lambda n: print(f"\rrecorded {n} messages", end="", file=sys.stderr))
+                     duration_s=args.duration_s, max_messages=args.max_messages, stop=stop, on_batch=on_batch)
     finally:
         signal.signal(signal.SIGINT, old)
     print(file=sys.stderr)

@@ -1,5 +1,7 @@
-"""``kmm report``: a readable text summary of a ``kmm backtest`` or ``kmm grid`` output directory, and
-a self-contained report.html beside it."""
+"""``kmm report``: a readable text summary of a ``kmm backtest`` or ``kmm grid`` output directory, or
+of a ``kmm run`` workdir (its recorded session: fills, P&L, markouts, P&L and inventory charts, and
+with ``--replay`` the backtest of the same session against what live did), and a self-contained
+report.html beside it."""
 
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ from .report import utc
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
-    p.add_argument("dir", type=Path, help="output directory of kmm backtest or kmm grid")
+    p.add_argument("dir", type=Path, help="output directory of kmm backtest or kmm grid, or a kmm run workdir")
     p.add_argument("--out", type=Path, default=None, help="HTML file (default DIR/report.html)")
     p.add_argument("--top", type=int, default=10, help="markets (backtest) listed by P&L")
+    p.add_argument("--replay", action="store_true",
+                   help="kmm run workdir: also backtest its session.npz with the live parameters and compare")
 
 
 def _table(rows: list[dict], keys: list[str]) -> str:
@@ -96,8 +100,15 @@ def grid_text(s: dict[str, Any]) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     d: Path = args.dir
     summary_path = d / "summary.json"
+    from kmm.runner.session import JOURNAL, is_session_dir, report, write_session
+
+    if not summary_path.exists() and not is_session_dir(d) and (d / JOURNAL).exists():
+        write_session(d)  # a run that was killed before it could write its session
+    if not summary_path.exists() and is_session_dir(d):
+        return report(d, args.top, args.out, with_replay=args.replay)
     if not summary_path.exists():
-        print(f"kmm report: {summary_path} not found (give the output directory of kmm backtest or kmm grid)")
+        print(f"kmm report: {summary_path} not found (give the output directory of kmm backtest or kmm grid, "
+              "or a kmm run workdir with session.npz)")
         return 2
     s = json.loads(summary_path.read_text())
     parts = [f"<h1>kmm report: {html.escape(str(d))}</h1>"]

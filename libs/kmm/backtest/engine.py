@@ -5,19 +5,22 @@ A run replays one event log for ``policy.n_cells`` parameter sets at once; a sin
 one-cell case of the same compiled loop, so a grid cell equals a single run exactly. Rules
 (docs/backtest.md §3):
 
-- Decisions for a market happen at its events, at most every ``decision_interval_ns``; the policy
-  sees the book top after the current event, its *reported* position, σ from the mids so far and τ
-  to the close — never the result or a later event (tests/unit/backtest/test_no_lookahead.py).
+- Decisions for a market happen at its events, at most every ``decision_interval_ns``, and, as the
+  live quoter wakes up, for a cell at each of its fill reports and ``requote_delay_ns`` after its risk
+  engine leaves HALTED; the policy sees the book top as of the decision, its *reported* position, σ
+  from the mids so far and τ to the close — never the result or a later event
+  (tests/unit/backtest/test_no_lookahead.py).
 - Orders: a changed target is sent at the decision, one request in flight per side; it reaches the
   exchange after ``place_latency`` (``cancel_latency`` for a withdrawal), a newer target waits for
   the one in flight. Post-only: a new order that would cross the replayed book is rejected (an amend
   that would cross is refused and the order stands). A decrease at the same price keeps queue
   priority (``decrease_keeps_priority``); any other amend goes to the back.
 - Our orders never move the replayed book. Fills are maker fills at our price (fill models below);
-  fills reach the quoter and risk ``report_latency`` later.
+  fills reach the quoter and risk ``report_latency`` later (settlements too, after the fills).
 - Fees: Kalshi's fixed-point maker fee with the per-order rounding accumulator, as the simulator.
-- Risk (``policy.risk``): the live risk engine's checks per cell (:mod:`kmm.backtest.krisk`); a denial
-  keeps the previous target (as live) unless ``denial_keeps_target`` is off.
+- Risk (``policy.risk``): the live risk engine per cell (:mod:`kmm.backtest.krisk`), each approval
+  APPLIED at once; a denial keeps the resting quotes (as live) unless ``denial_keeps_target`` is
+  off; an operator resumes a halted engine at the next trading day unless ``resume_next_day`` is off.
 - Each market settles at its close: $1/$0 when the result is known, else marked at the last mid and
   flagged; quotes withdrawn, risk exposure released. Events after a market's close are ignored.
 """
@@ -33,10 +36,12 @@ import numpy as np
 
 from kmm.kalshi import fees as kfees
 from kmm.messages.units import MONEY_SCALE, NS_PER_MS, PRICE_SCALE
+from kmm.risk.engine import RiskLimits
 from kmm.strategy.ticks import TickGrid
 
 from . import kernel as K
 from . import krisk as R
+from . import ksignals as S
 from .eventlog import BOOK, EventLog, MarketMeta
 
 TRADE_THROUGH = "trade_through"
@@ -44,9 +49,10 @@ QUEUE = "queue"
 FILL_MODELS = (TRADE_THROUGH, QUEUE)
 CANCEL_MODELS = ("none", "proportional", "power")
 MARKOUT_S = K.MARKOUT_S
-# What live measures today: the gateway polls fills every 0.5 s (services/gateway fills_interval_s), so a
-# fill reaches the quoter and risk 0.25 s later on average.
-DEFAULT_REPORT_LATENCY_NS = 250 * NS_PER_MS
+# What live measures: fills come over the exchange WebSocket; risk's fill_latency (the exchange's send
+# time → risk applied it) in three `make run RUN_SECONDS=60` runs (seeds 1–3, 40 fills): p50 2.9–4.7 ms,
+# p99 5.4–10.0 ms (docs/backtest.md "Fill reports"). The default is the p50 rounded up.
+DEFAULT_REPORT_LATENCY_NS = 5 * NS_PER_MS
 
 
 @dataclass(frozen=True)
@@ -81,9 +87,18 @@ class RunConfig:
     record_fills: bool = False  # keep every fill (single runs, fidelity checks)
     record_inventory: bool = False  # keep (ts, market, position) at each decision (cell 0)
     denial_keeps_target: bool = True  # a risk denial leaves the resting quotes (as live)
-    latch_halts: bool = False  # a risk halt lasts the rest of the run (else it resets at the next day)
+    # an operator resumes a halted risk engine at the next trading day (a halt that still holds halts
+    # again at once): one overshoot does not end a multi-day run. Off: halts latch as the limits say.
+    resume_next_day: bool = True
+    # a risk state change reaches every market's quotes this much later: the live quoter re-sends each
+    # market's intent every 3 s (refresh_s), so risk decides it in the new state within 0–3 s
+    requote_delay_ns: int = 1_500 * NS_PER_MS
     equity_samples: int = 0  # equity curve points over the log's span (0 = none; single runs use ~2,000)
     day_offset_ns: int = 0  # the trading day (daily P&L, risk's daily loss) starts at UTC midnight + this
+
+    def __post_init__(self) -> None:
+        if self.decision_interval_ns < 0 or self.requote_delay_ns < 0:
+            raise ValueError("decision_interval_ns and requote_delay_ns must be >= 0")
 
     def settings(self) -> dict[str, Any]:
         d = asdict(self)
@@ -136,9 +151,16 @@ class Result:
 
 
 def fee_type_of(meta: MarketMeta) -> str:
+    """The market's series fee type; "" (unknown) unless the log or a series table says."""
     if meta.fee_type:
         return meta.fee_type
-    return "quadratic_with_maker_fees" if meta.maker_fees else ""
+    return kfees.QUADRATIC_WITH_MAKER_FEES if meta.maker_fees else ""
+
+
+def maker_rate_of(meta: MarketMeta) -> tuple[int, int]:
+    """The exact maker rate of a market: ``kmm.kalshi.fees.maker_rate`` of its fee type and multiplier
+    (an unknown fee type pays the standard rate, as the live quoter assumes and Kalshi may charge)."""
+    return kfees.maker_rate(fee_type_of(meta), meta.fee_multiplier_ppm)
 
 
 class _Rings:
@@ -233,8 +255,7 @@ class Backtest:
             mk[m, K.MK_CLOSE_TS] = mm.close_ts
             mk[m, K.MK_RESULT_PX] = PRICE_SCALE if mm.result == "yes" else (0 if mm.result == "no" else -1)
             mk[m, K.MK_GRID] = grids.index[m]
-            num, den = kfees.maker_rate(fee_type_of(mm))
-            mk[m, K.MK_FEE_NUM], mk[m, K.MK_FEE_DEN] = num, den
+            mk[m, K.MK_FEE_NUM], mk[m, K.MK_FEE_DEN] = maker_rate_of(mm)
         lv = np.zeros(max(1, len(book_markets) * 2 * K.LEVELS), dtype=np.int64)
         pr = np.zeros_like(lv)
         cf = np.zeros((c, K.CF_N), dtype=np.float64)
@@ -244,6 +265,7 @@ class Backtest:
         first_day = (ts0 - cfg.day_offset_ns) // K.NS_PER_DAY
         n_days = (ts1 - cfg.day_offset_ns) // K.NS_PER_DAY - first_day + 1 if n else 0
         g[K.G_DAY] = first_day
+        g[K.G_WAKE_AT] = K.NEVER
         n_samples = cfg.equity_samples if n else 0
         step = max(1, (ts1 - ts0) // max(n_samples - 1, 1))
         g[K.G_NEXT_SAMPLE] = ts0
@@ -251,6 +273,19 @@ class Backtest:
         eqs_ts = np.zeros(max(n_samples, 0), dtype=np.int64)
         daily_eq = np.zeros((n_days, c), dtype=np.float64)
         ki, kf, pf, pi, sq, risk = pol.kernel_arrays()
+        red_h, stop_h = pol.market_close_rules([mm.series for mm in log.markets])
+        mkf[:, K.MKF_REDUCE_H], mkf[:, K.MKF_STOP_H] = red_h, stop_h
+        rules = np.concatenate([red_h[~np.isnan(red_h)], stop_h[~np.isnan(stop_h)]])
+        if rules.size:
+            kf[K.KF_TAU_FAR] = max(kf[K.KF_TAU_FAR], float(rules.max()))
+        if ki[K.KI_SIGMA_KIND] in (K.SIGMA_TSRV, K.SIGMA_TSRV_LOGIT):
+            mkf[:, K.MKF_SIGMA] = kf[K.KF_SIGMA_C]  # the estimator's prior until the first mid
+        gp, gpi = pol.guard_arrays()
+        ki[K.KI_MIN_MARKOUT] = int(gpi[:, S.GPI_MARKOUT].min(initial=0)) if c else 0
+        lag = getattr(pol, "sigma_lag", 10)
+        tsr = S.tsrv_state(n_m, lag)
+        gi, gfl, gq, gh = S.guard_state(n_m, c, max(64, 2 * c) if ki[K.KI_GUARD_TOXIC] else 1)
+        gmax = np.zeros(1, dtype=np.int64)
         ki[K.KI_FILL_MODEL] = K.FILL_QUEUE if fc.model == QUEUE else K.FILL_THROUGH
         ki[K.KI_CANCEL_MODEL] = CANCEL_MODELS.index(fc.cancel_model)
         ki[K.KI_PLACE_LAT] = fc.place_latency_ns
@@ -263,25 +298,23 @@ class Backtest:
         ki[K.KI_TO_AHEAD] = fc.trade_only_queue_ahead
         ki[K.KI_RECORD_FILLS] = int(cfg.record_fills)
         ki[K.KI_RECORD_INV] = int(cfg.record_inventory)
-        ki[K.KI_RESET_HALTS] = int(not cfg.latch_halts)
         ki[K.KI_DAY_OFFSET] = cfg.day_offset_ns
         ki[K.KI_FIRST_DAY] = first_day
         ki[K.KI_N_DAYS] = n_days
         ki[K.KI_SAMPLE_STEP] = step
         ki[K.KI_N_SAMPLES] = n_samples
+        ki[K.KI_WAKE_DELAY] = cfg.requote_delay_ns
         kf[K.KF_POWER] = fc.power
         if risk is not None:
-            li, lf = R.limits_arrays(risk, latch=cfg.latch_halts)
+            li, lf = R.limits_arrays(risk, resume_next_day=cfg.resume_next_day)
             li[R.LI_DAY_OFFSET] = cfg.day_offset_ns
             ki[K.KI_RISK] = 1
         else:
-            from kmm.risk.engine import RiskLimits
-
             li, lf = R.limits_arrays(RiskLimits())
         rc, rcf, rm = R.new_state(n_m, c, lf)
         if risk is not None and n:
             for cc in range(c):  # the engines start their day at the first event, as on_market does live
-                R.evaluate(rc, li, lf, cc, ts0, 0, False, not cfg.latch_halts)
+                R.evaluate(rc, li, lf, cc, ts0, 0)
         rings = _Rings(c, cfg.record_fills, cfg.record_inventory)
         scratch = np.zeros(c, dtype=np.int64)
         closes = mk[:, K.MK_CLOSE_TS]
@@ -291,14 +324,18 @@ class Backtest:
         i = 0
         while i < n:
             stop = min(n, i + self.CHUNK)
+            gs = (gi, gfl, gq, gh, gp, gpi, gmax)
             i, code = K.run_events(*cols, i, stop, mi, mf, mk, mkf, cf, g, lv, pr, rings.rep, rings.mkr, rings.fr,
                                    rings.inv, eqs, eqs_ts, daily_eq, ki, kf, pf, pi, sq, grids.floor, grids.ceil,
-                                   rc, rcf, rm, li, lf, scratch, close_order)
-            if code != K.DONE:
+                                   rc, rcf, rm, li, lf, scratch, close_order, gs, tsr)
+            if code == K.GROW_GQ:
+                gq = S.grow_queue(gq, gh, gmax, int(g[K.G_REP_TAIL] - g[K.G_REP_HEAD]) + c)
+            elif code != K.DONE:
                 rings.grow(code, g)
             elif self.progress is not None:
                 self.progress(i, n)
-        K.finish(mi, mf, mk, cf, g, rings.mkr, rings.rep, ki, daily_eq, rc, rm, li, lf, ts1)
+        K.finish(mi, mf, mk, cf, g, rings.mkr, rings.rep, ki, daily_eq, rc, rm, li, lf, ts1,
+                 (gi, gfl, gq, gh, gp, gpi, gmax))
         if self.progress is not None:
             self.progress(n, n)
         return self._result(mi, mf, mk, cf, g, rings, daily_eq, first_day, eqs, eqs_ts, rc, rcf, n, has_book,
@@ -384,6 +421,7 @@ def risk_summary(rc: np.ndarray, c: int, tickers: list[str]) -> dict[str, Any]:
         "halt_resets": int(rc[c, R.RC_NRESET]),
         "latched_at_end": R.REASON_NAMES[int(rc[c, R.RC_LATCH])],
         "denials": {name: int(rc[c, R.RC_DENY + k]) for k, name in enumerate(R.DENIAL_NAMES) if rc[c, R.RC_DENY + k]},
+        "rate_limited": int(rc[c, R.RC_NRATE]),
     }
     if out["halts"]:
         out["first_halt"] = halt(R.RC_HALT1_TS, R.RC_HALT1_REASON, R.RC_HALT1_MARKET)

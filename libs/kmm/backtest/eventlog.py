@@ -62,7 +62,8 @@ class MarketMeta:
     result: str = ""  # "yes", "no" or "" (unknown → marked at the last mid and flagged)
     tick_ranges: list[tuple[int, int, int]] = field(default_factory=lambda: [(0, PRICE_SCALE, 100)])
     maker_fees: bool = False
-    fee_type: str = ""
+    fee_type: str = ""  # the series' fee_type; "" = unknown (the standard maker fee is charged)
+    fee_multiplier_ppm: int = 1_000_000  # the series' fee_multiplier in parts per million
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> MarketMeta:

@@ -12,7 +12,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -42,11 +42,37 @@ class BadRecord(ValueError):
 # --- small exact parsers --------------------------------------------------------------------------
 
 
+# Called with the number of bytes read from disk as text files are read (``kmm import``'s progress bar).
+READ_PROGRESS: Callable[[int], None] | None = None
+
+
+class _Counting(io.RawIOBase):
+    """A binary file that reports every read's size to ``READ_PROGRESS``."""
+
+    def __init__(self, raw: io.BufferedReader, hook: Callable[[int], None]) -> None:
+        self.raw, self.hook = raw, hook
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self.raw.readinto(b)
+        self.hook(n or 0)
+        return n or 0
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
 def open_text(path: str | Path) -> io.TextIOBase:
     path = Path(path)
+    raw: Any = open(path, "rb")  # noqa: SIM115 - closed with the text wrapper
+    if READ_PROGRESS is not None:
+        raw = io.BufferedReader(_Counting(raw, READ_PROGRESS))
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="rb"), encoding="utf-8")
+    return io.TextIOWrapper(raw, encoding="utf-8")
 
 
 def seconds_to_ns(value: Any) -> int:
@@ -506,6 +532,7 @@ def add_md_message(b: EventLogBuilder, payload: bytes) -> None:
             ticker=msg.market, event=msg.event, series=msg.series, close_ts=msg.close_ts,
             result=msg.result if msg.result in ("yes", "no") else "",
             tick_ranges=[tuple(r) for r in msg.tick_ranges], maker_fees=msg.maker_fees,  # type: ignore[misc]
+            fee_type=msg.fee_type, fee_multiplier_ppm=msg.fee_multiplier_ppm,
         ))
     else:
         b.skip(f"{msg.TYPE} message on a market-data stream")

@@ -15,15 +15,20 @@ import math
 import numpy as np
 from numba import njit
 
+from kmm.jitcache import guard
 from kmm.kalshi.fees import CENT_MONEY
-from kmm.messages.units import NS_PER_S
+from kmm.messages.units import NS_PER_S, PRICE_SCALE
+from kmm.strategy.quote_core import LOGIT_SLOPE2, hold_side1, quote_core
 
 from . import krisk as R
+from . import ksignals as S
 from .kfees import fill_fee, trade_fee, trade_revenue
-from .kquote import hold_side1, quote_core
+
+guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
 
 BOOK, TRADE = 1, 2
 BID, ASK = 0, 1
+SETTLE = 2  # a report row that carries a settlement, not a fill
 LEVELS = 10_001  # price levels per side of one market's book (0..10_000)
 NS_PER_H = 3_600 * NS_PER_S
 NS_PER_DAY = 86_400 * NS_PER_S
@@ -35,8 +40,8 @@ SIDE = 14
 O_PX, O_REM, O_ACC, F_T, F_PX, F_N, Q_V, Q_PX, Q_N, T_PX, T_N, H_PX, H_N, F_AMEND = range(SIDE)
 (MI_POS, MI_CASH, MI_FEES, MI_COST, MI_REALIZED, MI_FILLS, MI_VOL_BUY, MI_VOL_SELL, MI_PLACED, MI_REJECTED,
  MI_MAX_ABS, MI_UPTIME, MI_KPOS, MI_DIRTY, MI_LAST_OK, MI_SNAP_EXPO, MI_SNAP_VALUE, MI_SNAP_STATE,
- MI_SNAP_DAY_END) = range(2 * SIDE, 2 * SIDE + 19)
-MI_N = 2 * SIDE + 19
+ MI_SNAP_DAY_END, MI_DEC_GUARD, MI_LQ_BP, MI_LQ_BN, MI_LQ_AP, MI_LQ_AN) = range(2 * SIDE, 2 * SIDE + 24)
+MI_N = 2 * SIDE + 24  # MI_LQ_*: the quote (after the hold) the cell's last decision sent to risk
 # --- per (market, cell) floats: MF[m, c, k] ----------------------------------------------------------
 (MF_QA0, MF_QA1, MF_SPREAD, MF_MK0, MF_MK1, MF_MK2, MF_INV_TW, MF_INV_ABS_TW, MF_EQ, MF_PEAK, MF_MDD) = range(11)
 MF_N = 11
@@ -46,39 +51,51 @@ MF_N = 11
  MK_GRID, MK_FEE_NUM, MK_FEE_DEN, MK_SETTLE_PX, MK_END_TS, MK_DEC_BB, MK_DEC_BA, MK_DEC_MID2) = range(27)
 MK_N = 27
 # --- per market floats: MKF[m, k] ---------------------------------------------------------------------
-MKF_EST_NUM, MKF_EST_DEN, MKF_EST_LAST_X, MKF_SIGMA, MKF_DEC_SIGMA, MKF_DEC_TAU = range(6)
-MKF_N = 6
+# MKF_REDUCE_H / MKF_STOP_H: the series' close rules (hours), NaN = the cell's reduce_before_h / stop_before_h
+MKF_EST_NUM, MKF_EST_DEN, MKF_EST_LAST_X, MKF_SIGMA, MKF_DEC_SIGMA, MKF_DEC_TAU, MKF_REDUCE_H, MKF_STOP_H = range(8)
+MKF_N = 8
 # --- per cell floats: CF[c, k] ------------------------------------------------------------------------
 CF_EQ, CF_PEAK, CF_MDD = range(3)
 CF_N = 3
 # --- global ints: G[k] (ring heads/tails count up forever; index = counter % capacity) ------------------
 (G_REP_HEAD, G_REP_TAIL, G_MKR_HEAD0, G_MKR_HEAD1, G_MKR_HEAD2, G_MKR_TAIL, G_FR_N, G_INV_N, G_DAY, G_NEXT_SAMPLE,
- G_SAMPLE_N, G_LAST_TS, G_NEXT_CLOSE) = range(13)
-G_N = 13
+ G_SAMPLE_N, G_LAST_TS, G_NEXT_CLOSE, G_WAKE_AT) = range(14)
+G_N = 14
 # --- config: KI (int64) and KF (float64) --------------------------------------------------------------
 (KI_POLICY, KI_FILL_MODEL, KI_CANCEL_MODEL, KI_PLACE_LAT, KI_CANCEL_LAT, KI_INTERVAL, KI_REPORT_LAT, KI_RISK,
  KI_DENIAL_KEEPS, KI_DECREASE_KEEPS, KI_TO_MODEL, KI_TO_AHEAD, KI_LOGIT, KI_POST_ONLY, KI_COUNT_STEP,
- KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_RESET_HALTS, KI_DAY_OFFSET, KI_FIRST_DAY,
- KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES) = range(25)
-KI_N = 25
-KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EWMA_BETA, KF_EWMA_PRIOR_VAR, KF_EWMA_PRIOR_H, KF_MAX_HORIZON = range(7)
+ KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_DAY_OFFSET, KI_FIRST_DAY,
+ KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES, KI_WAKE_DELAY, KI_GUARD_TOXIC, KI_GUARD_FLOW, KI_MIN_MARKOUT) = range(28)
+KI_N = 28
+# KF_EST_*: the σ estimator's decay (per hour), prior variance and prior weight (EWMA: hours; two-scale:
+# (K − 1) × hours); KF_TAU_FAR: τ (hours) beyond which no cell's quote depends on τ
+KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EST_BETA, KF_EST_PRIOR_VAR, KF_EST_PRIOR_W, KF_TAU_FAR = range(7)
 KF_N = 7
 POLICY_AS, POLICY_STATIC = 0, 1
 FILL_THROUGH, FILL_QUEUE = 0, 1
 CANCEL_NONE, CANCEL_PROPORTIONAL, CANCEL_POWER = 0, 1, 2
-SIGMA_FIXED, SIGMA_EWMA, SIGMA_EWMA_LOGIT = 0, 1, 2
+SIGMA_FIXED, SIGMA_EWMA, SIGMA_EWMA_LOGIT, SIGMA_TSRV, SIGMA_TSRV_LOGIT = 0, 1, 2, 3, 4
 # --- parameters per cell: PF[c, k] floats, PI[c, k] ints, SQ[c, 4] static quotes ------------------------
-PF_GAMMA, PF_KAPPA, PF_ETA, PF_HORIZON, PF_MIN_EDGE, PF_RO_AT, PF_LIQ = range(7)
-PF_N = 7
+(PF_GAMMA, PF_KAPPA, PF_ETA, PF_HORIZON, PF_MIN_EDGE, PF_RO_AT, PF_LIQ, PF_JUMP, PF_REDUCE_H, PF_STOP_H,
+ PF_GUARD_WIDEN, PF_GUARD_SIZE) = range(12)
+PF_N = 12
 PI_BASE, PI_MAX_POS = range(2)
 PI_N = 2
 # --- ring rows -------------------------------------------------------------------------------------
-REP_N = 7  # report_ts, market, cell, side, price, count, fee
+REP_N = 7  # report_ts, market, cell, side, price, count, fee (settlement: −1, SETTLE, price, yes)
 MKR_N = 5  # fill ts, market, cell, signed count, price (one ring, three heads: one per horizon)
 FR_N = 7  # ts, market, cell, side, price, count, fee
 INV_N = 3  # ts, market, position (cell 0)
 # --- return codes ----------------------------------------------------------------------------------
-DONE, GROW_REP, GROW_MKR, GROW_FR, GROW_INV = 0, 1, 2, 3, 4
+DONE, GROW_REP, GROW_MKR, GROW_FR, GROW_INV, GROW_GQ = 0, 1, 2, 3, 4, 5
+
+
+@njit(cache=True, nogil=True)
+def tau_hours(close: int, t: int) -> float:
+    """``kmm.strategy.estimators.hours_to_close``: τ in whole seconds rounded up, in hours (∞: no close)."""
+    if close <= 0:
+        return math.inf
+    return max(-((t - close) // NS_PER_S), 0) / 3600.0
 
 
 @njit(cache=True, nogil=True)
@@ -158,16 +175,23 @@ def _bounds(mi: np.ndarray, mk: np.ndarray, m: int) -> None:
 
 @njit(cache=True, nogil=True)
 def _deliver(mi: np.ndarray, mk: np.ndarray, m: int, c: int, s: int, p: int, n: int, fee: int, ki: np.ndarray,
-             rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, now: int) -> None:
-    """A fill report reaches the quoter and risk: the known position moves, risk books the fill."""
+             rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, now: int, gs: tuple) -> None:
+    """A report reaches the quoter and risk: a fill (the known position moves, risk books it) or, with
+    ``s == SETTLE``, market m's settlement at ``p`` per YES contract (``n`` = 1 when it settled YES) for
+    every cell. Both travel the same ordered channel, so risk books every fill before the payout."""
+    if s == SETTLE:
+        if ki[KI_RISK]:
+            for cc in range(mi.shape[1]):
+                R.settle(rc, rm, li, lf, cc, m, n == 1, rm[m, cc, R.RM_POS] * p, now)
+                _halt_cancels(mi, mk, ki, rc, rm, cc, now)
+        return
     mi[m, c, MI_KPOS] += n if s == BID else -n
     mi[m, c, MI_DIRTY] = 1
+    if ki[KI_GUARD_TOXIC] and math.isfinite(gs[4][c, S.GP_TOXIC]):  # the guard scores its markout later
+        S.guard_fill(gs[2], gs[3], gs[5], gs[6], m, c, s, now, p)
     if ki[KI_RISK]:
-        reset = ki[KI_RESET_HALTS] != 0
-        R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now, reset)
-        if mk[m, MK_CLOSED]:
-            R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], now, reset)
-        _halt_cancels(mi, mk, ki, rc, c, now)
+        R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now)
+        _halt_cancels(mi, mk, ki, rc, rm, c, now)
 
 
 @njit(cache=True, nogil=True)
@@ -204,8 +228,10 @@ def _send(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, m: int, c: int, s: int
 
 
 @njit(cache=True, nogil=True)
-def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray, c: int, t: int) -> None:
-    """Entering HALTED carries cancel-all (as live: the gateway cancels every order of the account)."""
+def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray, rm: np.ndarray, c: int,
+                  t: int) -> None:
+    """Entering HALTED carries cancel-all (as live: the gateway cancels every order of the account), and
+    the cell's approvals can rest nothing more (live: the gateway reports them expired)."""
     if rc[c, R.RC_NHALT] == rc[c, R.RC_HALT_HANDLED]:
         return
     rc[c, R.RC_HALT_HANDLED] = rc[c, R.RC_NHALT]
@@ -217,6 +243,7 @@ def _halt_cancels(mi: np.ndarray, mk: np.ndarray, ki: np.ndarray, rc: np.ndarray
             mi[m, c, SIDE * s + H_N] = 0
             _send(mi, mk, ki, m, c, s, 0, 0, t)
         mi[m, c, MI_DIRTY] = 1
+        R.expire(rc, rm, m, c)
 
 
 @njit(cache=True, nogil=True)
@@ -279,8 +306,7 @@ def _land(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, lv: np.ndarray, ki: np
 
 @njit(cache=True, nogil=True)
 def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, m: int, c: int, s: int,
-          f: int, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray, fr: np.ndarray,
-          rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray) -> None:
+          f: int, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray, fr: np.ndarray) -> None:
     """Fill ``f`` of cell c's order on side s at its price: ledger, fee, markouts, report, record."""
     b = SIDE * s
     p = mi[m, c, b + O_PX]
@@ -323,14 +349,11 @@ def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np
     mkr[j, 3] = signed
     mkr[j, 4] = p
     g[G_MKR_TAIL] += 1
-    if ki[KI_REPORT_LAT] == 0:
-        _deliver(mi, mk, m, c, s, p, f, fee, ki, rc, rm, li, lf, t)
-    else:
-        cap = rep.shape[0]
-        j = g[G_REP_TAIL] % cap
-        rep[j, 0] = t + ki[KI_REPORT_LAT]
-        rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, c, s, p, f, fee
-        g[G_REP_TAIL] += 1
+    cap = rep.shape[0]  # reported report_latency later (0: after this event's fills, before its decision)
+    j = g[G_REP_TAIL] % cap
+    rep[j, 0] = t + ki[KI_REPORT_LAT]
+    rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, c, s, p, f, fee
+    g[G_REP_TAIL] += 1
     if ki[KI_RECORD_FILLS]:
         j = g[G_FR_N]
         fr[j, 0], fr[j, 1], fr[j, 2], fr[j, 3], fr[j, 4], fr[j, 5], fr[j, 6] = t, m, c, s, p, f, fee
@@ -341,7 +364,7 @@ def _fill(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np
 @njit(cache=True, nogil=True)
 def _apply_fills(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, m: int, s: int,
                  qty: np.ndarray, t: int, mid2: int, rep: np.ndarray, g: np.ndarray, mkr: np.ndarray,
-                 fr: np.ndarray, rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray) -> None:
+                 fr: np.ndarray) -> None:
     any_fill = False
     for c in range(mi.shape[1]):
         if qty[c] > 0:
@@ -352,7 +375,7 @@ def _apply_fills(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray,
     _accrue(mi, mf, mk, m, t)
     for c in range(mi.shape[1]):
         if qty[c] > 0:
-            _fill(mi, mf, mk, cf, ki, m, c, s, qty[c], t, mid2, rep, g, mkr, fr, rc, rm, li, lf)
+            _fill(mi, mf, mk, cf, ki, m, c, s, qty[c], t, mid2, rep, g, mkr, fr)
 
 
 @njit(cache=True, nogil=True)
@@ -383,9 +406,11 @@ def _set_level(lv: np.ndarray, mk: np.ndarray, m: int, s: int, p: int, q: int) -
 
 @njit(cache=True, nogil=True)
 def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, rc: np.ndarray,
-           rm: np.ndarray, li: np.ndarray, lf: np.ndarray, m: int, t: int) -> None:
+           rm: np.ndarray, li: np.ndarray, lf: np.ndarray, rep: np.ndarray, g: np.ndarray, m: int, t: int,
+           direct: bool, gs: tuple) -> None:
     """Market m closes at t: quotes withdrawn, settled at $1/$0 (or the last mid when the result is
-    unknown), risk releases it."""
+    unknown). Risk learns the settlement ``report_latency`` later, after the fills reported before it
+    (``direct``: now, when no report is pending); it books the payout and releases the market."""
     _accrue(mi, mf, mk, m, t)
     mk[m, MK_CLOSED] = 1
     rp = mk[m, MK_RESULT_PX]
@@ -397,27 +422,42 @@ def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: n
                 if k != H_PX and k != H_N:
                     mi[m, c, b + k] = 0
         _mark(mi, mf, mk, cf, m, c)
-        if ki[KI_RISK]:
-            R.settle(rc, rm, li, lf, c, m, mk[m, MK_SETTLE_PX], t, ki[KI_RESET_HALTS] != 0)
-            _halt_cancels(mi, mk, ki, rc, c, t)
+    yes = 1 if rp == PRICE_SCALE else 0
+    if ki[KI_RISK]:
+        if direct:  # after the last event: risk's clock is past every report it was given
+            _deliver(mi, mk, m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0, ki, rc, rm, li, lf, max(t, g[G_LAST_TS]),
+                     gs)
+        else:
+            j = g[G_REP_TAIL] % rep.shape[0]
+            rep[j, 0] = t + ki[KI_REPORT_LAT]
+            rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6] = m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0
+            g[G_REP_TAIL] += 1
     mk[m, MK_NEXT_LAND] = NEVER
     mk[m, MK_END_TS] = t
+    gs[3][m, 0] = gs[3][m, 1]  # the market's guard is gone: its pending markouts with it
     _bounds(mi, mk, m)
 
 
 @njit(cache=True, nogil=True)
-def _sigma_update(mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarray, m: int, t: int) -> None:
-    """``kmm.strategy.estimators.EwmaVolatility.update`` with the market's mid."""
+def _sigma_update(mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarray, m: int, t: int,
+                  tsr: tuple) -> None:
+    """The market's σ estimator takes its mid: ``kmm.strategy.estimators.EwmaVolatility.update`` or, for
+    the two-scale σ, ``TwoScaleVolatility.update`` (:mod:`kmm.backtest.ksignals`)."""
     price = mk[m, MK_MID2] / 2.0
-    if ki[KI_SIGMA_KIND] == SIGMA_EWMA_LOGIT:
+    kind = ki[KI_SIGMA_KIND]
+    if kind == SIGMA_EWMA_LOGIT or kind == SIGMA_TSRV_LOGIT:
         p = min(max(price, 1.0), 9999.0)
         x = 25.0 * math.log(p / (10_000.0 - p))
     else:
         x = price / 100.0
+    if kind == SIGMA_TSRV or kind == SIGMA_TSRV_LOGIT:
+        if S.tsrv_update(tsr[0], tsr[1], tsr[2], tsr[3], m, kf[KF_EST_BETA], t, x):
+            mkf[m, MKF_SIGMA] = S.tsrv_sigma(tsr[1], m, kf[KF_EST_PRIOR_VAR], kf[KF_EST_PRIOR_W])
+        return
     last = mk[m, MK_EST_LAST_TS]
     if last >= 0:
         dt_h = max(t - last, 0) / NS_PER_H
-        decay = math.exp(-kf[KF_EWMA_BETA] * dt_h)
+        decay = math.exp(-kf[KF_EST_BETA] * dt_h)
         dx = x - mkf[m, MKF_EST_LAST_X]
         mkf[m, MKF_EST_NUM] = mkf[m, MKF_EST_NUM] * decay + dx * dx
         mkf[m, MKF_EST_DEN] = mkf[m, MKF_EST_DEN] * decay + dt_h
@@ -425,86 +465,267 @@ def _sigma_update(mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarra
     if last < 0 or t >= last:
         mk[m, MK_EST_LAST_TS] = t
     mkf[m, MKF_EST_LAST_X] = x
-    ph = kf[KF_EWMA_PRIOR_H]
-    mkf[m, MKF_SIGMA] = math.sqrt((mkf[m, MKF_EST_NUM] + kf[KF_EWMA_PRIOR_VAR] * ph) / (mkf[m, MKF_EST_DEN] + ph))
+    ph = kf[KF_EST_PRIOR_W]
+    mkf[m, MKF_SIGMA] = math.sqrt((mkf[m, MKF_EST_NUM] + kf[KF_EST_PRIOR_VAR] * ph) / (mkf[m, MKF_EST_DEN] + ph))
 
 
 @njit(cache=True, nogil=True)
 def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
             kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
             ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
-            inv: np.ndarray, g: np.ndarray, m: int, t: int) -> None:
-    """One decision for every cell in market m: quote (or static quotes) → risk → the gateway."""
+            inv: np.ndarray, g: np.ndarray, m: int, t: int, gs: tuple) -> None:
+    """One decision for every cell in market m at one of its events: guard → quote → risk → the gateway."""
     bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
     close = mk[m, MK_CLOSE_TS]
-    tau_h = ((close - t) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+    tau_h = tau_hours(close, t)
     sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
-    fee_rate = mk[m, MK_FEE_NUM] / mk[m, MK_FEE_DEN]
     risk = ki[KI_RISK] != 0
-    reset = ki[KI_RESET_HALTS] != 0
-    hold = ki[KI_HOLD_TOL]
     if ki[KI_RECORD_INV]:
         j = g[G_INV_N]
         inv[j, 0], inv[j, 1], inv[j, 2] = t, m, mi[m, 0, MI_POS]
         g[G_INV_N] += 1
+    # every cell's guard sees this decision (as the live quoter updates it at each requote), skipped or not
+    guard_on = ki[KI_GUARD_TOXIC] != 0 or ki[KI_GUARD_FLOW] != 0
+    if guard_on:
+        S.guard_update(gs[0], gs[1], gs[2], gs[3], gs[4], gs[5], m, -1, t, mid2 / 2.0 if mid2 != 0 else math.nan,
+                       ki[KI_MIN_MARKOUT])
     # Nothing this market's quote depends on moved since its last decision: a cell whose own state did
-    # not move either (no fill, report or reject; risk's exposure, value, state and day unchanged; its
-    # last decision approved without changing the target) would decide exactly the same: skip it.
-    max_h = kf[KF_MAX_HORIZON]
+    # not move either (no fill, report, reject or wake-up; the same guard flags; risk's exposure, value,
+    # state and day unchanged; its last decision approved without changing the permit) would decide
+    # exactly the same: skip it.
+    far = kf[KF_TAU_FAR]
     prev_tau = mkf[m, MKF_DEC_TAU]
     same = (bb == mk[m, MK_DEC_BB] and ba == mk[m, MK_DEC_BA] and mid2 == mk[m, MK_DEC_MID2]
-            and sigma == mkf[m, MKF_DEC_SIGMA] and (tau_h == prev_tau or (tau_h >= max_h and prev_tau >= max_h)))
+            and sigma == mkf[m, MKF_DEC_SIGMA])
+    tau_same = tau_h == prev_tau or (tau_h >= far and prev_tau >= far)
     mk[m, MK_DEC_BB], mk[m, MK_DEC_BA], mk[m, MK_DEC_MID2] = bb, ba, mid2
     mkf[m, MKF_DEC_SIGMA], mkf[m, MKF_DEC_TAU] = sigma, tau_h
     for c in range(mi.shape[1]):
-        if same and mi[m, c, MI_LAST_OK] and not mi[m, c, MI_DIRTY]:
-            if not risk:
+        if (same and mi[m, c, MI_LAST_OK] and not mi[m, c, MI_DIRTY]
+                and (not guard_on or gs[0][m, c, S.GI_FLAGS] == mi[m, c, MI_DEC_GUARD])
+                and (not risk or (mi[m, c, MI_SNAP_EXPO] == rc[c, R.RC_EXPO]
+                                  and mi[m, c, MI_SNAP_VALUE] == rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+                                  and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+                                  and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]))):
+            if tau_same or (mid2 != 0 and _tau_irrelevant(pf, mkf, ki, m, c, mid2, sigma, tau_h, prev_tau)):
                 continue
-            if (mi[m, c, MI_SNAP_EXPO] == rc[c, R.RC_EXPO]
-                    and mi[m, c, MI_SNAP_VALUE] == rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
-                    and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
-                    and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]):
+            # only τ moved: the quote may still come out the same (the hold included, which is idempotent
+            # on an unchanged model quote); then risk and the gateway would see exactly what they saw
+            bp, bn, ap, an = _model_quote(mi, mk, mkf, ki, kf, pf, pi, sq, floor_t, ceil_t, m, c, sigma, tau_h,
+                                          mi[m, c, MI_DEC_GUARD])
+            if (bp == mi[m, c, MI_LQ_BP] and bn == mi[m, c, MI_LQ_BN] and ap == mi[m, c, MI_LQ_AP]
+                    and an == mi[m, c, MI_LQ_AN]):
                 continue
-        mi[m, c, MI_DIRTY] = 0
-        mi[m, c, MI_LAST_OK] = 1
-        _mark(mi, mf, mk, cf, m, c)
-        if ki[KI_POLICY] == POLICY_STATIC:
-            bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
-        elif mid2 == 0:
+            _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, m, c, t,
+                         sigma, tau_h, gs, False, True, bp, bn, ap, an)
+            continue
+        _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, m, c, t,
+                     sigma, tau_h, gs, False, False, 0, 0, 0, 0)
+
+
+@njit(cache=True, nogil=True)
+def _tau_irrelevant(pf: np.ndarray, mkf: np.ndarray, ki: np.ndarray, m: int, c: int, mid2: int, sigma: float,
+                    tau: float, prev: float) -> bool:
+    """Cell c would quote the same at τ = ``tau`` as at ``prev`` (all else equal): the close rules hold or
+    not at both, and the variance is the same (no jump floor, both inside one horizon, or the floor below
+    the diffusion at both) — the quoting core's arithmetic on the two τ, without the rest of it."""
+    red = mkf[m, MKF_REDUCE_H]
+    stop = mkf[m, MKF_STOP_H]
+    red = pf[c, PF_REDUCE_H] if red != red else red
+    stop = pf[c, PF_STOP_H] if stop != stop else stop
+    t0 = max(tau, 0.0)
+    t1 = max(prev, 0.0)
+    if (t0 < red) != (t1 < red) or (t0 < stop) != (t1 < stop):
+        return False
+    j = pf[c, PF_JUMP]
+    h = pf[c, PF_HORIZON]
+    if j == 0.0 or (t0 <= h and t1 <= h):
+        return True
+    s_c = min(max(mid2 / 2.0, 1.0), 9_999.0) / 100.0
+    pp = s_c * (100.0 - s_c)
+    sq = sigma * sigma
+    var_raw = 0.0 if sq == 0.0 else sq * h
+    r0 = 1.0 if t0 <= h else h / t0
+    r1 = 1.0 if t1 <= h else h / t1
+    if ki[KI_LOGIT]:
+        return j * r0 * LOGIT_SLOPE2 / pp <= var_raw and j * r1 * LOGIT_SLOPE2 / pp <= var_raw
+    var_d = min(var_raw, pp)
+    return j * pp * r0 <= var_d and j * pp * r1 <= var_d
+
+
+@njit(cache=True, nogil=True)
+def _model_quote(mi: np.ndarray, mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarray, pf: np.ndarray,
+                 pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray, m: int, c: int,
+                 sigma: float, tau_h: float, flags: int) -> tuple[int, int, int, int]:
+    """Cell c's target quote in market m (the quoting core, or the static quotes) after the requote hold,
+    whose state it updates; a side with no size is (0, 0)."""
+    bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
+    hold = ki[KI_HOLD_TOL]
+    if ki[KI_POLICY] == POLICY_STATIC:
+        bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
+    elif mid2 == 0:
+        bp, bn, ap, an = 0, 0, 0, 0
+    else:
+        red_h = mkf[m, MKF_REDUCE_H]
+        stop_h = mkf[m, MKF_STOP_H]
+        bp, bn, ap, an, _mask, _r, _sp = quote_core(
+            mid2 / 2.0, bb, ba, mi[m, c, MI_KPOS], sigma, tau_h, mk[m, MK_FEE_NUM] / mk[m, MK_FEE_DEN],
+            1.0 if flags & 1 else 0.0, 1.0 if flags & 2 else 0.0, pf[c, PF_GAMMA], pf[c, PF_ETA], pi[c, PI_BASE],
+            pi[c, PI_MAX_POS], pf[c, PF_HORIZON], pf[c, PF_MIN_EDGE], pf[c, PF_RO_AT], pf[c, PF_JUMP],
+            pf[c, PF_REDUCE_H] if red_h != red_h else red_h, pf[c, PF_STOP_H] if stop_h != stop_h else stop_h,
+            pf[c, PF_GUARD_WIDEN], pf[c, PF_GUARD_SIZE], pf[c, PF_LIQ], floor_t, ceil_t, ki[KI_LOGIT] != 0,
+            ki[KI_POST_ONLY] != 0, ki[KI_COUNT_STEP])
+    if hold != 0:
+        bp, bn = hold_side1(mi[m, c, H_PX], mi[m, c, H_N], bp, bn, hold, kf[KF_HOLD_SIZE_TOL], True)
+        ap, an = hold_side1(mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N], ap, an, hold, kf[KF_HOLD_SIZE_TOL], False)
+        mi[m, c, H_PX], mi[m, c, H_N] = bp, bn
+        mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N] = ap, an
+    if bn <= 0:
+        bp, bn = 0, 0
+    if an <= 0:
+        ap, an = 0, 0
+    return bp, bn, ap, an
+
+
+@njit(cache=True, nogil=True)
+def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+                 kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
+                 ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
+                 g: np.ndarray, m: int, c: int, t: int, sigma: float, tau_h: float, gs: tuple,
+                 update_guard: bool, quoted: bool, bp: int, bn: int, ap: int, an: int) -> None:
+    """Cell c's decision in market m at t: quote (or static quotes) → risk → the gateway. ``update_guard``:
+    this is the cell's own requote (a fill report, a wake-up), so its guard sees it first. ``quoted``:
+    (bp, bn, ap, an) is the quote :func:`_model_quote` already made for this decision."""
+    bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
+    mi[m, c, MI_DIRTY] = 0
+    mi[m, c, MI_LAST_OK] = 1
+    _mark(mi, mf, mk, cf, m, c)
+    if not quoted:
+        flags = 0
+        if ki[KI_GUARD_TOXIC] != 0 or ki[KI_GUARD_FLOW] != 0:
+            if update_guard:
+                S.guard_update(gs[0], gs[1], gs[2], gs[3], gs[4], gs[5], m, c, t,
+                               mid2 / 2.0 if mid2 != 0 else math.nan, ki[KI_MIN_MARKOUT])
+            flags = gs[0][m, c, S.GI_FLAGS]
+        mi[m, c, MI_DEC_GUARD] = flags
+        bp, bn, ap, an = _model_quote(mi, mk, mkf, ki, kf, pf, pi, sq, floor_t, ceil_t, m, c, sigma, tau_h, flags)
+    mi[m, c, MI_LQ_BP], mi[m, c, MI_LQ_BN], mi[m, c, MI_LQ_AP], mi[m, c, MI_LQ_AN] = bp, bn, ap, an
+    if ki[KI_RISK]:
+        R.on_book(rc, rm, li, lf, c, m, bb, ba, t, False)
+        ok, bp, bn, ap, an, _code, changed, limited = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba,
+                                                              sigma, mk[m, MK_CLOSE_TS], floor_t)
+        mi[m, c, MI_LAST_OK] = 1 if (ok and not changed and not limited) else 0
+        mi[m, c, MI_SNAP_EXPO] = rc[c, R.RC_EXPO]
+        mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+        mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+        mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
+        if rc[c, R.RC_NRESET] != rc[c, R.RC_RESET_HANDLED]:
+            _schedule_wake(rc, g, ki, c, t)
+        if rc[c, R.RC_NHALT] != rc[c, R.RC_HALT_HANDLED]:
+            _halt_cancels(mi, mk, ki, rc, rm, c, t)
+            return
+        if not ok:
+            if ki[KI_DENIAL_KEEPS]:
+                return
             bp, bn, ap, an = 0, 0, 0, 0
-        else:
-            bp, bn, ap, an, _mask, _r, _sp = quote_core(
-                mid2 / 2.0, bb, ba, mi[m, c, MI_KPOS], sigma, tau_h, fee_rate, pf[c, PF_GAMMA], pf[c, PF_KAPPA],
-                pf[c, PF_ETA], pi[c, PI_BASE], pi[c, PI_MAX_POS], pf[c, PF_HORIZON], pf[c, PF_MIN_EDGE],
-                pf[c, PF_RO_AT], pf[c, PF_LIQ], floor_t, ceil_t, ki[KI_LOGIT] != 0, ki[KI_POST_ONLY] != 0,
-                ki[KI_COUNT_STEP])
-        if hold != 0:
-            bp, bn = hold_side1(mi[m, c, H_PX], mi[m, c, H_N], bp, bn, hold, kf[KF_HOLD_SIZE_TOL])
-            ap, an = hold_side1(mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N], ap, an, hold, kf[KF_HOLD_SIZE_TOL])
-            mi[m, c, H_PX], mi[m, c, H_N] = bp, bn
-            mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N] = ap, an
-        if bn <= 0:
-            bp, bn = 0, 0
-        if an <= 0:
-            ap, an = 0, 0
-        if risk:
-            R.on_book(rc, rm, li, lf, c, m, bb, ba, t, reset, False)
-            ok, bp, bn, ap, an, _code, cost = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba, sigma,
-                                                      close, floor_t, reset)
-            mi[m, c, MI_LAST_OK] = 1 if (ok and cost == 0) else 0
-            mi[m, c, MI_SNAP_EXPO] = rc[c, R.RC_EXPO]
-            mi[m, c, MI_SNAP_VALUE] = rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
-            mi[m, c, MI_SNAP_STATE] = rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
-            mi[m, c, MI_SNAP_DAY_END] = rc[c, R.RC_DAY_END]
-            if rc[c, R.RC_NHALT] != rc[c, R.RC_HALT_HANDLED]:
-                _halt_cancels(mi, mk, ki, rc, c, t)
+    _send(mi, mk, ki, m, c, BID, bp, bn, t)
+    _send(mi, mk, ki, m, c, ASK, ap, an, t)
+
+
+@njit(cache=True, nogil=True)
+def _reports(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+             kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
+             ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
+             rep: np.ndarray, g: np.ndarray, t: int, gs: tuple) -> None:
+    """Deliver every report due by t, in order. A fill makes its cell quote its market again at once,
+    as the live quoter requotes on every fill (not only at the market's next event, which on a quiet
+    market may be the print our refreshed quote would have met)."""
+    cap = rep.shape[0]
+    risk = ki[KI_RISK] != 0
+    while g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % cap, 0] <= t:
+        j = g[G_REP_HEAD] % cap
+        rt, m, c, s = rep[j, 0], rep[j, 1], rep[j, 2], rep[j, 3]
+        if g[G_WAKE_AT] <= rt:  # inputs reach risk in time order
+            _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, rt, gs)
+        _deliver(mi, mk, m, c, s, rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf, rt, gs)
+        g[G_REP_HEAD] += 1
+        if s == SETTLE:
+            if risk:
+                for cc in range(mi.shape[1]):
+                    if rc[cc, R.RC_NRESET] != rc[cc, R.RC_RESET_HANDLED]:
+                        _schedule_wake(rc, g, ki, cc, rt)
+            continue
+        if risk and rc[c, R.RC_NRESET] != rc[c, R.RC_RESET_HANDLED]:
+            _schedule_wake(rc, g, ki, c, rt)
+        if not mk[m, MK_CLOSED]:
+            close = mk[m, MK_CLOSE_TS]
+            tau_h = tau_hours(close, rt)
+            sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
+            gi = mk[m, MK_GRID]
+            _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m,
+                         c, rt, sigma, tau_h, gs, True, False, 0, 0, 0, 0)
+            mi[m, c, MI_DIRTY] = 1
+    if g[G_WAKE_AT] <= t:
+        _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, t, gs)
+
+
+@njit(cache=True, nogil=True)
+def _schedule_wake(rc: np.ndarray, g: np.ndarray, ki: np.ndarray, c: int, t: int) -> None:
+    """Cell c's risk engine left HALTED at t: the halt cancelled its orders, so it quotes every open
+    market again ``KI_WAKE_DELAY`` later (the live quoter's refresh re-sends every intent within its
+    period). Other state changes (REDUCING ↔ ACTIVE) reach a market's quotes at its next decision: a
+    wake-up for each would cost a decision per market every refresh while the state flaps."""
+    rc[c, R.RC_RESET_HANDLED] = rc[c, R.RC_NRESET]
+    if rc[c, R.RC_STATE] == R.HALTED or rc[c, R.RC_WAKE_AT] != 0:
+        return
+    rc[c, R.RC_WAKE_AT] = t + ki[KI_WAKE_DELAY]
+    if rc[c, R.RC_WAKE_AT] < g[G_WAKE_AT]:
+        g[G_WAKE_AT] = rc[c, R.RC_WAKE_AT]
+
+
+@njit(cache=True, nogil=True)
+def _day_start(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray, ki: np.ndarray, m: int,
+               t_day: int) -> None:
+    """Every cell's risk engine is evaluated at the start of a trading day (the operator's resume first):
+    the day's loss baseline is set and a halt the day clears ends now, not at the day's first event."""
+    for c in range(rc.shape[0]):
+        R.operator(rc, li, lf, c, t_day, m)
+        R.evaluate(rc, li, lf, c, t_day, m)
+        if rc[c, R.RC_NRESET] != rc[c, R.RC_RESET_HANDLED]:
+            _schedule_wake(rc, g, ki, c, t_day)
+
+
+@njit(cache=True, nogil=True)
+def _wake(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+          kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
+          rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray,
+          t: int, gs: tuple) -> None:
+    """Cells whose wake-up is due by t quote every open market again at their wake-up time (a quiet
+    market may have no event for days, so waiting for its next event would miss the print the new
+    quote could meet). A woken cell's next event decision is not skipped (the skip stays exact)."""
+    for c in range(mi.shape[1]):
+        w = rc[c, R.RC_WAKE_AT]
+        if w == 0 or w > t:
+            continue
+        rc[c, R.RC_WAKE_AT] = 0
+        if rc[c, R.RC_STATE] == R.HALTED:
+            continue
+        for m in range(mi.shape[0]):
+            if mk[m, MK_CLOSED] or mk[m, MK_FIRST_TS] == 0:
                 continue
-            if not ok:
-                if ki[KI_DENIAL_KEEPS]:
-                    continue
-                bp, bn, ap, an = 0, 0, 0, 0
-        _send(mi, mk, ki, m, c, BID, bp, bn, t)
-        _send(mi, mk, ki, m, c, ASK, ap, an, t)
+            close = mk[m, MK_CLOSE_TS]
+            tau_h = tau_hours(close, w)
+            sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
+            gi = mk[m, MK_GRID]
+            _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m,
+                         c, w, sigma, tau_h, gs, True, False, 0, 0, 0, 0)
+            mi[m, c, MI_DIRTY] = 1
+    nxt = NEVER
+    for c in range(mi.shape[1]):
+        w = rc[c, R.RC_WAKE_AT]
+        if w != 0 and w < nxt:
+            nxt = w
+    g[G_WAKE_AT] = nxt
 
 
 @njit(cache=True, nogil=True)
@@ -550,8 +771,10 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                eqs: np.ndarray, eqs_ts: np.ndarray, daily: np.ndarray, ki: np.ndarray, kf: np.ndarray,
                pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
                rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
-               scratch: np.ndarray, close_order: np.ndarray) -> tuple[int, int]:
-    """Process events [start, stop); returns (next index, DONE or the ring that must grow first)."""
+               scratch: np.ndarray, close_order: np.ndarray, gs: tuple, tsr: tuple) -> tuple[int, int]:
+    """Process events [start, stop); returns (next index, DONE or the ring that must grow first).
+    ``gs``: the guard's arrays (GI, GF, GQ, GH, GP, GPI, gmax; :mod:`kmm.backtest.ksignals`); ``tsr``: the
+    two-scale σ's (TI, TF, RT, RX)."""
     n_c = mi.shape[1]
     queue_model = ki[KI_FILL_MODEL] == FILL_QUEUE
     to_queue = ki[KI_TO_MODEL] == FILL_QUEUE
@@ -568,20 +791,23 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             return i, GROW_FR
         if ki[KI_RECORD_INV] and g[G_INV_N] + 1 > inv.shape[0]:
             return i, GROW_INV
+        if ki[KI_GUARD_TOXIC] and gs[6][0] + (g[G_REP_TAIL] - g[G_REP_HEAD]) + n_c > gs[2].shape[1]:
+            return i, GROW_GQ  # every fill reported before the next check may join one market's ring
         m = market[i]
         t = ts[i]
         g[G_LAST_TS] = t
         # time passes: markouts, fill reports, day roll, equity samples
         _resolve_markouts(mi, mf, mk, mkr, g, t, False)
-        cap = rep.shape[0]
-        while g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % cap, 0] <= t:
-            j = g[G_REP_HEAD] % cap
-            _deliver(mi, mk, rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf,
-                     rep[j, 0])
-            g[G_REP_HEAD] += 1
         day = (t - ki[KI_DAY_OFFSET]) // NS_PER_DAY
         if day != g[G_DAY]:
+            if ki[KI_RISK]:  # risk sees the new day begin (live: books and quote refreshes reach it all the time)
+                t_day = day * NS_PER_DAY + ki[KI_DAY_OFFSET]
+                _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g,
+                         t_day - 1, gs)
+                _day_start(rc, li, lf, g, ki, m, t_day)
             _day_roll(mi, mf, mk, cf, ki, g, daily, day)
+        if (g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % rep.shape[0], 0] <= t) or g[G_WAKE_AT] <= t:
+            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t, gs)
         if ki[KI_N_SAMPLES] > 0:
             while g[G_SAMPLE_N] < ki[KI_N_SAMPLES] and t >= g[G_NEXT_SAMPLE]:
                 _mark_all(mi, mf, mk, cf)
@@ -596,8 +822,10 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             mc = close_order[g[G_NEXT_CLOSE]]
             if mk[mc, MK_CLOSE_TS] > t:
                 break
+            if g[G_REP_TAIL] - g[G_REP_HEAD] + n_c + 1 > rep.shape[0]:
+                return i, GROW_REP  # everything before this point in the event is done and not redone
             if not mk[mc, MK_CLOSED]:
-                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, mc, mk[mc, MK_CLOSE_TS])
+                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, mc, mk[mc, MK_CLOSE_TS], False, gs)
             g[G_NEXT_CLOSE] += 1
         if mk[m, MK_FIRST_TS] == 0:
             mk[m, MK_FIRST_TS] = t
@@ -607,7 +835,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
         if mk[m, MK_CLOSED]:
             continue
         if close != 0 and t >= close:
-            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, m, close)
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, close, False, gs)
             continue
         if mk[m, MK_NEXT_LAND] <= t:
             _land(mi, mf, mk, lv, ki, rc, rm, m, t)
@@ -633,7 +861,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                             opx = mi[m, c, ob + O_PX]
                             if (opx >= p) if s == ASK else (opx <= p):
                                 scratch[c] = min(rem, dq)
-                    _apply_fills(mi, mf, mk, cf, ki, m, o, scratch, t, mid2_before, rep, g, mkr, fr, rc, rm, li, lf)
+                    _apply_fills(mi, mf, mk, cf, ki, m, o, scratch, t, mid2_before, rep, g, mkr, fr)
             elif queue_model and mk[m, MK_LO0 + 2 * s] <= p <= mk[m, MK_HI0 + 2 * s]:
                 chg = float(-dq - printed)
                 prev = q - dq
@@ -661,6 +889,8 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             if not trade_only:
                 pr[mk[m, MK_BOOK_BASE] + s * LEVELS + p] += n
             at_fills = (to_queue if trade_only else queue_model)
+            if ki[KI_GUARD_FLOW]:
+                S.guard_trade(gs[0], gs[1], gs[4], m, t, s == ASK, n)
             sb = SIDE * s
             if (mk[m, MK_HI0] >= p) if s == BID else (mk[m, MK_LO1] <= p):
                 for c in range(n_c):
@@ -675,30 +905,34 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                             excess = max(n - qa, 0.0)
                             scratch[c] = min(rem, int(math.floor(excess)))
                             mf[m, c, MF_QA0 + s] = max(qa - n, 0.0)
-                _apply_fills(mi, mf, mk, cf, ki, m, s, scratch, t, mid2_before, rep, g, mkr, fr, rc, rm, li, lf)
+                _apply_fills(mi, mf, mk, cf, ki, m, s, scratch, t, mid2_before, rep, g, mkr, fr)
             if not mk[m, MK_HAD2]:
                 mk[m, MK_MID2] = 2 * p
         if mk[m, MK_MID2] != 0 and ki[KI_SIGMA_KIND] != SIGMA_FIXED:
-            _sigma_update(mk, mkf, ki, kf, m, t)
+            _sigma_update(mk, mkf, ki, kf, m, t, tsr)
+        if ki[KI_REPORT_LAT] == 0 and g[G_REP_HEAD] < g[G_REP_TAIL]:  # this event's fills, before its decision
+            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t, gs)
         if t >= mk[m, MK_NEXT_DEC]:
             mk[m, MK_NEXT_DEC] = t + interval
             gi = mk[m, MK_GRID]
             _decide(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, inv, g,
-                    m, t)
+                    m, t, gs)
     return stop, DONE
 
 
 @njit(cache=True, nogil=True)
 def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np.ndarray, mkr: np.ndarray,
            rep: np.ndarray, ki: np.ndarray, daily: np.ndarray, rc: np.ndarray, rm: np.ndarray, li: np.ndarray,
-           lf: np.ndarray, end_ts: int) -> None:
+           lf: np.ndarray, end_ts: int, gs: tuple) -> None:
     """After the last event: pending reports delivered, open markets settled (result known) or marked,
     markouts resolved, inventory and uptime accrued, the last day closed."""
+    ki[KI_GUARD_TOXIC] = 0  # no decision follows: the guard takes no more fills
     cap = rep.shape[0]
     while g[G_REP_HEAD] < g[G_REP_TAIL]:
         j = g[G_REP_HEAD] % cap
         _deliver(mi, mk, rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf,
-                 rep[j, 0])
+                 rep[j, 0], gs)
+        g[G_LAST_TS] = max(g[G_LAST_TS], rep[j, 0])
         g[G_REP_HEAD] += 1
     _resolve_markouts(mi, mf, mk, mkr, g, end_ts, True)
     for m in range(mi.shape[0]):
@@ -706,7 +940,7 @@ def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np
             end_m = end_ts
             if mk[m, MK_CLOSE_TS] != 0 and mk[m, MK_CLOSE_TS] < end_m:
                 end_m = mk[m, MK_CLOSE_TS]
-            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, m, end_m)
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, end_m, True, gs)
         mk[m, MK_END_TS] = max(mk[m, MK_END_TS], mk[m, MK_FIRST_TS])
     day = (end_ts - ki[KI_DAY_OFFSET]) // NS_PER_DAY
     _day_roll(mi, mf, mk, cf, ki, g, daily, day + 1)

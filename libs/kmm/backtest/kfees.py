@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from numba import njit
 
+from kmm.jitcache import guard
 from kmm.kalshi.fees import CENT_MONEY, CENTICENT_MONEY
 from kmm.messages.units import PRICE_SCALE
+
+guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
 
 _ONE = PRICE_SCALE
 

@@ -3,24 +3,47 @@
 Plain XREAD (no consumer group: recording never disturbs the services' delivery), starting at
 ``$`` (new entries) or ``0`` (everything still in the streams), until a duration, a message count
 or a stop flag is reached. Payloads are msgpack ``kmm.messages`` decoded by the md importer.
+
+:class:`SessionJournal` is the same follower for a whole ``kmm run``: ``md:*`` and ``exec:report``
+from their first entry, appended to a journal file as they arrive (``md:book`` is capped in Redis,
+so it must be read as it goes); :func:`session_log` turns the journal into the backtester's event
+log with our own resting orders taken out of the books (:func:`without_own_orders`), so a replay
+queues only behind other traders — the fidelity check's input.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 import redis
 
 from kmm.bus.publisher import FIELD
-from kmm.bus.topology import MD_BOOK, MD_MARKET, MD_TRADE
+from kmm.bus.topology import EXEC_REPORT, MD_BOOK, MD_MARKET, MD_TRADE
+from kmm.messages import (
+    BookUpdate,
+    DecodeError,
+    Fill,
+    Message,
+    OrderAck,
+    OrderCancel,
+    OrderReject,
+    decode,
+    encode,
+)
+from kmm.strategy.own_orders import OwnOrders
 
 from .eventlog import EventLog, EventLogBuilder
 from .importers import add_md_message
 
 MD_STREAMS = (MD_MARKET, MD_BOOK, MD_TRADE)
+SESSION_STREAMS = (*MD_STREAMS, EXEC_REPORT)
+_FRAME = struct.Struct(">BI")  # stream index, payload length
 
 
 @dataclass
@@ -69,3 +92,105 @@ def record(url: str, *, streams: tuple[str, ...] = MD_STREAMS, from_start: bool 
     finally:
         client.close()
     return rec.builder.build(streams=list(streams), messages=rec.messages, per_stream=rec.per_stream)
+
+
+class SessionJournal:
+    """Follow ``streams`` from their first entry in a thread, appending each payload to ``path``
+    (framed: stream index, length, msgpack bytes). :meth:`stop` reads what is left, then returns."""
+
+    def __init__(self, url: str, path: Path, *, username: str | None = None, password: str | None = None,
+                 streams: tuple[str, ...] = SESSION_STREAMS, block_ms: int = 200) -> None:
+        self.url, self.path, self.streams, self.block_ms = url, path, streams, block_ms
+        self.username, self.password = username, password
+        self.counts: dict[str, int] = dict.fromkeys(streams, 0)
+        self.error = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="session-journal", daemon=True)
+
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        client = redis.Redis.from_url(self.url, username=self.username, password=self.password)
+        ids: dict[str, bytes | str] = dict.fromkeys(self.streams, "0-0")
+        index = {s: i for i, s in enumerate(self.streams)}
+        with open(self.path, "ab") as out:
+            while True:
+                stopping = self._stop.is_set()
+                try:
+                    reply = client.xread(ids, count=1000, block=None if stopping else self.block_ms)  # type: ignore[arg-type]
+                except redis.RedisError as exc:  # Redis restarting: the AOF brings the streams back
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    if stopping:
+                        break
+                    self._stop.wait(0.5)
+                    continue
+                for stream, entries in reply or []:
+                    name = stream.decode() if isinstance(stream, bytes) else stream
+                    for eid, fields in entries:
+                        ids[name] = eid
+                        payload = fields.get(FIELD) or b""
+                        out.write(_FRAME.pack(index[name], len(payload)) + payload)
+                        self.counts[name] += 1
+                out.flush()
+                if stopping and not reply:
+                    break
+        client.close()
+
+
+def read_journal(path: Path, streams: tuple[str, ...] = SESSION_STREAMS) -> Iterator[tuple[str, bytes]]:
+    """(stream, payload) in the order recorded; a torn last frame (a killed run) is ignored."""
+    data = path.read_bytes()
+    i = 0
+    while i + _FRAME.size <= len(data):
+        k, n = _FRAME.unpack_from(data, i)
+        i += _FRAME.size
+        if i + n > len(data) or k >= len(streams):
+            return
+        yield streams[k], data[i:i + n]
+        i += n
+
+
+def without_own_orders(md: list[Message], reports: list[Message]) -> list[Message]:
+    """The recorded books minus our own resting orders (as the live quoter sees them, and so the
+    replay's queues hold only other traders), applying reports in ``ts_init`` order."""
+    own = OwnOrders()
+    events = sorted((m for m in reports if isinstance(m, OrderAck | OrderCancel | OrderReject | Fill)),
+                    key=lambda m: m.ts_init)
+    out: list[Message] = []
+    i = 0
+    for m in md:
+        while i < len(events) and events[i].ts_init <= m.ts_init:
+            own.on_report(events[i])
+            i += 1
+        if isinstance(m, BookUpdate):
+            bids, asks = own.strip(m)
+            m = replace(m, bids=bids, asks=asks)
+        out.append(m)
+    return out
+
+
+def session_log(path: Path, **meta: Any) -> tuple[EventLog, list[Message]]:
+    """The journal as (event log of the market data without our orders, every exec:report message)."""
+    md: list[Message] = []
+    reports: list[Message] = []
+    skipped = 0
+    for stream, payload in read_journal(path):
+        try:
+            msg = decode(payload)
+        except DecodeError:
+            skipped += 1
+            continue
+        (reports if stream == EXEC_REPORT else md).append(msg)
+    md.sort(key=lambda m: m.ts_init)
+    b = EventLogBuilder("kmm run")
+    for m in without_own_orders(md, reports):
+        add_md_message(b, encode(m))
+    if skipped:
+        b.skip("undecodable journal entry", skipped)
+    return b.build(messages=len(md), reports=len(reports), **meta), reports

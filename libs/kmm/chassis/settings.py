@@ -1,19 +1,32 @@
-"""Service settings from the environment (prefix ``KMM_``), validated at start.
+"""Service settings from the environment (prefix ``KMM_``) and the config file, validated at start.
 
-A bad value stops the process before it does anything, with a message that names the variable:
-``quoter: invalid setting KMM_HTTP_PORT: Input should be less than or equal to 65535``, exit 2.
-Files named by settings (the Redis password, the admin token, key files) are read at start and
-fail the same way (:class:`SettingError`). Values are never echoed: they may be secrets.
+Precedence, highest first: the environment, the service's table of the config file named by
+``KMM_CONFIG`` (:mod:`.config`), its ``[common]`` table, the default. A bad value stops the process
+before it does anything, with a message that names the setting and, for a value from the file, the
+file and line: ``quoter: invalid setting KMM_HTTP_PORT: Input should be less than or equal to 65535``,
+``quoter: invalid setting KMM_GAMMA (gamma at kmm.toml line 7 [quoter]): Input should be greater
+than 0``; exit 2. Files named by settings (the Redis password, the admin token, key files) are read
+at start and fail the same way (:class:`SettingError`). Values are never echoed: they may be secrets.
+:func:`explain` gives every setting's effective value, its source and its default (``kmm config show``).
 """
 
+import os
 import re
 import sys
 from pathlib import Path
-from typing import Literal, NoReturn, TypeVar
+from typing import Any, ClassVar, Literal, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from .config import ConfigError, load_config
 
 ENV_PREFIX = "KMM_"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -59,10 +72,52 @@ def read_setting_file(variable: str, path: Path) -> str:
     return text
 
 
+def section_of(cls: type[BaseSettings]) -> str:
+    """The config-file table of a settings class: ``config_section``, else its name (RiskSettings → risk)."""
+    explicit = getattr(cls, "config_section", "")
+    if explicit:
+        return explicit
+    name = cls.__name__
+    return name[: -len("Settings")].lower() if name.endswith("Settings") and name != "ServiceSettings" else "common"
+
+
+class ConfigFileSource(PydanticBaseSettingsSource):
+    """Values from the config file: the class's table over ``[common]`` (unknown keys are errors)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.values: dict[str, Any] = {}
+        cfg = load_config()
+        if cfg is None:
+            return
+        section = section_of(settings_cls)
+        cfg.check_keys("common", set(ServiceSettings.model_fields),
+                       ": [common] holds only the settings every service has; put the others in a service's table")
+        if section != "common":
+            cfg.check_keys(section, set(settings_cls.model_fields), f" (not a {section} setting)")
+        self.values = {k: v for k, (v, _) in cfg.service_values(section).items()
+                       if k in settings_cls.model_fields}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service has. Subclasses add their own fields."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    config_section: ClassVar[str] = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, ConfigFileSource(settings_cls)
 
     redis_url: str = "redis://127.0.0.1:6379"
     redis_username: str | None = None
@@ -105,12 +160,32 @@ class ServiceSettings(BaseSettings):
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def describe(exc: ValidationError) -> list[str]:
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def file_location(cls: type[BaseSettings], field_name: str) -> str | None:
+    """Where the config file sets ``field_name`` for ``cls`` (None: not there, or the environment wins)."""
+    if env_name(field_name) in {k.upper() for k in os.environ}:
+        return None
+    try:
+        cfg = load_config()
+    except ConfigError:
+        return None
+    if cfg is None:
+        return None
+    hit = cfg.service_values(section_of(cls)).get(field_name)
+    return hit[1] if hit else None
+
+
+def describe(exc: ValidationError, cls: type[BaseSettings] | None = None) -> list[str]:
     out = []
     for err in exc.errors():
-        name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
+        field_name = "_".join(str(p) for p in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
-        out.append(f"invalid setting {name}: {msg}")
+        where = file_location(cls, field_name) if cls is not None and err["loc"] else None
+        at = f" ({field_name} at {where})" if where else ""
+        out.append(f"invalid setting {env_name(field_name)}{at}: {msg}")
     return out
 
 
@@ -125,9 +200,47 @@ def load_settings(cls: type[S], service: str) -> S:
     """Build settings or exit 2 naming each bad variable (values are not echoed: they may be secrets)."""
     try:
         return cls()
+    except ConfigError as exc:
+        fail(service, [f"invalid config: {exc}"])
     except ValidationError as exc:
-        fail(service, describe(exc))
+        fail(service, describe(exc, cls))
     except SettingsError as exc:  # a value pydantic-settings could not even parse
         field = re.search(r'field "([^"]+)"', str(exc))
         name = ENV_PREFIX + field.group(1).upper() if field else "KMM_*"
         fail(service, [f"invalid setting {name}: cannot parse the value"])
+
+
+def _shown(value: Any) -> Any:
+    """A value as ``kmm config show`` prints it: secrets masked, paths as text."""
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str) and "@" in value and "://" in value:
+        scheme, _, rest = value.partition("://")
+        creds, _, host = rest.rpartition("@")
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:********@{host}"
+    return value
+
+
+def explain(cls: type[ServiceSettings]) -> list[dict[str, Any]]:
+    """Every setting of ``cls``: name, environment variable, effective value, source, default.
+
+    Raises :class:`ConfigError` or ``ValidationError`` like a service would at start."""
+    settings = cls()
+    env = {k.upper() for k in os.environ}
+    cfg = load_config()
+    file_values = cfg.service_values(section_of(cls)) if cfg is not None else {}
+    rows = []
+    for name, f in cls.model_fields.items():
+        if env_name(name) in env:
+            source = f"env {env_name(name)}"
+        elif name in file_values:
+            source = file_values[name][1]
+        else:
+            source = "default"
+        default = None if f.is_required() else f.get_default(call_default_factory=True)
+        rows.append({"setting": name, "env": env_name(name), "value": _shown(getattr(settings, name)),
+                     "source": source, "default": _shown(default), "help": f.description or ""})
+    return rows

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from kmm import messages as m
+from kmm.kalshi import fees
 from kmm.messages.units import (
     CENT,
     NS_PER_MS,
@@ -280,7 +281,8 @@ class Market:
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     def to_market_info(
-        self, *, maker_fees: bool = False, mutually_exclusive: bool = False, ts_init: int = 0
+        self, *, maker_fees: bool = False, mutually_exclusive: bool = False, ts_init: int = 0,
+        fee_type: str = "", fee_multiplier_ppm: int = fees.PPM,
     ) -> m.MarketInfo:
         return m.MarketInfo(
             market=self.ticker, event=self.event_ticker, series=self.series,
@@ -288,7 +290,7 @@ class Market:
             volume_24h=self.volume_24h, open_interest=self.open_interest, yes_bid=self.yes_bid,
             yes_ask=self.yes_ask, last_price=self.last_price, tick_ranges=self.tick_ranges,
             maker_fees=maker_fees, mutually_exclusive=mutually_exclusive, result=self.result,
-            ts_init=ts_init,
+            ts_init=ts_init, fee_type=fee_type, fee_multiplier_ppm=fee_multiplier_ppm,
         )
 
 
@@ -339,6 +341,7 @@ class Series:
     frequency: str = ""
     fee_type: str = ""
     fee_multiplier: str = "1"
+    fee_multiplier_ppm: int = fees.PPM  # fee_multiplier exactly, in parts per million
     raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -347,10 +350,16 @@ class Series:
 
 
 def parse_series(obj: Json) -> Series:
+    """A Series; a ``fee_multiplier`` that is not a non-negative decimal with ≤ 6 places is a WireError."""
+    mult = obj.get("fee_multiplier")
+    try:
+        ppm = fees.PPM if mult is None else fees.parse_multiplier_ppm(mult)
+    except ValueError as exc:
+        raise WireError(str(exc)) from None
     return Series(
         ticker=_s(obj, "ticker"), title=_s(obj, "title"), category=_s(obj, "category"),
         frequency=_s(obj, "frequency"), fee_type=_s(obj, "fee_type"),
-        fee_multiplier=_s(obj, "fee_multiplier", "1"), raw=obj,
+        fee_multiplier=_s(obj, "fee_multiplier", "1"), fee_multiplier_ppm=ppm, raw=obj,
     )
 
 

@@ -73,7 +73,12 @@ class Trade(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarketInfo(Message):
-    """A market's metadata and 24h statistics as polled from ``GET /markets``."""
+    """A market's metadata and 24h statistics as polled from ``GET /markets``.
+
+    ``fee_type`` and ``fee_multiplier_ppm`` are the series' (``GET /series/{t}``); ``fee_type`` ""
+    means the lookup failed or has not happened, and consumers then assume the standard maker fee
+    (``kmm.kalshi.fees.maker_rate``). ``maker_fees`` is kept for older consumers.
+    """
 
     TYPE: ClassVar[str] = "market"
     market: str
@@ -90,6 +95,8 @@ class MarketInfo(Message):
     maker_fees: bool = False
     mutually_exclusive: bool = False
     result: str = ""
+    fee_type: str = ""
+    fee_multiplier_ppm: int = 1_000_000
 
 
 # --- selection (selector → sel:universe) ----------------------------------------------------

@@ -94,6 +94,7 @@ class RiskLimits:
 
     position_limit: int = 100 * COUNT_SCALE  # hard per-market |position|; beyond it → HALTED
     near_fraction: float = 0.8  # "near a limit" threshold as a fraction of the limit
+    near_hysteresis: float = 0.05  # REDUCING ends only below (near_fraction − this) of the limit
     max_exposure: int = 1_000 * MONEY_SCALE  # global worst-case settlement loss
     max_daily_loss: int = 100 * MONEY_SCALE  # loss since the start of the trading day (marked to mid)
     rate_capacity: float = 200.0  # write tokens: burst (Kalshi Basic holds two seconds of 100/s)
@@ -295,20 +296,23 @@ class RiskEngine:
         self._market(market).permits.issue(intent_id, bid_price, bid_count, ask_price, ask_count, expires_at_ns)
         self._touch(market)
 
-    def on_settlement(self, market: str, result: str, revenue: int | None = None,
+    def on_settlement(self, market: str, result: str, payout: int | None = None,
                       position: int | None = None) -> bool:
-        """The market settled: book the payout (``revenue`` µ$ as the exchange paid it; computed as $1 per
-        winning contract when None), clear the position, release its exposure. Idempotent."""
+        """The market settled: book the payout, clear the position, release its exposure. Idempotent.
+
+        ``payout`` (µ$) is in this engine's YES convention — the position times the settlement price
+        ($1 on YES, $0 on NO), so a short pays $1 a contract when YES wins and nothing when NO wins;
+        computed when None. From the exchange's own record use :func:`payout_from_exchange`.
+        ``position`` is the position the exchange settled (reconciled first when it differs)."""
         m = self._market(market)
         if m.settled:
             return False
         if position is not None and position != m.position:
             self.on_position(market, position)
-        if revenue is None:
-            won = (m.position > 0 and result == "yes") or (m.position < 0 and result == "no")
-            revenue = abs(m.position) * PAYOUT if won else 0
-        self.cash += revenue
-        m.cash += revenue
+        if payout is None:
+            payout = m.position * (PAYOUT if result == "yes" else 0)
+        self.cash += payout
+        m.cash += payout
         m.position, m.cost = 0, 0
         m.permits.clear()
         m.orders.clear()
@@ -659,9 +663,10 @@ class RiskEngine:
         if self.state == HALTED and not resuming and not self._day_unlatched:
             return
         self._day_unlatched = False
-        if self.exposure() >= lim.near_fraction * lim.max_exposure:
+        near = lim.near_fraction - (lim.near_hysteresis if self.state == REDUCING else 0.0)
+        if self.exposure() >= near * lim.max_exposure:
             self._set(REDUCING, NEAR_EXPOSURE)
-        elif loss >= lim.near_fraction * lim.max_daily_loss:
+        elif loss >= near * lim.max_daily_loss:
             self._set(REDUCING, NEAR_DAILY_LOSS)
         else:
             self._set(ACTIVE, WITHIN_LIMITS)
@@ -673,6 +678,13 @@ class RiskEngine:
         self.events.append(StateEvent(self.clock(), self.state, state, reason, state == HALTED))
         self.state = state
         self.state_reason = reason if state != ACTIVE else ""
+
+
+def payout_from_exchange(revenue: int, position: int) -> int:
+    """The exchange's settlement revenue ($1 per winning contract, YES or NO held) in this engine's YES
+    convention: a short YES position (= NO held) was booked as YES sold at p (+p) where the exchange
+    booked NO bought at 1 − p (−(1 − p)); the $1 a contract between the two comes back out here."""
+    return revenue - PAYOUT * max(-position, 0)
 
 
 def _clip(x: float, lo: float, hi: float) -> float:

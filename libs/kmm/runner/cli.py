@@ -16,6 +16,7 @@ nothing), ``live`` (Kalshi demo or production: only the base URLs and key files 
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -24,54 +25,147 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from kmm.backtest.recorder import SessionJournal
 from kmm.bus import acl
 from kmm.bus.bootstrap import bootstrap
 from kmm.bus.connection import connect
 from kmm.bus.topology import SERVICES
+from kmm.chassis.config import CONFIG_ENV, ConfigError, load_config
 from kmm.kalshi.auth import Signer, generate_private_pem
+from kmm.ops import snapshot
+from kmm.ops.target import OpsClient, Target
 
+from . import discovery
+from .console import QUIT, LiveConsole
+from .discovery import RunInfo
 from .redis_proc import RedisStartError, free_port, redis_argv, redis_server_binary, wait_until_up
 from .supervisor import ProcSpec, Supervisor
-from .view import collect, draw, render
+from .view import collect
 
 STOP_ORDER = ["quoter", "selector", "marketdata", "risk", "gateway", "exchange", "redis"]
 WRITE_KEY_ID = "kmm-local-write"
 READ_KEY_ID = "kmm-local-read"
 
 
+def _bool(text: str) -> bool:
+    low = str(text).strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``kmm run`` option: its flag, the environment variable and ``[run]`` key that also set it."""
+
+    dest: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str
+    env: str = ""
+    choices: tuple[str, ...] = ()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("mode", str, "sim", "sim (the local simulator), dry-run (the gateway sends nothing) or live", "KMM_MODE",
+           ("sim", "dry-run", "live")),
+    Option("seconds", float, 0.0, "stop after this many seconds (0: until Ctrl-C or q)", "RUN_SECONDS"),
+    Option("summary_json", Path, None, "write the summary here as JSON"),
+    Option("ports_file", Path, None, "write {service: http_port} as JSON once every service is ready"),
+    Option("workdir", Path, None, "keep logs, secrets and the session recording here (default: a temp dir)"),
+    Option("redis_url", str, None, "use this Redis (ACL file already loaded) instead of a private one", "REDIS_URL"),
+    Option("markets", int, 12, "synthetic markets in the simulator", "KMM_SIM_MARKETS"),
+    Option("seed", int, 1, "simulator scenario seed", "KMM_SIM_SEED"),
+    Option("speed", float, 5.0, "simulator clock speed (5: a short run sees a realistic hour compressed)",
+           "KMM_SIM_SPEED"),
+    Option("tier", str, "basic", "Kalshi rate-limit tier the simulator enforces and the gateway budgets for",
+           "KMM_KALSHI_TIER"),
+    Option("kalshi_base_url", str, None, "live: Kalshi REST base URL", "KMM_KALSHI_BASE_URL"),
+    Option("kalshi_ws_url", str, None, "live: Kalshi WebSocket URL", "KMM_KALSHI_WS_URL"),
+    Option("key_id", str, None, "live: the write key's id", "KMM_KALSHI_KEY_ID"),
+    Option("private_key_path", str, None, "live: the write key's PEM file", "KMM_KALSHI_PRIVATE_KEY_PATH"),
+    Option("read_key_id", str, None, "live: the read-only key's id", "KMM_KALSHI_READ_KEY_ID"),
+    Option("read_key_path", str, None, "live: the read-only key's PEM file", "KMM_KALSHI_READ_KEY_PATH"),
+    Option("view", str, "auto", "console on a terminal, plain lines otherwise (auto), or force one", "",
+           ("auto", "table", "lines")),
+    Option("record", _bool, True, "keep md:* and exec:report as <workdir>/session.npz and fills.csv", "KMM_RECORD"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    env = os.environ
-    parser.add_argument("--seconds", type=float, default=float(env.get("RUN_SECONDS", "0") or 0),
-                        help="stop after this many seconds (0: until Ctrl-C); env RUN_SECONDS")
-    parser.add_argument("--mode", choices=("sim", "dry-run", "live"), default=env.get("KMM_MODE", "sim"))
-    parser.add_argument("--summary-json", type=Path, default=None)
-    parser.add_argument("--ports-file", type=Path, default=None,
-                        help="write {service: http_port} as JSON once every service is ready")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep logs and secrets here")
-    parser.add_argument("--redis-url", default=env.get("REDIS_URL"),
-                        help="use this Redis (ACL file already loaded) instead of a private one")
-    parser.add_argument("--markets", type=int, default=int(env.get("KMM_SIM_MARKETS", "12")))
-    parser.add_argument("--seed", type=int, default=int(env.get("KMM_SIM_SEED", "1")))
-    parser.add_argument("--speed", type=float, default=float(env.get("KMM_SIM_SPEED", "5.0")),
-                        help="simulator clock speed (5: a short run sees a realistic hour compressed)")
-    parser.add_argument("--tier", default=env.get("KMM_KALSHI_TIER", "basic"),
-                        help="Kalshi rate-limit tier the simulator enforces and the gateway budgets for")
-    parser.add_argument("--kalshi-base-url", default=env.get("KMM_KALSHI_BASE_URL"))
-    parser.add_argument("--kalshi-ws-url", default=env.get("KMM_KALSHI_WS_URL"))
-    parser.add_argument("--key-id", default=env.get("KMM_KALSHI_KEY_ID"))
-    parser.add_argument("--private-key-path", default=env.get("KMM_KALSHI_PRIVATE_KEY_PATH"))
-    parser.add_argument("--read-key-id", default=env.get("KMM_KALSHI_READ_KEY_ID"))
-    parser.add_argument("--read-key-path", default=env.get("KMM_KALSHI_READ_KEY_PATH"))
-    parser.add_argument("--view", choices=("auto", "table", "lines"), default="auto")
+    for o in OPTIONS:
+        flag = "--" + o.dest.replace("_", "-")
+        src = f"; env {o.env}" if o.env else ""
+        if o.type is _bool:
+            parser.add_argument(flag, dest=o.dest, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{o.help} (default {o.default}{src}; [run] {o.dest})")
+            continue
+        parser.add_argument(flag, dest=o.dest, type=o.type, default=None, choices=o.choices or None,
+                            help=f"{o.help} (default {o.default}{src}; [run] {o.dest})")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the config file (TOML) for the runner and every service; env KMM_CONFIG")
+
+
+def resolve_options(args: argparse.Namespace) -> dict[str, str]:
+    """Fill every unset option from its environment variable, the config file's ``[run]`` table or its
+    default (in that order; a flag wins over all); returns each option's source. Idempotent."""
+    if getattr(args, "_sources", None) is not None:
+        return args._sources
+    if getattr(args, "config", None):
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())  # every child reads the same file
+    try:
+        cfg = load_config()
+        if cfg:
+            cfg.check_keys("run", {o.dest for o in OPTIONS}, " (not a kmm run option)")
+    except ConfigError as exc:
+        print(f"kmm run: invalid config: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    table = cfg.table("run") if cfg else {}
+    sources: dict[str, str] = {}
+    for o in OPTIONS:
+        value, source = getattr(args, o.dest, None), "flag"
+        if value is None and o.env and os.environ.get(o.env):
+            value, source = _convert(o, os.environ[o.env], f"env {o.env}"), f"env {o.env}"
+        if value is None and o.dest in table and cfg is not None:
+            where = cfg.where("run", o.dest)
+            value, source = _convert(o, table[o.dest], where), where
+        if value is None:
+            value, source = o.default, "default"
+        setattr(args, o.dest, value)
+        sources[o.dest] = source
+    args._sources = sources
+    return sources
+
+
+def _convert(o: Option, raw: Any, where: str) -> Any:
+    """A value from the environment or the file as the option's type; a bad one exits 2 naming it."""
+    try:
+        if isinstance(raw, bool) and o.type is _bool:
+            value: Any = raw
+        elif isinstance(raw, dict | list) or (isinstance(raw, bool) and o.type is not _bool):
+            raise ValueError(f"expected {getattr(o.type, '__name__', 'a value')}")
+        else:
+            value = o.type(str(raw)) if o.type is not str else str(raw)
+        if o.choices and value not in o.choices:
+            raise ValueError(f"must be one of {', '.join(o.choices)}")
+    except ValueError as exc:
+        print(f"kmm run: invalid setting {o.dest} ({where}): {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return value
 
 
 class Run:
     def __init__(self, args: argparse.Namespace) -> None:
+        resolve_options(args)
         self.args = args
         self.workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kmm-run-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -81,8 +175,15 @@ class Run:
         self.redis_url = args.redis_url
         self.events: list[str] = []
         self.started = time.monotonic()
+        self.base_url = self.ws_url = ""
+        self.journal: SessionJournal | None = None
+        self.published = False
+        self.resting_after_stop: int | None = None
 
     def say(self, text: str) -> None:
+        if self._console is not None:  # the console owns the screen: show it there
+            self._console.note(text)
+            return
         try:
             print(f"[kmm run {time.monotonic() - self.started:6.1f}s] {text}", flush=True)
         except OSError:  # the terminal is gone (SIGHUP): keep stopping cleanly
@@ -180,7 +281,10 @@ class Run:
             # A fresh simulator has no 24 h volume yet: admit every eligible market at once (the
             # caller's own KMM_* settings still win).
             sim_defaults = {"KMM_ENTER_SCORE": "0", "KMM_EXIT_SCORE": "0", "KMM_SELECT_INTERVAL_S": "2"}
-            env |= {k: v for k, v in sim_defaults.items() if k not in os.environ}
+            cfg = load_config()
+            in_file = set(cfg.table("selector")) if cfg else set()
+            env |= {k: v for k, v in sim_defaults.items()
+                    if k not in os.environ and k.removeprefix("KMM_").lower() not in in_file}
         if name == "marketdata":
             env |= {"KMM_KALSHI_BASE_URL": base, "KMM_KALSHI_WS_URL": ws,
                     "KMM_KALSHI_READ_KEY_ID": self.args.read_key_id or "",
@@ -194,6 +298,7 @@ class Run:
             self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port))
         self.say("services started: " + ", ".join(SERVICES))
         self.say(f"to halt trading: {self.halt_command()}")
+        self.say("or from another terminal: kmm status | kmm halt | kmm resume | kmm positions | kmm fills")
 
     def halt_command(self) -> str:
         port = self.sup.children["risk"].spec.http_port
@@ -201,51 +306,121 @@ class Run:
                 f"http://127.0.0.1:{port}/halt")
 
     def start_all(self) -> str:
-        """Redis, groups, the venue (simulator unless live) and the services; returns the REST base URL."""
+        """Preflight (live), Redis, groups, the session recorder, the venue (simulator unless live) and the
+        services; returns the REST base URL."""
         args = self.args
-        self.start_redis()
-        self.bootstrap()
         if args.mode == "live":
             if not (args.kalshi_base_url and args.key_id and args.private_key_path):
                 raise SystemExit("live mode needs --kalshi-base-url, --key-id and --private-key-path")
+            self.preflight()
+        self.start_redis()
+        self.bootstrap()
+        self.start_recording()
+        if args.mode == "live":
             base, ws = args.kalshi_base_url, args.kalshi_ws_url or ""
         else:
             base, ws = self.start_simulator()
+        self.base_url, self.ws_url = base, ws
         self.start_services(base, ws)
         return base
 
+    def preflight(self) -> None:
+        """``kmm doctor --mode live`` before anything starts; any failure refuses the run."""
+        from kmm.ops.doctor import DoctorConfig, failures, result_line, run_checks
+
+        a = self.args
+        cfg = DoctorConfig(base_url=a.kalshi_base_url, ws_url=a.kalshi_ws_url or "", key_id=a.key_id,
+                           key_path=a.private_key_path, read_key_id=a.read_key_id or "",
+                           read_key_path=a.read_key_path or "", tier=a.tier, mode="live")
+        self.say(f"preflight (kmm doctor --mode live) against {a.kalshi_base_url}")
+        results = run_checks(cfg)
+        for r in results:
+            self.say("  " + result_line(r))
+        bad = failures(results)
+        if bad:
+            raise SystemExit(f"kmm run: refusing to start live trading: {len(bad)} preflight check(s) failed "
+                             f"({', '.join(r.name for r in bad)}); nothing was started")
+
+    def start_recording(self) -> None:
+        if not self.args.record:
+            return
+        from .session import JOURNAL
+
+        admin = (self.secrets / "admin.password").read_text().strip()
+        self.journal = SessionJournal(self.redis_url or "", self.workdir / JOURNAL, username="admin", password=admin)
+        self.journal.start()
+        self.say(f"recording md:* and exec:report to {self.workdir / JOURNAL} (session.npz at the end)")
+
     # --- run ----------------------------------------------------------------------------------
+    def urls(self) -> dict[str, str]:
+        return {n: f"http://127.0.0.1:{p}" for n, p in self.ports().items()}
+
+    def run_info(self) -> RunInfo:
+        a = self.args
+        admin = f"{self.urls()['exchange']}/admin" if "exchange" in self.sup.children else ""
+        return RunInfo(pid=os.getpid(), workdir=str(self.workdir.resolve()), mode=a.mode, urls=self.urls(),
+                       token_file=str(self.admin_token_file.resolve()), kalshi_base_url=self.base_url,
+                       kalshi_ws_url=self.ws_url, key_id=a.key_id or "", private_key_path=str(a.private_key_path or ""),
+                       read_key_id=a.read_key_id or "", read_key_path=str(a.read_key_path or ""), tier=a.tier,
+                       exchange_admin_url=admin)
+
+    def publish_when_ready(self, client: OpsClient) -> None:
+        """Once every service is ready: the ports file and the run file the operator commands find."""
+        for n in SERVICES:
+            body, _ = client.try_get(n, "/readyz", ok=(200, 503))
+            if not (body and body.get("ready")):
+                return
+        if self.args.ports_file:
+            self.args.ports_file.write_text(json.dumps(self.ports()))
+        paths = discovery.publish(self.run_info())
+        self.published = True
+        self.say(f"every service ready; run file {paths[0]} (kmm status, kmm halt ... find this run)")
+
+    def runner_rows(self) -> dict[str, dict[str, Any]]:
+        """What only the runner knows: each child alive and its restarts; exchange and redis health."""
+        rows: dict[str, dict[str, Any]] = {}
+        for name, child in self.sup.children.items():
+            rows[name] = {"alive": self.sup.alive(name), "restarts": child.restarts, "ready": self.sup.alive(name)}
+        if "exchange" in rows and self._client is not None:
+            st, _ = self._client.try_get("exchange", "/status")
+            rows["exchange"]["summary"] = (st or {}).get("summary", "")
+            rows["exchange"]["ready"] = st is not None
+        if "redis" in rows:
+            rows["redis"]["summary"] = self.redis_url or ""
+        return rows
+
+    _client: OpsClient | None = None
+    _console: LiveConsole | None = None
+
     def loop(self) -> None:
         args = self.args
-        tty = args.view == "table" or (args.view == "auto" and sys.stdout.isatty())
+        tty = args.view == "table" or (args.view == "auto" and sys.stdout.isatty() and sys.stdin.isatty())
         stop_at = time.monotonic() + args.seconds if args.seconds > 0 else None
-        ports_written = False
-        last_draw = 0.0
-        with httpx.Client() as client:
-            while stop_at is None or time.monotonic() < stop_at:
-                for e in self.sup.poll():
-                    self.events.append(e)
-                    self.say(e)
-                now = time.monotonic()
-                if now - last_draw >= (1.0 if tty else 5.0):
-                    last_draw = now
-                    state = collect(self.sup, client)
-                    if not ports_written and args.ports_file and all(
-                        state[n]["ready"] for n in SERVICES
-                    ):
-                        args.ports_file.write_text(json.dumps(self.ports()))
-                        ports_written = True
-                    title = f"mode {args.mode}, Ctrl-C to stop"
-                    if tty:
-                        draw(render(state, now - self.started, title))
-                    else:
-                        rows = ", ".join(
-                            f"{n}:{'ready' if s['ready'] else ('up' if s['alive'] else 'DOWN')}"
-                            + (f" ({s['status'].get('summary')})" if s["status"].get("summary") else "")
-                            for n, s in state.items()
-                        )
-                        self.say(rows)
-                time.sleep(0.1)
+        target = Target(self.urls(), self.admin_token_file, "this run")
+        with OpsClient(target, timeout=1.0) as client:
+            self._client = client
+            console = LiveConsole(client, f"mode {args.mode}, workdir {self.workdir}", self.runner_rows) if tty else None
+            last_line = last_check = 0.0
+            self._console = console
+            with console if console is not None else contextlib.nullcontext():
+                while stop_at is None or time.monotonic() < stop_at:
+                    for e in self.sup.poll():
+                        self.events.append(e)
+                        self.say(e)
+                    now = time.monotonic()
+                    if not self.published and now - last_check >= 0.5:
+                        last_check = now
+                        self.publish_when_ready(client)
+                    if console is not None:
+                        if console.step(0.1) == QUIT:
+                            break
+                        continue
+                    if now - last_line >= 5.0:
+                        last_line = now
+                        self.say(snapshot.one_line(snapshot.collect(client)))
+                    time.sleep(0.1)
+            self._client = None
+            self._console = None
 
     def ports(self) -> dict[str, int]:
         return {n: c.spec.http_port for n, c in self.sup.children.items() if c.spec.http_port}
@@ -262,8 +437,41 @@ class Run:
             "workdir": str(self.workdir),
         }
 
+    def count_resting(self) -> int | None:
+        """Our orders still resting at the simulator (None in live mode or when it does not answer)."""
+        if "exchange" not in self.sup.children or not self.sup.alive("exchange"):
+            return None
+        try:
+            r = httpx.get(f"{self.urls()['exchange']}/admin/orders", params={"user": self.args.key_id}, timeout=5)
+            return sum(1 for o in r.json()["orders"] if o["status"] == "resting")
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+
     def shutdown(self) -> dict[str, int | None]:
-        return self.sup.stop_all(STOP_ORDER)
+        """Stop the services in order (the gateway cancels every resting order as it stops), count what
+        still rests at the simulator, finish the recording, then stop the venue and Redis."""
+        codes = {n: self.sup.stop(n) for n in STOP_ORDER if n in self.sup.children and n in SERVICES}
+        self.resting_after_stop = self.count_resting()
+        if self.journal is not None:
+            self.journal.stop()
+        codes |= {n: self.sup.stop(n) for n in ("exchange", "redis") if n in self.sup.children}
+        codes |= self.sup.stop_all()
+        discovery.withdraw(os.getpid())
+        return codes
+
+    def write_session(self) -> dict[str, Any] | None:
+        if self.journal is None:
+            return None
+        from kmm.backtest.progress import Progress
+
+        from .session import write_session
+
+        try:
+            return write_session(self.workdir, self.args.mode, progress=Progress("session", every_s=0.5))
+        except Exception as exc:  # the run itself went fine: say so, keep the journal for a retry
+            print(f"kmm run: could not write the session ({type(exc).__name__}: {exc}); "
+                  f"the journal is kept in {self.workdir}", file=sys.stderr)
+            return None
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -274,6 +482,13 @@ def print_summary(summary: dict[str, Any]) -> None:
     totals = summary.get("totals", {})
     for k, v in totals.items():
         print(f"  {k}: {v}")
+    if summary.get("resting_orders_after_stop") is not None:
+        print(f"  resting orders at the exchange after stop: {summary['resting_orders_after_stop']}")
+    session = summary.get("session")
+    if session:
+        o = session["overall"]
+        print(f"  session: {summary['workdir']}/session.npz ({session['events']} events, {o['fills']} fills, "
+              f"P&L ${o['pnl_usd']:,.4f}); kmm report {summary['workdir']}")
     print(f"  logs: {summary['workdir']}/logs")
 
 
@@ -290,8 +505,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         run.start_all()
         run.loop()
+        run.say("stopping: quoter first, then the gateway cancels every resting order, then the venue")
     except KeyboardInterrupt:
-        run.say("interrupted; stopping")
+        run.say("interrupted; stopping (the gateway cancels every resting order)")
     except BaseException:
         run.shutdown()
         raise
@@ -302,6 +518,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         codes = run.shutdown()
     summary["exit_codes"] = codes
+    summary["resting_orders_after_stop"] = run.resting_after_stop
+    summary["session"] = run.write_session()
     try:
         print_summary(summary)
     except OSError:  # the terminal is gone (SIGHUP)

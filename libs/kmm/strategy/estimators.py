@@ -1,5 +1,9 @@
 """Streaming estimators for the quoter: σ, trade arrival rate, fill intensity (A, κ) and microprice.
 
+The quoter's σ is :class:`TwoScaleVolatility`: a two-scale realized variance of the mid that cancels
+bid-ask bounce (a mid flickering between two prices with no real movement gives σ ≈ 0, where the
+tick-by-tick :class:`EwmaVolatility` reads tens of ¢/√h). The others remain for risk and selection.
+
 Every update is O(1) (the window estimator is O(1) amortized) and deterministic: time comes in as
 integer nanoseconds from the caller, never from a clock. Units match :mod:`kmm.strategy.quoting`:
 prices in $0.0001 in, σ out in ¢/√hour (logit-cents/√hour with ``space="logit"``), rates per hour,
@@ -53,10 +57,13 @@ def mid_price(bid: int, ask: int) -> float:
 
 
 def hours_to_close(close_ts_ns: int, now_ns: int) -> float:
-    """τ for the quoter: hours from ``now_ns`` to ``close_ts_ns`` (∞ when the close is unknown, 0 after)."""
+    """τ for the quoter: hours from ``now_ns`` to ``close_ts_ns`` counted in whole seconds rounded up (∞
+    when the close is unknown, 0 after). Kalshi's close times are whole seconds; a τ that moves once a
+    second lets the backtest kernel skip the decisions it would make identically (it computes τ the same
+    way), and moves the jump floor's ramp by at most 1/300 a second."""
     if close_ts_ns <= 0:
         return math.inf
-    return max(close_ts_ns - now_ns, 0) / NS_PER_H
+    return max(-((now_ns - close_ts_ns) // NS_PER_S), 0) / 3600.0
 
 
 class EwmaVolatility:
@@ -105,6 +112,95 @@ class EwmaVolatility:
     @property
     def confidence(self) -> float:
         return self._den / (self._den + self._prior_h)
+
+
+class TwoScaleVolatility:
+    """σ of the mid without bid-ask bounce: a two-scale realized variance (TSRV) in tick time.
+
+    Reference: Zhang, Mykland & Aït-Sahalia (2005), "A tale of two time scales: determining integrated
+    volatility with noisy high-frequency data", JASA 100(472). Observed x_i = X_i + ε_i with i.i.d.
+    noise ε (here: the mid hopping between two prices as the touch flickers). For the increments
+    over 1 and over K observations,
+
+        E[(x_i − x_{i−1})²] = σ²·(t_i − t_{i−1}) + 2·Var ε
+        E[(x_i − x_{i−K})²] = σ²·(t_i − t_{i−K}) + 2·Var ε
+
+    so the noise cancels in the difference of the two sums: σ² = (S_K − S_1) / (D_K − D_1), with
+    S the sums of squared increments and D the sums of the time they span, over the same ticks
+    (this is TSRV's slow-minus-fast form, written with each increment's own duration so irregular
+    ticks need no rescaling). Ticks are **mid changes**: an update that leaves the mid where it
+    was carries no new noise and is skipped. Both sums decay with ``half_life_s`` and blend with a
+    prior worth ``prior_weight_s`` seconds, as :class:`EwmaVolatility`. A pure flicker has
+    S_K ≤ S_1, so its data part is 0 and σ falls towards 0 as data accumulate.
+
+    ``lag`` K = 10 changes: on the INXD day (median 3 s between mid changes) the estimate is within
+    10% of the minute-sampled σ on every active strike (tick-by-tick σ reads ~25% high there).
+    Clock sampling (e.g. the mid every minute) was the alternative: it keeps part of the bounce (a
+    random-phase flicker still reads √(½·Δ²/interval)) and discards most of the ticks.
+    """
+
+    __slots__ = ("space", "lag", "_beta", "_s1", "_sk", "_d1", "_dk", "_prior_var", "_prior_w", "_ts", "_xs",
+                 "_head", "_count", "_last_x", "n")
+
+    def __init__(self, *, lag: int = 10, half_life_s: float = 1800.0, prior_sigma: float = 5.0,
+                 prior_weight_s: float = 600.0, space: str = PRICE_SPACE) -> None:
+        if lag < 2:
+            raise ValueError("lag must be >= 2")
+        if half_life_s <= 0 or prior_weight_s <= 0 or prior_sigma < 0:
+            raise ValueError("half_life_s and prior_weight_s must be > 0, prior_sigma >= 0")
+        self.space = space
+        self.lag = lag
+        self._beta = math.log(2.0) / (half_life_s / 3600.0)  # per hour
+        self._s1 = self._sk = self._d1 = self._dk = 0.0
+        self._prior_var = prior_sigma * prior_sigma
+        # D_K − D_1 grows as (K − 1) × elapsed time: the prior is weighed on the same scale
+        self._prior_w = (lag - 1) * prior_weight_s / 3600.0
+        self._ts = [0] * (lag + 1)  # ring of the last K + 1 changes
+        self._xs = [0.0] * (lag + 1)
+        self._head = 0
+        self._count = 0
+        self._last_x = math.nan
+        self.n = 0
+
+    def update(self, ts_ns: int, price: float) -> None:
+        """One observation of the mid ($0.0001) at ``ts_ns``; unchanged and non-finite prices are ignored."""
+        if not math.isfinite(price):
+            return
+        x = to_space(price, self.space)
+        if x == self._last_x:
+            return
+        k = self.lag
+        size = k + 1
+        if self._count:
+            prev = (self._head - 1) % size
+            ts_ns = max(ts_ns, self._ts[prev])
+        self._ts[self._head] = ts_ns
+        self._xs[self._head] = x
+        self._last_x = x
+        self._count += 1
+        if self._count > k:
+            prev = (self._head - 1) % size
+            old = (self._head + 1) % size  # K changes back
+            dt1 = (ts_ns - self._ts[prev]) / NS_PER_H
+            dx1 = x - self._xs[prev]
+            dxk = x - self._xs[old]
+            decay = math.exp(-self._beta * dt1) if dt1 > 0.0 else 1.0
+            self._s1 = self._s1 * decay + dx1 * dx1
+            self._sk = self._sk * decay + dxk * dxk
+            self._d1 = self._d1 * decay + dt1
+            self._dk = self._dk * decay + (ts_ns - self._ts[old]) / NS_PER_H
+            self.n += 1
+        self._head = (self._head + 1) % size
+
+    @property
+    def sigma(self) -> float:
+        num = max(self._sk - self._s1, 0.0) + self._prior_var * self._prior_w
+        return math.sqrt(num / (max(self._dk - self._d1, 0.0) + self._prior_w))
+
+    @property
+    def confidence(self) -> float:
+        dt = max(self._dk - self._d1, 0.0)
+        return dt / (dt + self._prior_w)
 
 
 class WindowVolatility:

@@ -20,7 +20,8 @@ T0 = 1_700_000_000 * NS_PER_S
 def test_record_import_replay_round_trip(redis_url: str) -> None:
     r = redis.Redis.from_url(redis_url)
     t = "KXREC-1"
-    r.xadd(MD_MARKET, {FIELD: encode(MarketInfo(market=t, result="yes", close_ts=T0 + 60 * NS_PER_S, ts_init=T0))})
+    r.xadd(MD_MARKET, {FIELD: encode(MarketInfo(market=t, result="yes", close_ts=T0 + 60 * NS_PER_S, ts_init=T0,
+                                                fee_type="quadratic"))})  # no maker fee: the fill below pays none
     r.xadd(MD_BOOK, {FIELD: encode(BookUpdate(market=t, bids=((4000, 10_000),), asks=((4500, 10_000),),
                                               ts_init=T0 + 1))})
     box: dict = {}
@@ -36,7 +37,7 @@ def test_record_import_replay_round_trip(redis_url: str) -> None:
     log = box["log"]
     assert log.meta["messages"] == 4
     assert sum(log.meta["skipped"].values()) == 1
-    assert log.markets[0].result == "yes"
+    assert log.markets[0].result == "yes" and log.markets[0].fee_type == "quadratic"
     res = run(log, StaticPolicy(bid=4200, bid_n=1000),
               RunConfig(fill=FillConfig(model="trade_through", place_latency_ns=0), record_fills=True))
     assert res.fills == [(T0 + 2_000_000, 0, 0, BID, 4200, 500, 0)]

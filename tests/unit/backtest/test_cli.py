@@ -75,12 +75,18 @@ def test_backtest_summary_records_settings_and_writes_equity_and_daily(tmp_path:
     assert "risk off" in line and "events/s" in line
     s = json.loads((out / "summary.json").read_text())
     assert s["settings"]["policy"]["risk"] is False
-    assert s["settings"]["run"]["fill"]["report_latency_ns"] == 250_000_000
-    assert s["settings"]["run"]["latch_halts"] is False
+    assert s["settings"]["run"]["fill"]["report_latency_ns"] == 5_000_000
     for name in ("markets.csv", "equity.csv", "daily.csv"):
         assert (out / name).read_text().count("\n") >= 2, name
     assert (out / "equity.png").read_bytes()[:4] == b"\x89PNG"
     assert "pnl_settled_usd" in (out / "markets.csv").read_text().splitlines()[0]
+    # risk on: the limits are recorded; a daily-loss halt clears at the next day unless --latch-halts
+    for flags, unlatch in (([], True), (["--latch-halts"], False)):
+        assert main(["backtest", "--synthetic", "--synthetic-events", "1500", "--no-progress", *flags,
+                     "--out", str(out)]) == 0
+        s = json.loads((out / "summary.json").read_text())
+        assert s["settings"]["policy"]["risk_limits"]["daily_loss_unlatch"] is unlatch
+        assert "rate_limited" in s["risk"]
 
 
 def test_heatmap_of_an_all_negative_surface_is_centred_at_zero() -> None:

@@ -25,6 +25,7 @@ def cfg(model: str = "queue", cancel: str = "proportional", place_ms: int = 0, c
 def builder(result: str = "", maker_fees: bool = False, close_s: int = 0) -> EventLogBuilder:
     b = EventLogBuilder("test")
     b.set_market(MarketMeta(ticker=TICK, result=result, maker_fees=maker_fees,
+                            fee_type="quadratic_with_maker_fees" if maker_fees else "quadratic",
                             close_ts=T0 + close_s * NS_PER_S if close_s else 0))
     # book: bid 0.40 × 100, ask 0.45 × 100
     b.snapshot(T0, TICK, [(4000, 100 * C)], [(4500, 100 * C)])

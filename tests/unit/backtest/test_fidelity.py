@@ -14,8 +14,8 @@ C = COUNT_SCALE
 
 def session():  # type: ignore[no-untyped-def]
     b = EventLogBuilder("rec")
-    b.set_market(MarketMeta(ticker="KXF-A", result="yes"))
-    b.set_market(MarketMeta(ticker="KXF-B"))
+    b.set_market(MarketMeta(ticker="KXF-A", result="yes", fee_type="quadratic"))  # no maker fee (unknown pays it)
+    b.set_market(MarketMeta(ticker="KXF-B", fee_type="quadratic"))
     b.snapshot(T0, "KXF-A", [(4000, 100 * C)], [(4500, 100 * C)])
     b.snapshot(T0, "KXF-B", [(6000, 100 * C)], [(6500, 100 * C)])
     b.trade(T0 + NS_PER_MS, "KXF-A", 4000, 10 * C, taker_yes=False)

@@ -144,3 +144,13 @@ def test_candle_and_order_group_and_status():
     assert (g.order_group_id, g.contracts_limit, g.order_ids) == ("g1", 1000, ("a",))
     st = wire.parse_exchange_status({"exchange_active": True, "trading_active": False})
     assert st.exchange_active and not st.trading_active
+
+
+def test_series_fee_fields():
+    se = wire.parse_series(wire.loads('{"ticker": "KXA", "fee_type": "quadratic_with_maker_fees", "fee_multiplier": 0.5}'))
+    assert (se.fee_type, se.fee_multiplier_ppm, se.maker_fees) == ("quadratic_with_maker_fees", 500_000, True)
+    assert wire.parse_series({"ticker": "KXB", "fee_type": "quadratic"}).fee_multiplier_ppm == 1_000_000
+    with pytest.raises(wire.WireError):
+        wire.parse_series({"ticker": "KXC", "fee_multiplier": "-1"})
+    info = wire.parse_market(MARKET).to_market_info(fee_type=se.fee_type, fee_multiplier_ppm=se.fee_multiplier_ppm)
+    assert (info.fee_type, info.fee_multiplier_ppm) == ("quadratic_with_maker_fees", 500_000)

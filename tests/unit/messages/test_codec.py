@@ -95,3 +95,12 @@ def test_well_formed_nested_fields_pass() -> None:
                 MarketInfo(market="M", tick_ranges=((0, 1000, 1), (1000, 10_000, 100))),
                 Universe(markets=("A", "B"), scores=(1, 2.5))):
         assert decode(encode(msg)) == msg
+
+
+def test_market_info_without_fee_fields_still_decodes() -> None:
+    from kmm.messages import MarketInfo
+
+    old = msgpack.packb({"t": "market", "v": 1, "market": "M", "maker_fees": True}, use_bin_type=True)
+    info = decode(old)
+    assert isinstance(info, MarketInfo)
+    assert (info.fee_type, info.fee_multiplier_ppm, info.maker_fees) == ("", 1_000_000, True)

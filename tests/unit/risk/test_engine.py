@@ -25,6 +25,7 @@ from kmm.risk.engine import (
     VOL_SIZE,
     RiskEngine,
     RiskLimits,
+    payout_from_exchange,
 )
 from kmm.risk.exposure import event_worst_loss, opening_order_loss
 
@@ -194,16 +195,38 @@ def test_settlement_books_the_payout_and_releases_exposure() -> None:
     engine.on_fill("SOLO", BID, 9000, 10_000)  # buy 100 @ 90c
     d = engine.check(intent(bp=8800, bc=1000, ac=0))
     assert d.approved and engine.exposure() == 90 * MONEY_SCALE + 8800 * 1000
-    assert engine.on_settlement("SOLO", "no", revenue=0, position=10_000)
+    assert engine.on_settlement("SOLO", "no", payout=0, position=10_000)
     assert engine.daily_pnl() == -90 * MONEY_SCALE  # the payout ($0) reached P&L
     assert engine.exposure() == 0 and engine.markets["SOLO"].position == 0
-    assert not engine.on_settlement("SOLO", "no", revenue=0)  # idempotent
+    assert not engine.on_settlement("SOLO", "no", payout=0)  # idempotent
     assert engine.check(intent()).code == MARKET_CLOSED
     engine.on_fill("EV-B1", BID, 3000, 1000)  # a winner: computed payout when the exchange gives none
     engine.on_book("EV-B1", 2900, 3100)
     before = engine.daily_pnl()
     engine.on_settlement("EV-B1", "yes")
     assert engine.daily_pnl() - before == 10 * MONEY_SCALE - 3000 * 1000
+
+
+def test_a_short_settles_at_the_true_profit_and_loss_from_the_exchanges_record() -> None:
+    for result, revenue, profit in (("no", 100 * MONEY_SCALE, 40), ("yes", 0, -60)):
+        engine, _ = make_engine(position_limit=1_000_000, max_daily_loss=10**12, max_exposure=10**12)
+        engine.on_fill("SOLO", ASK, 4000, 10_000)  # sell 100 YES at 40c (= buy 100 NO at 60c)
+        cash = engine.cash
+        # the exchange pays $1 per NO contract when NO wins, nothing when YES wins
+        payout = payout_from_exchange(revenue, -10_000)
+        assert engine.on_settlement("SOLO", result, payout, position=-10_000)
+        assert engine.cash - cash + 4000 * 10_000 == profit * MONEY_SCALE
+        assert engine.markets["SOLO"].position == 0
+
+
+def test_reducing_ends_only_below_the_hysteresis_band() -> None:
+    engine, _ = make_engine(max_exposure=10 * MONEY_SCALE, near_fraction=0.8, near_hysteresis=0.1)
+    engine.on_fill("SOLO", BID, 5000, 1600)  # $8.00 at risk = 80 %: REDUCING
+    assert engine.state == REDUCING
+    engine.on_fill("SOLO", ASK, 5000, 100)  # $7.50: 75 %, inside the band
+    assert engine.state == REDUCING
+    engine.on_fill("SOLO", ASK, 5000, 100)  # $7.00: 70 %, below it
+    assert engine.state == ACTIVE
 
 
 def test_a_halt_and_the_day_survive_a_restart() -> None:

@@ -32,8 +32,8 @@ GRIDS = [CENT_GRID, TAPERED, tick_grid(((0, 10_000, 10),)), tick_grid(((0, 10_00
 
 
 def test_textbook_values_at_the_money() -> None:
-    # s = 50¢, σ = 10 ¢/√h, τ = 5 min → v = 100/12 ¢²; γ = 0.1/¢, κ = 1/¢; q = 0.3
-    params = QuoteParams(gamma=0.1, kappa=1.0, max_position=10_000)
+    # s = 50¢, σ = 10 ¢/√h, h = 5 min → v = 100/12 ¢²; γ = 0.1/¢, κ = 1/¢; q = 0.3 (no jump floor)
+    params = QuoteParams(gamma=0.1, kappa=1.0, max_position=10_000, jump_frac=0.0)
     state = MarketState(fair=5000.0, position=3000, sigma=10.0, tau_h=1.0)
     quote = quote_one(state, params, CENT_GRID)
     v = 100.0 / 12.0
@@ -49,7 +49,7 @@ def test_textbook_values_at_the_money() -> None:
 
 
 def test_grid_corners_give_spreads_of_a_few_cents() -> None:
-    grid = ParamGrid.product([0.05, 1.0], [0.5, 5.0])
+    grid = ParamGrid.product([0.05, 1.0], [0.5, 5.0], QuoteParams(jump_frac=0.0))
     res = quote_arrays(MarketState(fair=5000.0, sigma=10.0, tau_h=1.0), grid, CENT_GRID)
     expected = [
         0.05 * 100 / 12 + 40 * math.log(1 + 0.1),  # γ=0.05 κ=0.5: 4.229
@@ -75,8 +75,9 @@ def test_maker_fee_sets_the_minimum_spread() -> None:
     quote = quote_one(state, params, tick_grid(((0, 10_000, 1),)), post_only=False)
     assert MIN_SPREAD & quote.mask
     assert maker_fee_cents(50.0) == pytest.approx(0.4375)
-    assert quote.spread_c == pytest.approx(2 * 0.4375 + 0.25)
-    assert quote.ask_price - quote.bid_price >= 112  # 1.125¢ in $0.0001, snapped outward
+    # a 10-lot at 50c pays 4.375c → 5c: 0.5c a contract on each side (not the unrounded 0.4375c)
+    assert quote.spread_c == pytest.approx(2 * 0.5 + 0.25)
+    assert quote.ask_price - quote.bid_price >= 125  # 1.25¢ in $0.0001, snapped outward
     no_fee = quote_one(MarketState(fair=5000.0, sigma=1.0, tau_h=1.0), params, tick_grid(((0, 10_000, 1),)))
     assert no_fee.spread_c == pytest.approx(0.25)
 
@@ -149,7 +150,9 @@ states = st.builds(
     position=st.integers(min_value=-30_000, max_value=30_000),
     sigma=st.floats(min_value=0.0, max_value=500.0) | st.just(float("inf")),
     tau_h=st.floats(min_value=-1.0, max_value=1000.0) | st.just(math.inf),
-    maker_fee_rate=st.sampled_from([0.0, MAKER_FEE_RATE]),
+    maker_fee_rate=st.sampled_from([0.0, MAKER_FEE_RATE, 0.035, 0.00875]),
+    bid_guard=st.sampled_from([0.0, 1.0]),
+    ask_guard=st.sampled_from([0.0, 1.0]),
 )
 params_st = st.builds(
     QuoteParams,
@@ -161,7 +164,12 @@ params_st = st.builds(
     horizon_h=st.floats(min_value=0.0, max_value=100.0),
     min_edge_c=st.floats(min_value=0.0, max_value=3.0),
     reduce_only_at=st.floats(min_value=0.05, max_value=1.5),
-)
+    jump_frac=st.floats(min_value=0.0, max_value=1.0),
+    reduce_before_h=st.sampled_from([0.0, 0.25, 2.0]),
+    stop_before_h=st.sampled_from([0.0, 0.1]),
+    guard_widen_c=st.floats(min_value=0.0, max_value=5.0),
+    guard_size=st.floats(min_value=0.0, max_value=1.0),
+) | st.builds(QuoteParams, horizon_h=st.just(math.inf), jump_frac=st.floats(min_value=0.0, max_value=1.0))
 spaces = st.sampled_from([PRICE_SPACE, LOGIT_SPACE])
 grids = st.sampled_from(GRIDS)
 

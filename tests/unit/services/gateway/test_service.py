@@ -123,10 +123,10 @@ def test_no_placement_right_after_a_restart_even_with_the_private_feed() -> None
     svc, _ = gateway()
     svc.on_approval(approval())
     svc.feed_up = True
-    svc.start_hold_until = time.monotonic() + 3  # a create the killed process sent may still land
+    svc.startup_hold_until = time.monotonic() + 3  # a create the killed process sent may still land
     held: list[str] = []
     assert svc.plan_market("M", time.monotonic(), held) == [] and held == ["M"]
-    svc.start_hold_until = time.monotonic() - 0.01
+    svc.startup_hold_until = time.monotonic() - 0.01
     held.clear()
     assert [a.kind for a in svc.plan_market("M", time.monotonic(), held)] == ["place"] and not held
 

@@ -1,0 +1,82 @@
+"""A recorded session → session.npz (our orders out of the books), fills.csv, session.json, and its report."""
+
+import csv
+import json
+from pathlib import Path
+
+from kmm.backtest.eventlog import BID, BOOK, EventLog
+from kmm.backtest.recorder import _FRAME, SESSION_STREAMS, read_journal
+from kmm.bus.topology import EXEC_REPORT, MD_BOOK, MD_MARKET
+from kmm.cli import main as kmm
+from kmm.messages import BookUpdate, Fill, MarketInfo, Message, OrderAck, encode
+from kmm.messages.units import NS_PER_S
+from kmm.runner.session import JOURNAL, is_session_dir, write_session
+
+T0 = 1_800_000_000 * NS_PER_S
+
+
+def journal(path: Path, entries: list[tuple[str, Message]], torn: bool = False) -> None:
+    with open(path, "wb") as f:
+        for stream, msg in entries:
+            payload = encode(msg)
+            f.write(_FRAME.pack(SESSION_STREAMS.index(stream), len(payload)) + payload)
+        if torn:
+            f.write(_FRAME.pack(0, 100) + b"short")  # a run killed mid-write
+
+
+def session(tmp_path: Path) -> dict:
+    journal(tmp_path / JOURNAL, [
+        (MD_MARKET, MarketInfo(market="M", event="E", ts_init=T0)),
+        (MD_BOOK, BookUpdate(market="M", bids=((4000, 1000),), asks=((4200, 1000),), ts_init=T0 + 1)),
+        (EXEC_REPORT, OrderAck(client_order_id="c1", order_id="o1", market="M", side="bid", price=4000, count=500,
+                               ts_init=T0 + NS_PER_S)),
+        (MD_BOOK, BookUpdate(market="M", bids=((4000, 1500),), asks=((4200, 1000),), ts_init=T0 + 2 * NS_PER_S)),
+        (EXEC_REPORT, Fill(fill_id="f1", order_id="o1", client_order_id="c1", market="M", side="bid", price=4000,
+                           count=500, fee=10_000, seq=1, origin_ts=T0 + 3 * NS_PER_S, ts_init=T0 + 3 * NS_PER_S + 5)),
+        (EXEC_REPORT, Fill(fill_id="f1", order_id="o1", client_order_id="c1", market="M", side="bid", price=4000,
+                           count=500, fee=10_000, seq=1, origin_ts=T0 + 3 * NS_PER_S, ts_init=T0 + 3 * NS_PER_S + 9)),
+        (MD_BOOK, BookUpdate(market="M", bids=((4100, 800),), asks=((4300, 900),), ts_init=T0 + 3_500_000_000)),
+    ], torn=True)
+    return write_session(tmp_path, "sim")
+
+
+def test_journal_to_session_files(tmp_path: Path) -> None:
+    s = session(tmp_path)
+    assert is_session_dir(tmp_path) and not (tmp_path / JOURNAL).exists()
+    log = EventLog.load(tmp_path / "session.npz")
+    assert log.tickers == ["M"] and log.meta["source"] == "kmm run" and log.meta["live"]["gamma"] > 0
+    book = log.events[log.events["kind"] == BOOK]
+    at_2s = book[(book["ts"] == T0 + 2 * NS_PER_S) & (book["side"] == BID) & (book["price"] == 4000)]
+    assert at_2s["qty"].tolist() == [1000]  # our 5 resting contracts taken out of the 15 at $0.40
+    rows = list(csv.DictReader(open(tmp_path / "fills.csv")))
+    assert [(r["fill_id"], r["side"], r["price_usd"], r["count_contracts"]) for r in rows] == [
+        ("f1", "bid", "0.4", "5.0")]  # the duplicate report counted once
+    o = s["overall"]
+    # bought 5 at $0.40, fee $0.01, marked at the last mid $0.42: 5 × 0.02 − 0.01
+    assert (o["fills"], o["pnl_usd"], o["fees_usd"]) == (1, 0.09, 0.01)
+    assert o["markout_1s_usd"] == 0.1  # (0.42 − 0.40) × 5, a second after the fill
+    assert json.loads((tmp_path / "session.json").read_text())["per_market"][0]["position_contracts"] == 5.0
+
+
+def test_torn_journal_frame_is_ignored(tmp_path: Path) -> None:
+    journal(tmp_path / "j", [(MD_MARKET, MarketInfo(market="M"))], torn=True)
+    assert [s for s, _ in read_journal(tmp_path / "j")] == [MD_MARKET]
+
+
+def test_kmm_report_of_a_run_workdir(tmp_path: Path, capsys) -> None:
+    session(tmp_path)
+    assert kmm(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "kmm run session" in out and "fills 1" in out and "P&L $0.0900" in out and "markouts 1 s $0.1000" in out
+    for f in ("pnl.png", "inventory.png", "report.html"):
+        assert (tmp_path / f).stat().st_size > 1000
+    assert "data:image/png;base64" in (tmp_path / "report.html").read_text()
+
+
+def test_kmm_report_builds_the_session_of_a_killed_run_first(tmp_path: Path, capsys) -> None:
+    journal(tmp_path / JOURNAL, [
+        (MD_MARKET, MarketInfo(market="M", ts_init=T0)),
+        (MD_BOOK, BookUpdate(market="M", bids=((4000, 1000),), asks=((4200, 1000),), ts_init=T0 + 1)),
+    ], torn=True)
+    assert kmm(["report", str(tmp_path)]) == 0
+    assert is_session_dir(tmp_path) and "fills 0" in capsys.readouterr().out
