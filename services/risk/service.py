@@ -79,8 +79,11 @@ class RiskSettings(ServiceSettings):
     near_fraction: float = Field(0.8, gt=0, lt=1)
     max_exposure_dollars: int = Field(2_000, ge=1)
     max_daily_loss_dollars: int = Field(200, ge=1)
-    rate_capacity: float = Field(200.0, gt=0, description="write tokens: burst (Kalshi Basic: 2 s of 100/s)")
-    rate_per_s: float = Field(100.0, gt=0, description="write tokens per second")
+    # A runaway guard, ten times Kalshi Basic's write budget: the gateway spends the exchange's real budget
+    # (its scheduler sends the most wrong quote first); a tighter budget here would ration approvals in
+    # arrival order and leave the scheduler nothing to choose from. Cancels and reductions never pay.
+    rate_capacity: float = Field(2000.0, gt=0, description="write tokens: burst")
+    rate_per_s: float = Field(1000.0, gt=0, description="write tokens per second")
     request_cost: float = Field(10.0, gt=0, description="tokens one order request costs")
     sigma_ref_c: float = Field(5.0, gt=0)
     heartbeat_s: float = Field(0.5, gt=0)
