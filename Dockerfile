@@ -12,6 +12,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
+    NUMBA_CACHE_DIR=/tmp/numba \
     KMM_HTTP_HOST=0.0.0.0 \
     KMM_HTTP_PORT=8080
 # Numeric uid/gid so Kubernetes' runAsNonRoot can verify the user without reading /etc/passwd.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import re
 import subprocess
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +133,8 @@ def main() -> None:
                    generate_s=round(time.perf_counter() - t0, 2))
     n = len(log)
     print(f"feed: {n} events ({figures['trades']} trades) from {figures['feed']}")
+    # the live defaults (jump floor 0.05, reduce-only 30 min before the close, toxic-markout guard) with σ
+    # fixed at 10 ¢/√h, as the peer's A–S
     params = QuoteParams(gamma=0.1, kappa=1.0, base_count=5 * COUNT_SCALE, max_position=50 * COUNT_SCALE)
     risk = BACKTEST_LIMITS  # what kmm backtest/grid run with
     pol = ASPolicy(params, sigma_c=10.0, risk=risk)  # σ fixed at 10 ¢/√h, as the peer's A–S
@@ -154,9 +158,21 @@ def main() -> None:
     dt, _, cpu = timed(lambda: run(log, ASPolicy(params, sigma_c=10.0), every), a.rounds)
     figures["single_every_event_no_risk_events_per_s"] = round(n / dt)
     figures["single_every_event_no_risk_events_per_cpu_s"] = round(n / cpu)
-    dt, _, cpu = timed(lambda: run(log, ASPolicy(params, sigma_estimator="ewma", risk=risk), every), a.rounds)
-    figures["single_every_event_risk_ewma_sigma_events_per_s"] = round(n / dt)
-    figures["single_every_event_risk_ewma_sigma_events_per_cpu_s"] = round(n / cpu)
+    # what the issue-11 rules cost per event: σ estimators, the guard's triggers, and all of them off
+    plain = replace(params, jump_frac=0.0, reduce_before_h=0.0, toxic_c=math.inf)
+    variants = (
+        ("tsrv_sigma", ASPolicy(params, sigma_estimator="tsrv", risk=risk)),
+        ("ewma_sigma", ASPolicy(params, sigma_estimator="ewma", risk=risk)),
+        ("flow_guard", ASPolicy(replace(params, flow_threshold=0.7), sigma_c=10.0, risk=risk)),
+        ("no_binary_rules", ASPolicy(plain, sigma_c=10.0, risk=risk)),
+    )
+    for name, policy in variants:
+        dt, r, cpu = timed(lambda policy=policy: run(log, policy, every), a.rounds)
+        figures[f"single_every_event_risk_{name}_events_per_s"] = round(n / dt)
+        figures[f"single_every_event_risk_{name}_events_per_cpu_s"] = round(n / cpu)
+        figures[f"single_every_event_risk_{name}_fills"] = int(r.overall["fills"][0])  # type: ignore[union-attr]
+        print(f"single run, risk on, every event, {name.replace('_', ' ')}: {n / dt:,.0f} events/s "
+              f"({n / cpu:,.0f} per CPU second)")
 
     tracemalloc.start()
     run(log, pol, RunConfig(fill=FillConfig(), decision_interval_ns=0))

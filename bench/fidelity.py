@@ -133,7 +133,8 @@ def main() -> None:
     variants = {"queue": (log, "queue"), "trade_through": (log, "trade_through"),
                 "queue_with_own_orders_in_book": (raw, "queue")}
     for name, (events, model) in variants.items():
-        policy = ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_estimator="ewma",
+        policy = ASPolicy(params, sigma_c=q.sigma_prior_c, sigma_estimator="tsrv", sigma_prior=q.sigma_prior_c,
+                          sigma_lag=q.sigma_lag,
                           hold_tolerance=round(q.requote_tolerance_c * PRICE_SCALE / 100),
                           hold_size_tolerance=q.requote_size_tolerance, risk=limits)
         rows = compare(events, policy, fills.values(), RunConfig(fill=FillConfig(model=model)))

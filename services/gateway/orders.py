@@ -192,10 +192,12 @@ class OrderTable:
         self.by_coid: dict[str, Order] = {}
         self.by_order_id: dict[str, Order] = {}
         self.working: dict[tuple[str, str], Order] = {}
+        self.by_market: dict[str, dict[str, Order]] = {}  # market → its orders not yet forgotten
         self.illegal = 0
 
     def add(self, order: Order, working: bool = True) -> None:
         self.by_coid[order.client_order_id] = order
+        self.by_market.setdefault(order.market, {})[order.client_order_id] = order
         if working:
             self.working[(order.market, order.side)] = order
         if order.order_id:
@@ -230,6 +232,11 @@ class OrderTable:
     def forget(self, order: Order) -> None:
         self.retire(order)
         self.by_coid.pop(order.client_order_id, None)
+        mine = self.by_market.get(order.market)
+        if mine is not None:
+            mine.pop(order.client_order_id, None)
+            if not mine:
+                del self.by_market[order.market]
         if order.order_id:
             self.by_order_id.pop(order.order_id, None)
 
@@ -241,7 +248,9 @@ class OrderTable:
         return [o for o in self.by_coid.values() if not o.done]
 
     def of_market(self, market: str) -> list[Order]:
-        return [o for o in self.by_coid.values() if o.market == market and not o.done]
+        """The market's orders not in a terminal state (from its own index: the planner calls this for
+        every market it plans, so it must not scan every order kept)."""
+        return [o for o in self.by_market.get(market, {}).values() if not o.done]
 
     def prune(self, keep: int = 5000) -> None:
         """Forget the oldest terminal orders beyond ``keep`` (late fills for them match by order id)."""

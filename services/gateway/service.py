@@ -11,7 +11,13 @@
   and REST reads (the fills backstop, reconciliation, lookups of ambiguous orders);
 - keeps one working order per (market, side) and moves it to the allowance with the fewest requests
   (:mod:`.planner`), post-only and ``cancel_order_on_pause``; tokens of the write budget are taken
-  when a request is launched, cancels and decreases first;
+  when a request is launched, cancels and decreases first, then — when tokens are short — the update
+  whose resting quote is most wrong (:mod:`.scheduler`; ``KMM_WRITE_SCHEDULER=fifo`` for arrival
+  order); it reports the share of time a resting quote is more than 1¢ from the approved price;
+- intake never waits on HTTP: each request runs as its own task, RSA-PSS signing runs on a thread
+  (the ``cryptography`` library releases the GIL while it signs) and connections are kept alive;
+  the likely next requests are signed ahead (batch create, create, batch cancel; a resting order's
+  amend once its create or amend is answered), so most requests go out without waiting to be signed;
 - ``client_order_id`` derives from the intent; an ambiguous outcome (timeout, 5xx) is resolved by reading
   the exchange over a grace window, never by blind resubmission; an order still unknown after it is
   *lost*: its side is freed and reconciliation cancels it if it ever appears;
@@ -30,6 +36,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +95,8 @@ from .orders import (
     OrderTable,
     client_order_id,
 )
-from .planner import AMEND, CANCEL, DECREASE, PLACE, PRIORITY, Action, plan_side
+from .planner import CANCEL, DECREASE, PLACE, Action, plan_side
+from .scheduler import PRIORITY_MODE, Staleness, order_actions
 
 log = logging.getLogger(__name__)
 SIDES = ("bid", "ask")
@@ -118,6 +126,9 @@ class GatewaySettings(ServiceSettings):
     cancel_all_hold_s: float = Field(60.0, ge=0, description="no placements after a cancel-all without the WS")
     refused_hold_s: float = Field(2.0, gt=0, description="no new request for an order the exchange refused")
     order_group_cooldown_s: float = Field(60.0, ge=0, description="wait before resetting a triggered group")
+    write_scheduler: str = Field(PRIORITY_MODE, pattern="^(priority|fifo)$",
+                                 description="who gets write tokens when short: the most wrong quote, or arrival order")
+    sign_threads: int = Field(1, ge=0, le=8, description="threads that sign requests (0: sign on the event loop)")
 
     @field_validator("kalshi_base_url")
     @classmethod
@@ -177,6 +188,7 @@ class GatewayService(Service):
         self.hold_places_until = 0.0  # after a cancel-all (unless the private feed confirms states)
         self.group_hold_until = 0.0  # after the exchange's order-group breaker fired
         self.startup_hold_until = 0.0  # after a restart, until the previous incarnation's creates landed
+        self.suspect: dict[tuple[str, str], int] = {}  # (market, side) → unknown kmm- orders being checked
         self.reconciled = False
         self.balance: int | None = None
         self.exported_markets: set[str] = set()
@@ -187,13 +199,19 @@ class GatewayService(Service):
                        "ambiguous": 0, "expired": 0, "refused": 0, "approvals_refused": 0, "lost": 0,
                        "unknown_canceled": 0, "dry_run_actions": 0}
         self.t2o: deque[float] = deque(maxlen=5000)
+        self.waiting: dict[str, float] = {}  # market → monotonic time it started waiting for a request
+        self.staleness = Staleness()
+        self.deferred = 0
+        self.signing: ThreadPoolExecutor | None = (
+            ThreadPoolExecutor(settings.sign_threads, thread_name_prefix="sign") if settings.sign_threads else None)
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def on_start(self) -> None:
         for o in metrics.ORDER_OUTCOMES:
             metrics.ORDERS.labels(o)
         self.api = KalshiRest(self.s.kalshi_base_url, signer=self.signer, limiter=self.limiter,
-                              timeout=self.s.request_timeout_s, **metrics.exchange_hooks())
+                              timeout=self.s.request_timeout_s, sign_executor=self.signing,
+                              **metrics.exchange_hooks())
         if self.trading:
             await self.load_account_limits()
             await self.recover_fills()
@@ -211,6 +229,7 @@ class GatewayService(Service):
         self.reconciled = True
         self.last_heartbeat = time.monotonic() - await self.risk_silent_s()
         self.consume_group((ORD_APPROVED, RISK_CONTROL), self.on_message)
+        self.presign_writes()
         self.spawn(self.sync_loop(), "sync")
         self.spawn(self.dead_man_loop(), "dead-man")
 
@@ -248,6 +267,8 @@ class GatewayService(Service):
             await self.api.aclose()
         if self.ws is not None:
             await self.ws.close()
+        if self.signing is not None:
+            self.signing.shutdown(wait=False)
 
     async def ready_checks(self) -> dict[str, Check]:
         fresh = self.heard_risk and time.monotonic() - self.last_heartbeat < self.s.dead_man_timeout_s
@@ -364,17 +385,23 @@ class GatewayService(Service):
 
     async def sync_loop(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=0.5)
-            except TimeoutError:
-                pass
+            if self.wake.is_set():
+                await asyncio.sleep(0)  # let the rest of the loop run between passes
+            else:
+                try:
+                    async with asyncio.timeout(0.5):  # no extra task, unlike wait_for: one loop turn less
+                        await self.wake.wait()
+                except TimeoutError:
+                    pass
             self.wake.clear()
             self.expire_allowances()
             if not self.dirty or not self.quoting_allowed():
                 continue
-            markets = sorted(self.dirty, key=lambda m: self.last_sent.get(m, 0.0))
-            self.dirty.clear()
             now = time.monotonic()
+            for m in self.dirty:
+                self.waiting.setdefault(m, now)
+            markets = list(self.dirty)
+            self.dirty.clear()
             actions: list[Action] = []
             held: list[str] = []
             for market in markets:
@@ -382,10 +409,14 @@ class GatewayService(Service):
                 actions += planned
                 if not planned:
                     self.report_applied(market)
+                    self.waiting.pop(market, None)
             for market in held:
                 self.dirty[market] = None
             if actions:
                 deferred = self.execute(actions)
+                for a in actions:
+                    if a.market not in deferred:
+                        self.waiting.pop(a.market, None)
                 for m in deferred:
                     self.dirty[m] = None
                 if deferred:
@@ -401,7 +432,7 @@ class GatewayService(Service):
         for side in SIDES:
             price, count = al.target(side) if al is not None and market not in self.settled else (0, 0)
             working = self.table.get(market, side)
-            if working is None and count and not self.placements_allowed():
+            if working is None and count and (not self.placements_allowed() or (market, side) in self.suspect):
                 held.append(market)
                 continue
             act = plan_side(market, side, price, count, working, now)
@@ -449,41 +480,51 @@ class GatewayService(Service):
                     self.fresh.discard(approval.intent_id)
                 self.dirty[market] = None
 
-    def execute(self, actions: list[Action]) -> list[str]:
-        """Launch requests within the write budget (tokens taken now, what pulls risk first); return
-        the markets deferred for lack of tokens."""
-        actions.sort(key=lambda a: PRIORITY[a.kind])
+    def execute(self, actions: list[Action]) -> set[str]:
+        """Launch requests within the write budget (tokens taken now, what pulls risk first, then in the
+        scheduler's order); return the markets deferred for lack of tokens."""
+        actions = order_actions(actions, self.s.write_scheduler, self.waiting)
         if not self.trading:
             self.counts["dry_run_actions"] += len(actions)
             for a in actions:
                 log.info("dry-run: %s %s %s %s@%s", a.kind, a.market, a.side, a.count, a.price)
-            return []
+            return set()
         bucket = self.limiter.write
-        deferred: list[str] = []
+        deferred: set[str] = set()
         cancels = [a.order for a in actions if a.kind == CANCEL and a.order is not None and a.order.order_id]
         max_batch = max(1, self.limiter.max_batch)
         for i in range(0, len(cancels), max_batch):
             chunk = cancels[i:i + max_batch]
             if bucket.try_acquire(self.limiter.cost("DELETE", kc.BATCH_ORDERS, len(chunk))):
-                deferred += [o.market for o in chunk]
+                deferred.update(o.market for o in chunk)
+                self.deferred += len(chunk)
+                metrics.WRITE_DEFERRED.labels(CANCEL).inc(len(chunk))
                 continue
             self.launch(self.send_cancels(chunk, "target"), [o.market for o in chunk])
+        # The rest in the scheduler's order: each takes its tokens now; placements taken this way go out
+        # together as batches (a batch create costs what its orders cost one by one).
+        places: list[Action] = []
+        per_place = self.limiter.cost("POST", kc.BATCH_ORDERS, 1)
         for a in actions:
-            if a.kind not in (AMEND, DECREASE):
+            if a.kind == CANCEL:
                 continue
-            template = kc.DECREASE_ORDER if a.kind == DECREASE else kc.AMEND_ORDER
-            if bucket.try_acquire(self.limiter.cost("POST", template)):
-                deferred.append(a.market)
+            if a.kind == PLACE:
+                cost = per_place
+            else:
+                cost = self.limiter.cost("POST", kc.DECREASE_ORDER if a.kind == DECREASE else kc.AMEND_ORDER)
+            if bucket.try_acquire(cost):
+                deferred.add(a.market)
+                self.deferred += 1
+                metrics.WRITE_DEFERRED.labels(a.kind).inc()
                 continue
-            self.launch(self.send_modify(a), [a.market])
-        places = [a for a in actions if a.kind == PLACE]
-        while places:
-            n = min(len(places), max_batch, int(bucket.tokens // kc.BATCH_CREATE_COST_PER_ORDER))
-            if n <= 0 or bucket.try_acquire(self.limiter.cost("POST", kc.BATCH_ORDERS if n > 1 else kc.CREATE_ORDER, n)):
-                deferred += [a.market for a in places]
-                break
-            self.launch(self.send_places(places[:n]), [a.market for a in places[:n]])
-            places = places[n:]
+            if a.kind == PLACE:
+                places.append(a)
+            else:
+                self.launch(self.send_modify(a), [a.market])
+        single_ok = self.limiter.cost("POST", kc.CREATE_ORDER) <= per_place  # else a lone one goes as a batch
+        for i in range(0, len(places), max_batch):
+            chunk = places[i:i + max_batch]
+            self.launch(self.send_places(chunk, single_ok), [a.market for a in chunk])
         now = time.monotonic()
         for a in actions:
             self.last_sent[a.market] = now
@@ -515,11 +556,23 @@ class GatewayService(Service):
         a = self.approvals.get(market)
         if a is not None and a.origin_ts and a.intent_id in self.fresh:
             self.fresh.discard(a.intent_id)
-            seconds = (time.time_ns() - a.origin_ts) / NS_PER_S
+            now = time.time_ns()
+            seconds = (now - a.origin_ts) / NS_PER_S
             metrics.TICK_TO_ORDER_SECONDS.observe(seconds)
+            if a.ts_init:
+                metrics.HOP_SECONDS.labels("risk_gateway").observe(max(now - a.ts_init, 0) / NS_PER_S)
             self.t2o.append(seconds)
 
     # --- requests -----------------------------------------------------------------------------------
+    async def answered(self, request: Coroutine[Any, Any, Any], t0: float) -> Any:
+        """Await one exchange request; the gateway→exchange hop runs from its launch (``t0``,
+        perf_counter seconds, before signing) to the answer, whatever it was."""
+        try:
+            return await request
+        finally:
+            metrics.HOP_SECONDS.labels("gateway_exchange").observe(time.perf_counter() - t0)
+            self.presign_writes()  # replace the signature this request may have used
+
     def new_order(self, a: Action) -> Order:
         al = self.allow.get(a.market)
         intent = al.intent_id if al is not None and al.intent_id else new_id()
@@ -532,8 +585,9 @@ class GatewayService(Service):
         self.table.add(o)
         return o
 
-    async def send_places(self, places: list[Action]) -> None:
+    async def send_places(self, places: list[Action], single_ok: bool = True) -> None:
         assert self.api is not None
+        t0 = time.perf_counter()
         orders = [self.new_order(a) for a in places]
         for a in places:
             self.observe_t2o(a.market)
@@ -542,10 +596,10 @@ class GatewayService(Service):
                 for o in orders]
         try:
             with prepaid():
-                if len(reqs) == 1:
-                    acks = [await self.api.create_order(reqs[0], resolve_duplicate=True)]
+                if len(reqs) == 1 and single_ok:
+                    acks = [await self.answered(self.api.create_order(reqs[0], resolve_duplicate=True), t0)]
                 else:
-                    acks = await self.api.batch_create(reqs)
+                    acks = await self.answered(self.api.batch_create(reqs), t0)
         except kerr.Ambiguous as exc:
             for o in orders:
                 self.mark_ambiguous(o, str(exc))
@@ -573,6 +627,7 @@ class GatewayService(Service):
         self.counts["placed"] += 1
         metrics.ORDERS.labels("placed").inc()
         self.publish_order(o)
+        self.presign_amend(o)
 
     def rejected(self, o: Order, exc: Exception) -> None:
         self.table.apply(o, "rejected")
@@ -651,18 +706,20 @@ class GatewayService(Service):
 
     async def send_modify(self, a: Action) -> None:
         assert self.api is not None and a.order is not None
+        t0 = time.perf_counter()
         o = a.order
         self.observe_t2o(a.market)
         self.table.apply(o, "update_sent", a.price, a.count)
         try:
             with prepaid():
                 if a.kind == DECREASE:
-                    ack = await self.api.decrease_order(o.order_id, reduce_to=a.count, market_ticker=a.market)
+                    ack = await self.answered(
+                        self.api.decrease_order(o.order_id, reduce_to=a.count, market_ticker=a.market), t0)
                     remaining = ack.remaining_count if ack.order_id else a.count
                 else:
                     filled = max(o.filled, o.exchange_filled)
-                    ack = await self.api.amend_order(o.order_id, ticker=a.market, side=a.side, price=a.price,
-                                                     count=filled + a.count)
+                    ack = await self.answered(self.api.amend_order(
+                        o.order_id, ticker=a.market, side=a.side, price=a.price, count=filled + a.count), t0)
                     remaining = ack.remaining_count if ack.order_id else a.count
                     if ack.order_id and ack.order_id != o.order_id:
                         self.table.by_order_id.pop(o.order_id, None)
@@ -690,6 +747,7 @@ class GatewayService(Service):
         self.counts[kind] += 1
         metrics.ORDERS.labels(kind).inc()
         self.publish_order(o)
+        self.presign_amend(o)
 
     async def resync(self, o: Order) -> None:
         assert self.api is not None
@@ -707,11 +765,12 @@ class GatewayService(Service):
 
     async def send_cancels(self, orders: list[Order], reason: str) -> None:
         assert self.api is not None
+        t0 = time.perf_counter()
         for o in orders:
             self.table.apply(o, "cancel_sent")
         try:
             with prepaid():
-                acks = await self.api.batch_cancel([(o.order_id, o.market) for o in orders])
+                acks = await self.answered(self.api.batch_cancel([(o.order_id, o.market) for o in orders]), t0)
         except kerr.Ambiguous as exc:
             for o in orders:
                 self.mark_ambiguous(o, str(exc))
@@ -805,11 +864,40 @@ class GatewayService(Service):
             metrics.OPEN_ORDERS.labels(market).set(n)
         self.exported_markets |= set(per_market)
 
+    def presign_writes(self) -> None:
+        """Keep a fresh signature ready for the write endpoints whose paths do not name an order."""
+        if self.api is None or not self.trading:
+            return
+        self.api.presign("POST", kc.BATCH_ORDERS)
+        self.api.presign("POST", kc.CREATE_ORDER)
+        self.api.presign("DELETE", kc.BATCH_ORDERS)
+
+    def presign_amend(self, o: Order) -> None:
+        if self.api is not None and self.trading and o.order_id and not o.done:
+            self.api.presign("POST", kc.AMEND_ORDER, {"order_id": o.order_id})
+
+    def sample_staleness(self) -> None:
+        """Each resting working order against the model's price for its side (the approval in force)."""
+        sides = []
+        for (market, side), o in self.table.working.items():
+            if o.status in LIVE or (o.status in (PENDING_UPDATE, PENDING_CANCEL) and o.order_id):
+                al = self.allow.get(market)
+                price, count = al.target(side) if al is not None else (0, 0)
+                sides.append((o.price, price, count))
+        fresh, stale = self.staleness.sample(time.monotonic(), sides)
+        if fresh:
+            metrics.QUOTE_SIDE_SECONDS.labels("fresh").inc(fresh)
+        if stale:
+            metrics.QUOTE_SIDE_SECONDS.labels("stale").inc(stale)
+
     async def dead_man_loop(self) -> None:
         ticks = 0
         while True:
             await asyncio.sleep(0.1)
             ticks += 1
+            self.sample_staleness()
+            if ticks % 5 == 0:
+                self.presign_writes()
             if ticks % 10 == 0:
                 self.export_metrics()
                 self.table.prune()
@@ -917,10 +1005,20 @@ class GatewayService(Service):
         log.warning("order group %s reset", self.order_group_id)
 
     async def check_unknown(self, ev: wire.Order) -> None:
-        """A resting ``kmm-`` order we do not track: give an in-flight create a moment, then cancel it."""
-        await asyncio.sleep(self.s.request_timeout_s + 1.0)
-        if self.table.find(ev.order_id, ev.client_order_id) is None:
-            await self.cancel_unknown(ev)
+        """A resting ``kmm-`` order we do not track: give an in-flight create a moment, then cancel it.
+        Meanwhile nothing new is placed on its side (it may be a create a killed process sent)."""
+        key = (ev.ticker, ev.side)
+        self.suspect[key] = self.suspect.get(key, 0) + 1
+        try:
+            await asyncio.sleep(self.s.request_timeout_s + 1.0)
+            if self.table.find(ev.order_id, ev.client_order_id) is None:
+                await self.cancel_unknown(ev)
+        finally:
+            left = self.suspect.pop(key) - 1
+            if left:
+                self.suspect[key] = left
+            self.dirty[ev.ticker] = None
+            self.wake.set()
 
     async def cancel_unknown(self, ev: wire.Order) -> None:
         assert self.api is not None
@@ -1125,6 +1223,12 @@ class GatewayService(Service):
             "illegal_transitions": self.table.illegal,
             "tick_to_order_p50_ms": p50,
             "tick_to_order_p99_ms": p99,
+            "write_scheduler": self.s.write_scheduler,
+            "quote_stale_share": self.staleness.share,
+            "quote_side_seconds": {"fresh": round(self.staleness.fresh_s, 3),
+                                   "stale": round(self.staleness.stale_s, 3)},
+            "requests_deferred": self.deferred,
+            "presigned_used": self.api.presigned_used if self.api is not None else 0,
             "balance_dollars": money_to_dollars(self.balance) if self.balance is not None else None,
             "rate_tokens": self.limiter.tokens(),
         }

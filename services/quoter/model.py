@@ -37,6 +37,7 @@ class MarketModel:
     ask_size: int = 0
     position: int = 0
     vol: TwoScaleVolatility = field(init=False)
+    price_vol: TwoScaleVolatility = field(init=False)  # σ in price space for risk (``vol`` itself in that space)
     guard: AdverseGuard = field(init=False)
     last_book: BookUpdate | None = None
     last_quote: tuple[int, int, int, int] | None = None
@@ -44,6 +45,8 @@ class MarketModel:
 
     def __post_init__(self) -> None:
         self.vol = TwoScaleVolatility(lag=self.sigma_lag, prior_sigma=self.sigma_prior, space=self.space)
+        self.price_vol = self.vol if self.space == "price" else TwoScaleVolatility(lag=self.sigma_lag,
+                                                                                   prior_sigma=self.sigma_prior)
         self.guard = AdverseGuard.from_params(self.params)
 
     def on_info(self, info: MarketInfo) -> None:
@@ -60,6 +63,8 @@ class MarketModel:
         mid = mid_price(self.best_bid, self.best_ask)
         if math.isfinite(mid):
             self.vol.update(book.ts_init, mid)
+            if self.price_vol is not self.vol:
+                self.price_vol.update(book.ts_init, mid)
 
     def on_trade(self, trade: Trade, now_ns: int) -> None:
         """A public print seen at ``now_ns``: one-sided taker flow feeds the guard."""

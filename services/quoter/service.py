@@ -11,7 +11,9 @@ per series: ``KMM_SERIES_CLOSE_MIN`` overrides the defaults. Intents expire (``K
 if the quoter stops, the gateway lets its quotes lapse. A market that leaves the universe gets a zero
 intent (pull quotes), and so does a market whose book is older than ``KMM_MAX_BOOK_AGE_S``
 (marketdata re-vouches for quiet books every second; a stale book means the feed is down or the book
-is being rebuilt). Each intent carries the book's ``ts_init`` and ``seq`` so risk can check the same.
+is being rebuilt). Each intent carries what risk checks it against, so risk never reads the book
+stream: the book's top (the whole book, ours included), its ``ts_init``, exchange time and ``seq``,
+and σ of the mid in price space.
 A settled market is never quoted again.
 """
 
@@ -60,6 +62,7 @@ from kmm.strategy.quoting import (
     QuoteParams,
     hold_quote,
     quote_one,
+    warm_up,
 )
 
 from .model import MarketModel
@@ -152,6 +155,7 @@ class QuoterService(Service):
         return p
 
     async def on_start(self) -> None:
+        log.info("quoting core ready in %.2f s", warm_up())  # numba: load (or compile) before the first book
         self.consume_fanout((MD_MARKET, SEL_UNIVERSE), self.on_reference, start="0")
         self.consume_fanout((RISK_CONTROL,), self.on_reference)
         self.consume_fanout((MD_BOOK, MD_TRADE), self.on_market_data,
@@ -187,8 +191,11 @@ class QuoterService(Service):
 
     async def on_market_data(self, stream: str, msgs: list[Message]) -> None:
         now = time.time_ns()
+        hop = metrics.HOP_SECONDS.labels("md_quoter")
         for msg in msgs:
             if isinstance(msg, BookUpdate):
+                if msg.origin_ts:
+                    hop.observe(max(now - msg.ts_init, 0) / NS_PER_S)
                 m = self.model(msg.market)
                 m.on_book(msg, self.own)
                 if msg.market in self.universe:
@@ -251,10 +258,14 @@ class QuoterService(Service):
         self.publish_nowait(ORD_INTENT, QuoteIntent(
             msg_id=new_id(), corr_id=book.corr_id if book and origin_ts else new_id(),
             ts_event=book.ts_event if book else now,
-            ts_init=now, origin_ts=origin_ts, intent_id=new_id(), market=m.market,
+            ts_init=time.time_ns(), origin_ts=origin_ts, intent_id=new_id(), market=m.market,
             bid_price=target[0], bid_count=target[1], ask_price=target[2], ask_count=target[3],
             expires_at_ns=now + int(self.s.intent_ttl_s * NS_PER_S), reason=reason[:200],
-            book_ts=book.ts_init if book else 0, book_seq=book.seq if book else 0))
+            book_ts=book.ts_init if book else 0, book_seq=book.seq if book else 0,
+            book_ts_event=book.ts_event if book else 0,
+            book_bid=book.bids[0][0] if book and book.bids else 0,
+            book_ask=book.asks[0][0] if book and book.asks else PRICE_SCALE,
+            sigma=m.price_vol.sigma))
         m.last_quote = target
         m.last_sent_ns = now
         self.intents += 1

@@ -1,6 +1,9 @@
 """Risk: the veto. Every intent is approved (possibly resized) or denied by the risk engine.
 
-- reads ``ord:intent`` and ``exec:report`` through its group, ``md:book`` and ``md:market`` fan-out;
+- reads ``ord:intent`` and ``exec:report`` through its group and ``md:market`` fan-out — never the book
+  stream: each intent carries the book top it was priced from (its ``book_ts``/``book_seq``) and σ, and
+  risk checks crossing and staleness against that and keeps its marks from it (the newest book per
+  market wins: an intent priced off an older book than one already seen leaves the mark alone);
 - runs :class:`kmm.risk.engine.RiskEngine` (state machine ACTIVE / REDUCING / HALTED; per-market
   limits scaled by volatility; worst-case exposure of positions, resting orders and approvals the
   gateway may still act on, counting mutually exclusive brackets; daily loss; write budget) — the same
@@ -38,7 +41,6 @@ from kmm.bus.publisher import FIELD
 from kmm.bus.retry import is_connection_error
 from kmm.bus.topology import (
     EXEC_REPORT,
-    MD_BOOK,
     MD_MARKET,
     ORD_APPROVED,
     ORD_INTENT,
@@ -52,7 +54,6 @@ from kmm.chassis.settings import ServiceSettings
 from kmm.messages import (
     Approval,
     ApprovalStatus,
-    BookUpdate,
     Control,
     DecodeError,
     Fill,
@@ -70,7 +71,6 @@ from kmm.messages import (
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, count_to_fp, money_to_dollars
 from kmm.ops.streams import last_denials
 from kmm.risk import engine as rk
-from kmm.strategy.estimators import EwmaVolatility, mid_price
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,13 @@ class RiskSettings(ServiceSettings):
     near_fraction: float = Field(0.8, gt=0, lt=1)
     max_exposure_dollars: int = Field(2_000, ge=1)
     max_daily_loss_dollars: int = Field(200, ge=1)
-    rate_capacity: float = Field(200.0, gt=0, description="write tokens: burst (Kalshi Basic: 2 s of 100/s)")
-    rate_per_s: float = Field(100.0, gt=0, description="write tokens per second")
+    # A runaway guard, ten times Kalshi Basic's write budget: the gateway spends the exchange's real budget
+    # (its scheduler sends the most wrong quote first); a tighter budget here would ration approvals in
+    # arrival order and leave the scheduler nothing to choose from. Cancels and reductions never pay.
+    rate_capacity: float = Field(2000.0, gt=0, description="write tokens: burst")
+    rate_per_s: float = Field(1000.0, gt=0, description="write tokens per second")
     request_cost: float = Field(10.0, gt=0, description="tokens one order request costs")
     sigma_ref_c: float = Field(5.0, gt=0)
-    sigma_prior_c: float = Field(5.0, ge=0)
     heartbeat_s: float = Field(0.5, gt=0)
     max_book_age_s: float = Field(5.0, ge=0, description="intents priced off an older book may only reduce")
 
@@ -102,7 +104,7 @@ class RiskService(Service):
             max_daily_loss=settings.max_daily_loss_dollars * MONEY_SCALE, rate_capacity=settings.rate_capacity,
             rate_per_s=settings.rate_per_s, request_cost=settings.request_cost, sigma_ref=settings.sigma_ref_c,
             max_book_age_ns=int(settings.max_book_age_s * NS_PER_S)), clock=time.time_ns)
-        self.vols: dict[str, EwmaVolatility] = {}
+        self.book_ts: dict[str, int] = {}  # market → book_ts of the newest book an intent carried
         self.heartbeat_seq = 0
         self.counts = {"approved": 0, "denied": 0, "resized": 0, "fills": 0, "duplicate_fills": 0,
                        "settlements": 0}
@@ -114,7 +116,6 @@ class RiskService(Service):
         await self.restore()
         metrics.set_trading_state(self.engine.state)
         self.consume_fanout((MD_MARKET,), self.on_market_data, start="0")
-        self.consume_fanout((MD_BOOK,), self.on_market_data, coalesce={MD_BOOK: lambda m: m.market})  # type: ignore[attr-defined]
         self.consume_group((ORD_INTENT, EXEC_REPORT), self.on_message)
         self.spawn(self.heartbeat_loop(), "heartbeat")
         self.spawn(self.metrics_loop(), "metrics")
@@ -128,17 +129,6 @@ class RiskService(Service):
         for msg in msgs:
             if isinstance(msg, MarketInfo):
                 self.engine.on_market(msg)
-            elif isinstance(msg, BookUpdate):
-                bid = msg.bids[0][0] if msg.bids else 0
-                ask = msg.asks[0][0] if msg.asks else 10_000
-                self.engine.on_book(msg.market, bid, ask, evaluate=False)
-                mid = mid_price(bid, ask)
-                if math.isfinite(mid):
-                    vol = self.vols.get(msg.market)
-                    if vol is None:
-                        vol = self.vols[msg.market] = EwmaVolatility(prior_sigma=self.s.sigma_prior_c)
-                    vol.update(msg.ts_init, mid)
-                    self.engine.on_volatility(msg.market, vol.sigma)
         self.engine.evaluate()
         await self.publish_state_events()
 
@@ -183,9 +173,12 @@ class RiskService(Service):
 
     async def on_intent(self, intent: QuoteIntent) -> None:
         now = time.time_ns()
+        if intent.origin_ts and intent.ts_init:
+            metrics.HOP_SECONDS.labels("quoter_risk").observe(max(now - intent.ts_init, 0) / NS_PER_S)
         if intent.expires_at_ns and intent.expires_at_ns < now:
             self.deny_metric("expired")
             return
+        self.take_book(intent)
         decision = self.engine.check(intent)
         if decision.approved:
             self.publish_nowait(ORD_APPROVED, replace(decision.to_approval(intent, now), msg_id=new_id()))
@@ -198,6 +191,15 @@ class RiskService(Service):
             self.publish_nowait(RISK_DENIED, replace(decision.to_denial(intent, now), msg_id=new_id()))
             self.counts["denied"] += 1
             self.deny_metric(decision.code)
+
+    def take_book(self, intent: QuoteIntent) -> None:
+        """The book top and σ the intent was priced from become the market's (unless a newer book was seen)."""
+        if not intent.book_ts or intent.book_ts < self.book_ts.get(intent.market, 0):
+            return
+        self.book_ts[intent.market] = intent.book_ts
+        self.engine.on_book(intent.market, intent.book_bid, intent.book_ask, evaluate=False)
+        if math.isfinite(intent.sigma) and intent.sigma > 0:
+            self.engine.on_volatility(intent.market, intent.sigma)
 
     def deny_metric(self, code: str) -> None:
         metrics.RISK_DENIALS.labels(code).inc()
@@ -232,8 +234,8 @@ class RiskService(Service):
             if isinstance(a, Approval) and a.expires_at_ns > now:
                 live.append(a)
         for a in reversed(live):
-            self.engine._market(a.market).permits.issue(a.intent_id, a.bid_price, a.bid_count, a.ask_price,
-                                                        a.ask_count, a.expires_at_ns)
+            self.engine.restore_approval(a.market, a.intent_id, a.bid_price, a.bid_count, a.ask_price, a.ask_count,
+                                         a.expires_at_ns)
 
     # --- outputs ----------------------------------------------------------------------------------
     async def publish_state_events(self) -> None:

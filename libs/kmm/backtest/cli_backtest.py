@@ -16,6 +16,7 @@ from .cli_common import (
     input_settings,
     load_input,
     markets_with_prints,
+    policy_kwargs,
     risk_limits,
     run_config,
 )
@@ -38,8 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     log = load_input(args)
     params = QuoteParams(gamma=args.gamma, kappa=args.kappa, **base_params_kwargs(args))
-    policy = ASPolicy(params, sigma_c=args.sigma, space=args.space, sigma_estimator=args.sigma_estimator,
-                      risk=None if args.no_risk else risk_limits(args))
+    policy = ASPolicy(params, risk=None if args.no_risk else risk_limits(args), **policy_kwargs(args))
     cfg = run_config(args, record_fills=True, record_inventory=True, equity_samples=EQUITY_SAMPLES)
     t0 = time.perf_counter()
     result = run(log, policy, cfg, progress=None if args.no_progress else Progress("backtest"))

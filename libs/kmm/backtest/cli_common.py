@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_MS
+from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_MS, PRICE_SCALE
 from kmm.risk.engine import RiskLimits
+from kmm.strategy.quoting import PARAM_NAMES, QuoteParams
 
 from .engine import CANCEL_MODELS, DEFAULT_REPORT_LATENCY_NS, FILL_MODELS, FillConfig, RunConfig
 from .eventlog import TRADE, EventLog
-from .policy import BACKTEST_LIMITS
+from .policy import BACKTEST_LIMITS, SIGMA_ESTIMATORS
+from .series_table import apply_series_table, load_series_table
 from .synthetic import generate
 
 _DEFAULT_LIMITS = BACKTEST_LIMITS
@@ -55,12 +58,23 @@ def add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval-ms", type=float, default=100.0,
                    help="minimum time between decisions per market (0 = every event)")
     p.add_argument("--sigma", type=float, default=10.0, help="σ in ¢/√h when --sigma-estimator fixed")
-    p.add_argument("--sigma-estimator", choices=("ewma", "fixed"), default="ewma",
-                   help="σ from the strategy's live EWMA estimator fed with replayed mids, or fixed")
+    p.add_argument("--sigma-estimator", choices=SIGMA_ESTIMATORS, default="tsrv",
+                   help="σ from an estimator fed with the replayed mids (tsrv: the live quoter's two-scale σ; "
+                        "ewma: tick-by-tick), or fixed at --sigma")
     p.add_argument("--space", choices=("price", "logit"), default="price", help="quoting space")
     p.add_argument("--size", type=float, default=10.0, help="base quote size, contracts")
     p.add_argument("--max-position", type=float, default=100.0, help="quoting position cap, contracts")
-    p.add_argument("--horizon-min", type=float, default=5.0, help="τ cap, minutes")
+    p.add_argument("--horizon-min", type=float, default=5.0, help="holding horizon h, minutes")
+    p.add_argument("--param", type=param_value, action="append", default=[], metavar="NAME=VALUE",
+                   help="any other QuoteParams field, e.g. jump_frac=0.02, toxic_c=inf, reduce_before_h=0 "
+                        "(repeatable; docs/strategy.md lists them and their defaults)")
+    p.add_argument("--series-table", type=Path, default=None,
+                   help="CSV or TOML of per-series fee_type, fee_multiplier and close rules "
+                        "(kmm.backtest.series_table)")
+    p.add_argument("--hold-c", type=float, default=0.0,
+                   help="the live quoter's safe-side requote hold, cents (live default 1; 0 = off)")
+    p.add_argument("--hold-size-tolerance", type=float, default=0.5,
+                   help="with --hold-c: a resting size is raised only past this fraction")
     p.add_argument("--position-limit", type=float, default=_DEFAULT_LIMITS.position_limit / COUNT_SCALE,
                    help="risk: hard per-market position limit, contracts")
     p.add_argument("--max-exposure", type=float, default=_DEFAULT_LIMITS.max_exposure / MONEY_SCALE,
@@ -79,7 +93,39 @@ def load_input(args: argparse.Namespace) -> EventLog:
         if unknown:
             raise SystemExit(f"--markets: unknown ticker(s) {', '.join(unknown)}")
         log = log.select(args.markets)
+    args.series_close = {}
+    if getattr(args, "series_table", None) is not None:
+        try:
+            args.series_close = apply_series_table(log, load_series_table(args.series_table))
+        except (OSError, ValueError) as exc:
+            print(f"invalid setting --series-table: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     return log
+
+
+_OWN_OPTIONS = ("gamma", "kappa", "base_count", "max_position", "horizon_h")  # set by their own options
+
+
+def param_value(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` for ``--param``: a QuoteParams field (not one with its own option) and a valid value."""
+    name, sep, value = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or name not in PARAM_NAMES or name in _OWN_OPTIONS:
+        allowed = ", ".join(n for n in PARAM_NAMES if n not in _OWN_OPTIONS)
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE with NAME one of {allowed}")
+    try:
+        v = float(value)
+        QuoteParams(**{name: v})
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return name, v
+
+
+def policy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The ASPolicy options the commands share: σ, space, the requote hold, the series' close rules."""
+    return {"sigma_c": args.sigma, "space": args.space, "sigma_estimator": args.sigma_estimator,
+            "hold_tolerance": round(args.hold_c * PRICE_SCALE / 100),
+            "hold_size_tolerance": args.hold_size_tolerance, "series_close": getattr(args, "series_close", {})}
 
 
 def run_config(args: argparse.Namespace, **kw: Any) -> RunConfig:
@@ -103,7 +149,7 @@ def risk_limits(args: argparse.Namespace) -> RiskLimits:
 
 def base_params_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"base_count": int(round(args.size * COUNT_SCALE)), "max_position": int(round(args.max_position * COUNT_SCALE)),
-            "horizon_h": args.horizon_min / 60.0}
+            "horizon_h": args.horizon_min / 60.0, **dict(args.param)}
 
 
 def input_settings(args: argparse.Namespace, log: EventLog) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from kmm.strategy.quoting import QuoteParams
 
 from .cli_common import (
@@ -16,7 +18,9 @@ from .cli_common import (
     base_params_kwargs,
     input_settings,
     load_input,
+    param_value,
     parse_range,
+    policy_kwargs,
     risk_limits,
     run_config,
 )
@@ -28,10 +32,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_run(p)
     p.add_argument("--gammas", type=parse_range, default="0.05:1:32", help="γ values: lo:hi:n or a,b,c")
     p.add_argument("--kappas", type=parse_range, default="0.5:5:32", help="κ values: lo:hi:n or a,b,c")
+    p.add_argument("--sweep", type=sweep_axis, action="append", default=[], metavar="NAME=VALUES",
+                   help="an extra axis over any other QuoteParams field, values lo:hi:n or a,b,c (repeatable), "
+                        "e.g. jump_frac=0,0.05,0.2 or toxic_c=0.5,1,inf")
     p.add_argument("--workers", type=int, default=2, help="threads running the kernel (cells split between them)")
     p.add_argument("--no-risk", action="store_true", help="skip the risk checks in every cell")
     p.add_argument("--walk-forward", type=float, default=None, metavar="TRAIN_FRAC",
                    help="grid on the first TRAIN_FRAC of time, evaluate the plateau and best cells on the rest")
+
+
+def sweep_axis(text: str) -> tuple[str, np.ndarray]:
+    """``NAME=lo:hi:n`` or ``NAME=a,b,c`` for ``--sweep`` (each value checked like ``--param``)."""
+    name, sep, values = text.partition("=")
+    try:
+        arr = parse_range(values) if sep else None
+    except ValueError:
+        arr = None
+    if arr is None or not len(arr):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=lo:hi:n or NAME=a,b,c")
+    for v in arr.tolist():
+        param_value(f"{name}={v}")
+    return name.strip().replace("-", "_"), arr
 
 
 def main(args: argparse.Namespace) -> int:
@@ -39,8 +60,11 @@ def main(args: argparse.Namespace) -> int:
     gammas = args.gammas if not isinstance(args.gammas, str) else parse_range(args.gammas)
     kappas = args.kappas if not isinstance(args.kappas, str) else parse_range(args.kappas)
     base = QuoteParams(**base_params_kwargs(args))
-    spec = GridSpec(gammas, kappas, base, sigma_c=args.sigma, space=args.space,
-                    sigma_estimator=args.sigma_estimator, risk=not args.no_risk, limits=risk_limits(args))
+    sweep = dict(args.sweep)
+    if len(sweep) != len(args.sweep) or set(sweep) & {"gamma", "kappa"}:
+        raise SystemExit("--sweep: each parameter once, and not gamma or kappa (use --gammas/--kappas)")
+    spec = GridSpec(gammas, kappas, base, risk=not args.no_risk, limits=risk_limits(args), sweep=sweep,
+                    **policy_kwargs(args))
     cfg = run_config(args)
     out: Path = args.out or Path("out/grid")
     t0 = time.perf_counter()
@@ -54,7 +78,8 @@ def main(args: argparse.Namespace) -> int:
                  param_events_per_s=round(len(log) * result.n_cells / elapsed) if elapsed else None,
                  settings={"input": input_settings(args, log), "run": cfg.settings(),
                            "policy": spec.single(base).settings(),
-                           "gammas": [float(g) for g in gammas], "kappas": [float(k) for k in kappas]})
+                           "gammas": [float(g) for g in gammas], "kappas": [float(k) for k in kappas],
+                           "sweep": {k: [float(x) for x in v] for k, v in sweep.items()}})
     summary = write_outputs(out, spec, result, extra=extra)
     b, p = summary["best"], summary["plateau"]
     print(f"{result.n_cells} cells × {len(log)} events in {elapsed:.1f}s (risk {'on' if spec.risk else 'off'}); "

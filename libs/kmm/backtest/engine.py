@@ -41,6 +41,7 @@ from kmm.strategy.ticks import TickGrid
 
 from . import kernel as K
 from . import krisk as R
+from . import ksignals as S
 from .eventlog import BOOK, EventLog, MarketMeta
 
 TRADE_THROUGH = "trade_through"
@@ -150,9 +151,16 @@ class Result:
 
 
 def fee_type_of(meta: MarketMeta) -> str:
+    """The market's series fee type; "" (unknown) unless the log or a series table says."""
     if meta.fee_type:
         return meta.fee_type
-    return "quadratic_with_maker_fees" if meta.maker_fees else ""
+    return kfees.QUADRATIC_WITH_MAKER_FEES if meta.maker_fees else ""
+
+
+def maker_rate_of(meta: MarketMeta) -> tuple[int, int]:
+    """The exact maker rate of a market: ``kmm.kalshi.fees.maker_rate`` of its fee type and multiplier
+    (an unknown fee type pays the standard rate, as the live quoter assumes and Kalshi may charge)."""
+    return kfees.maker_rate(fee_type_of(meta), meta.fee_multiplier_ppm)
 
 
 class _Rings:
@@ -247,8 +255,7 @@ class Backtest:
             mk[m, K.MK_CLOSE_TS] = mm.close_ts
             mk[m, K.MK_RESULT_PX] = PRICE_SCALE if mm.result == "yes" else (0 if mm.result == "no" else -1)
             mk[m, K.MK_GRID] = grids.index[m]
-            num, den = kfees.maker_rate(fee_type_of(mm))
-            mk[m, K.MK_FEE_NUM], mk[m, K.MK_FEE_DEN] = num, den
+            mk[m, K.MK_FEE_NUM], mk[m, K.MK_FEE_DEN] = maker_rate_of(mm)
         lv = np.zeros(max(1, len(book_markets) * 2 * K.LEVELS), dtype=np.int64)
         pr = np.zeros_like(lv)
         cf = np.zeros((c, K.CF_N), dtype=np.float64)
@@ -266,6 +273,19 @@ class Backtest:
         eqs_ts = np.zeros(max(n_samples, 0), dtype=np.int64)
         daily_eq = np.zeros((n_days, c), dtype=np.float64)
         ki, kf, pf, pi, sq, risk = pol.kernel_arrays()
+        red_h, stop_h = pol.market_close_rules([mm.series for mm in log.markets])
+        mkf[:, K.MKF_REDUCE_H], mkf[:, K.MKF_STOP_H] = red_h, stop_h
+        rules = np.concatenate([red_h[~np.isnan(red_h)], stop_h[~np.isnan(stop_h)]])
+        if rules.size:
+            kf[K.KF_TAU_FAR] = max(kf[K.KF_TAU_FAR], float(rules.max()))
+        if ki[K.KI_SIGMA_KIND] in (K.SIGMA_TSRV, K.SIGMA_TSRV_LOGIT):
+            mkf[:, K.MKF_SIGMA] = kf[K.KF_SIGMA_C]  # the estimator's prior until the first mid
+        gp, gpi = pol.guard_arrays()
+        ki[K.KI_MIN_MARKOUT] = int(gpi[:, S.GPI_MARKOUT].min(initial=0)) if c else 0
+        lag = getattr(pol, "sigma_lag", 10)
+        tsr = S.tsrv_state(n_m, lag)
+        gi, gfl, gq, gh = S.guard_state(n_m, c, max(64, 2 * c) if ki[K.KI_GUARD_TOXIC] else 1)
+        gmax = np.zeros(1, dtype=np.int64)
         ki[K.KI_FILL_MODEL] = K.FILL_QUEUE if fc.model == QUEUE else K.FILL_THROUGH
         ki[K.KI_CANCEL_MODEL] = CANCEL_MODELS.index(fc.cancel_model)
         ki[K.KI_PLACE_LAT] = fc.place_latency_ns
@@ -304,14 +324,18 @@ class Backtest:
         i = 0
         while i < n:
             stop = min(n, i + self.CHUNK)
+            gs = (gi, gfl, gq, gh, gp, gpi, gmax)
             i, code = K.run_events(*cols, i, stop, mi, mf, mk, mkf, cf, g, lv, pr, rings.rep, rings.mkr, rings.fr,
                                    rings.inv, eqs, eqs_ts, daily_eq, ki, kf, pf, pi, sq, grids.floor, grids.ceil,
-                                   rc, rcf, rm, li, lf, scratch, close_order)
-            if code != K.DONE:
+                                   rc, rcf, rm, li, lf, scratch, close_order, gs, tsr)
+            if code == K.GROW_GQ:
+                gq = S.grow_queue(gq, gh, gmax, int(g[K.G_REP_TAIL] - g[K.G_REP_HEAD]) + c)
+            elif code != K.DONE:
                 rings.grow(code, g)
             elif self.progress is not None:
                 self.progress(i, n)
-        K.finish(mi, mf, mk, cf, g, rings.mkr, rings.rep, ki, daily_eq, rc, rm, li, lf, ts1)
+        K.finish(mi, mf, mk, cf, g, rings.mkr, rings.rep, ki, daily_eq, rc, rm, li, lf, ts1,
+                 (gi, gfl, gq, gh, gp, gpi, gmax))
         if self.progress is not None:
             self.progress(n, n)
         return self._result(mi, mf, mk, cf, g, rings, daily_eq, first_day, eqs, eqs_ts, rc, rcf, n, has_book,

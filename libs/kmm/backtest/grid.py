@@ -1,7 +1,12 @@
-"""Grid search over (γ, κ): the cells run through the same compiled kernel as a single backtest, split
-between threads; outputs a CSV of every cell (dollars, contracts), a heatmap centred at $0 (PNG and
-self-contained HTML), the best cell, the most robust plateau (best mean over a neighbourhood), an
-edge warning, and an optional walk-forward check.
+"""Grid search over (γ, κ) and optionally more parameter axes: the cells run through the same compiled
+kernel as a single backtest, split between threads; outputs a CSV of every cell (dollars, contracts), a
+heatmap centred at $0 (PNG and self-contained HTML), the best cell, the most robust plateau (best mean
+over a neighbourhood), an edge warning, and an optional walk-forward check.
+
+Extra axes (``GridSpec.sweep``, e.g. ``{"jump_frac": [0, 0.05, 0.2]}``: any ``QuoteParams`` field) multiply
+the cells (γ-major, then κ, then each axis in order); the heatmap, the plateau and the edge warning are
+drawn on the (γ, κ) slice that holds the best cell, and ``summary.json`` gains a per-value breakdown of
+each extra axis.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import html
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +28,7 @@ from kmm.strategy.quoting import ParamGrid, QuoteParams
 
 from .engine import Result, RunConfig, run
 from .eventlog import EventLog
-from .policy import BACKTEST_LIMITS, ASPolicy
+from .policy import BACKTEST_LIMITS, ASPolicy, SeriesClose
 from .progress import Progress
 from .report import in_units
 
@@ -42,16 +47,28 @@ class GridSpec:
     sigma_estimator: str = "fixed"
     risk: bool = True  # the live risk checks in every cell, as in a single backtest
     limits: RiskLimits | None = None  # default BACKTEST_LIMITS
+    sweep: dict[str, np.ndarray] = field(default_factory=dict)  # extra axes: QuoteParams field → values
+    hold_tolerance: int = 0  # the live quoter's safe-side requote hold (price units); 0 = off
+    hold_size_tolerance: float = 0.0
+    series_close: SeriesClose = field(default_factory=dict)
+    sigma_lag: int = 10
+    sigma_prior: float = 5.0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.gammas), len(self.kappas), *(len(v) for v in self.sweep.values()))
 
     def params(self) -> ParamGrid:
-        return ParamGrid.product(self.gammas, self.kappas, self.base)
+        return ParamGrid.product(self.gammas, self.kappas, self.base, **self.sweep)
 
     def policy(self) -> ASPolicy:
         return self.single(self.params())
 
     def single(self, params: ParamGrid | QuoteParams) -> ASPolicy:
         return ASPolicy(params, sigma_c=self.sigma_c, space=self.space, sigma_estimator=self.sigma_estimator,
-                        risk=(self.limits or BACKTEST_LIMITS) if self.risk else None)
+                        risk=(self.limits or BACKTEST_LIMITS) if self.risk else None,
+                        hold_tolerance=self.hold_tolerance, hold_size_tolerance=self.hold_size_tolerance,
+                        series_close=self.series_close, sigma_lag=self.sigma_lag, sigma_prior=self.sigma_prior)
 
 
 def merge(results: list[Result]) -> Result:
@@ -107,25 +124,48 @@ def edge_warning(spec: GridSpec, g: int, k: int) -> str:
     return "best cell on the grid's edge (" + "; ".join(sides) + "): widen the grid before trusting it"
 
 
+def surface_of(spec: GridSpec, result: Result) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The (γ, κ) surface of P&L on the slice of the extra axes that holds the best cell, and that slice."""
+    full = result.overall[METRIC].reshape(spec.shape)
+    best = np.unravel_index(int(np.argmax(full)), full.shape)
+    extra = tuple(int(i) for i in best[2:])
+    return full[(slice(None), slice(None), *extra)], extra
+
+
 def summarize(spec: GridSpec, result: Result, radius: int = 1) -> dict[str, Any]:
-    surface = result.overall[METRIC].reshape(len(spec.gammas), len(spec.kappas))
+    surface, extra = surface_of(spec, result)
     (pg, pk), smooth = plateau(surface, radius)
     bg, bk = np.unravel_index(int(np.argmax(surface)), surface.shape)
-    flat = surface.ravel()
-    return {
+    flat = result.overall[METRIC]
+    n_extra = int(np.prod([len(v) for v in spec.sweep.values()], dtype=np.int64))
+    offset = int(np.ravel_multi_index(extra, spec.shape[2:])) if extra else 0
+
+    def cell(g: int, k: int) -> int:
+        return (g * len(spec.kappas) + k) * n_extra + offset
+
+    fixed = {name: float(vals[i]) for (name, vals), i in zip(spec.sweep.items(), extra, strict=True)}
+    out = {
         "cells": int(flat.size),
         "metric": "pnl_settled_usd",
-        "best": {"gamma": float(spec.gammas[bg]), "kappa": float(spec.kappas[bk]), "value": float(surface[bg, bk]),
-                 "cell": int(bg * len(spec.kappas) + bk)},
-        "plateau": {"gamma": float(spec.gammas[pg]), "kappa": float(spec.kappas[pk]), "radius": radius,
+        "best": {"gamma": float(spec.gammas[bg]), "kappa": float(spec.kappas[bk]), **fixed,
+                 "value": float(surface[bg, bk]), "cell": cell(int(bg), int(bk))},
+        "plateau": {"gamma": float(spec.gammas[pg]), "kappa": float(spec.kappas[pk]), **fixed, "radius": radius,
                     "neighbourhood_mean": float(smooth[pg, pk]), "value": float(surface[pg, pk]),
-                    "cell": int(pg * len(spec.kappas) + pk)},
+                    "cell": cell(pg, pk)},
         "edge_warning": edge_warning(spec, int(bg), int(bk)),
         "distribution_usd": {q: float(np.percentile(flat, p)) for q, p in
                              (("min", 0), ("p10", 10), ("median", 50), ("p90", 90), ("max", 100))},
         "share_positive": float(np.mean(flat > 0)),
         "risk": spec.risk,
     }
+    if spec.sweep:
+        full = flat.reshape(spec.shape)
+        out["sweep"] = {}
+        for axis, (name, vals) in enumerate(spec.sweep.items(), start=2):
+            moved = np.moveaxis(full, axis, 0).reshape(len(vals), -1)
+            out["sweep"][name] = [{"value": float(v), "best_usd": float(row.max()), "median_usd": float(np.median(row)),
+                                   "share_positive": float(np.mean(row > 0))} for v, row in zip(vals, moved, strict=True)]
+    return out
 
 
 def cell_rows(spec: GridSpec, result: Result) -> list[dict[str, Any]]:
@@ -133,7 +173,8 @@ def cell_rows(spec: GridSpec, result: Result) -> list[dict[str, Any]]:
     params = spec.params()
     rows = []
     for c in range(result.n_cells):
-        row: dict[str, Any] = {"cell": c, "gamma": float(params.gamma[c]), "kappa": float(params.kappa[c])}
+        row: dict[str, Any] = {"cell": c, "gamma": float(params.gamma[c]), "kappa": float(params.kappa[c]),
+                               **{a: float(getattr(params, a)[c]) for a in spec.sweep}}
         row.update(in_units(result.overall_summary(c)))
         row.pop("return_usd", None)
         if result.risk and result.risk[c]:
@@ -159,7 +200,7 @@ def heatmap_png(spec: GridSpec, result: Result, summary: dict[str, Any]) -> byte
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
 
-    surface = result.overall[METRIC].reshape(len(spec.gammas), len(spec.kappas))
+    surface, _ = surface_of(spec, result)
     lo, hi = float(np.min(surface)), float(np.max(surface))
     span = max(abs(lo), abs(hi), 1e-9)
     norm = TwoSlopeNorm(vmin=min(lo, -1e-3 * span), vcenter=0.0, vmax=max(hi, 1e-3 * span))
@@ -183,6 +224,8 @@ def heatmap_png(spec: GridSpec, result: Result, summary: dict[str, Any]) -> byte
     ax.set_xlabel("κ (1/¢)")
     ax.set_ylabel("γ (1/¢)")
     title = f"P&L over {summary['cells']} (γ, κ) cells, risk {'on' if summary.get('risk') else 'off'}"
+    if spec.sweep:
+        title += "\nslice " + ", ".join(f"{k}={summary['best'][k]:g}" for k in spec.sweep)
     if summary.get("edge_warning"):
         title += "\n⚠ best cell on the grid's edge"
     ax.set_title(title)

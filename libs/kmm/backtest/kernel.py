@@ -15,13 +15,14 @@ import math
 import numpy as np
 from numba import njit
 
+from kmm.jitcache import guard
 from kmm.kalshi.fees import CENT_MONEY
 from kmm.messages.units import NS_PER_S, PRICE_SCALE
+from kmm.strategy.quote_core import LOGIT_SLOPE2, hold_side1, quote_core
 
 from . import krisk as R
-from .jitcache import guard
+from . import ksignals as S
 from .kfees import fill_fee, trade_fee, trade_revenue
-from .kquote import hold_side1, quote_core
 
 guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
 
@@ -39,8 +40,8 @@ SIDE = 14
 O_PX, O_REM, O_ACC, F_T, F_PX, F_N, Q_V, Q_PX, Q_N, T_PX, T_N, H_PX, H_N, F_AMEND = range(SIDE)
 (MI_POS, MI_CASH, MI_FEES, MI_COST, MI_REALIZED, MI_FILLS, MI_VOL_BUY, MI_VOL_SELL, MI_PLACED, MI_REJECTED,
  MI_MAX_ABS, MI_UPTIME, MI_KPOS, MI_DIRTY, MI_LAST_OK, MI_SNAP_EXPO, MI_SNAP_VALUE, MI_SNAP_STATE,
- MI_SNAP_DAY_END) = range(2 * SIDE, 2 * SIDE + 19)
-MI_N = 2 * SIDE + 19
+ MI_SNAP_DAY_END, MI_DEC_GUARD, MI_LQ_BP, MI_LQ_BN, MI_LQ_AP, MI_LQ_AN) = range(2 * SIDE, 2 * SIDE + 24)
+MI_N = 2 * SIDE + 24  # MI_LQ_*: the quote (after the hold) the cell's last decision sent to risk
 # --- per (market, cell) floats: MF[m, c, k] ----------------------------------------------------------
 (MF_QA0, MF_QA1, MF_SPREAD, MF_MK0, MF_MK1, MF_MK2, MF_INV_TW, MF_INV_ABS_TW, MF_EQ, MF_PEAK, MF_MDD) = range(11)
 MF_N = 11
@@ -50,8 +51,9 @@ MF_N = 11
  MK_GRID, MK_FEE_NUM, MK_FEE_DEN, MK_SETTLE_PX, MK_END_TS, MK_DEC_BB, MK_DEC_BA, MK_DEC_MID2) = range(27)
 MK_N = 27
 # --- per market floats: MKF[m, k] ---------------------------------------------------------------------
-MKF_EST_NUM, MKF_EST_DEN, MKF_EST_LAST_X, MKF_SIGMA, MKF_DEC_SIGMA, MKF_DEC_TAU = range(6)
-MKF_N = 6
+# MKF_REDUCE_H / MKF_STOP_H: the series' close rules (hours), NaN = the cell's reduce_before_h / stop_before_h
+MKF_EST_NUM, MKF_EST_DEN, MKF_EST_LAST_X, MKF_SIGMA, MKF_DEC_SIGMA, MKF_DEC_TAU, MKF_REDUCE_H, MKF_STOP_H = range(8)
+MKF_N = 8
 # --- per cell floats: CF[c, k] ------------------------------------------------------------------------
 CF_EQ, CF_PEAK, CF_MDD = range(3)
 CF_N = 3
@@ -63,17 +65,20 @@ G_N = 14
 (KI_POLICY, KI_FILL_MODEL, KI_CANCEL_MODEL, KI_PLACE_LAT, KI_CANCEL_LAT, KI_INTERVAL, KI_REPORT_LAT, KI_RISK,
  KI_DENIAL_KEEPS, KI_DECREASE_KEEPS, KI_TO_MODEL, KI_TO_AHEAD, KI_LOGIT, KI_POST_ONLY, KI_COUNT_STEP,
  KI_HOLD_TOL, KI_SIGMA_KIND, KI_RECORD_FILLS, KI_RECORD_INV, KI_DAY_OFFSET, KI_FIRST_DAY,
- KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES, KI_WAKE_DELAY) = range(25)
-KI_N = 25
-KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EWMA_BETA, KF_EWMA_PRIOR_VAR, KF_EWMA_PRIOR_H, KF_MAX_HORIZON = range(7)
+ KI_N_DAYS, KI_SAMPLE_STEP, KI_N_SAMPLES, KI_WAKE_DELAY, KI_GUARD_TOXIC, KI_GUARD_FLOW, KI_MIN_MARKOUT) = range(28)
+KI_N = 28
+# KF_EST_*: the σ estimator's decay (per hour), prior variance and prior weight (EWMA: hours; two-scale:
+# (K − 1) × hours); KF_TAU_FAR: τ (hours) beyond which no cell's quote depends on τ
+KF_POWER, KF_HOLD_SIZE_TOL, KF_SIGMA_C, KF_EST_BETA, KF_EST_PRIOR_VAR, KF_EST_PRIOR_W, KF_TAU_FAR = range(7)
 KF_N = 7
 POLICY_AS, POLICY_STATIC = 0, 1
 FILL_THROUGH, FILL_QUEUE = 0, 1
 CANCEL_NONE, CANCEL_PROPORTIONAL, CANCEL_POWER = 0, 1, 2
-SIGMA_FIXED, SIGMA_EWMA, SIGMA_EWMA_LOGIT = 0, 1, 2
+SIGMA_FIXED, SIGMA_EWMA, SIGMA_EWMA_LOGIT, SIGMA_TSRV, SIGMA_TSRV_LOGIT = 0, 1, 2, 3, 4
 # --- parameters per cell: PF[c, k] floats, PI[c, k] ints, SQ[c, 4] static quotes ------------------------
-PF_GAMMA, PF_KAPPA, PF_ETA, PF_HORIZON, PF_MIN_EDGE, PF_RO_AT, PF_LIQ = range(7)
-PF_N = 7
+(PF_GAMMA, PF_KAPPA, PF_ETA, PF_HORIZON, PF_MIN_EDGE, PF_RO_AT, PF_LIQ, PF_JUMP, PF_REDUCE_H, PF_STOP_H,
+ PF_GUARD_WIDEN, PF_GUARD_SIZE) = range(12)
+PF_N = 12
 PI_BASE, PI_MAX_POS = range(2)
 PI_N = 2
 # --- ring rows -------------------------------------------------------------------------------------
@@ -82,7 +87,15 @@ MKR_N = 5  # fill ts, market, cell, signed count, price (one ring, three heads: 
 FR_N = 7  # ts, market, cell, side, price, count, fee
 INV_N = 3  # ts, market, position (cell 0)
 # --- return codes ----------------------------------------------------------------------------------
-DONE, GROW_REP, GROW_MKR, GROW_FR, GROW_INV = 0, 1, 2, 3, 4
+DONE, GROW_REP, GROW_MKR, GROW_FR, GROW_INV, GROW_GQ = 0, 1, 2, 3, 4, 5
+
+
+@njit(cache=True, nogil=True)
+def tau_hours(close: int, t: int) -> float:
+    """``kmm.strategy.estimators.hours_to_close``: τ in whole seconds rounded up, in hours (∞: no close)."""
+    if close <= 0:
+        return math.inf
+    return max(-((t - close) // NS_PER_S), 0) / 3600.0
 
 
 @njit(cache=True, nogil=True)
@@ -162,7 +175,7 @@ def _bounds(mi: np.ndarray, mk: np.ndarray, m: int) -> None:
 
 @njit(cache=True, nogil=True)
 def _deliver(mi: np.ndarray, mk: np.ndarray, m: int, c: int, s: int, p: int, n: int, fee: int, ki: np.ndarray,
-             rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, now: int) -> None:
+             rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, now: int, gs: tuple) -> None:
     """A report reaches the quoter and risk: a fill (the known position moves, risk books it) or, with
     ``s == SETTLE``, market m's settlement at ``p`` per YES contract (``n`` = 1 when it settled YES) for
     every cell. Both travel the same ordered channel, so risk books every fill before the payout."""
@@ -174,6 +187,8 @@ def _deliver(mi: np.ndarray, mk: np.ndarray, m: int, c: int, s: int, p: int, n: 
         return
     mi[m, c, MI_KPOS] += n if s == BID else -n
     mi[m, c, MI_DIRTY] = 1
+    if ki[KI_GUARD_TOXIC] and math.isfinite(gs[4][c, S.GP_TOXIC]):  # the guard scores its markout later
+        S.guard_fill(gs[2], gs[3], gs[5], gs[6], m, c, s, now, p)
     if ki[KI_RISK]:
         R.on_fill(rc, rm, li, lf, c, m, s == BID, p, n, fee, now)
         _halt_cancels(mi, mk, ki, rc, rm, c, now)
@@ -392,7 +407,7 @@ def _set_level(lv: np.ndarray, mk: np.ndarray, m: int, s: int, p: int, q: int) -
 @njit(cache=True, nogil=True)
 def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, rc: np.ndarray,
            rm: np.ndarray, li: np.ndarray, lf: np.ndarray, rep: np.ndarray, g: np.ndarray, m: int, t: int,
-           direct: bool) -> None:
+           direct: bool, gs: tuple) -> None:
     """Market m closes at t: quotes withdrawn, settled at $1/$0 (or the last mid when the result is
     unknown). Risk learns the settlement ``report_latency`` later, after the fills reported before it
     (``direct``: now, when no report is pending); it books the payout and releases the market."""
@@ -410,7 +425,8 @@ def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: n
     yes = 1 if rp == PRICE_SCALE else 0
     if ki[KI_RISK]:
         if direct:  # after the last event: risk's clock is past every report it was given
-            _deliver(mi, mk, m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0, ki, rc, rm, li, lf, max(t, g[G_LAST_TS]))
+            _deliver(mi, mk, m, -1, SETTLE, mk[m, MK_SETTLE_PX], yes, 0, ki, rc, rm, li, lf, max(t, g[G_LAST_TS]),
+                     gs)
         else:
             j = g[G_REP_TAIL] % rep.shape[0]
             rep[j, 0] = t + ki[KI_REPORT_LAT]
@@ -418,22 +434,30 @@ def _close(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: n
             g[G_REP_TAIL] += 1
     mk[m, MK_NEXT_LAND] = NEVER
     mk[m, MK_END_TS] = t
+    gs[3][m, 0] = gs[3][m, 1]  # the market's guard is gone: its pending markouts with it
     _bounds(mi, mk, m)
 
 
 @njit(cache=True, nogil=True)
-def _sigma_update(mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarray, m: int, t: int) -> None:
-    """``kmm.strategy.estimators.EwmaVolatility.update`` with the market's mid."""
+def _sigma_update(mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarray, m: int, t: int,
+                  tsr: tuple) -> None:
+    """The market's σ estimator takes its mid: ``kmm.strategy.estimators.EwmaVolatility.update`` or, for
+    the two-scale σ, ``TwoScaleVolatility.update`` (:mod:`kmm.backtest.ksignals`)."""
     price = mk[m, MK_MID2] / 2.0
-    if ki[KI_SIGMA_KIND] == SIGMA_EWMA_LOGIT:
+    kind = ki[KI_SIGMA_KIND]
+    if kind == SIGMA_EWMA_LOGIT or kind == SIGMA_TSRV_LOGIT:
         p = min(max(price, 1.0), 9999.0)
         x = 25.0 * math.log(p / (10_000.0 - p))
     else:
         x = price / 100.0
+    if kind == SIGMA_TSRV or kind == SIGMA_TSRV_LOGIT:
+        if S.tsrv_update(tsr[0], tsr[1], tsr[2], tsr[3], m, kf[KF_EST_BETA], t, x):
+            mkf[m, MKF_SIGMA] = S.tsrv_sigma(tsr[1], m, kf[KF_EST_PRIOR_VAR], kf[KF_EST_PRIOR_W])
+        return
     last = mk[m, MK_EST_LAST_TS]
     if last >= 0:
         dt_h = max(t - last, 0) / NS_PER_H
-        decay = math.exp(-kf[KF_EWMA_BETA] * dt_h)
+        decay = math.exp(-kf[KF_EST_BETA] * dt_h)
         dx = x - mkf[m, MKF_EST_LAST_X]
         mkf[m, MKF_EST_NUM] = mkf[m, MKF_EST_NUM] * decay + dx * dx
         mkf[m, MKF_EST_DEN] = mkf[m, MKF_EST_DEN] * decay + dt_h
@@ -441,78 +465,151 @@ def _sigma_update(mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarra
     if last < 0 or t >= last:
         mk[m, MK_EST_LAST_TS] = t
     mkf[m, MKF_EST_LAST_X] = x
-    ph = kf[KF_EWMA_PRIOR_H]
-    mkf[m, MKF_SIGMA] = math.sqrt((mkf[m, MKF_EST_NUM] + kf[KF_EWMA_PRIOR_VAR] * ph) / (mkf[m, MKF_EST_DEN] + ph))
+    ph = kf[KF_EST_PRIOR_W]
+    mkf[m, MKF_SIGMA] = math.sqrt((mkf[m, MKF_EST_NUM] + kf[KF_EST_PRIOR_VAR] * ph) / (mkf[m, MKF_EST_DEN] + ph))
 
 
 @njit(cache=True, nogil=True)
 def _decide(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
             kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
             ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
-            inv: np.ndarray, g: np.ndarray, m: int, t: int) -> None:
-    """One decision for every cell in market m at one of its events: quote → risk → the gateway."""
+            inv: np.ndarray, g: np.ndarray, m: int, t: int, gs: tuple) -> None:
+    """One decision for every cell in market m at one of its events: guard → quote → risk → the gateway."""
     bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
     close = mk[m, MK_CLOSE_TS]
-    tau_h = ((close - t) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+    tau_h = tau_hours(close, t)
     sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
     risk = ki[KI_RISK] != 0
     if ki[KI_RECORD_INV]:
         j = g[G_INV_N]
         inv[j, 0], inv[j, 1], inv[j, 2] = t, m, mi[m, 0, MI_POS]
         g[G_INV_N] += 1
+    # every cell's guard sees this decision (as the live quoter updates it at each requote), skipped or not
+    guard_on = ki[KI_GUARD_TOXIC] != 0 or ki[KI_GUARD_FLOW] != 0
+    if guard_on:
+        S.guard_update(gs[0], gs[1], gs[2], gs[3], gs[4], gs[5], m, -1, t, mid2 / 2.0 if mid2 != 0 else math.nan,
+                       ki[KI_MIN_MARKOUT])
     # Nothing this market's quote depends on moved since its last decision: a cell whose own state did
-    # not move either (no fill, report, reject or wake-up; risk's exposure, value, state and day
-    # unchanged; its last decision approved without changing the permit) would decide exactly the
-    # same: skip it.
-    max_h = kf[KF_MAX_HORIZON]
+    # not move either (no fill, report, reject or wake-up; the same guard flags; risk's exposure, value,
+    # state and day unchanged; its last decision approved without changing the permit) would decide
+    # exactly the same: skip it.
+    far = kf[KF_TAU_FAR]
     prev_tau = mkf[m, MKF_DEC_TAU]
     same = (bb == mk[m, MK_DEC_BB] and ba == mk[m, MK_DEC_BA] and mid2 == mk[m, MK_DEC_MID2]
-            and sigma == mkf[m, MKF_DEC_SIGMA] and (tau_h == prev_tau or (tau_h >= max_h and prev_tau >= max_h)))
+            and sigma == mkf[m, MKF_DEC_SIGMA])
+    tau_same = tau_h == prev_tau or (tau_h >= far and prev_tau >= far)
     mk[m, MK_DEC_BB], mk[m, MK_DEC_BA], mk[m, MK_DEC_MID2] = bb, ba, mid2
     mkf[m, MKF_DEC_SIGMA], mkf[m, MKF_DEC_TAU] = sigma, tau_h
     for c in range(mi.shape[1]):
-        if same and mi[m, c, MI_LAST_OK] and not mi[m, c, MI_DIRTY]:
-            if not risk:
+        if (same and mi[m, c, MI_LAST_OK] and not mi[m, c, MI_DIRTY]
+                and (not guard_on or gs[0][m, c, S.GI_FLAGS] == mi[m, c, MI_DEC_GUARD])
+                and (not risk or (mi[m, c, MI_SNAP_EXPO] == rc[c, R.RC_EXPO]
+                                  and mi[m, c, MI_SNAP_VALUE] == rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
+                                  and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
+                                  and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]))):
+            if tau_same or (mid2 != 0 and _tau_irrelevant(pf, mkf, ki, m, c, mid2, sigma, tau_h, prev_tau)):
                 continue
-            if (mi[m, c, MI_SNAP_EXPO] == rc[c, R.RC_EXPO]
-                    and mi[m, c, MI_SNAP_VALUE] == rc[c, R.RC_CASH] + rc[c, R.RC_POSMARK]
-                    and mi[m, c, MI_SNAP_STATE] == rc[c, R.RC_STATE] + 8 * rc[c, R.RC_LATCH]
-                    and t < mi[m, c, MI_SNAP_DAY_END] and t >= rc[c, R.RC_DAY_BEGIN]):
+            # only τ moved: the quote may still come out the same (the hold included, which is idempotent
+            # on an unchanged model quote); then risk and the gateway would see exactly what they saw
+            bp, bn, ap, an = _model_quote(mi, mk, mkf, ki, kf, pf, pi, sq, floor_t, ceil_t, m, c, sigma, tau_h,
+                                          mi[m, c, MI_DEC_GUARD])
+            if (bp == mi[m, c, MI_LQ_BP] and bn == mi[m, c, MI_LQ_BN] and ap == mi[m, c, MI_LQ_AP]
+                    and an == mi[m, c, MI_LQ_AN]):
                 continue
-        _decide_cell(mi, mf, mk, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, m, c, t, sigma,
-                     tau_h)
+            _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, m, c, t,
+                         sigma, tau_h, gs, False, True, bp, bn, ap, an)
+            continue
+        _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, m, c, t,
+                     sigma, tau_h, gs, False, False, 0, 0, 0, 0)
 
 
 @njit(cache=True, nogil=True)
-def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, ki: np.ndarray, kf: np.ndarray,
-                 pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
-                 rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray,
-                 m: int, c: int, t: int, sigma: float, tau_h: float) -> None:
-    """Cell c's decision in market m at t: quote (or static quotes) → risk → the gateway."""
+def _tau_irrelevant(pf: np.ndarray, mkf: np.ndarray, ki: np.ndarray, m: int, c: int, mid2: int, sigma: float,
+                    tau: float, prev: float) -> bool:
+    """Cell c would quote the same at τ = ``tau`` as at ``prev`` (all else equal): the close rules hold or
+    not at both, and the variance is the same (no jump floor, both inside one horizon, or the floor below
+    the diffusion at both) — the quoting core's arithmetic on the two τ, without the rest of it."""
+    red = mkf[m, MKF_REDUCE_H]
+    stop = mkf[m, MKF_STOP_H]
+    red = pf[c, PF_REDUCE_H] if red != red else red
+    stop = pf[c, PF_STOP_H] if stop != stop else stop
+    t0 = max(tau, 0.0)
+    t1 = max(prev, 0.0)
+    if (t0 < red) != (t1 < red) or (t0 < stop) != (t1 < stop):
+        return False
+    j = pf[c, PF_JUMP]
+    h = pf[c, PF_HORIZON]
+    if j == 0.0 or (t0 <= h and t1 <= h):
+        return True
+    s_c = min(max(mid2 / 2.0, 1.0), 9_999.0) / 100.0
+    pp = s_c * (100.0 - s_c)
+    sq = sigma * sigma
+    var_raw = 0.0 if sq == 0.0 else sq * h
+    r0 = 1.0 if t0 <= h else h / t0
+    r1 = 1.0 if t1 <= h else h / t1
+    if ki[KI_LOGIT]:
+        return j * r0 * LOGIT_SLOPE2 / pp <= var_raw and j * r1 * LOGIT_SLOPE2 / pp <= var_raw
+    var_d = min(var_raw, pp)
+    return j * pp * r0 <= var_d and j * pp * r1 <= var_d
+
+
+@njit(cache=True, nogil=True)
+def _model_quote(mi: np.ndarray, mk: np.ndarray, mkf: np.ndarray, ki: np.ndarray, kf: np.ndarray, pf: np.ndarray,
+                 pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray, m: int, c: int,
+                 sigma: float, tau_h: float, flags: int) -> tuple[int, int, int, int]:
+    """Cell c's target quote in market m (the quoting core, or the static quotes) after the requote hold,
+    whose state it updates; a side with no size is (0, 0)."""
     bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
     hold = ki[KI_HOLD_TOL]
-    mi[m, c, MI_DIRTY] = 0
-    mi[m, c, MI_LAST_OK] = 1
-    _mark(mi, mf, mk, cf, m, c)
     if ki[KI_POLICY] == POLICY_STATIC:
         bp, bn, ap, an = sq[c, 0], sq[c, 1], sq[c, 2], sq[c, 3]
     elif mid2 == 0:
         bp, bn, ap, an = 0, 0, 0, 0
     else:
+        red_h = mkf[m, MKF_REDUCE_H]
+        stop_h = mkf[m, MKF_STOP_H]
         bp, bn, ap, an, _mask, _r, _sp = quote_core(
             mid2 / 2.0, bb, ba, mi[m, c, MI_KPOS], sigma, tau_h, mk[m, MK_FEE_NUM] / mk[m, MK_FEE_DEN],
-            pf[c, PF_GAMMA], pf[c, PF_KAPPA], pf[c, PF_ETA], pi[c, PI_BASE], pi[c, PI_MAX_POS], pf[c, PF_HORIZON],
-            pf[c, PF_MIN_EDGE], pf[c, PF_RO_AT], pf[c, PF_LIQ], floor_t, ceil_t, ki[KI_LOGIT] != 0,
+            1.0 if flags & 1 else 0.0, 1.0 if flags & 2 else 0.0, pf[c, PF_GAMMA], pf[c, PF_ETA], pi[c, PI_BASE],
+            pi[c, PI_MAX_POS], pf[c, PF_HORIZON], pf[c, PF_MIN_EDGE], pf[c, PF_RO_AT], pf[c, PF_JUMP],
+            pf[c, PF_REDUCE_H] if red_h != red_h else red_h, pf[c, PF_STOP_H] if stop_h != stop_h else stop_h,
+            pf[c, PF_GUARD_WIDEN], pf[c, PF_GUARD_SIZE], pf[c, PF_LIQ], floor_t, ceil_t, ki[KI_LOGIT] != 0,
             ki[KI_POST_ONLY] != 0, ki[KI_COUNT_STEP])
     if hold != 0:
-        bp, bn = hold_side1(mi[m, c, H_PX], mi[m, c, H_N], bp, bn, hold, kf[KF_HOLD_SIZE_TOL])
-        ap, an = hold_side1(mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N], ap, an, hold, kf[KF_HOLD_SIZE_TOL])
+        bp, bn = hold_side1(mi[m, c, H_PX], mi[m, c, H_N], bp, bn, hold, kf[KF_HOLD_SIZE_TOL], True)
+        ap, an = hold_side1(mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N], ap, an, hold, kf[KF_HOLD_SIZE_TOL], False)
         mi[m, c, H_PX], mi[m, c, H_N] = bp, bn
         mi[m, c, SIDE + H_PX], mi[m, c, SIDE + H_N] = ap, an
     if bn <= 0:
         bp, bn = 0, 0
     if an <= 0:
         ap, an = 0, 0
+    return bp, bn, ap, an
+
+
+@njit(cache=True, nogil=True)
+def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
+                 kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
+                 ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
+                 g: np.ndarray, m: int, c: int, t: int, sigma: float, tau_h: float, gs: tuple,
+                 update_guard: bool, quoted: bool, bp: int, bn: int, ap: int, an: int) -> None:
+    """Cell c's decision in market m at t: quote (or static quotes) → risk → the gateway. ``update_guard``:
+    this is the cell's own requote (a fill report, a wake-up), so its guard sees it first. ``quoted``:
+    (bp, bn, ap, an) is the quote :func:`_model_quote` already made for this decision."""
+    bb, ba, mid2 = mk[m, MK_BB], mk[m, MK_BA], mk[m, MK_MID2]
+    mi[m, c, MI_DIRTY] = 0
+    mi[m, c, MI_LAST_OK] = 1
+    _mark(mi, mf, mk, cf, m, c)
+    if not quoted:
+        flags = 0
+        if ki[KI_GUARD_TOXIC] != 0 or ki[KI_GUARD_FLOW] != 0:
+            if update_guard:
+                S.guard_update(gs[0], gs[1], gs[2], gs[3], gs[4], gs[5], m, c, t,
+                               mid2 / 2.0 if mid2 != 0 else math.nan, ki[KI_MIN_MARKOUT])
+            flags = gs[0][m, c, S.GI_FLAGS]
+        mi[m, c, MI_DEC_GUARD] = flags
+        bp, bn, ap, an = _model_quote(mi, mk, mkf, ki, kf, pf, pi, sq, floor_t, ceil_t, m, c, sigma, tau_h, flags)
+    mi[m, c, MI_LQ_BP], mi[m, c, MI_LQ_BN], mi[m, c, MI_LQ_AP], mi[m, c, MI_LQ_AN] = bp, bn, ap, an
     if ki[KI_RISK]:
         R.on_book(rc, rm, li, lf, c, m, bb, ba, t, False)
         ok, bp, bn, ap, an, _code, changed, limited = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba,
@@ -539,7 +636,7 @@ def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray,
 def _reports(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
              kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray,
              ceil_t: np.ndarray, rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
-             rep: np.ndarray, g: np.ndarray, t: int) -> None:
+             rep: np.ndarray, g: np.ndarray, t: int, gs: tuple) -> None:
     """Deliver every report due by t, in order. A fill makes its cell quote its market again at once,
     as the live quoter requotes on every fill (not only at the market's next event, which on a quiet
     market may be the print our refreshed quote would have met)."""
@@ -549,8 +646,8 @@ def _reports(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf
         j = g[G_REP_HEAD] % cap
         rt, m, c, s = rep[j, 0], rep[j, 1], rep[j, 2], rep[j, 3]
         if g[G_WAKE_AT] <= rt:  # inputs reach risk in time order
-            _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, rt)
-        _deliver(mi, mk, m, c, s, rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf, rt)
+            _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, rt, gs)
+        _deliver(mi, mk, m, c, s, rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf, rt, gs)
         g[G_REP_HEAD] += 1
         if s == SETTLE:
             if risk:
@@ -562,14 +659,14 @@ def _reports(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf
             _schedule_wake(rc, g, ki, c, rt)
         if not mk[m, MK_CLOSED]:
             close = mk[m, MK_CLOSE_TS]
-            tau_h = ((close - rt) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+            tau_h = tau_hours(close, rt)
             sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
             gi = mk[m, MK_GRID]
-            _decide_cell(mi, mf, mk, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m, c,
-                         rt, sigma, tau_h)
+            _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m,
+                         c, rt, sigma, tau_h, gs, True, False, 0, 0, 0, 0)
             mi[m, c, MI_DIRTY] = 1
     if g[G_WAKE_AT] <= t:
-        _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, t)
+        _wake(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, g, t, gs)
 
 
 @njit(cache=True, nogil=True)
@@ -602,7 +699,7 @@ def _day_start(rc: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray, ki
 def _wake(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: np.ndarray, ki: np.ndarray,
           kf: np.ndarray, pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
           rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, g: np.ndarray,
-          t: int) -> None:
+          t: int, gs: tuple) -> None:
     """Cells whose wake-up is due by t quote every open market again at their wake-up time (a quiet
     market may have no event for days, so waiting for its next event would miss the print the new
     quote could meet). A woken cell's next event decision is not skipped (the skip stays exact)."""
@@ -617,11 +714,11 @@ def _wake(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray, cf: n
             if mk[m, MK_CLOSED] or mk[m, MK_FIRST_TS] == 0:
                 continue
             close = mk[m, MK_CLOSE_TS]
-            tau_h = ((close - w) / NS_PER_S) / 3600.0 if close != 0 else math.inf
+            tau_h = tau_hours(close, w)
             sigma = mkf[m, MKF_SIGMA] if ki[KI_SIGMA_KIND] != SIGMA_FIXED else kf[KF_SIGMA_C]
             gi = mk[m, MK_GRID]
-            _decide_cell(mi, mf, mk, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m, c,
-                         w, sigma, tau_h)
+            _decide_cell(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, g, m,
+                         c, w, sigma, tau_h, gs, True, False, 0, 0, 0, 0)
             mi[m, c, MI_DIRTY] = 1
     nxt = NEVER
     for c in range(mi.shape[1]):
@@ -674,8 +771,10 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
                eqs: np.ndarray, eqs_ts: np.ndarray, daily: np.ndarray, ki: np.ndarray, kf: np.ndarray,
                pf: np.ndarray, pi: np.ndarray, sq: np.ndarray, floor_t: np.ndarray, ceil_t: np.ndarray,
                rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray,
-               scratch: np.ndarray, close_order: np.ndarray) -> tuple[int, int]:
-    """Process events [start, stop); returns (next index, DONE or the ring that must grow first)."""
+               scratch: np.ndarray, close_order: np.ndarray, gs: tuple, tsr: tuple) -> tuple[int, int]:
+    """Process events [start, stop); returns (next index, DONE or the ring that must grow first).
+    ``gs``: the guard's arrays (GI, GF, GQ, GH, GP, GPI, gmax; :mod:`kmm.backtest.ksignals`); ``tsr``: the
+    two-scale σ's (TI, TF, RT, RX)."""
     n_c = mi.shape[1]
     queue_model = ki[KI_FILL_MODEL] == FILL_QUEUE
     to_queue = ki[KI_TO_MODEL] == FILL_QUEUE
@@ -692,6 +791,8 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             return i, GROW_FR
         if ki[KI_RECORD_INV] and g[G_INV_N] + 1 > inv.shape[0]:
             return i, GROW_INV
+        if ki[KI_GUARD_TOXIC] and gs[6][0] + (g[G_REP_TAIL] - g[G_REP_HEAD]) + n_c > gs[2].shape[1]:
+            return i, GROW_GQ  # every fill reported before the next check may join one market's ring
         m = market[i]
         t = ts[i]
         g[G_LAST_TS] = t
@@ -702,11 +803,11 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             if ki[KI_RISK]:  # risk sees the new day begin (live: books and quote refreshes reach it all the time)
                 t_day = day * NS_PER_DAY + ki[KI_DAY_OFFSET]
                 _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g,
-                         t_day - 1)
+                         t_day - 1, gs)
                 _day_start(rc, li, lf, g, ki, m, t_day)
             _day_roll(mi, mf, mk, cf, ki, g, daily, day)
         if (g[G_REP_HEAD] < g[G_REP_TAIL] and rep[g[G_REP_HEAD] % rep.shape[0], 0] <= t) or g[G_WAKE_AT] <= t:
-            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t)
+            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t, gs)
         if ki[KI_N_SAMPLES] > 0:
             while g[G_SAMPLE_N] < ki[KI_N_SAMPLES] and t >= g[G_NEXT_SAMPLE]:
                 _mark_all(mi, mf, mk, cf)
@@ -724,7 +825,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             if g[G_REP_TAIL] - g[G_REP_HEAD] + n_c + 1 > rep.shape[0]:
                 return i, GROW_REP  # everything before this point in the event is done and not redone
             if not mk[mc, MK_CLOSED]:
-                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, mc, mk[mc, MK_CLOSE_TS], False)
+                _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, mc, mk[mc, MK_CLOSE_TS], False, gs)
             g[G_NEXT_CLOSE] += 1
         if mk[m, MK_FIRST_TS] == 0:
             mk[m, MK_FIRST_TS] = t
@@ -734,7 +835,7 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
         if mk[m, MK_CLOSED]:
             continue
         if close != 0 and t >= close:
-            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, close, False)
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, close, False, gs)
             continue
         if mk[m, MK_NEXT_LAND] <= t:
             _land(mi, mf, mk, lv, ki, rc, rm, m, t)
@@ -788,6 +889,8 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             if not trade_only:
                 pr[mk[m, MK_BOOK_BASE] + s * LEVELS + p] += n
             at_fills = (to_queue if trade_only else queue_model)
+            if ki[KI_GUARD_FLOW]:
+                S.guard_trade(gs[0], gs[1], gs[4], m, t, s == ASK, n)
             sb = SIDE * s
             if (mk[m, MK_HI0] >= p) if s == BID else (mk[m, MK_LO1] <= p):
                 for c in range(n_c):
@@ -806,28 +909,29 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
             if not mk[m, MK_HAD2]:
                 mk[m, MK_MID2] = 2 * p
         if mk[m, MK_MID2] != 0 and ki[KI_SIGMA_KIND] != SIGMA_FIXED:
-            _sigma_update(mk, mkf, ki, kf, m, t)
+            _sigma_update(mk, mkf, ki, kf, m, t, tsr)
         if ki[KI_REPORT_LAT] == 0 and g[G_REP_HEAD] < g[G_REP_TAIL]:  # this event's fills, before its decision
-            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t)
+            _reports(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t, ceil_t, rc, rcf, rm, li, lf, rep, g, t, gs)
         if t >= mk[m, MK_NEXT_DEC]:
             mk[m, MK_NEXT_DEC] = t + interval
             gi = mk[m, MK_GRID]
             _decide(mi, mf, mk, mkf, cf, ki, kf, pf, pi, sq, floor_t[gi], ceil_t[gi], rc, rcf, rm, li, lf, inv, g,
-                    m, t)
+                    m, t, gs)
     return stop, DONE
 
 
 @njit(cache=True, nogil=True)
 def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np.ndarray, mkr: np.ndarray,
            rep: np.ndarray, ki: np.ndarray, daily: np.ndarray, rc: np.ndarray, rm: np.ndarray, li: np.ndarray,
-           lf: np.ndarray, end_ts: int) -> None:
+           lf: np.ndarray, end_ts: int, gs: tuple) -> None:
     """After the last event: pending reports delivered, open markets settled (result known) or marked,
     markouts resolved, inventory and uptime accrued, the last day closed."""
+    ki[KI_GUARD_TOXIC] = 0  # no decision follows: the guard takes no more fills
     cap = rep.shape[0]
     while g[G_REP_HEAD] < g[G_REP_TAIL]:
         j = g[G_REP_HEAD] % cap
         _deliver(mi, mk, rep[j, 1], rep[j, 2], rep[j, 3], rep[j, 4], rep[j, 5], rep[j, 6], ki, rc, rm, li, lf,
-                 rep[j, 0])
+                 rep[j, 0], gs)
         g[G_LAST_TS] = max(g[G_LAST_TS], rep[j, 0])
         g[G_REP_HEAD] += 1
     _resolve_markouts(mi, mf, mk, mkr, g, end_ts, True)
@@ -836,7 +940,7 @@ def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np
             end_m = end_ts
             if mk[m, MK_CLOSE_TS] != 0 and mk[m, MK_CLOSE_TS] < end_m:
                 end_m = mk[m, MK_CLOSE_TS]
-            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, end_m, True)
+            _close(mi, mf, mk, cf, ki, rc, rm, li, lf, rep, g, m, end_m, True, gs)
         mk[m, MK_END_TS] = max(mk[m, MK_END_TS], mk[m, MK_FIRST_TS])
     day = (end_ts - ki[KI_DAY_OFFSET]) // NS_PER_DAY
     _day_roll(mi, mf, mk, cf, ki, g, daily, day + 1)

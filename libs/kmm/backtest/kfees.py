@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from numba import njit
 
+from kmm.jitcache import guard
 from kmm.kalshi.fees import CENT_MONEY, CENTICENT_MONEY
 from kmm.messages.units import PRICE_SCALE
-
-from .jitcache import guard
 
 guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
 

@@ -38,11 +38,10 @@ import math
 import numpy as np
 from numba import njit
 
+from kmm.jitcache import guard
 from kmm.messages.units import NS_PER_S, PRICE_SCALE
 from kmm.risk import engine as _e
-
-from .jitcache import guard
-from .kquote import on_grid
+from kmm.strategy.quote_core import on_grid
 
 guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
 

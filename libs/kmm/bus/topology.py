@@ -88,7 +88,7 @@ def _with_copies(table: tuple[StreamSpec, ...]) -> tuple[StreamSpec, ...]:
 
 
 TOPOLOGY: tuple[StreamSpec, ...] = _with_copies((
-    StreamSpec(MD_BOOK, "marketdata", fanout_readers=("quoter", "risk"), trim=Trim(maxlen=20_000)),
+    StreamSpec(MD_BOOK, "marketdata", fanout_readers=("quoter",), trim=Trim(maxlen=20_000)),
     StreamSpec(MD_TRADE, "marketdata", fanout_readers=("quoter", "selector"), trim=Trim(maxlen=50_000)),
     StreamSpec(MD_MARKET, "marketdata", fanout_readers=("selector", "quoter", "risk"), trim=Trim(maxlen=50_000)),
     StreamSpec(SEL_UNIVERSE, "selector", fanout_readers=("marketdata", "quoter"), trim=Trim(maxlen=1_000)),

@@ -4,10 +4,14 @@ SIGTERM triggers uvicorn's graceful shutdown, which runs the lifespan exit: cons
 batch in hand, ack it, and the process exits 0. A dead long-lived loop exits 1. Any bad setting —
 a value, or a file a setting names (Redis password, admin token, key files) — exits 2 with
 ``<service>: invalid setting KMM_...: <problem>`` and no traceback.
+
+The event loop is uvloop's (a dependency); the standard asyncio loop is used only where uvloop
+cannot be imported.
 """
 
 import argparse
 import importlib
+import importlib.util
 
 import uvicorn
 
@@ -22,6 +26,11 @@ from .settings import SettingError, fail, load_settings
 def service_class(name: str) -> type[Service]:
     module = importlib.import_module(f"kmm_services.{name}.service")
     return module.SERVICE
+
+
+def event_loop() -> str:
+    """uvicorn's ``loop`` setting: uvloop when it is installed."""
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     except SettingError as exc:
         fail(args.name, [str(exc)])
     config = uvicorn.Config(
-        app, host=settings.http_host, port=settings.http_port, workers=1,
+        app, host=settings.http_host, port=settings.http_port, workers=1, loop=event_loop(),
         log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)

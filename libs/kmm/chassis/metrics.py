@@ -21,6 +21,13 @@ LATENCY_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 )
 
+# Finer steps where the order path lives (0.1 ms apart up to 1 ms), for per-hop and tick-to-order figures.
+HOP_BUCKETS = (
+    0.00005, 0.0001, 0.0002, 0.0003, 0.0004, 0.0005, 0.0006, 0.0007, 0.0008, 0.0009, 0.001, 0.00125, 0.0015,
+    0.00175, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)
+HOPS = ("md_quoter", "quoter_risk", "risk_gateway", "gateway_exchange")
+
 BUILD_INFO = Info("kmm_build", "kmm build and service identity")
 
 # --- bus --------------------------------------------------------------------------------------
@@ -57,7 +64,13 @@ TASK_FAILURES = Counter(
 # --- trading path -----------------------------------------------------------------------------
 TICK_TO_ORDER_SECONDS = Histogram(
     "kmm_tick_to_order_seconds", "Market event at marketdata to order request sent by the gateway",
-    buckets=LATENCY_BUCKETS,
+    buckets=HOP_BUCKETS,
+)
+HOP_SECONDS = Histogram(
+    "kmm_hop_seconds", "One hop of the order path: md_quoter (book published → quoter handles it), "
+    "quoter_risk (intent published → risk handles it), risk_gateway (approval published → the gateway sends "
+    "its first request), gateway_exchange (order request sent → the exchange's answer)", ["hop"],
+    buckets=HOP_BUCKETS,
 )
 ORDERS = Counter("kmm_orders_total", "Order requests by outcome", ["outcome"])
 EXCHANGE_REQUEST_SECONDS = Histogram(
@@ -107,6 +120,14 @@ POSITION_LIMIT = Gauge(
 )
 PNL = Gauge("kmm_pnl_dollars", "PnL in dollars", ["market", "kind"])
 EXPOSURE = Gauge("kmm_exposure_dollars", "Global worst-case exposure in dollars")
+QUOTE_SIDE_SECONDS = Counter(
+    "kmm_gateway_quote_side_seconds_total", "Market-side seconds with a quote wanted or resting, by whether an "
+    "order rested within 1c of the approved price (fresh) or not (stale)", ["state"],
+)
+WRITE_DEFERRED = Counter(
+    "kmm_gateway_write_deferred_total",
+    "Order requests held back for lack of write tokens (counted at each pass that holds one back)", ["kind"],
+)
 MARKETS_QUOTED = Gauge("kmm_markets_quoted", "Markets in the quoting universe")
 
 # --- bounded label values ---------------------------------------------------------------------

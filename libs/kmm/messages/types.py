@@ -116,7 +116,14 @@ class Universe(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QuoteIntent(Message):
-    """The quoter's target two-sided quote for one market. A count of 0 means no quote that side."""
+    """The quoter's target two-sided quote for one market. A count of 0 means no quote that side.
+
+    It carries what risk checks it against, so risk never reads the book itself: the book's top
+    (``book_bid``: best YES bid, 0 = none; ``book_ask``: best YES ask, 10_000 = none — the whole book,
+    our own orders included), when marketdata last vouched for that book (``book_ts``), the exchange's
+    time and sequence of it (``book_ts_event``, ``book_seq``) and σ of the mid in ¢/√h in price space
+    (``sigma``, 0 = unknown). ``book_ts`` 0 means no book came with it.
+    """
 
     TYPE: ClassVar[str] = "intent"
     intent_id: str
@@ -129,6 +136,10 @@ class QuoteIntent(Message):
     reason: str = ""
     book_ts: int = 0  # ts_init of the book it was priced from: when marketdata last vouched for that book
     book_seq: int = 0
+    book_ts_event: int = 0
+    book_bid: int = 0
+    book_ask: int = 10_000
+    sigma: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,11 @@ sides only) and worst-case exposure headroom (opening sides shrink to fit) → w
 bucket in exchange write tokens; a side that opens or moves costs a request, cancels and reductions are
 free; a side the budget cannot pay keeps its previous approval). The daily loss and exposure breaches
 are evaluated as state transitions before every check.
+
+Exposure and value are running totals: every input that moves a market (its position, cost, mark,
+approvals, resting orders, event membership) re-derives that market's share (and its event's, for
+mutually exclusive brackets) and adjusts the totals by the difference, so a check costs the same
+with 10 markets as with 1,000. :meth:`RiskEngine.recomputed` gives the same figures from scratch.
 """
 
 from __future__ import annotations
@@ -166,6 +171,11 @@ class MarketRisk:
     settled: str = ""  # the result, once the settlement is booked
     permits: Permits = field(default_factory=Permits)
     orders: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # coid → (side, price, resting count)
+    # this market's share of the engine's running totals (see RiskEngine._touch)
+    c_value: int = 0  # position × mark
+    c_orders: int = 0  # order_exposure
+    c_hold: int = 0  # cost, when not part of a mutually exclusive event
+    c_event: str = ""  # the mutually exclusive event it is counted in ("" : standalone)
 
 
 LEDGER_FIELDS = ("position", "cost", "cash", "fees", "fill_seq", "settled", "mark")
@@ -188,6 +198,12 @@ class RiskEngine:
         self._day = -1
         self._day_start_value = 0
         self._day_unlatched = False
+        self._tot_value = 0  # Σ position × mark
+        self._tot_orders = 0  # Σ order_exposure
+        self._tot_hold = 0  # holdings_exposure
+        self._event_loss: dict[str, int] = {}
+        self._event_markets: dict[str, set[str]] = {}
+        self._over_limit: set[str] = set()  # markets whose |position| is past the hard limit
 
     # --- inputs --------------------------------------------------------------------------------
 
@@ -195,6 +211,7 @@ class RiskEngine:
         m = self._market(info.market)
         m.info = info
         m.grid = tick_grid(info.tick_ranges)
+        self._touch(info.market)
         self._evaluate()
 
     def on_book(self, market: str, best_bid: int, best_ask: int, evaluate: bool = True) -> None:
@@ -206,6 +223,7 @@ class RiskEngine:
         m.best_bid, m.best_ask = best_bid, best_ask
         if 0 < best_bid < best_ask < PRICE_SCALE and not m.settled:
             m.mark = (best_bid + best_ask) // 2
+            self._touch(market)
         if evaluate:
             self._evaluate()
 
@@ -245,6 +263,7 @@ class RiskEngine:
                 del m.orders[order]
         if m.mark == 0:
             m.mark = price
+        self._touch(market)
         self._evaluate()
         return True
 
@@ -255,17 +274,27 @@ class RiskEngine:
             m.orders[order] = (side, price, count)
         else:
             m.orders.pop(order, None)
+        self._touch(market)
 
     def on_order_done(self, market: str, order: str) -> None:
-        self._market(market).orders.pop(order, None)
+        if self._market(market).orders.pop(order, None) is not None:
+            self._touch(market)
 
     def on_approval_status(self, market: str, intent_id: str, status: str) -> None:
         """The gateway's report on an approval (applied / refused / expired) retires older ones."""
         self._market(market).permits.on_status(intent_id, status)
+        self._touch(market)
 
     def on_cancel(self, market: str, side: str, count: int) -> None:
         """Resting count removed that the current approvals will not rest again (a backtest's reject)."""
         self._market(market).permits.on_fill(side, count)
+        self._touch(market)
+
+    def restore_approval(self, market: str, intent_id: str, bid_price: int, bid_count: int, ask_price: int,
+                         ask_count: int, expires_at_ns: int = 0) -> None:
+        """An approval issued before a restart that the gateway may still act on: it counts again."""
+        self._market(market).permits.issue(intent_id, bid_price, bid_count, ask_price, ask_count, expires_at_ns)
+        self._touch(market)
 
     def on_settlement(self, market: str, result: str, payout: int | None = None,
                       position: int | None = None) -> bool:
@@ -289,6 +318,7 @@ class RiskEngine:
         m.orders.clear()
         m.settled = result or "settled"
         m.mark = PAYOUT if result == "yes" else 0
+        self._touch(market)
         self._evaluate()
         return True
 
@@ -309,6 +339,7 @@ class RiskEngine:
             self._roll_day()
             self._day_start_value += diff * m.mark
             self.reconciliations += 1
+            self._touch(market)
         self._evaluate()
         return True
 
@@ -347,6 +378,7 @@ class RiskEngine:
             for f in LEDGER_FIELDS:
                 if f in ledger:
                     setattr(m, f, ledger[f])
+            self._touch(market)
         self.cash = int(global_state.get("cash", 0))
         self._day = int(global_state.get("day", -1))
         self._day_start_value = int(global_state.get("day_start_value", 0))
@@ -356,7 +388,20 @@ class RiskEngine:
     # --- measures --------------------------------------------------------------------------------
 
     def holdings_exposure(self) -> int:
-        """Worst-case settlement loss (µ$) of the positions alone."""
+        """Worst-case settlement loss (µ$) of the positions alone (a running total)."""
+        return self._tot_hold
+
+    def recomputed(self) -> dict[str, int]:
+        """Holdings exposure, order exposure and value computed from scratch (the running totals' check)."""
+        return {"holdings": self._holdings_from_scratch(),
+                "orders": sum(self._order_exposure(m, m.position) for m in self.markets.values()),
+                "value": self.cash + sum(m.position * m.mark for m in self.markets.values())}
+
+    def totals(self) -> dict[str, int]:
+        """The running totals, in :meth:`recomputed`'s shape."""
+        return {"holdings": self._tot_hold, "orders": self._tot_orders, "value": self.value()}
+
+    def _holdings_from_scratch(self) -> int:
         total = 0
         events: dict[str, list[tuple[int, int]]] = {}
         for m in self.markets.values():
@@ -372,7 +417,10 @@ class RiskEngine:
         """Worst-case loss (µ$) the market's orders could add: per side, the largest of the outstanding
         approvals and of what the gateway reports resting, beyond the part that closes the position."""
         m = self._market(market)
-        pos = m.position if position is None else position
+        return self._order_exposure(m, m.position if position is None else position)
+
+    @staticmethod
+    def _order_exposure(m: MarketRisk, pos: int) -> int:
         total = 0
         for side in (BID, ASK):
             candidates = m.permits.worst(side)
@@ -384,16 +432,17 @@ class RiskEngine:
         return total
 
     def exposure(self, skip_orders_of: str | None = None) -> int:
-        """Global worst-case settlement loss (µ$) of positions and of orders that may rest."""
-        total = self.holdings_exposure()
-        for name in self.markets:
-            if name != skip_orders_of:
-                total += self.order_exposure(name)
+        """Global worst-case settlement loss (µ$) of positions and of orders that may rest (running totals)."""
+        total = self._tot_hold + self._tot_orders
+        if skip_orders_of is not None:
+            m = self.markets.get(skip_orders_of)
+            if m is not None:
+                total -= m.c_orders
         return total
 
     def value(self) -> int:
         """Cash plus positions marked to mid (µ$)."""
-        return self.cash + sum(m.position * m.mark for m in self.markets.values())
+        return self.cash + self._tot_value
 
     def market_pnl(self, market: str) -> dict[str, int]:
         """One market's P&L in µ$: realized, unrealized (holdings at the mark − their cost) and fees;
@@ -510,6 +559,7 @@ class RiskEngine:
         m.permits.issue(intent.intent_id, bp, bc, ap, ac, intent.expires_at_ns)
         if len(m.permits.items) > MAX_PERMITS:
             _merge_oldest(m.permits.items)
+        self._touch(intent.market)
         return Decision(True, intent.market, bp if bc else 0, bc, ap if ac else 0, ac, "", tuple(reasons),
                         self.state, m.fill_seq, pos)
 
@@ -520,6 +570,46 @@ class RiskEngine:
         if m is None:
             m = self.markets[market] = MarketRisk()
         return m
+
+    def _touch(self, market: str) -> None:
+        """Re-derive ``market``'s share of the running totals (and its event's) after it changed."""
+        m = self.markets[market]
+        if abs(m.position) > self.limits.position_limit:
+            self._over_limit.add(market)
+        else:
+            self._over_limit.discard(market)
+        v = m.position * m.mark
+        self._tot_value += v - m.c_value
+        m.c_value = v
+        o = self._order_exposure(m, m.position)
+        self._tot_orders += o - m.c_orders
+        m.c_orders = o
+        event = m.info.event if m.info is not None and m.info.mutually_exclusive and m.info.event else ""
+        if event != m.c_event:
+            if m.c_event:
+                self._event_markets[m.c_event].discard(market)
+                self._event_changed(m.c_event)
+            else:
+                self._tot_hold -= m.c_hold
+                m.c_hold = 0
+            m.c_event = event
+            if event:
+                self._event_markets.setdefault(event, set()).add(market)
+        if event:
+            self._event_changed(event)
+        else:
+            self._tot_hold += m.cost - m.c_hold
+            m.c_hold = m.cost
+
+    def _event_changed(self, event: str) -> None:
+        members = self._event_markets.get(event, ())
+        loss = event_worst_loss((self.markets[n].position, self.markets[n].cost) for n in members) if members else 0
+        self._tot_hold += loss - self._event_loss.get(event, 0)
+        if members:
+            self._event_loss[event] = loss
+        else:
+            self._event_loss.pop(event, None)
+            self._event_markets.pop(event, None)
 
     def _sigma(self, market: str) -> float:
         m = self.markets.get(market)
@@ -560,7 +650,7 @@ class RiskEngine:
         loss = -(self.value() - self._day_start_value)
         breach = self._latched
         if not breach:
-            if any(abs(m.position) > lim.position_limit for m in self.markets.values()):
+            if self._over_limit:
                 breach = POSITION_BREACH
             elif self.holdings_exposure() > lim.max_exposure:
                 breach = EXPOSURE_BREACH

@@ -52,7 +52,7 @@ def live_parameters() -> dict[str, Any]:
     return {
         "gamma": q.gamma, "kappa": q.kappa, "eta": q.eta, "size_contracts": q.base_contracts,
         "max_position_contracts": q.max_position_contracts, "horizon_min": q.horizon_h * 60,
-        "min_edge_c": q.min_edge_c, "space": q.space, "sigma_prior_c": q.sigma_prior_c,
+        "min_edge_c": q.min_edge_c, "space": q.space, "sigma_prior_c": q.sigma_prior_c, "sigma_lag": q.sigma_lag,
         "requote_tolerance_c": q.requote_tolerance_c, "requote_size_tolerance": q.requote_size_tolerance,
         "position_limit_contracts": r.position_limit_contracts, "max_exposure_dollars": r.max_exposure_dollars,
         "max_daily_loss_dollars": r.max_daily_loss_dollars, "near_fraction": r.near_fraction,
@@ -237,7 +237,8 @@ def replay(d: Path, log: EventLog) -> list[dict[str, Any]]:
                         near_fraction=p["near_fraction"], max_exposure=int(p["max_exposure_dollars"] * MONEY_SCALE),
                         max_daily_loss=int(p["max_daily_loss_dollars"] * MONEY_SCALE),
                         rate_capacity=p["rate_capacity"], rate_per_s=p["rate_per_s"], sigma_ref=p["sigma_ref_c"])
-    policy = ASPolicy(params, sigma_c=p["sigma_prior_c"], sigma_estimator="ewma",
+    policy = ASPolicy(params, sigma_c=p["sigma_prior_c"], sigma_estimator="tsrv", sigma_prior=p["sigma_prior_c"],
+                      sigma_lag=p.get("sigma_lag", 10),
                       hold_tolerance=round(p["requote_tolerance_c"] * PRICE_SCALE / 100),
                       hold_size_tolerance=p["requote_size_tolerance"], risk=limits)
     fills = [Fill(fill_id=f["fill_id"], order_id="", client_order_id="", market=f["market"], side=f["side"],

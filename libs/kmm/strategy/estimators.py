@@ -57,10 +57,13 @@ def mid_price(bid: int, ask: int) -> float:
 
 
 def hours_to_close(close_ts_ns: int, now_ns: int) -> float:
-    """τ for the quoter: hours from ``now_ns`` to ``close_ts_ns`` (∞ when the close is unknown, 0 after)."""
+    """τ for the quoter: hours from ``now_ns`` to ``close_ts_ns`` counted in whole seconds rounded up (∞
+    when the close is unknown, 0 after). Kalshi's close times are whole seconds; a τ that moves once a
+    second lets the backtest kernel skip the decisions it would make identically (it computes τ the same
+    way), and moves the jump floor's ramp by at most 1/300 a second."""
     if close_ts_ns <= 0:
         return math.inf
-    return max(close_ts_ns - now_ns, 0) / NS_PER_H
+    return max(-((now_ns - close_ts_ns) // NS_PER_S), 0) / 3600.0
 
 
 class EwmaVolatility:

@@ -96,7 +96,9 @@ class AdverseGuard:
             return
         dt = ts_ns - self._flow_ts
         if dt > 0:
-            k = np.exp(-self.flow_beta * dt)
+            # libm's exp per set (numpy's vectorized exp can differ in the last bit): the backtest
+            # kernel's compiled guard computes exactly this
+            k = np.array([math.exp(x) for x in (-self.flow_beta * dt).tolist()])
             self._bought *= k
             self._sold *= k
             self._flow_ts = ts_ns

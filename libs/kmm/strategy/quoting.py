@@ -1,4 +1,4 @@
-"""Avellaneda–Stoikov quotes for a binary (YES) contract: one vectorized function, one scalar twin.
+"""Avellaneda–Stoikov quotes for a binary (YES) contract: the live and vectorized entry points of one compiled core.
 
 Units (also in docs/strategy.md, with worked examples):
 
@@ -55,10 +55,10 @@ only ever move away from r). Sizes: base·e^(−η·q) on the side that adds to 
 price 0 (no quote).
 
 :func:`quote_arrays` takes arrays of parameters (and/or of state) and broadcasts them: one call
-quotes one parameter set (live) or thousands (grid search). :func:`quote_one` is the live path: pure
-Python arithmetic in exactly the same operation order, with the same numpy transcendental functions,
-so its results equal the vectorized path's bit for bit (the tests check this with hypothesis). Both
-are pure functions of explicit inputs (no hidden state), so they port to a compiled kernel.
+quotes one parameter set or thousands (grid search). :func:`quote_one` is the live path. Both run the one
+compiled core (:func:`kmm.strategy.quote_core.quote_core`, numba), which the backtest kernel runs too, so
+live, grid and backtest quote with one implementation; tests compare it bit for bit with a pure-Python
+transcription (tests/unit/strategy/reference_quoting.py). All are pure functions of explicit inputs.
 """
 
 from __future__ import annotations
@@ -70,8 +70,30 @@ from typing import Any
 
 import numpy as np
 
-from kmm.kalshi.fees import MAKER_RATE, TAKER_RATE, ceil_fee_c, fee_unit_c, rate_float
-from kmm.messages.units import COUNT_SCALE, PRICE_SCALE
+from kmm.kalshi.fees import MAKER_RATE, TAKER_RATE, rate_float
+from kmm.messages.units import COUNT_SCALE
+from kmm.strategy.quote_core import (
+    ASK_GUARD,
+    ASK_LIMIT,
+    ASK_NO_SIZE,
+    ASK_POST_ONLY,
+    BAD_INPUT,
+    BID_GUARD,
+    BID_LIMIT,
+    BID_NO_SIZE,
+    BID_POST_ONLY,
+    CLOSE_REDUCE,
+    CLOSE_STOP,
+    JUMP_FLOOR,
+    MIN_SPREAD,
+    NO_ASK,
+    NO_BID,
+    REDUCE_ONLY_LONG,
+    REDUCE_ONLY_SHORT,
+    VARIANCE_CAP,
+    quote_core,
+    quote_many,
+)
 from kmm.strategy.ticks import NONE_HIGH, NONE_LOW, TickGrid
 
 PRICE_SPACE = "price"
@@ -79,29 +101,9 @@ LOGIT_SPACE = "logit"
 SPACES = (PRICE_SPACE, LOGIT_SPACE)
 MAKER_FEE_RATE = rate_float(MAKER_RATE)  # 0.0175: the standard maker rate (also the "unknown" assumption)
 TAKER_FEE_RATE = rate_float(TAKER_RATE)  # 0.07
-LOGIT_CENTS = 25.0  # x̃ = 25·logit(p): dx̃/dp¢ = 1 at p = ½
-LOGIT_SLOPE2 = 2500.0 * 2500.0  # (dx̃/dp¢)² = (2500 / PP)²
 DEFAULT_HORIZON_H = 5.0 / 60.0
 
-# Reason bits (numpy int64 per quote); names via :func:`reason_names`.
-NO_BID = 1 << 0  # no bid quoted (off the grid, post-only squeeze, reduce-only, no size or bad input)
-NO_ASK = 1 << 1  # no ask quoted
-BID_POST_ONLY = 1 << 2  # bid lowered to stay below the best ask
-ASK_POST_ONLY = 1 << 3  # ask raised to stay above the best bid
-REDUCE_ONLY_LONG = 1 << 4  # |q| ≥ reduce_only_at while long: bid suppressed
-REDUCE_ONLY_SHORT = 1 << 5  # ... while short: ask suppressed
-BID_LIMIT = 1 << 6  # bid count capped by the position limit
-ASK_LIMIT = 1 << 7  # ask count capped by the position limit
-MIN_SPREAD = 1 << 8  # the fee floor widened the quote
-VARIANCE_CAP = 1 << 9  # σ²h exceeded p(1−p) and was capped
-BID_NO_SIZE = 1 << 10  # shaped bid size rounded to zero
-ASK_NO_SIZE = 1 << 11  # shaped ask size rounded to zero
-BAD_INPUT = 1 << 12  # a non-finite input: no quote
-JUMP_FLOOR = 1 << 13  # the close's jump floor raised the variance
-CLOSE_REDUCE = 1 << 14  # within reduce_before_h of the close: only the reducing side
-CLOSE_STOP = 1 << 15  # within stop_before_h of the close: no quote
-BID_GUARD = 1 << 16  # the adverse-selection guard is on for the bid
-ASK_GUARD = 1 << 17  # ... for the ask
+# Reason bits (int64 per quote; one home: the compiled core); names via :func:`reason_names`.
 REASONS: dict[int, str] = {
     NO_BID: "no_bid", NO_ASK: "no_ask", BID_POST_ONLY: "bid_post_only",
     ASK_POST_ONLY: "ask_post_only", REDUCE_ONLY_LONG: "reduce_only_long",
@@ -314,31 +316,20 @@ class MarketState:
 
 
 class QuoteArrays:
-    """Vectorized quotes: int64 arrays (prices $0.0001, counts 0.01 contract) and diagnostics.
+    """Vectorized quotes: int64 arrays (prices $0.0001, counts 0.01 contract, ``reasons`` bit masks, see
+    ``REASONS``) and float diagnostics, all of the broadcast shape of the inputs."""
 
-    ``reasons`` (int64 bit masks, see ``REASONS``) is packed from the flags on first access, so a grid
-    search that never reads it does not pay for it.
-    """
-
-    __slots__ = ("bid_price", "bid_count", "ask_price", "ask_count", "reservation_c", "spread_c", "_flags",
-                 "_reasons")
+    __slots__ = ("bid_price", "bid_count", "ask_price", "ask_count", "reasons", "reservation_c", "spread_c")
 
     def __init__(self, bid_price: np.ndarray, bid_count: np.ndarray, ask_price: np.ndarray, ask_count: np.ndarray,
-                 reservation_c: np.ndarray, spread_c: np.ndarray, flags: tuple[Any, ...]) -> None:
+                 reasons: np.ndarray, reservation_c: np.ndarray, spread_c: np.ndarray) -> None:
         self.bid_price = bid_price
         self.bid_count = bid_count
         self.ask_price = ask_price
         self.ask_count = ask_count
+        self.reasons = reasons
         self.reservation_c = reservation_c  # reservation price r in cents
         self.spread_c = spread_c  # model ask − bid in cents before snapping to the grid
-        self._flags = flags
-        self._reasons: np.ndarray | None = None
-
-    @property
-    def reasons(self) -> np.ndarray:
-        if self._reasons is None:
-            self._reasons = _pack_flags(self.bid_price.shape, *self._flags)
-        return self._reasons
 
     def __len__(self) -> int:
         return int(self.bid_price.size)
@@ -358,262 +349,81 @@ class Quote:
     spread_c: float = 0.0
 
 
-# --- vectorized path -----------------------------------------------------------------------------
+# --- both paths run the compiled core ----------------------------------------------------------------
+
+_STATE_F = ("fair", "sigma", "tau_h", "maker_fee_rate", "bid_guard", "ask_guard")
+_STATE_I = ("best_bid", "best_ask", "position")
+_CORE_ARGS = (  # quote_many's array arguments in order: (source, name, integer)
+    ("s", "fair", False), ("s", "best_bid", True), ("s", "best_ask", True), ("s", "position", True),
+    ("s", "sigma", False), ("s", "tau_h", False), ("s", "maker_fee_rate", False), ("s", "bid_guard", False),
+    ("s", "ask_guard", False), ("p", "gamma", False), ("p", "eta", False), ("p", "base_count", True),
+    ("p", "max_position", True), ("p", "horizon_h", False), ("p", "min_edge_c", False),
+    ("p", "reduce_only_at", False), ("p", "jump_frac", False), ("p", "reduce_before_h", False),
+    ("p", "stop_before_h", False), ("p", "guard_widen_c", False), ("p", "guard_size", False),
+    ("p", "liq_c", False),
+)
 
 
-def _pack_flags(shape: tuple[int, ...], *flags: Any) -> np.ndarray:
-    """Boolean arrays (bit 0 first; ``False`` = never set) → int64 bit masks of ``shape``."""
-    acc = np.zeros(shape, dtype=np.uint32)
-    for bit, flag in enumerate(flags):
-        if flag is False:
-            continue
-        acc |= np.asarray(flag).astype(np.uint32) << np.uint32(bit)
-    return acc.astype(np.int64)
+def _check(space: str, count_step: int) -> None:
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {SPACES}")
+    if count_step <= 0:
+        raise ValueError("count_step must be > 0")
 
 
 def quote_arrays(
     state: MarketState, params: ParamGrid, grid: TickGrid, *, space: str = PRICE_SPACE, post_only: bool = True,
     count_step: int = COUNT_SCALE,
 ) -> QuoteArrays:
-    """Quotes for every (state, parameter set) pair after broadcasting; see the module docstring."""
-    if space not in SPACES:
-        raise ValueError(f"space must be one of {SPACES}")
-    if count_step <= 0:
-        raise ValueError("count_step must be > 0")
-    with np.errstate(all="ignore"):
-        return _quote_arrays(state, params, grid, space, post_only, count_step)
-
-
-def _quote_arrays(
-    state: MarketState, params: ParamGrid, grid: TickGrid, space: str, post_only: bool, count_step: int,
-) -> QuoteArrays:
-    position = np.asarray(state.position, dtype=np.int64)
-    sigma = np.asarray(state.sigma, dtype=np.float64)
-    s_c = np.minimum(np.maximum(np.asarray(state.fair, dtype=np.float64), 1.0), PRICE_SCALE - 1.0) / 100.0
-    var_cap = s_c * (100.0 - s_c)
-    tau_c = np.maximum(np.asarray(state.tau_h, dtype=np.float64), 0.0)
-    horizon = params.horizon_h
-    ramp = np.where(tau_c <= horizon, 1.0, horizon / tau_c)
-    sq = sigma * sigma
-    var_raw = sq * horizon if np.all(sq != 0.0) else np.where(sq == 0.0, 0.0, sq * horizon)  # 0·∞ is 0 here
-    q = position / params.max_position
-    gamma = params.gamma
-    if space == PRICE_SPACE:
-        var_d = np.minimum(var_raw, var_cap)
-        var_j = params.jump_frac * var_cap * ramp
-        var = np.maximum(var_d, var_j)
-        r = s_c - q * gamma * var
-        half = (gamma * var + params.liq_c) * 0.5
-        bid_c = r - half
-        ask_c = r + half
-        r_c = r
-        capped = var_raw > var_cap
-    else:
-        x = LOGIT_CENTS * np.log(s_c / (100.0 - s_c))
-        var_d = var_raw
-        var_j = params.jump_frac * ramp * LOGIT_SLOPE2 / var_cap
-        var = np.maximum(var_d, var_j)
-        r = x - q * gamma * var
-        half = (gamma * var + params.liq_c) * 0.5
-        r_c = 100.0 / (1.0 + np.exp(-r / LOGIT_CENTS))
-        bid_c = 100.0 / (1.0 + np.exp(-(r - half) / LOGIT_CENTS))
-        ask_c = 100.0 / (1.0 + np.exp(-(r + half) / LOGIT_CENTS))
-        capped = False
-    floored = var_j > var_d
-
-    # Sizes: base·e^(−η·|q|) on the side that grows |position|, base on the other; × guard_size if guarded.
-    g_b = np.asarray(state.bid_guard, dtype=np.float64)
-    g_a = np.asarray(state.ask_guard, dtype=np.float64)
-    shape = np.exp(-params.eta * np.abs(q))
-    mult_b = 1.0 + g_b * (params.guard_size - 1.0)
-    mult_a = 1.0 + g_a * (params.guard_size - 1.0)
-    bid_sz = np.floor(params.base_count * np.where(q > 0.0, shape, 1.0) * mult_b / count_step).astype(np.int64) \
-        * count_step
-    ask_sz = np.floor(params.base_count * np.where(q < 0.0, shape, 1.0) * mult_a / count_step).astype(np.int64) \
-        * count_step
-
-    # Fee floors: each side at least its own cent-rounded fee per contract (at its size) from r.
-    bid_c = bid_c - params.guard_widen_c * g_b
-    ask_c = ask_c + params.guard_widen_c * g_a
-    edge = params.min_edge_c * 0.5
-    unit = fee_unit_c(np.asarray(state.maker_fee_rate, dtype=np.float64), s_c)
-    c_b = np.maximum(bid_sz, count_step) / COUNT_SCALE
-    c_a = np.maximum(ask_sz, count_step) / COUNT_SCALE
-    floor_b = r_c - (ceil_fee_c(unit, c_b) / c_b + edge)
-    floor_a = r_c + (ceil_fee_c(unit, c_a) / c_a + edge)
-    widened = (bid_c > floor_b) | (ask_c < floor_a)
-    bid_u = np.minimum(bid_c, floor_b) * 100.0
-    ask_u = np.maximum(ask_c, floor_a) * 100.0
-    bad = ~(np.isfinite(bid_u) & np.isfinite(ask_u))
-    if bad.any():
-        bid_u = np.where(bad, 0.0, bid_u)
-        ask_u = np.where(bad, 1e4, ask_u)
-
-    bid_px = grid.floor(bid_u)
-    ask_px = grid.ceil(ask_u)
-    if post_only:
-        cap_b = grid.below(np.asarray(state.best_ask, dtype=np.int64))
-        cap_a = grid.above(np.asarray(state.best_bid, dtype=np.int64))
-        b_clamped = bid_px > cap_b
-        a_clamped = ask_px < cap_a
-        bid_px = np.minimum(bid_px, cap_b)
-        ask_px = np.maximum(ask_px, cap_a)
-    else:
-        b_clamped = a_clamped = False
-
-    room_b = np.maximum(params.max_position - position, 0) // count_step * count_step
-    room_a = np.maximum(params.max_position + position, 0) // count_step * count_step
-    ro = params.reduce_only_at
-    ro_long = q >= ro
-    ro_short = q <= -ro
-    held = np.abs(position) // count_step * count_step
-    close_ro = tau_c < params.reduce_before_h
-    stop = tau_c < params.stop_before_h
-    no_b = ro_long | stop | (close_ro & (position >= 0))
-    no_a = ro_short | stop | (close_ro & (position <= 0))
-    cap_bid = np.where(no_b, 0, np.where(ro_short | close_ro, held, room_b))
-    cap_ask = np.where(no_a, 0, np.where(ro_long | close_ro, held, room_a))
-    bid_n = np.where(bid_px > NONE_LOW, np.minimum(bid_sz, cap_bid), 0)
-    ask_n = np.where(ask_px < NONE_HIGH, np.minimum(ask_sz, cap_ask), 0)
-    bid_px = np.where(bid_n > 0, bid_px, 0)
-    ask_px = np.where(ask_n > 0, ask_px, 0)
-
-    flags = (
-        bid_px == 0, ask_px == 0, b_clamped, a_clamped, ro_long, ro_short, bid_sz > room_b, ask_sz > room_a,
-        widened, capped, bid_sz == 0, ask_sz == 0, bad, floored, close_ro, stop, g_b > 0.0, g_a > 0.0,
-    )
-    return QuoteArrays(bid_px, bid_n, ask_px, ask_n, r_c, (ask_u - bid_u) / 100.0, flags)
-
-
-# --- scalar twin ---------------------------------------------------------------------------------
-
-
-def _exp(x: float) -> float:
-    if x == 0.0:
-        return 1.0
-    if x > 709.0:
-        with np.errstate(over="ignore"):
-            return float(np.exp(x))
-    return float(np.exp(x))
-
-
-def _min(a: float, b: float) -> float:
-    """``np.minimum`` for two floats, NaN-propagating like numpy."""
-    return a if (a < b or a != a) else b
-
-
-def _max(a: float, b: float) -> float:
-    return a if (a > b or a != a) else b
+    """Quotes for every (state, parameter set) pair after broadcasting (:func:`quote_core` per row, in one
+    compiled loop); see the module docstring."""
+    _check(space, count_step)
+    raw = [np.asarray(getattr(state if src == "s" else params, name), dtype=np.int64 if is_int else np.float64)
+           for src, name, is_int in _CORE_ARGS]
+    shape = np.broadcast_shapes(*(a.shape for a in raw))
+    n = math.prod(shape)
+    cols = []
+    for a in raw:
+        if a.size == 1:
+            cols.append(a.reshape(1))
+        elif a.shape == shape:
+            cols.append(np.ascontiguousarray(a).reshape(n))
+        else:
+            cols.append(np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(n))
+    out_i = np.empty((n, 5), dtype=np.int64)
+    out_f = np.empty((n, 2), dtype=np.float64)
+    quote_many(n, *cols, grid._floor, grid._ceil, space != PRICE_SPACE, bool(post_only), int(count_step), out_i, out_f)
+    return QuoteArrays(*(out_i[:, k].reshape(shape) for k in range(5)), out_f[:, 0].reshape(shape),
+                       out_f[:, 1].reshape(shape))
 
 
 def quote_one(
     state: MarketState, params: QuoteParams, grid: TickGrid, *, space: str = PRICE_SPACE, post_only: bool = True,
     count_step: int = COUNT_SCALE,
 ) -> Quote:
-    """The live quoter's path: :func:`quote_arrays` for one state and one parameter set, bit for bit."""
-    if space not in SPACES:
-        raise ValueError(f"space must be one of {SPACES}")
-    if count_step <= 0:
-        raise ValueError("count_step must be > 0")
-    position = int(state.position)
-    sigma = float(state.sigma)
-    s_c = _min(_max(float(state.fair), 1.0), PRICE_SCALE - 1.0) / 100.0
-    var_cap = s_c * (100.0 - s_c)
-    tau_c = _max(float(state.tau_h), 0.0)
-    horizon = params.horizon_h
-    ramp = 1.0 if tau_c <= horizon else horizon / tau_c
-    sq = sigma * sigma
-    var_raw = 0.0 if sq == 0.0 else sq * horizon
-    max_pos = params.max_position
-    q = position / max_pos
-    gamma = params.gamma
-    if space == PRICE_SPACE:
-        var_d = _min(var_raw, var_cap)
-        var_j = params.jump_frac * var_cap * ramp
-        var = _max(var_d, var_j)
-        r = s_c - q * gamma * var
-        half = (gamma * var + params.liq_c) * 0.5
-        bid_c = r - half
-        ask_c = r + half
-        r_c = r
-        capped = var_raw > var_cap
-    else:
-        x = LOGIT_CENTS * float(np.log(s_c / (100.0 - s_c)))
-        var_d = var_raw
-        var_j = params.jump_frac * ramp * LOGIT_SLOPE2 / var_cap
-        var = _max(var_d, var_j)
-        r = x - q * gamma * var
-        half = (gamma * var + params.liq_c) * 0.5
-        r_c = 100.0 / (1.0 + _exp(-r / LOGIT_CENTS))
-        bid_c = 100.0 / (1.0 + _exp(-(r - half) / LOGIT_CENTS))
-        ask_c = 100.0 / (1.0 + _exp(-(r + half) / LOGIT_CENTS))
-        capped = False
-    floored = var_j > var_d
+    """The live quoter's path: :func:`quote_core` (the backtest kernel's quoting) for one state and one
+    parameter set."""
+    _check(space, count_step)
+    p = params
+    bp, bn, ap, an, mask, r_c, spread_c = quote_core(
+        float(state.fair), int(state.best_bid), int(state.best_ask), int(state.position), float(state.sigma),
+        float(state.tau_h), float(state.maker_fee_rate), float(state.bid_guard), float(state.ask_guard),
+        float(p.gamma), float(p.eta), int(p.base_count), int(p.max_position), float(p.horizon_h), float(p.min_edge_c),
+        float(p.reduce_only_at), float(p.jump_frac), float(p.reduce_before_h), float(p.stop_before_h),
+        float(p.guard_widen_c), float(p.guard_size), float(p.liq_c), grid._floor, grid._ceil, space != PRICE_SPACE,
+        bool(post_only), int(count_step))
+    return Quote(bid_price=bp, bid_count=bn, ask_price=ap, ask_count=an, reasons=reason_names(mask), mask=mask,
+                 reservation_c=r_c, spread_c=spread_c)
 
-    g_b = float(state.bid_guard)
-    g_a = float(state.ask_guard)
-    shape = _exp(-params.eta * abs(q))
-    mult_b = 1.0 + g_b * (params.guard_size - 1.0)
-    mult_a = 1.0 + g_a * (params.guard_size - 1.0)
-    base_count = params.base_count
-    bid_sz = math.floor(base_count * (shape if q > 0.0 else 1.0) * mult_b / count_step) * count_step
-    ask_sz = math.floor(base_count * (shape if q < 0.0 else 1.0) * mult_a / count_step) * count_step
+def warm_up() -> float:
+    """Load (or, with an empty numba cache, compile) the quoting core now rather than at the first quote;
+    returns the seconds it took. The live quoter calls it at start."""
+    import time
 
-    bid_c = bid_c - params.guard_widen_c * g_b
-    ask_c = ask_c + params.guard_widen_c * g_a
-    edge = params.min_edge_c * 0.5
-    unit = fee_unit_c(float(state.maker_fee_rate), s_c)
-    c_b = (bid_sz if bid_sz > count_step else count_step) / COUNT_SCALE
-    c_a = (ask_sz if ask_sz > count_step else count_step) / COUNT_SCALE
-    floor_b = r_c - (ceil_fee_c(unit, c_b) / c_b + edge)
-    floor_a = r_c + (ceil_fee_c(unit, c_a) / c_a + edge)
-    widened = bid_c > floor_b or ask_c < floor_a
-    bid_u = _min(bid_c, floor_b) * 100.0
-    ask_u = _max(ask_c, floor_a) * 100.0
-    bad = not (math.isfinite(bid_u) and math.isfinite(ask_u))
-    if bad:
-        bid_u, ask_u = 0.0, 1e4
-
-    bid_px = grid.floor1(bid_u)
-    ask_px = grid.ceil1(ask_u)
-    b_clamped = a_clamped = False
-    if post_only:
-        cap_b = grid.below1(int(state.best_ask))
-        cap_a = grid.above1(int(state.best_bid))
-        b_clamped = bid_px > cap_b
-        a_clamped = ask_px < cap_a
-        bid_px = bid_px if bid_px < cap_b else cap_b
-        ask_px = ask_px if ask_px > cap_a else cap_a
-
-    room_b = max(max_pos - position, 0) // count_step * count_step
-    room_a = max(max_pos + position, 0) // count_step * count_step
-    ro = params.reduce_only_at
-    ro_long = q >= ro
-    ro_short = q <= -ro
-    held = abs(position) // count_step * count_step
-    close_ro = tau_c < params.reduce_before_h
-    stop = tau_c < params.stop_before_h
-    no_b = ro_long or stop or (close_ro and position >= 0)
-    no_a = ro_short or stop or (close_ro and position <= 0)
-    cap_bid = 0 if no_b else (held if (ro_short or close_ro) else room_b)
-    cap_ask = 0 if no_a else (held if (ro_long or close_ro) else room_a)
-    bid_n = min(bid_sz, cap_bid) if bid_px > NONE_LOW else 0
-    ask_n = min(ask_sz, cap_ask) if ask_px < NONE_HIGH else 0
-    bid_px = bid_px if bid_n > 0 else 0
-    ask_px = ask_px if ask_n > 0 else 0
-    mask = (
-        (NO_BID if bid_px == 0 else 0) | (NO_ASK if ask_px == 0 else 0) | (BID_POST_ONLY if b_clamped else 0)
-        | (ASK_POST_ONLY if a_clamped else 0) | (REDUCE_ONLY_LONG if ro_long else 0)
-        | (REDUCE_ONLY_SHORT if ro_short else 0) | (BID_LIMIT if bid_sz > room_b else 0)
-        | (ASK_LIMIT if ask_sz > room_a else 0) | (MIN_SPREAD if widened else 0) | (VARIANCE_CAP if capped else 0)
-        | (BID_NO_SIZE if bid_sz == 0 else 0) | (ASK_NO_SIZE if ask_sz == 0 else 0) | (BAD_INPUT if bad else 0)
-        | (JUMP_FLOOR if floored else 0) | (CLOSE_REDUCE if close_ro else 0) | (CLOSE_STOP if stop else 0)
-        | (BID_GUARD if g_b > 0.0 else 0) | (ASK_GUARD if g_a > 0.0 else 0)
-    )
-    return Quote(
-        bid_price=bid_px, bid_count=bid_n, ask_price=ask_px, ask_count=ask_n, reasons=reason_names(mask),
-        mask=mask, reservation_c=r_c, spread_c=(ask_u - bid_u) / 100.0,
-    )
+    t0 = time.perf_counter()
+    quote_one(MarketState(fair=5000.0, best_bid=4900, best_ask=5100, sigma=10.0, tau_h=1.0), DEFAULTS,
+              TickGrid(((0, 10_000, 100),)))
+    return time.perf_counter() - t0
 
 
 def quote_row(result: QuoteArrays, i: int = 0) -> Quote:

@@ -64,3 +64,36 @@ def test_per_fill_cent_ceilings_overcharge_split_orders() -> None:
     assert exact == simulator_fees("quadratic_with_maker_fees", 5000, 5500, prints) == [20_000, 30_000]
     per_fill = [fees.maker_fee(5000, n) for _, n in prints]
     assert sum(exact) == 50_000 and sum(per_fill) == 60_000  # $0.05 (one 10-lot's fee) against $0.06
+
+
+@pytest.mark.parametrize(("fee_type", "ppm"), [("quadratic_with_combo_maker_fees", 500_000),
+                                               ("quadratic_with_maker_fees", 1_250_000), ("", 1_000_000)])
+def test_fee_multipliers_and_unknown_series_follow_the_one_fee_function(fee_type: str, ppm: int) -> None:
+    # the simulator has no fee multiplier; the backtest charges kmm.kalshi.fees.order_fill_fee at the
+    # series' rate × multiplier (unknown fee type: the standard maker rate), fill by fill with the
+    # order's rounding accumulator
+    (bid, ask), prints = CASES["deci-cent, odd sizes"]
+    b = EventLogBuilder("parity")
+    b.set_market(MarketMeta(ticker=TICKER, event=EVENT, fee_type=fee_type, fee_multiplier_ppm=ppm))
+    b.snapshot(T0, TICKER, [(bid - 500, 10_000)], [(ask + 500, 10_000)])
+    for i, (side, count) in enumerate(prints):
+        b.trade(T0 + (i + 1) * NS_PER_MS, TICKER, bid if side == BID else ask, count, taker_yes=side == ASK)
+    cfg = RunConfig(fill=FillConfig(model="queue", place_latency_ns=0, cancel_latency_ns=0),
+                    decision_interval_ns=NS_PER_S, record_fills=True)
+    r = run(b.build(), StaticPolicy(bid=bid, bid_n=1000, ask=ask, ask_n=1000), cfg)
+    rate = fees.maker_rate(fee_type, ppm)
+    acc = {BID: 0, ASK: 0}
+    pos = 0
+    want = []
+    for side, count in prints:
+        price = bid if side == BID else ask
+        signed = count if side == BID else -count
+        closing = min(abs(signed), abs(pos)) if pos * signed < 0 else 0
+        revenue = ((10_000 - price) * closing - price * (count - closing)) if side == BID else \
+            (price * closing - (10_000 - price) * (count - closing))
+        ff = fees.order_fill_fee(rate, price, count, revenue, acc[side])
+        acc[side] = ff.accumulator
+        pos += signed
+        want.append(ff.net_fee)
+    assert [f[6] for f in r.fills] == want
+    assert sum(want) > 0

@@ -45,8 +45,10 @@ def test_a_settled_market_releases_its_exposure() -> None:
         res = run(b.build(), policy, hourly)
         fills_b = [f for f in res.fills if f[1] == 1]
         assert bool(fills_b) == b_trades, (a_close, res.risk)
-    # settled NO: the $25 paid for A is lost and booked; B settles YES: 10 × (1 − 0.50) = +$5
-    assert res.per_market["pnl_settled"][0, 0] == -25 * MONEY_SCALE
+    # settled NO: the $25 paid for A is lost and booked, with the maker fee an unknown series is assumed to
+    # charge (0.0175 × 50 × 0.5 × 0.5 = $0.21875 → $0.22 to the cent)
+    assert res.per_market["fees"][0, 0] == 220_000
+    assert res.per_market["pnl_settled"][0, 0] == -25 * MONEY_SCALE - 220_000
 
 
 def test_daily_loss_halt_resets_next_day_unless_latched_and_is_reported() -> None:

@@ -1,6 +1,6 @@
 """The policy cannot see results or future data: flipping every result and rewriting every event after
 a cut leaves every fill (time, price, size) and every position before the cut unchanged — for the
-A–S policy with the live σ estimator and risk on, in a multi-market run."""
+A–S policy with the live two-scale σ, the guard (fills and prints) and risk on, in a multi-market run."""
 
 import numpy as np
 
@@ -27,7 +27,8 @@ def test_no_result_and_no_future_event_reaches_a_decision() -> None:
     flipped = [m.__class__(**{**m.__dict__, "result": {"yes": "no", "no": "yes"}.get(m.result, "")})
                for m in log.markets]
     other = EventLog(altered, flipped, dict(log.meta))
-    policy = ASPolicy(QuoteParams(gamma=0.2, kappa=2.5), sigma_estimator="ewma", risk=RiskLimits())
+    params = QuoteParams(gamma=0.2, kappa=2.5, reduce_before_h=0.0, jump_frac=0.01, flow_threshold=0.5, flow_min=1.0)
+    policy = ASPolicy(params, sigma_estimator="tsrv", risk=RiskLimits())
     cfg = RunConfig(decision_interval_ns=0, record_fills=True, record_inventory=True)
     a, b = run(log, policy, cfg), run(other, policy, cfg)
     before_a = [f for f in a.fills if f[0] <= cut]

@@ -1,12 +1,11 @@
-"""The backtest policy runs the live quoter's binary rules: the guard fed by its own fills and the replayed
+"""The backtest kernel runs the live quoter's binary rules: the guard fed by its own fills and the replayed
 prints, the jump floor and close rules from τ, the two-scale σ."""
 
 import math
 
 from kmm.backtest.engine import FillConfig, RunConfig, run
-from kmm.backtest.policy import ASPolicy, sigma_factory
+from kmm.backtest.policy import SIGMA_ESTIMATORS, ASPolicy
 from kmm.backtest.synthetic import generate
-from kmm.strategy.estimators import TwoScaleVolatility
 from kmm.strategy.quoting import QuoteParams
 
 LOG = generate(seed=5, n_markets=2, events_per_market=3000, duration_s=1800)
@@ -46,6 +45,16 @@ def test_close_rules_and_jump_floor_act_on_the_replayed_close() -> None:
     assert overall(QuoteParams(gamma=0.1, kappa=3.0))["volume_buy"] == 0
 
 
-def test_the_default_sigma_is_the_live_two_scale_estimator() -> None:
-    est = sigma_factory("tsrv")()
-    assert isinstance(est, TwoScaleVolatility)
+def test_the_commands_default_sigma_is_the_live_two_scale_estimator() -> None:
+    import argparse
+
+    from kmm.backtest.cli_backtest import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--synthetic"])
+    assert args.sigma_estimator == "tsrv" == SIGMA_ESTIMATORS[0]
+    # the estimator moves σ from its prior: a run with it differs from one at the prior held fixed
+    tsrv = run(LOG, ASPolicy(params(), sigma_estimator="tsrv"), CFG)
+    fixed = run(LOG, ASPolicy(params(), sigma_estimator="fixed", sigma_c=5.0), CFG)
+    assert tsrv.overall["orders_placed"][0] != fixed.overall["orders_placed"][0]

@@ -111,7 +111,7 @@ def test_grid_sweep_cells_equal_single_runs() -> None:
     res = run_grid(log, spec.policy(), RunConfig(), workers=1)
     params = spec.params()
     for cell in range(len(params)):
-        single = run(log, ASPolicy(params.params(cell), sigma_c=15.0), RunConfig())
+        single = run(log, spec.single(params.params(cell)), RunConfig())  # risk on in both
         assert single.overall["pnl_settled"][0] == res.overall["pnl_settled"][cell]
         assert single.overall["fills"][0] == res.overall["fills"][cell]
     assert res.overall["fills"].min() > 0

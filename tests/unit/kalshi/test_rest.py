@@ -219,3 +219,48 @@ async def test_candlesticks_path_and_params():
     candles = await api.get_candlesticks("KX", "KX-1", start_ts=0, end_ts=60, period_interval=1)
     assert candles[0].close == 5000 and candles[0].end_ts == 60 * 10**9
     assert stub.requests[0].url.params["period_interval"] == "1"
+
+
+async def test_signing_on_an_executor_runs_off_the_event_loop_and_verifies(signer):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads: list[str] = []
+
+    class Recording(auth.Signer):
+        def headers(self, method, path, now_ms=None):
+            threads.append(threading.current_thread().name)
+            return super().headers(method, path, now_ms)
+
+    rec = Recording(key_id=signer.key_id, _key=signer._key)
+    stub = Stub({("GET", "/trade-api/v2/portfolio/orders"): [(200, {"orders": [ORDER], "cursor": ""})]})
+    with ThreadPoolExecutor(1, thread_name_prefix="sign") as pool:
+        api, _ = client(stub, rec, sign_executor=pool)
+        await api.get_orders(limit=5)
+        await api.aclose()
+    (req,) = stub.requests
+    ts = req.headers[auth.TIMESTAMP_HEADER]
+    pub = auth.load_public_key(signer.public_pem())
+    assert auth.verify(pub, req.headers[auth.SIGNATURE_HEADER], f"{ts}GET/trade-api/v2/portfolio/orders".encode())
+    assert threads and threads[0].startswith("sign") and threading.current_thread().name not in threads
+
+
+async def test_a_presigned_header_is_used_once_while_fresh(signer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = "/trade-api/v2/portfolio/orders"
+    stub = Stub({("GET", path): [(200, {"orders": [ORDER], "cursor": ""})]})
+    with ThreadPoolExecutor(1) as pool:
+        api, _ = client(stub, signer, sign_executor=pool)
+        api.presign("GET", c.ORDERS)
+        await api.get_orders()
+        await api.get_orders()  # nothing presigned any more: signed on demand
+        api.presign("GET", c.ORDERS)
+        api.presign_max_age_s = 0.0  # too old by the time it is used: signed again
+        await api.get_orders()
+        await api.aclose()
+    assert api.presigned_used == 1
+    pub = auth.load_public_key(signer.public_pem())
+    stamps = [r.headers[auth.TIMESTAMP_HEADER] for r in stub.requests]
+    for r, ts in zip(stub.requests, stamps, strict=True):
+        assert auth.verify(pub, r.headers[auth.SIGNATURE_HEADER], f"{ts}GET{path}".encode())

@@ -81,3 +81,15 @@ def test_reject_is_terminal() -> None:
     t.apply(o, "rejected")
     assert o.status == REJECTED and not t.apply(o, "acked", "o1", 1000, 0)
     assert t.get("M", "bid") is None
+
+
+def test_of_market_uses_its_own_index_through_add_retire_and_prune() -> None:
+    t = OrderTable()
+    for i in range(6):
+        t.add(Order(f"c{i}", "A" if i % 2 else "B", "bid", 5000, 100, order_id=f"o{i}",
+                    status=CANCELED if i < 4 else RESTING), working=False)
+    assert [o.client_order_id for o in t.of_market("A")] == ["c5"]
+    assert [o.client_order_id for o in t.of_market("B")] == ["c4"]
+    t.prune(keep=0)  # the four terminal orders are forgotten, from the market index too
+    assert set(t.by_market) == {"A", "B"} and sum(len(v) for v in t.by_market.values()) == 2
+    assert t.of_market("C") == []

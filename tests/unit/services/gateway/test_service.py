@@ -117,3 +117,39 @@ def test_planning_holds_placements_after_a_cancel_all_without_the_private_feed()
     held.clear()
     actions = svc.plan_market("M", time.monotonic(), held)
     assert [(a.kind, a.price, a.count) for a in actions] == [("place", 4000, 1000)]
+
+
+def test_no_placement_right_after_a_restart_even_with_the_private_feed() -> None:
+    svc, _ = gateway()
+    svc.on_approval(approval())
+    svc.feed_up = True
+    svc.startup_hold_until = time.monotonic() + 3  # a create the killed process sent may still land
+    held: list[str] = []
+    assert svc.plan_market("M", time.monotonic(), held) == [] and held == ["M"]
+    svc.startup_hold_until = time.monotonic() - 0.01
+    held.clear()
+    assert [a.kind for a in svc.plan_market("M", time.monotonic(), held)] == ["place"] and not held
+
+
+async def test_no_placement_beside_an_unknown_order_while_it_is_checked() -> None:
+    import asyncio
+
+    svc, _ = gateway(request_timeout_s=0.05)
+    svc.on_approval(approval())
+    svc.feed_up = True
+    cancelled: list[str] = []
+
+    async def cancel_unknown(ev: wire.Order) -> None:
+        cancelled.append(ev.client_order_id)
+
+    svc.cancel_unknown = cancel_unknown  # type: ignore[method-assign]
+    ev = wire.Order(order_id="x1", client_order_id="kmm-b-late", ticker="M", side="bid", status="resting",
+                    price=4000, remaining_count=1000)
+    task = asyncio.ensure_future(svc.check_unknown(ev))
+    await asyncio.sleep(0)
+    held: list[str] = []
+    assert svc.plan_market("M", time.monotonic(), held) == [] and held == ["M"]
+    await task
+    assert cancelled == ["kmm-b-late"] and not svc.suspect
+    held.clear()
+    assert [a.kind for a in svc.plan_market("M", time.monotonic(), held)] == ["place"]

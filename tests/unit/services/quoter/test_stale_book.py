@@ -42,3 +42,13 @@ async def test_a_stale_book_pulls_the_quotes_and_is_not_quoted() -> None:
     assert len(sent) == n  # pulled once, then silent until a fresh book
     await q.on_market_data("md:book", [book(time.time_ns() + 9 * NS)])
     assert sent[-1].bid_count > 0
+
+
+async def test_the_intent_carries_the_whole_book_top_and_sigma_for_risk() -> None:
+    q, sent = quoter()
+    now = time.time_ns()
+    await q.on_market_data("md:book", [BookUpdate(market="M", seq=9, bids=((4800, 10_000),),
+                                                  asks=((5300, 10_000),), ts_init=now, ts_event=now - 5)])
+    i = sent[-1]
+    assert (i.book_bid, i.book_ask, i.book_seq, i.book_ts_event) == (4800, 5300, 9, now - 5)
+    assert i.sigma == q.models["M"].price_vol.sigma > 0
