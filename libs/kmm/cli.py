@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from kmm.chassis.nodump import forbid_core_dumps
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("kmm.runner.cli", "run the whole system locally: Redis, simulator, services, live view"),
     "service": ("kmm.chassis.cli", "run one service (marketdata, selector, quoter, risk, gateway)"),
@@ -32,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    forbid_core_dumps()  # every kmm command may hold a key, a password or a token
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="kmm", description="kmm: an automated market maker for Kalshi")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -19,6 +19,7 @@ from kmm.bus.topology import SERVICES
 
 from .app import create_app
 from .logs import setup_logging
+from .nodump import forbid_core_dumps
 from .service import Service
 from .settings import SettingError, fail, load_settings
 
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    forbid_core_dumps()  # before any password, token or key is read
     cls = service_class(args.name)
     settings = load_settings(cls.settings_cls, args.name)
     setup_logging(args.name, settings.log_level, settings.log_format)
