@@ -8,7 +8,7 @@ market it runs :func:`kmm.strategy.quoting.quote_one` on the book without our ow
 adverse-selection guard (fed our fills and ``md:trade``), and publishes an intent when the target
 changed or its refresh is due. Close rules (reduce-only / stop N minutes before the close) are
 per series: ``KMM_SERIES_CLOSE_MIN`` overrides the defaults. Intents expire (``KMM_INTENT_TTL_S``):
-if the quoter stops, the gateway lets its quotes lapse. A market that leaves the universe gets a zero
+if the quoter dies, the gateway lets its quotes lapse; a quoter told to stop pulls them first. A market that leaves the universe gets a zero
 intent (pull quotes), and so does a market whose book is older than ``KMM_MAX_BOOK_AGE_S``
 (marketdata re-vouches for quiet books every second; a stale book means the feed is down or the book
 is being rebuilt). Each intent carries what risk checks it against, so risk never reads the book
@@ -162,6 +162,14 @@ class QuoterService(Service):
                             coalesce={MD_BOOK: lambda m: m.market})  # type: ignore[attr-defined]
         self.consume_group((EXEC_REPORT, RISK_DENIED), self.on_report)
         self.spawn(self.refresh_loop(), "refresh")
+
+    async def on_stop(self) -> None:
+        """Pull every quote this quoter has out: a stopped quoter leaves nothing resting on its behalf
+        (the gateway would otherwise cancel them only when the approvals expire)."""
+        now = time.time_ns()
+        for m in self.models.values():
+            if m.last_quote is not None and any(m.last_quote[1::2]):
+                self.send(m, (0, 0, 0, 0), now, reason="quoter stopping")
 
     async def ready_checks(self) -> dict[str, Check]:
         return {"universe": (bool(self.universe), f"{len(self.universe)} markets" if self.universe else "waiting")}

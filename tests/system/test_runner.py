@@ -127,3 +127,29 @@ def test_sighup_stops_cleanly_with_exit_0(runner: Runner) -> None:
     assert runner.proc.wait(60) == 0, runner.log()
     assert "kmm run summary" in runner.log()
     assert not [p for p, t in runner.kids.items() if alive(p, t)]
+
+
+def test_a_timed_run_ends_flat_and_its_summary_is_the_exchanges_record(tmp_path: Path) -> None:
+    """The summary is taken after the quoter pulled its quotes and the gateway's orders are gone, so
+    its fills are the session's and the exchange's: no fill lands between the summary and the stop."""
+    if redis_server_binary() is None:
+        pytest.skip("redis-server not on PATH")
+    env = {k: v for k, v in os.environ.items() if k != "RUN_SECONDS"}
+    out = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "kmm.cli", "run", "--seconds", "25", "--markets", "6", "--speed", "10",
+         "--workdir", str(tmp_path), "--view", "lines", "--summary-json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(out.read_text())
+    services, session = summary["services"], summary["session"]
+    assert summary["resting_orders_after_stop"] == 0
+    assert services["gateway"]["open_orders"] == []
+    assert services["quoter"]["intents"] > 0  # the quoter's row is what it said before it stopped
+    fills = services["gateway"]["fills"]
+    assert services["risk"]["counts"]["fills"] == fills == session["overall"]["fills"]
+    venue = session["venue"]
+    assert venue["agrees"], venue["mismatches"]
+    assert venue["contracts_traded"] == session["overall"]["bought_contracts"] + session["overall"]["sold_contracts"]
+    assert "the session's fills and the exchange's record" in proc.stdout

@@ -47,7 +47,7 @@ from .console import QUIT, LiveConsole
 from .discovery import RunInfo
 from .redis_proc import RedisStartError, free_port, redis_argv, redis_server_binary, wait_until_up
 from .supervisor import ProcSpec, Supervisor
-from .view import collect
+from .view import collect, fetch
 
 STOP_ORDER = ["quoter", "selector", "marketdata", "risk", "gateway", "exchange", "redis"]
 WRITE_KEY_ID = "kmm-local-write"
@@ -179,6 +179,8 @@ class Run:
         self.journal: SessionJournal | None = None
         self.published = False
         self.resting_after_stop: int | None = None
+        self.venue_positions: list[dict[str, Any]] | None = None
+        self.before_stop: dict[str, dict[str, Any]] = {}
 
     def say(self, text: str) -> None:
         if self._console is not None:  # the console owns the screen: show it there
@@ -425,9 +427,41 @@ class Run:
     def ports(self) -> dict[str, int]:
         return {n: c.spec.http_port for n, c in self.sup.children.items() if c.spec.http_port}
 
+    def wind_down(self, timeout_s: float = 15.0) -> None:
+        """Stop the quoter (it pulls its quotes), then wait, at most ``timeout_s``, until nothing of ours
+        rests and risk has booked every fill the gateway reported: the summary that follows is the run's
+        final state, not a snapshot taken while orders could still fill."""
+        with httpx.Client() as client:
+            self.before_stop = collect(self.sup, client)
+            if "quoter" not in self.sup.children or "gateway" not in self.sup.children:
+                return
+            self.sup.stop("quoter")
+            deadline = time.monotonic() + timeout_s
+
+            def status(name: str) -> dict[str, Any]:
+                return fetch(client, self.sup.children[name].spec.http_port, "/status") or {}
+
+            while time.monotonic() < deadline:
+                gw = status("gateway")
+                if gw.get("open_orders") == [] and self.count_resting() in (0, None):
+                    break
+                time.sleep(0.1)
+            else:
+                self.say(f"the gateway still has orders open after {timeout_s:.0f} s; its stop cancels them")
+                return
+            while time.monotonic() < deadline:
+                fills = status("gateway").get("fills")
+                if fills is not None and fills == status("risk").get("counts", {}).get("fills"):
+                    return
+                time.sleep(0.1)
+            self.say("risk has not booked every fill the gateway reported; the summary shows both")
+
     def summary(self) -> dict[str, Any]:
         with httpx.Client() as client:
             state = collect(self.sup, client)
+        for name, s in state.items():  # stopped by the wind-down: what it said just before
+            if not s["alive"] and name in self.before_stop:
+                state[name] = {**self.before_stop[name], "restarts": s["restarts"]}
         return {
             "mode": self.args.mode,
             "seconds": round(time.monotonic() - self.started, 1),
@@ -447,11 +481,22 @@ class Run:
         except (httpx.HTTPError, ValueError, KeyError):
             return None
 
+    def exchange_positions(self) -> list[dict[str, Any]] | None:
+        """The simulator's own record of our account, per market (None in live mode or when it does not answer)."""
+        if "exchange" not in self.sup.children or not self.sup.alive("exchange"):
+            return None
+        try:
+            r = httpx.get(f"{self.urls()['exchange']}/admin/positions", params={"user": self.args.key_id}, timeout=5)
+            return list(r.json()["positions"])
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+
     def shutdown(self) -> dict[str, int | None]:
         """Stop the services in order (the gateway cancels every resting order as it stops), count what
         still rests at the simulator, finish the recording, then stop the venue and Redis."""
         codes = {n: self.sup.stop(n) for n in STOP_ORDER if n in self.sup.children and n in SERVICES}
         self.resting_after_stop = self.count_resting()
+        self.venue_positions = self.exchange_positions()
         if self.journal is not None:
             self.journal.stop()
         codes |= {n: self.sup.stop(n) for n in ("exchange", "redis") if n in self.sup.children}
@@ -467,7 +512,8 @@ class Run:
         from .session import write_session
 
         try:
-            return write_session(self.workdir, self.args.mode, progress=Progress("session", every_s=0.5))
+            return write_session(self.workdir, self.args.mode, progress=Progress("session", every_s=0.5),
+                                 venue_positions=self.venue_positions)
         except Exception as exc:  # the run itself went fine: say so, keep the journal for a retry
             print(f"kmm run: could not write the session ({type(exc).__name__}: {exc}); "
                   f"the journal is kept in {self.workdir}", file=sys.stderr)
@@ -489,6 +535,11 @@ def print_summary(summary: dict[str, Any]) -> None:
         o = session["overall"]
         print(f"  session: {summary['workdir']}/session.npz ({session['events']} events, {o['fills']} fills, "
               f"P&L ${o['pnl_usd']:,.4f}); kmm report {summary['workdir']}")
+        venue = session.get("venue")
+        if venue is not None:
+            verdict = "agree" if venue["agrees"] else f"DISAGREE: {venue['mismatches'][:5]}"
+            print(f"  the session's fills and the exchange's record ({venue['contracts_traded']:g} contracts traded "
+                  f"in {venue['markets']} markets): {verdict}")
     print(f"  logs: {summary['workdir']}/logs")
 
 
@@ -505,14 +556,16 @@ def main(args: argparse.Namespace) -> int:
     try:
         run.start_all()
         run.loop()
-        run.say("stopping: quoter first, then the gateway cancels every resting order, then the venue")
+        run.say("stopping: the quoter pulls its quotes, the gateway cancels what is left, then the venue")
     except KeyboardInterrupt:
-        run.say("interrupted; stopping (the gateway cancels every resting order)")
+        run.say("interrupted; stopping (the quoter pulls its quotes, the gateway cancels what is left)")
     except BaseException:
         run.shutdown()
         raise
     summary: dict[str, Any] = {}
     try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run.wind_down()
         summary = run.summary()
         summary["totals"] = totals(summary)
     finally:
@@ -529,6 +582,10 @@ def main(args: argparse.Namespace) -> int:
     bad = {n: c for n, c in codes.items() if c not in (0, None, -signal.SIGTERM)}
     if bad:
         print(f"services exited badly: {bad}", file=sys.stderr)
+        return 1
+    venue = (summary.get("session") or {}).get("venue")
+    if venue is not None and not venue["agrees"]:
+        print(f"the session's fills disagree with the exchange's record: {venue['mismatches']}", file=sys.stderr)
         return 1
     return 0
 

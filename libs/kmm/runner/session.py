@@ -8,7 +8,9 @@ While the system runs, :class:`kmm.backtest.recorder.SessionJournal` appends ``m
   ``kmm backtest --log <workdir>/session.npz`` replays the same session;
 - ``fills.csv``: every fill the gateway reported (dollars and contracts);
 - ``session.json``: per market and in total, what the live system did: fills, volume, position, fees,
-  P&L (settled where the market settled, else marked to the last mid) and markouts.
+  P&L (settled where the market settled, else marked to the last mid) and markouts; and, in sim mode,
+  ``venue``: whether those fills agree with the exchange's own record of the account
+  (:func:`agree_with_venue`).
 
 :func:`report` prints that, draws ``pnl.png`` (P&L over time, marked to the mid) and ``inventory.png``
 (position per market over time) and writes ``report.html``; with ``replay`` it also runs the
@@ -33,7 +35,7 @@ from kmm.backtest.eventlog import EventLog
 from kmm.backtest.fidelity import figures_from_fills, reference_prices
 from kmm.backtest.recorder import session_log
 from kmm.messages import BID, Fill, Message, Settlement
-from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE
+from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE, fp_to_count
 
 JOURNAL = "session.journal"
 MARKOUTS_S = (1, 10, 60)
@@ -97,8 +99,10 @@ def markouts(fills: list[Fill], mids: Mids) -> dict[str, float]:
     return out
 
 
-def write_session(workdir: Path, mode: str = "sim", progress: Any = None) -> dict[str, Any]:
-    """Turn ``<workdir>/session.journal`` into session.npz, fills.csv and session.json; returns the summary."""
+def write_session(workdir: Path, mode: str = "sim", progress: Any = None,
+                  venue_positions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Turn ``<workdir>/session.journal`` into session.npz, fills.csv and session.json; returns the summary
+    (with ``venue``, the check against the exchange's record, when its positions are given)."""
     journal = workdir / JOURNAL
     log, reports = session_log(journal, mode=mode, live=live_parameters())
     if progress:
@@ -110,6 +114,8 @@ def write_session(workdir: Path, mode: str = "sim", progress: Any = None) -> dic
     if progress:
         progress(2, 3)
     s = summarize(log, fills, settlements, reports)
+    if venue_positions is not None:
+        s["venue"] = agree_with_venue(fills, venue_positions)
     (workdir / "session.json").write_text(json.dumps(s, indent=2))
     journal.unlink(missing_ok=True)
     if progress:
@@ -153,6 +159,31 @@ def summarize(log: EventLog, fills: list[Fill], settlements: list[Settlement], r
                     "pnl_usd": round(sum(x["pnl_usd"] for x in per), 6), **markouts(fills, mids)},
         "per_market": per,
     }
+
+
+def agree_with_venue(fills: list[Fill], positions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The session's fills against the exchange's own record of this account (``/admin/positions``
+    rows): per market, contracts traded must equal the exchange's volume, and, where the market has
+    not settled, the net of our fills its position. Returns the verdict and every disagreement."""
+    traded: dict[str, int] = {}
+    net: dict[str, int] = {}
+    for f in fills:
+        traded[f.market] = traded.get(f.market, 0) + f.count
+        net[f.market] = net.get(f.market, 0) + (f.count if f.side == BID else -f.count)
+    venue = {p["ticker"]: p for p in positions}
+    mismatches = []
+    for t in sorted(set(traded) | {t for t, p in venue.items() if fp_to_count(p["volume_fp"])}):
+        p = venue.get(t)
+        volume = fp_to_count(p["volume_fp"]) if p else 0
+        position = fp_to_count(p["position_fp"]) if p else 0
+        if volume != traded.get(t, 0):
+            mismatches.append({"market": t, "what": "contracts traded", "session": traded.get(t, 0) / COUNT_SCALE,
+                               "exchange": volume / COUNT_SCALE})
+        elif p is not None and not p.get("settled") and position != net.get(t, 0):
+            mismatches.append({"market": t, "what": "position", "session": net.get(t, 0) / COUNT_SCALE,
+                               "exchange": position / COUNT_SCALE})
+    return {"agrees": not mismatches, "markets": len(set(traded) | set(venue)),
+            "contracts_traded": sum(traded.values()) / COUNT_SCALE, "mismatches": mismatches}
 
 
 def load_fills(path: Path) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from kmm.bus.topology import EXEC_REPORT, MD_BOOK, MD_MARKET
 from kmm.cli import main as kmm
 from kmm.messages import BookUpdate, Fill, MarketInfo, Message, OrderAck, encode
 from kmm.messages.units import NS_PER_S
-from kmm.runner.session import JOURNAL, is_session_dir, write_session
+from kmm.runner.session import JOURNAL, agree_with_venue, is_session_dir, write_session
 
 T0 = 1_800_000_000 * NS_PER_S
 
@@ -80,3 +80,30 @@ def test_kmm_report_builds_the_session_of_a_killed_run_first(tmp_path: Path, cap
     ], torn=True)
     assert kmm(["report", str(tmp_path)]) == 0
     assert is_session_dir(tmp_path) and "fills 0" in capsys.readouterr().out
+
+
+def venue_row(ticker: str, position: str, volume: str, settled: bool = False) -> dict:
+    return {"ticker": ticker, "position_fp": position, "volume_fp": volume, "settled": settled}
+
+
+def fill(market: str, side: str, count: int, fill_id: str) -> Fill:
+    return Fill(fill_id=fill_id, order_id="o", client_order_id="c", market=market, side=side, price=4000, count=count)
+
+
+def test_fills_agree_with_the_exchanges_record_per_market() -> None:
+    fills = [fill("A", "bid", 1000, "1"), fill("A", "ask", 300, "2"), fill("B", "ask", 200, "3")]
+    v = agree_with_venue(fills, [venue_row("A", "7.00", "13.00"), venue_row("B", "-2.00", "2.00"),
+                                 venue_row("C", "0.00", "0.00")])
+    assert v == {"agrees": True, "markets": 3, "contracts_traded": 15.0, "mismatches": []}
+    settled = agree_with_venue(fills, [venue_row("A", "0.00", "13.00", settled=True), venue_row("B", "-2.00", "2.00")])
+    assert settled["agrees"]  # a settled market's position is gone at the exchange: volume still counts
+
+
+def test_a_fill_the_session_missed_or_invented_is_a_mismatch() -> None:
+    fills = [fill("A", "bid", 1000, "1")]
+    missed = agree_with_venue(fills, [venue_row("A", "13.00", "13.00")])
+    assert missed["mismatches"] == [{"market": "A", "what": "contracts traded", "session": 10.0, "exchange": 13.0}]
+    unknown = agree_with_venue([], [venue_row("B", "1.00", "1.00")])
+    assert not unknown["agrees"] and unknown["mismatches"][0]["market"] == "B"
+    wrong_side = agree_with_venue(fills, [venue_row("A", "-10.00", "10.00")])
+    assert wrong_side["mismatches"] == [{"market": "A", "what": "position", "session": 10.0, "exchange": -10.0}]

@@ -52,3 +52,14 @@ async def test_the_intent_carries_the_whole_book_top_and_sigma_for_risk() -> Non
     i = sent[-1]
     assert (i.book_bid, i.book_ask, i.book_seq, i.book_ts_event) == (4800, 5300, 9, now - 5)
     assert i.sigma == q.models["M"].price_vol.sigma > 0
+
+
+async def test_a_stopping_quoter_pulls_every_live_quote_once() -> None:
+    q, sent = quoter()
+    now = time.time_ns()
+    await q.on_market_data("md:book", [book(now)])
+    assert sent[-1].bid_count > 0
+    q.model("N")  # known but never quoted: nothing to pull
+    n = len(sent)
+    await q.on_stop()
+    assert [(i.market, i.bid_count, i.ask_count, i.reason) for i in sent[n:]] == [("M", 0, 0, "quoter stopping")]
