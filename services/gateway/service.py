@@ -101,6 +101,7 @@ from .scheduler import PRIORITY_MODE, Staleness, order_actions
 log = logging.getLogger(__name__)
 SIDES = ("bid", "ask")
 FILL_KEYS_KEPT = 200_000
+POSITIONS_ONE_BY_ONE = 3  # more markets than this: one listing of every position instead
 
 
 def fill_key(f: wire.Fill) -> str:
@@ -194,6 +195,10 @@ class GatewayService(Service):
         self.exported_markets: set[str] = set()
         self.inflight: set[asyncio.Task] = set()
         self.nonzero_positions: set[str] = set()
+        self.positions_wanted: set[str] = set()  # markets whose exchange position is to be published
+        self.positions_task: asyncio.Task | None = None
+        self.fills_poll_wanted = False
+        self.fills_poll_task: asyncio.Task | None = None
         self.fresh: set[str] = set()  # intent ids of approvals not yet acted on (for tick-to-order)
         self.counts = {"placed": 0, "amended": 0, "decreased": 0, "canceled": 0, "rejected": 0, "fills": 0,
                        "ambiguous": 0, "expired": 0, "refused": 0, "approvals_refused": 0, "lost": 0,
@@ -964,7 +969,7 @@ class GatewayService(Service):
             sent_ns = getattr(ev, "sending_ts_ms", 0) * NS_PER_MS if getattr(ev, "sending_ts_ms", 0) else 0
             if isinstance(ev, wire.Fill):
                 if self.on_exchange_fill(ev, sent_ns or ev.ts):
-                    self.spawn_task(self.publish_positions({ev.ticker}), "positions")
+                    self.refresh_positions({ev.ticker})
             elif isinstance(ev, wire.Order):
                 o = self.table.find(ev.order_id, ev.client_order_id) or self.lost.get(ev.client_order_id)
                 if o is not None:
@@ -976,11 +981,11 @@ class GatewayService(Service):
                 self.on_order_group(ev)
             elif isinstance(ev, wire.Position):
                 if ev.position != self.positions.get(ev.ticker, ev.position):
-                    self.spawn_task(self.poll_fills(), "fills-after-position")  # a fill we have not seen
+                    self.request_fills_poll()  # a fill we have not seen
             elif isinstance(ev, Subscribed):
                 self.feed_up = True
                 log.info("private feed subscribed (%s)", ev.channel)
-                self.spawn_task(self.poll_fills(), "fills-after-subscribe")
+                self.request_fills_poll()
             elif isinstance(ev, Disconnected):
                 self.feed_up = False
                 log.warning("private feed down: REST backstop until it is back")
@@ -1065,6 +1070,36 @@ class GatewayService(Service):
                 log.warning("fills poll: %s", exc)
             await asyncio.sleep(self.s.fills_interval_s)
 
+    def refresh_positions(self, tickers: set[str]) -> None:
+        """Have the exchange's positions of ``tickers`` published. One refresh runs at a time and takes
+        every market asked for meanwhile, so the REST reads stay bounded however fast fills come (one
+        refresh per fill, during a 2 s latency spike, once filled the connection pool for a minute)."""
+        self.positions_wanted |= tickers
+        if self.positions_task is None or self.positions_task.done():
+            self.positions_task = self.spawn_task(self._refresh_positions(), "positions")
+
+    async def _refresh_positions(self) -> None:
+        while self.positions_wanted:
+            tickers, self.positions_wanted = self.positions_wanted, set()
+            try:
+                await self.publish_positions(tickers)
+            except BaseException:
+                self.positions_wanted |= tickers  # the next refresh (a fill, or reconcile's) takes them
+                raise
+
+    def request_fills_poll(self) -> None:
+        """Sweep the exchange's fills soon; requests made while a sweep runs share the next one."""
+        self.fills_poll_wanted = True
+        if self.fills_poll_task is None or self.fills_poll_task.done():
+            self.fills_poll_task = self.spawn_task(self._poll_fills_wanted(), "fills-poll")
+
+    async def _poll_fills_wanted(self) -> None:
+        while self.fills_poll_wanted:
+            self.fills_poll_wanted = False
+            new = await self.sweep_fills()
+            if new:
+                self.refresh_positions(new)
+
     async def poll_fills(self, ticker: str | None = None) -> None:
         new = await self.sweep_fills(ticker)
         if new:
@@ -1094,15 +1129,18 @@ class GatewayService(Service):
         await self.sweep_fills()
         seqs = {m: a.fill_seq for m, a in self.allow.items()}
         now = time.time_ns()
-        if tickers is not None:
+        if tickers is not None and len(tickers) <= POSITIONS_ONE_BY_ONE:
             pages = [await self.api.get_positions(ticker=t) for t in sorted(tickers)]
             found = {p.ticker: p.position for page in pages for p in page.items}
             found.update({t: 0 for t in tickers if t not in found})  # closed to zero: absent from the list
         else:
             items = [p async for p in self.api.iter_positions(limit=500)]
             found = {p.ticker: p.position for p in items}
-            found.update({t: 0 for t in self.nonzero_positions - set(found)})
-            self.nonzero_positions = {t for t, p in found.items() if p}
+            if tickers is None:
+                found.update({t: 0 for t in self.nonzero_positions - set(found)})
+                self.nonzero_positions = {t for t, p in found.items() if p}
+            else:
+                found = {t: found.get(t, 0) for t in tickers}
         await self.sweep_fills()
         for t, position in sorted(found.items()):
             seq = self.allowance(t).fill_seq

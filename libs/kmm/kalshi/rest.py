@@ -8,7 +8,12 @@
   outcome, always with the same ``client_order_id`` (one is generated when absent). A 409 on such a
   retry means the first attempt landed: it is resolved by reading the order back.
 - Every failure is a classified :class:`kmm.kalshi.errors.KalshiError`.
-- Connections are kept alive (httpx's pool). With ``sign_executor`` RSA-PSS signing (about 1 ms of
+- Connections are kept alive (httpx's pool, every connection kept). At most ``max_in_flight`` requests
+  run at once, the pool's size: one more waits for a slot at most the request's timeout and otherwise
+  fails as :class:`kmm.kalshi.errors.ConnectionFailed` (provably not sent). httpx's own pool must never
+  queue: a burst beyond its size (a latency spike with hundreds of orders in flight) ends requests in
+  ``PoolTimeout`` and leaves their half-made connections counted as busy for good, until every request
+  fails (seen in the soak: a gateway cut off from the exchange with 400 orders resting). With ``sign_executor`` RSA-PSS signing (about 1 ms of
   CPU per request) runs on that executor's threads instead of the event loop: ``cryptography``
   releases the GIL while it signs, so the loop keeps serving other work meanwhile. :meth:`KalshiRest.presign`
   signs a request that is likely to come (a path is all a signature covers, with the time) ahead of
@@ -162,8 +167,12 @@ class KalshiRest:
         on_error: ErrorHook | None = None, transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, rng: Callable[[], float] = random.random,
         headers: Mapping[str, str] | None = None, sign_executor: Executor | None = None,
+        max_in_flight: int = 100,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_in_flight = max_in_flight
+        self._slots = asyncio.Semaphore(max_in_flight)
         self.sign_executor = sign_executor
         self.presign_max_age_s = 2.0
         self._presigned: dict[tuple[str, str], tuple[float, asyncio.Future[dict[str, str]]]] = {}
@@ -180,6 +189,7 @@ class KalshiRest:
         self._rng = rng
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=httpx.Timeout(timeout), transport=transport,
+            limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight),
             headers={"Accept": "application/json", "User-Agent": "kmm/0.1", **dict(headers or {})},
         )
 
@@ -281,6 +291,22 @@ class KalshiRest:
     ) -> Any:
         if self.limiter is not None and not take_prepaid():
             await self.limiter.acquire(method, template, items)
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self.timeout if timeout is None else timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise e.ConnectionFailed("not sent: every connection busy", method=method, endpoint=template,
+                                         details=f"{self.max_in_flight} requests in flight") from None
+        else:
+            await self._slots.acquire()  # free: no wait
+        try:
+            return await self._send(method, template, path, query, content, timeout)
+        finally:
+            self._slots.release()
+
+    async def _send(self, method: str, template: str, path: str, query: Any, content: bytes | None,
+                    timeout: float | None) -> Any:
         headers: dict[str, str] = {}
         if content is not None:
             headers["Content-Type"] = "application/json"

@@ -399,3 +399,4 @@ def _drain(ws: KalshiWs) -> list[Any]:
     while not ws._queue.empty():
         out.append(ws._queue.get_nowait())
     return out
+

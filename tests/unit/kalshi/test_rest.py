@@ -1,5 +1,6 @@
 """rest: signing, retries/backoff, idempotent creates, pagination and classification on a stub transport."""
 
+import asyncio
 import json
 
 import httpx
@@ -264,3 +265,23 @@ async def test_a_presigned_header_is_used_once_while_fresh(signer):
     stamps = [r.headers[auth.TIMESTAMP_HEADER] for r in stub.requests]
     for r, ts in zip(stub.requests, stamps, strict=True):
         assert auth.verify(pub, r.headers[auth.SIGNATURE_HEADER], f"{ts}GET{path}".encode())
+
+
+async def test_requests_beyond_the_in_flight_cap_fail_as_not_sent_and_the_client_carries_on():
+    gate = asyncio.Event()
+    seen: list[str] = []
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        await gate.wait()
+        return httpx.Response(200, content=b'{"exchange_active": true, "trading_active": true}')
+
+    api = KalshiRest(BASE, transport=httpx.MockTransport(slow), timeout=0.2, max_in_flight=2, max_retries=0)
+    calls = [asyncio.ensure_future(api.get_exchange_status()) for _ in range(5)]
+    done = await asyncio.gather(*calls[2:], return_exceptions=True)  # three wait for a slot, in vain
+    assert all(isinstance(x, e.ConnectionFailed) and "not sent" in str(x) for x in done)
+    assert len(seen) == 2  # only two ever reached the transport
+    gate.set()
+    assert all(s.trading_active for s in await asyncio.gather(*calls[:2]))
+    assert (await api.get_exchange_status()).trading_active  # slots released: the client is whole
+    await api.aclose()

@@ -1,10 +1,13 @@
 """The gateway service's own logic, with hand-written stubs for the bus and the exchange."""
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kmm.kalshi import wire
-from kmm.messages import APPLIED, EXPIRED, REFUSED, Approval, ApprovalStatus, Fill, Heartbeat
+from kmm.kalshi.rest import Page
+from kmm.messages import APPLIED, EXPIRED, REFUSED, Approval, ApprovalStatus, Fill, Heartbeat, PositionReport
 from kmm_services.gateway.orders import RESTING, Order
 from kmm_services.gateway.service import GatewayService, GatewaySettings
 
@@ -153,3 +156,72 @@ async def test_no_placement_beside_an_unknown_order_while_it_is_checked() -> Non
     assert cancelled == ["kmm-b-late"] and not svc.suspect
     held.clear()
     assert [a.kind for a in svc.plan_market("M", time.monotonic(), held)] == ["place"]
+
+
+class SlowExchange:
+    """Every read waits for ``gate``: how many run at once, and which position reads were made."""
+
+    def __init__(self, positions: dict[str, int]) -> None:
+        self.gate = asyncio.Event()
+        self.positions = positions
+        self.in_flight = self.most_in_flight = 0
+        self.position_reads: list[str] = []
+        self.fill_sweeps = 0
+
+    async def wait(self) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await self.gate.wait()
+        self.in_flight -= 1
+
+    async def iter_fills(self, **filters: Any) -> AsyncIterator[wire.Fill]:
+        self.fill_sweeps += 1
+        await self.wait()
+        for f in ():
+            yield f
+
+    async def get_positions(self, ticker: str) -> Page[wire.Position]:
+        await self.wait()
+        self.position_reads.append(ticker)
+        return Page([wire.Position(ticker, self.positions[ticker])] if ticker in self.positions else [], "")
+
+    async def iter_positions(self, **filters: Any) -> AsyncIterator[wire.Position]:
+        await self.wait()
+        self.position_reads.append("*")
+        for t, p in self.positions.items():
+            yield wire.Position(t, p)
+
+
+async def test_position_refreshes_are_one_at_a_time_however_fast_fills_come() -> None:
+    svc, sent = gateway()
+    api = SlowExchange({f"M{i}": 100 * i for i in range(10)})
+    svc.api = api  # type: ignore[assignment]
+    for i in range(10):
+        for _ in range(5):  # 50 fills while the exchange answers slowly
+            svc.refresh_positions({f"M{i}"})
+        svc.request_fills_poll()
+    await asyncio.sleep(0)
+    assert api.most_in_flight <= 2  # one positions refresh and one fills sweep, not 60 requests
+    api.gate.set()
+    tasks = [svc.positions_task, svc.fills_poll_task]
+    await asyncio.wait_for(asyncio.gather(*[t for t in tasks if t is not None]), 5)
+    reports = {m.market: m.position for m in sent if isinstance(m, PositionReport)}
+    assert reports == {f"M{i}": 100 * i for i in range(10)}  # every market asked for, the exchange's figure
+    assert api.position_reads == ["*"]  # all ten asked for before the refresh ran: one listing
+    assert api.most_in_flight <= 2 and api.fill_sweeps <= 6
+
+
+async def test_a_failed_position_refresh_keeps_its_markets_for_the_next() -> None:
+    svc, sent = gateway()
+
+    class Down(SlowExchange):
+        async def get_positions(self, ticker: str) -> Page[wire.Position]:
+            raise ConnectionError("exchange unreachable")
+
+    api = Down({"M": 300})
+    api.gate.set()
+    svc.api = api  # type: ignore[assignment]
+    svc.refresh_positions({"M"})
+    assert svc.positions_task is not None
+    await asyncio.gather(svc.positions_task, return_exceptions=True)
+    assert svc.positions_wanted == {"M"} and not [m for m in sent if isinstance(m, PositionReport)]
