@@ -60,7 +60,7 @@ ORDER_GROUP_LIMIT = "/portfolio/order_groups/{order_group_id}/limit"
 # Market-data paths need no signature; everything else (portfolio, account) does.
 PUBLIC_PREFIXES = ("/exchange", "/markets", "/events", "/series")
 
-# Templates whose writes create orders: retried only with the same client_order_id.
+# Templates whose writes create orders: re-sent (only when the caller asks) with the same client_order_id.
 CREATE_TEMPLATES = (CREATE_ORDER, BATCH_ORDERS)
 
 # --- pagination ----------------------------------------------------------------------------------

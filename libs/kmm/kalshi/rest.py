@@ -4,9 +4,14 @@
   URL path (``/trade-api/v2/...``), without the query string.
 - Optional client-side rate limiting (:class:`kmm.kalshi.ratelimit.RateLimiter`).
 - Retries with exponential backoff and jitter: reads on 429/5xx/connection errors; writes only when
-  the request provably was not processed (429, connection refused); creates also on an ambiguous
-  outcome, always with the same ``client_order_id`` (one is generated when absent). A 409 on such a
-  retry means the first attempt landed: it is resolved by reading the order back.
+  the request provably was not processed (429, connection refused, no free connection). A create
+  whose outcome is unknown (timeout or 5xx after sending) raises :class:`kmm.kalshi.errors.Ambiguous`
+  for the caller to resolve by reading the exchange; with ``retry_unknown=True`` it is re-sent with the
+  same ``client_order_id`` (one is generated when absent) and a 409 on that retry is resolved by
+  reading the order back. That is safe only while the first order is still open: the exchange rejects
+  a duplicate ``client_order_id`` only among open orders, so a first attempt that landed and was filled
+  or cancelled before the retry arrives gets a second order (the soak saw it once during a 2 s latency
+  spike). The gateway never asks for it.
 - Every failure is a classified :class:`kmm.kalshi.errors.KalshiError`.
 - Connections are kept alive (httpx's pool, every connection kept). At most ``max_in_flight`` requests
   run at once, the pool's size: one more waits for a slot at most the request's timeout and otherwise
@@ -462,9 +467,12 @@ class KalshiRest:
     # --- orders (V2) ----------------------------------------------------------------------------
 
     async def create_order(
-        self, order: NewOrder | None = None, *, resolve_duplicate: bool = False, **fields: Any
+        self, order: NewOrder | None = None, *, resolve_duplicate: bool = False, retry_unknown: bool = False,
+        **fields: Any,
     ) -> wire.WriteAck:
-        """Place one order (``NewOrder`` or its fields as keywords). Retried safely on an unknown outcome.
+        """Place one order (``NewOrder`` or its fields as keywords). An unknown outcome raises
+        :class:`errors.Ambiguous`, or with ``retry_unknown`` is re-sent with the same ``client_order_id``
+        (see the module's note on when that is safe).
 
         A 409 after a retry of ours is resolved by reading the order back; on the first attempt it
         raises :class:`errors.DuplicateOrder` unless ``resolve_duplicate`` (e.g. re-sending after a
@@ -473,7 +481,7 @@ class KalshiRest:
         o = (order or NewOrder(**fields)).with_client_order_id()
         failures: list[e.KalshiError] = []
         try:
-            body = await self.request("POST", c.CREATE_ORDER, json=o.to_json(), retry_ambiguous=True,
+            body = await self.request("POST", c.CREATE_ORDER, json=o.to_json(), retry_ambiguous=retry_unknown,
                                       failures=failures)
         except e.DuplicateOrder:
             if len(failures) < 2 and not resolve_duplicate:
@@ -497,13 +505,15 @@ class KalshiRest:
                 return order
         return None
 
-    async def batch_create(self, orders: Sequence[NewOrder]) -> list[wire.WriteAck]:
-        """Place several orders; per-item failures come back in ``WriteAck.error`` (order kept)."""
+    async def batch_create(self, orders: Sequence[NewOrder], *, retry_unknown: bool = False) -> list[wire.WriteAck]:
+        """Place several orders; per-item failures come back in ``WriteAck.error`` (order kept). An
+        unknown outcome of the whole batch raises :class:`errors.Ambiguous` (``retry_unknown``: as for
+        :meth:`create_order`)."""
         batch = [o.with_client_order_id() for o in orders]
         failures: list[e.KalshiError] = []
         body = await self.request(
             "POST", c.BATCH_ORDERS, json={"orders": [o.to_json() for o in batch]}, items=len(batch),
-            retry_ambiguous=True, failures=failures)
+            retry_ambiguous=retry_unknown, failures=failures)
         acks: list[wire.WriteAck] = []
         for o, item in zip(batch, self._items(c.BATCH_ORDERS, body, "orders"), strict=False):
             err = item.get("error")

@@ -328,7 +328,7 @@ class Checks:
         coid = f"kmm-doctor-{secrets.token_hex(6)}"
         try:
             ack = await api.create_order(NewOrder(ticker=m.ticker, side="bid", price=price, count=100,
-                                                  client_order_id=coid, post_only=True))
+                                                  client_order_id=coid, post_only=True), retry_unknown=True)
             await api.cancel_order(ack.order_id, market_ticker=m.ticker)
             order = await api.get_order(ack.order_id)
         except kerr.KalshiError as exc:

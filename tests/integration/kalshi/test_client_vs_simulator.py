@@ -233,10 +233,14 @@ async def test_5xx_classification(env: Env):
     await faults(env, error_next=1, error_status=500)
     with pytest.raises(e.Ambiguous):
         await env.trader.cancel_order(ack.order_id)  # a write is never blindly retried
-    # a create is retried with the same client_order_id and lands exactly once
+    # a create's unknown outcome is the caller's to resolve (never re-sent unless asked) ...
+    await faults(env, error_next=1, error_status=502)
+    with pytest.raises(e.Ambiguous):
+        await env.trader.create_order(ticker=mk.ticker, side="bid", price=1000, count=100)
+    # ... and when asked it is re-sent with the same client_order_id and lands exactly once
     await faults(env, error_next=1, error_status=502)
     placed = await env.trader.create_order(ticker=mk.ticker, side="bid", price=1000, count=100,
-                                           client_order_id="retry-5xx")
+                                           client_order_id="retry-5xx", retry_unknown=True)
     assert placed.order_id
     same = [o async for o in env.trader.iter_orders(ticker=mk.ticker) if o.client_order_id == "retry-5xx"]
     assert len(same) == 1

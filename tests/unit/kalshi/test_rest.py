@@ -114,12 +114,27 @@ async def test_create_timeout_then_409_resolves_by_reading_the_order(signer):
         ("GET", "/trade-api/v2/portfolio/orders"): [(200, {"orders": [ORDER], "cursor": ""})],
     })
     api, _ = client(stub, signer)
-    ack = await api.create_order(NewOrder(ticker="T", side="bid", price=4200, count=500, client_order_id="c1"))
+    ack = await api.create_order(NewOrder(ticker="T", side="bid", price=4200, count=500, client_order_id="c1"),
+                                 retry_unknown=True)
     assert ack.order_id == "o1" and ack.remaining_count == 500
     creates = [r for r in stub.requests if r.method == "POST"]
     assert len(creates) == 2 and {json.loads(r.content)["client_order_id"] for r in creates} == {"c1"}
     body = json.loads(creates[0].content)
     assert body["price"] == "0.4200" and body["count"] == "5.00" and body["side"] == "bid"
+
+
+async def test_a_create_with_an_unknown_outcome_is_ambiguous_and_not_resent(signer):
+    """The exchange refuses a repeated client_order_id only among open orders: a re-send after the first
+    landed and was filled or cancelled would be a second order. The caller reads the exchange instead."""
+    for failure in (httpx.ReadTimeout("slow"), (502, {"error": {"code": "bad_gateway"}})):
+        stub = Stub({("POST", "/trade-api/v2/portfolio/events/orders"): [failure],
+                     ("POST", "/trade-api/v2/portfolio/events/orders/batched"): [failure]})
+        api, _ = client(stub, signer)
+        with pytest.raises(e.Ambiguous):
+            await api.create_order(NewOrder(ticker="T", side="bid", price=4200, count=500, client_order_id="c1"))
+        with pytest.raises(e.Ambiguous):
+            await api.batch_create([NewOrder("T", "bid", 4200, 100, "a")])
+        assert len(stub.requests) == 2  # one create, one batch: neither re-sent
 
 
 async def test_create_first_attempt_409_is_duplicate_and_no_cid_gets_one(signer):
