@@ -84,10 +84,11 @@ async def test_processed_then_5xx_lands_exactly_once(sim: SimHandle, signer: Sig
             await api.create_order(ticker=ticker, side="bid", price=4000, count=C, client_order_id="amb-1")
     orders = sim.call(lambda: [(o.client_order_id, o.status) for o in sim.exchange.order_history(signer.key_id)])
     assert orders == [("amb-1", "resting")]  # the client saw a 502, the order rests
-    # with retries the client re-sends the same client_order_id, gets 409, and reads the order back
+    # asked to re-send, the client re-sends the same client_order_id, gets 409, and reads the order back
     await faults(sim, error_after_next=1, error_status=500, paths=["/portfolio/events/orders"])
     async with KalshiRest(sim.base_url, signer=signer) as api:
-        ack = await api.create_order(ticker=ticker, side="bid", price=3900, count=C, client_order_id="amb-2")
+        ack = await api.create_order(ticker=ticker, side="bid", price=3900, count=C, client_order_id="amb-2",
+                                     retry_unknown=True)
     history = sim.call(lambda: [o.client_order_id for o in sim.exchange.order_history(signer.key_id)])
     assert history == ["amb-1", "amb-2"] and ack.client_order_id == "amb-2"
 
