@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from kmm.bus.consumer import Delivery
 from kmm.bus.ids import new_id
@@ -49,7 +49,7 @@ from kmm.bus.publisher import FIELD
 from kmm.bus.topology import EXEC_REPORT, ORD_APPROVED, RISK_CONTROL, state_key
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
-from kmm.chassis.settings import ServiceSettings, SettingError, check_url
+from kmm.chassis.settings import KalshiVenueSettings, SettingError
 from kmm.kalshi import constants as kc
 from kmm.kalshi import errors as kerr
 from kmm.kalshi import wire
@@ -109,8 +109,7 @@ def fill_key(f: wire.Fill) -> str:
     return f"{f.trade_id}:{f.order_id}" if f.trade_id else f"fill:{f.fill_id}"
 
 
-class GatewaySettings(ServiceSettings):
-    kalshi_base_url: str = "https://api.elections.kalshi.com/trade-api/v2"
+class GatewaySettings(KalshiVenueSettings):
     kalshi_ws_url: str = ""
     kalshi_key_id: str = ""
     kalshi_private_key_path: Path | None = None
@@ -131,15 +130,6 @@ class GatewaySettings(ServiceSettings):
                                  description="who gets write tokens when short: the most wrong quote, or arrival order")
     sign_threads: int = Field(1, ge=0, le=8, description="threads that sign requests (0: sign on the event loop)")
 
-    @field_validator("kalshi_base_url")
-    @classmethod
-    def _rest_url(cls, v: str) -> str:
-        return check_url(v, ("https", "http"))
-
-    @field_validator("kalshi_ws_url")
-    @classmethod
-    def _ws_url(cls, v: str) -> str:
-        return check_url(v, ("wss", "ws"))
 
 
 class GatewayService(Service):

@@ -24,14 +24,14 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from kmm.bus.ids import new_id
 from kmm.bus.publisher import FIELD
 from kmm.bus.topology import MD_BOOK, MD_MARKET, MD_TRADE, SEL_UNIVERSE
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
-from kmm.chassis.settings import ServiceSettings, SettingError, check_url
+from kmm.chassis.settings import KalshiVenueSettings, SettingError
 from kmm.kalshi import constants as kc
 from kmm.kalshi import errors as kerr
 from kmm.kalshi import wire
@@ -44,9 +44,7 @@ from kmm.messages import BookUpdate, DecodeError, MarketInfo, Message, Universe,
 log = logging.getLogger(__name__)
 
 
-class MarketDataSettings(ServiceSettings):
-    kalshi_base_url: str = "https://api.elections.kalshi.com/trade-api/v2"
-    kalshi_ws_url: str = "wss://api.elections.kalshi.com/trade-api/ws/v2"
+class MarketDataSettings(KalshiVenueSettings):
     kalshi_read_key_id: str = ""
     kalshi_read_key_path: Path | None = None
     markets_interval_s: float = Field(5.0, gt=0)
@@ -55,15 +53,6 @@ class MarketDataSettings(ServiceSettings):
     book_refresh_s: float = Field(1.0, gt=0, description="re-publish an unchanged valid book this often")
     series_retry_s: float = Field(60.0, gt=0, description="retry a failed series (fee type) lookup after this")
 
-    @field_validator("kalshi_base_url")
-    @classmethod
-    def _rest_url(cls, v: str) -> str:
-        return check_url(v, ("https", "http"))
-
-    @field_validator("kalshi_ws_url")
-    @classmethod
-    def _ws_url(cls, v: str) -> str:
-        return check_url(v, ("wss", "ws"))
 
 
 class MarketDataService(Service):

@@ -173,6 +173,23 @@ class ServiceSettings(BaseSettings):
         self.admin_token()
 
 
+class KalshiVenueSettings(ServiceSettings):
+    """The Kalshi endpoints of a service that talks to the venue (marketdata, gateway), checked at start."""
+
+    kalshi_base_url: str = "https://api.elections.kalshi.com/trade-api/v2"
+    kalshi_ws_url: str = "wss://api.elections.kalshi.com/trade-api/ws/v2"
+
+    @field_validator("kalshi_base_url")
+    @classmethod
+    def _rest_url(cls, v: str) -> str:
+        return check_url(v, ("https", "http"))
+
+    @field_validator("kalshi_ws_url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        return check_url(v, ("wss", "ws"))
+
+
 S = TypeVar("S", bound=ServiceSettings)
 
 
