@@ -5,10 +5,7 @@ sometimes without: no request is ever answered 5xx, every answer is JSON (or the
 every service is still alive and ready at the end.
 """
 
-import argparse
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,13 +15,11 @@ from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
 from kmm.kalshi.auth import Signer, generate_private_pem
-from kmm.runner import cli as runner
-from kmm.runner.redis_proc import redis_server_binary
 from kmm_services.exchange.harness import SimHandle, start_simulator
 from tests.fuzz.harness import fuzz
 from tests.fuzz.sim_openapi import SCHEMA
 from tests.helpers import eventually
-from tests.system.conftest import System
+from tests.system.conftest import System, running_system
 
 SERVICES = ("marketdata", "selector", "quoter", "risk", "gateway")
 KEY = "fuzz-key"
@@ -90,30 +85,8 @@ def test_fuzz_simulator_rest(case: tuple[Any, int], sim: SimHandle) -> None:
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    if redis_server_binary() is None:
-        pytest.skip("redis-server not on PATH")
-    workdir: Path = tmp_path_factory.mktemp("kmm-fuzz-http")
-    parser = argparse.ArgumentParser()
-    runner.add_arguments(parser)
-    run = runner.Run(parser.parse_args(["--workdir", str(workdir), "--markets", "4", "--seed", "5",
-                                        "--speed", "1", "--seconds", "0"]))
-    stop = threading.Event()
-
-    def supervise() -> None:
-        while not stop.wait(0.1):
-            run.sup.poll()
-
-    watcher = threading.Thread(target=supervise, daemon=True)
-    try:
-        system = System(run, run.start_all())
-        watcher.start()
-        system.wait_ready(SERVICES)
-        yield system
-    finally:
-        stop.set()
-        if watcher.is_alive():
-            watcher.join(5)
-        run.shutdown()
+    with running_system(tmp_path_factory.mktemp("kmm-fuzz-http"), "--markets", "4", "--seed", "5", "--speed", "1") as s:
+        yield s
 
 
 def service_schemas(system: System) -> st.SearchStrategy[tuple[str, Any]]:

@@ -6,6 +6,7 @@ startup path. Helpers read the exchange with the gateway's key (the test is the 
 
 import argparse
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -105,16 +106,16 @@ class System:
             eventually(lambda n=n: self.ready(n), timeout=timeout, interval=0.2, what=f"{n} ready")
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+@contextlib.contextmanager
+def running_system(workdir: Path, *argv: str) -> Iterator[System]:
+    """``kmm run`` in this process with ``argv`` (plus ``--workdir`` and ``--seconds 0``), its supervisor
+    polled on a thread, every service ready; stopped in order afterwards, with the log tails kept in
+    ``<workdir>/logs-tail.json``."""
     if redis_server_binary() is None:
         pytest.skip("redis-server not on PATH")
-    workdir: Path = tmp_path_factory.mktemp("kmm-system")
     parser = argparse.ArgumentParser()
     runner.add_arguments(parser)
-    args = parser.parse_args(["--workdir", str(workdir), "--markets", "8", "--seed", "3", "--speed", "1",
-                              "--seconds", "0"])
-    run = runner.Run(args)
+    run = runner.Run(parser.parse_args(["--workdir", str(workdir), "--seconds", "0", *argv]))
     stop = threading.Event()
     polling = threading.Lock()
     paused = False
@@ -144,3 +145,9 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
                 watcher.join(5)
         logs = {p.name: p.read_text()[-3000:] for p in (workdir / "logs").glob("*.log")}
         (workdir / "logs-tail.json").write_text(json.dumps(logs))
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    with running_system(tmp_path_factory.mktemp("kmm-system"), "--markets", "8", "--seed", "3", "--speed", "1") as s:
+        yield s

@@ -15,7 +15,6 @@ end, from the exchange's records:
 The figures go to ``execution_integrity.json`` in the run's workdir.
 """
 
-import argparse
 import json
 import os
 import signal
@@ -33,10 +32,9 @@ from kmm.bus import topology as t
 from kmm.messages import Approval, OrderAck
 from kmm.messages.units import fp_to_count
 from kmm.runner import cli as runner
-from kmm.runner.redis_proc import redis_server_binary
 from kmm_services.gateway.service import fill_key
 from tests.helpers import eventually
-from tests.system.conftest import System
+from tests.system.conftest import System, running_system
 
 pytestmark = pytest.mark.system
 SERVICES = ("marketdata", "selector", "quoter", "risk", "gateway")
@@ -91,36 +89,12 @@ def restarted(system: System, name: str, before: int) -> None:
 
 @pytest.fixture(scope="module")
 def chaos_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    if redis_server_binary() is None:
-        pytest.skip("redis-server not on PATH")
-    workdir: Path = tmp_path_factory.mktemp("kmm-chaos")
-    parser = argparse.ArgumentParser()
-    runner.add_arguments(parser)
-    args = parser.parse_args(["--workdir", str(workdir), "--markets", "8", "--seed", "11", "--speed", "5",
-                              "--seconds", "0", "--tier", "premier"])
     with pytest.MonkeyPatch.context() as mp:
         for k, v in ENV.items():
             mp.setenv(k, v)
-        run = runner.Run(args)
-        stop = threading.Event()
-
-        def supervise() -> None:
-            while not stop.wait(0.1):
-                run.sup.poll()
-
-        watcher = threading.Thread(target=supervise, daemon=True)
-        try:
-            system = System(run, run.start_all())
-            watcher.start()
-            system.wait_ready(SERVICES)
+        with running_system(tmp_path_factory.mktemp("kmm-chaos"), "--markets", "8", "--seed", "11", "--speed", "5",
+                            "--tier", "premier") as system:
             yield system
-        finally:
-            stop.set()
-            if watcher.is_alive():
-                watcher.join(5)
-            run.shutdown()
-            logs = {p.name: p.read_text()[-3000:] for p in (workdir / "logs").glob("*.log")}
-            (workdir / "logs-tail.json").write_text(json.dumps(logs))
 
 
 def test_nothing_rests_beyond_what_risk_approved_through_faults_and_restarts(chaos_system: System) -> None:
