@@ -237,13 +237,7 @@ class Run:
         self.say(f"consumer groups bootstrapped ({asyncio.run(go())} created)")
 
     def start_simulator(self) -> tuple[str, str]:
-        keys = self.workdir / "keys"
-        keys.mkdir(exist_ok=True, mode=0o700)
-        for key_id, name in ((WRITE_KEY_ID, "write"), (READ_KEY_ID, "read")):
-            pem = generate_private_pem()
-            (keys / f"{name}.pem").write_bytes(pem)
-            (keys / f"{name}.pem").chmod(0o600)
-            (keys / f"{name}.pub.pem").write_bytes(Signer.from_pem(key_id, pem).public_pem())
+        keys = write_key_pairs(self.workdir / "keys", {WRITE_KEY_ID: "write", READ_KEY_ID: "read"})
         port = free_port()
         ready = self.workdir / "sim.ready"
         argv = [sys.executable, "-m", "kmm.cli", "sim", "--port", str(port), "--seed", str(self.args.seed),
@@ -518,6 +512,17 @@ class Run:
             print(f"kmm run: could not write the session ({type(exc).__name__}: {exc}); "
                   f"the journal is kept in {self.workdir}", file=sys.stderr)
             return None
+
+
+def write_key_pairs(keys: Path, names: dict[str, str]) -> Path:
+    """A fresh RSA key per ``{key_id: name}`` in ``keys`` (0700): ``<name>.pem`` (0600) and ``<name>.pub.pem``."""
+    keys.mkdir(exist_ok=True, mode=0o700)
+    for key_id, name in names.items():
+        pem = generate_private_pem()
+        (keys / f"{name}.pem").write_bytes(pem)
+        (keys / f"{name}.pem").chmod(0o600)
+        (keys / f"{name}.pub.pem").write_bytes(Signer.from_pem(key_id, pem).public_pem())
+    return keys
 
 
 def print_summary(summary: dict[str, Any]) -> None:
