@@ -35,6 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kmm.ops.histogram import histogram_quantile  # noqa: E402
 from kmm.runner import cli as runner  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
@@ -80,21 +81,8 @@ def scrape_all(ports: dict[str, int]) -> dict[str, Buckets]:
 
 
 def quantile(before: Buckets, after: Buckets, q: float) -> float | None:
-    """Linear interpolation inside the bucket, as Prometheus' histogram_quantile does."""
-    les = sorted(after)
-    counts = [after[le] - before.get(le, 0.0) for le in les]
-    total = counts[-1] if counts else 0
-    if total <= 0:
-        return None
-    rank = q * total
-    prev_le, prev_c = 0.0, 0.0
-    for le, c in zip(les, counts, strict=True):
-        if c >= rank:
-            if le == float("inf"):
-                return prev_le
-            return prev_le + (le - prev_le) * ((rank - prev_c) / max(c - prev_c, 1e-12))
-        prev_le, prev_c = le, c
-    return None
+    """The quantile of what the histogram counted between two scrapes."""
+    return histogram_quantile({le: after[le] - before.get(le, 0.0) for le in after}, q)
 
 
 def ms(x: float | None) -> float | None:
