@@ -50,10 +50,13 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kmm.bus import topology as t  # noqa: E402
+from kmm.bus.entries import entry_message  # noqa: E402
 from kmm.bus.publisher import FIELD  # noqa: E402
-from kmm.kalshi.auth import Signer, generate_private_pem  # noqa: E402
+from kmm.kalshi.auth import Signer  # noqa: E402
 from kmm.messages import DecodeError, Fill, Heartbeat, OrderAck, decode  # noqa: E402
 from kmm.messages.units import fp_to_count  # noqa: E402
+from kmm.ops.histogram import histogram_quantile  # noqa: E402
+from kmm.runner import cli as runner  # noqa: E402
 from kmm.runner.pdeathsig import preexec  # noqa: E402
 from kmm.runner.redis_proc import free_port  # noqa: E402
 
@@ -128,24 +131,6 @@ def histogram(text: str, name: str = "kmm_tick_to_order_seconds") -> dict[float,
     return out
 
 
-def quantile(counts: dict[float, float], q: float) -> float | None:
-    """Prometheus' histogram_quantile over cumulative bucket counts."""
-    les = sorted(counts)
-    total = counts[les[-1]] if les else 0
-    if total <= 0:
-        return None
-    rank = q * total
-    prev_le, prev_c = 0.0, 0.0
-    for le in les:
-        c = counts[le]
-        if c >= rank:
-            if le == float("inf"):
-                return prev_le
-            return prev_le + (le - prev_le) * ((rank - prev_c) / max(c - prev_c, 1e-12))
-        prev_le, prev_c = le, c
-    return None
-
-
 # --- the soak ----------------------------------------------------------------------------------
 
 
@@ -184,13 +169,7 @@ class Soak:
 
     # --- start ----------------------------------------------------------------------------
     def start(self) -> None:
-        keys = self.workdir / "keys"
-        keys.mkdir(exist_ok=True, mode=0o700)
-        for key_id, name in ((WRITE_KEY, "write"), (READ_KEY, "read")):
-            pem = generate_private_pem()
-            (keys / f"{name}.pem").write_bytes(pem)
-            (keys / f"{name}.pem").chmod(0o600)
-            (keys / f"{name}.pub.pem").write_bytes(Signer.from_pem(key_id, pem).public_pem())
+        keys = runner.write_key_pairs(self.workdir / "keys", {WRITE_KEY: "write", READ_KEY: "read"})
         self.signer = Signer.from_file(WRITE_KEY, keys / "write.pem")
         self.sim_port = free_port()
         ready = self.workdir / "sim.ready"
@@ -331,9 +310,8 @@ class Soak:
                 return
             entries = got[0][1]
             for _eid, fields in entries:
-                try:
-                    msg = decode(fields.get(FIELD, b""))
-                except DecodeError:
+                msg = entry_message(fields)
+                if msg is None:
                     continue
                 if isinstance(msg, Fill):
                     self.fill_ids.add(msg.fill_id)
@@ -633,7 +611,7 @@ class Soak:
         self.operator("/resume")
         self.until(lambda: self.resting_now() > 0, 90, "quotes rest again after the resume")
         runner_kill = self.kill_runner()
-        p50, p99 = quantile(self.quiet_hist, 0.5), quantile(self.quiet_hist, 0.99)
+        p50, p99 = histogram_quantile(self.quiet_hist, 0.5), histogram_quantile(self.quiet_hist, 0.99)
         limit = LIMIT_CONTRACTS * 100
         result = {
             "bench": "soak",

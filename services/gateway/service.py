@@ -44,8 +44,8 @@ from fastapi import FastAPI, Query
 from pydantic import Field
 
 from kmm.bus.consumer import Delivery
+from kmm.bus.entries import entry_message
 from kmm.bus.ids import new_id
-from kmm.bus.publisher import FIELD
 from kmm.bus.topology import EXEC_REPORT, ORD_APPROVED, RISK_CONTROL, state_key
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
@@ -67,7 +67,6 @@ from kmm.messages import (
     ApprovalStatus,
     BalanceReport,
     Control,
-    DecodeError,
     Fill,
     Heartbeat,
     Message,
@@ -76,7 +75,6 @@ from kmm.messages import (
     OrderReject,
     PositionReport,
     Settlement,
-    decode,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_MS, NS_PER_S, count_to_fp, money_to_dollars
 from kmm.ops.streams import recent_fills
@@ -242,9 +240,8 @@ class GatewayService(Service):
             return 0.0
         newest = 0
         for _, fields in entries:
-            try:
-                msg = decode(fields.get(FIELD, b""))
-            except DecodeError:
+            msg = entry_message(fields)
+            if msg is None:
                 continue
             if isinstance(msg, Heartbeat):
                 newest = max(newest, msg.ts_init)
@@ -1039,9 +1036,8 @@ class GatewayService(Service):
                 self.fills_since_s = int(v)
         rows = await self.redis.xrevrange(EXEC_REPORT, count=20_000)
         for _, fields in rows:
-            try:
-                msg = decode(fields.get(FIELD, b""))
-            except DecodeError:
+            msg = entry_message(fields)
+            if msg is None:
                 continue
             if isinstance(msg, Fill):
                 self.fill_keys[msg.fill_id] = None

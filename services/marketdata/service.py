@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import Field
 
+from kmm.bus.entries import entry_message
 from kmm.bus.ids import new_id
-from kmm.bus.publisher import FIELD
 from kmm.bus.topology import MD_BOOK, MD_MARKET, MD_TRADE, SEL_UNIVERSE
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
@@ -39,7 +39,7 @@ from kmm.kalshi.auth import Signer
 from kmm.kalshi.fees import PPM
 from kmm.kalshi.rest import KalshiRest
 from kmm.kalshi.ws import KalshiWs, Resnapshot, Subscription
-from kmm.messages import BookUpdate, DecodeError, MarketInfo, Message, Universe, decode
+from kmm.messages import BookUpdate, MarketInfo, Message, Universe
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +118,8 @@ class MarketDataService(Service):
         assert self.redis is not None
         rows = await self.redis.xrevrange(SEL_UNIVERSE, count=1)
         for _, fields in rows:
-            try:
-                msg = decode(fields.get(FIELD, b""))
-            except DecodeError:
+            msg = entry_message(fields)
+            if msg is None:
                 continue
             if isinstance(msg, Universe):
                 self.set_universe(msg)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kmm.bus.publisher import FIELD
-from kmm.messages import DecodeError, Denial, Fill, decode
+from kmm.bus.entries import entry_message
+from kmm.messages import Denial, Fill
 from kmm.messages.units import NS_PER_MS, count_to_fp, money_to_dollars, price_to_dollars
 
 PAGE = 1000
@@ -42,9 +42,8 @@ async def scan_back(redis: Any, stream: str, since_ms: int, max_scan: int, keep:
             break
         for eid, fields in page:
             scanned += 1
-            try:
-                msg = decode(fields.get(FIELD, b"") if isinstance(fields, dict) else b"")
-            except DecodeError:
+            msg = entry_message(fields)
+            if msg is None:
                 continue
             if keep(msg):
                 out.append((entry_ms(eid), msg))
