@@ -41,3 +41,22 @@ async def aeventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s: {what or check} (last: {last!r})")
         await asyncio.sleep(interval)
+
+
+class StubWsConn:
+    """A WebSocket connection for ``KalshiWs._read``: the frames the server sent, the commands we sent."""
+
+    def __init__(self, frames: list[str]) -> None:
+        self.frames = frames
+        self.sent: list[str] = []
+
+    def __aiter__(self) -> "StubWsConn":
+        return self
+
+    async def __anext__(self) -> str:
+        if not self.frames:
+            raise StopAsyncIteration
+        return self.frames.pop(0)
+
+    async def send(self, data: str) -> None:
+        self.sent.append(data)

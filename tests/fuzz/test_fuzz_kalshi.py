@@ -22,6 +22,7 @@ from kmm.kalshi import wire
 from kmm.kalshi.rest import KalshiRest, NewOrder
 from kmm.kalshi.ws import KalshiWs
 from tests.fuzz.harness import fuzz, json_values, numberish, shaped
+from tests.helpers import StubWsConn
 
 WIRE_SOURCE = (Path(wire.__file__)).read_text()
 # Every field name the wire module reads: the vocabulary a well-aimed garbage object uses.
@@ -137,25 +138,6 @@ def test_fuzz_rest_client_answers_or_raises_a_kalshi_error(case: tuple[int, list
     LOOP.run_until_complete(go())
 
 
-class StubConn:
-    """Frames in (as the server sent them), commands out."""
-
-    def __init__(self, frames: list[str]) -> None:
-        self.frames = frames
-        self.sent: list[str] = []
-
-    def __aiter__(self) -> "StubConn":
-        return self
-
-    async def __anext__(self) -> str:
-        if not self.frames:
-            raise StopAsyncIteration
-        return self.frames.pop(0)
-
-    async def send(self, data: str) -> None:
-        self.sent.append(data)
-
-
 FRAME_TYPES = ["subscribed", "unsubscribed", "ok", "error", "orderbook_snapshot", "orderbook_delta", "ticker",
                "trade", "fill", "user_order", "market_position", "order_group_updates", "market_lifecycle_v2",
                "event_lifecycle", "nonsense"]
@@ -177,7 +159,7 @@ raw_frame = st.one_of(frame.map(wire.dumps), st.text(max_size=30), st.sampled_fr
 def test_fuzz_ws_reader_never_raises(frames: list[str]) -> None:
     async def go() -> None:
         ws = KalshiWs("ws://kalshi.test/trade-api/ws/v2")
-        conn = StubConn(list(frames))
+        conn = StubWsConn(list(frames))
         ws._conn = conn  # type: ignore[assignment]  # the reader sends resubscribes on it
         await ws._read(conn)  # type: ignore[arg-type]
         for book in ws.state.books.values():

@@ -14,6 +14,7 @@ from kmm.kalshi import errors as e
 from kmm.kalshi import wire
 from kmm.kalshi.rest import KalshiRest
 from kmm.kalshi.ws import FeedState, KalshiWs, WsProtocolError
+from tests.helpers import StubWsConn
 
 
 @pytest.mark.parametrize("parse, obj", [
@@ -40,27 +41,11 @@ def test_a_frame_with_a_null_msg_or_a_non_integer_sid_is_a_counted_parse_error()
             st.handle(bad)
 
 
-class Conn:
-    def __init__(self, frames: list[str]) -> None:
-        self.frames = frames
-
-    def __aiter__(self) -> "Conn":
-        return self
-
-    async def __anext__(self) -> str:
-        if not self.frames:
-            raise StopAsyncIteration
-        return self.frames.pop(0)
-
-    async def send(self, data: str) -> None:
-        pass
-
-
 def test_the_reader_survives_frames_that_used_to_end_the_feed() -> None:
     ws = KalshiWs("ws://kalshi.test/trade-api/ws/v2")
     frames = ['{"type":"ok","sid":[1],"seq":1}', '{"type":"subscribed","id":"x","msg":{"sid":1}}',
               '{"type":"user_order","sid":2,"msg":null}', '{"type":"error","msg":{"code":"x"}}']
-    asyncio.run(ws._read(Conn(frames)))  # type: ignore[arg-type]
+    asyncio.run(ws._read(StubWsConn(frames)))  # type: ignore[arg-type]
     assert ws.state.parse_errors == 4
 
 
