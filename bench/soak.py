@@ -16,7 +16,8 @@ the time from the fault's end. A sampler thread reads, every 0.25 s, the exchang
 runner's children (restarts) and their memory. At the end it kills the runner with SIGKILL and checks
 that every child exits and nothing keeps trading. Last line: one JSON object:
 
-- ``fills_lost`` (0): exchange fills (``GET /portfolio/fills``) that risk never applied;
+- ``fills_lost`` (0): exchange fills (``GET /portfolio/fills``) that risk never applied (its
+  ``fills_applied`` per market);
 - ``orders_placed_twice`` (0): intents with two orders resting at once + client order ids reused;
 - ``max_abs_position_over_limit`` (≤ 1): the exchange's largest |position| at any fill / limit;
 - ``unsupervised_resting_s`` (0): time our orders rested while risk's heartbeat was older than the
@@ -449,7 +450,7 @@ class Soak:
         out = {"exchange_fills": len(fills), "fills_lost": 0, "fills_double_counted": 0}
 
         def compare() -> bool:
-            applied = self.http.get(f"http://127.0.0.1:{risk_port}/state").json().get("fill_seq", {})
+            applied = self.http.get(f"http://127.0.0.1:{risk_port}/state").json().get("fills_applied", {})
             out["fills_lost"] = sum(max(0, n - int(applied.get(m, 0))) for m, n in per_market.items())
             out["fills_double_counted"] = sum(max(0, int(n) - per_market.get(m, 0)) for m, n in applied.items())
             return out["fills_lost"] == 0 and out["fills_double_counted"] == 0

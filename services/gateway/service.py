@@ -99,6 +99,7 @@ from .scheduler import PRIORITY_MODE, Staleness, order_actions
 log = logging.getLogger(__name__)
 SIDES = ("bid", "ask")
 FILL_KEYS_KEPT = 200_000
+APPROVALS_RECOVERED_MS = 60_000  # at start, approvals this recent may carry fill counts we lost
 POSITIONS_ONE_BY_ONE = 3  # more markets than this: one listing of every position instead
 
 
@@ -343,6 +344,7 @@ class GatewayService(Service):
         elif a.market in self.settled:
             why = "market settled"
         else:
+            self.catch_up_fill_seq(a.market, a.fill_seq)
             why = self.allowance(a.market).accept(a.intent_id, a.fill_seq, a.bid_price, a.bid_count, a.ask_price,
                                                   a.ask_count, a.expires_at_ns)
         if why:
@@ -942,6 +944,20 @@ class GatewayService(Service):
         self.wake.set()
         return True
 
+    def catch_up_fill_seq(self, market: str, seq: int) -> None:
+        """Risk stamped an approval at more fills than we count: our count went back with Redis writes
+        lost (AOF ``everysec``) after risk had applied them. Numbering on from risk's count keeps the
+        approval rule comparing like with like (see :mod:`kmm.risk.fill_seq`)."""
+        al = self.allowance(market)
+        if seq <= al.fill_seq:
+            return
+        log.warning("%s: risk has applied %d fills, we counted %d (lost Redis writes?): numbering on from %d",
+                    market, seq, al.fill_seq, seq)
+        metrics.ORDER_ANOMALIES.labels("fill_seq_behind").inc()
+        al.fill_seq = seq
+        if self.redis is not None:
+            self.spawn_task(self.save_fill_seq(market, seq), "save-fill-seq")
+
     async def save_fill_seq(self, market: str, seq: int) -> None:
         assert self.redis is not None
         await self.redis.hset(state_key(self.name), mapping={f"seq:{market}": seq, "fills_since_s": self.fills_since_s})
@@ -1047,6 +1063,12 @@ class GatewayService(Service):
                     self.fills_since_s = max(self.fills_since_s, msg.ts_event // NS_PER_S - 60)
             elif isinstance(msg, Settlement):
                 self.settled.add(msg.market)
+        # Approvals risk stamped after a Redis data loss count fills our saved sequences lost.
+        since_ms = time.time_ns() // NS_PER_MS - APPROVALS_RECOVERED_MS
+        for _, fields in await self.redis.xrange(ORD_APPROVED, min=f"{since_ms}-0", count=20_000):
+            msg = entry_message(fields)
+            if isinstance(msg, Approval):
+                self.catch_up_fill_seq(msg.market, msg.fill_seq)
 
     async def fills_loop(self) -> None:
         while True:

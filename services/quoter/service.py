@@ -56,6 +56,7 @@ from kmm.messages import (
     Universe,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_S, PRICE_SCALE
+from kmm.risk import fill_seq as fs
 from kmm.strategy.own_orders import OwnOrders
 from kmm.strategy.quoting import (
     DEFAULTS,
@@ -133,6 +134,7 @@ class QuoterService(Service):
         self.universe: set[str] = set()
         self.halted = False
         self.fill_seq: dict[str, int] = {}
+        self.recent_fills: dict[str, dict[str, int]] = {}  # market → fill id → seq (kmm.risk.fill_seq)
         self.settled: set[str] = set()
         self.intents = 0
         self.denials = 0
@@ -214,9 +216,14 @@ class QuoterService(Service):
     async def on_report(self, msg: Message, d: Delivery) -> None:
         self.own.on_report(msg)
         if isinstance(msg, Fill):
-            if msg.seq and msg.seq <= self.fill_seq.get(msg.market, 0):
+            applied, recent = self.fill_seq.get(msg.market, 0), self.recent_fills.setdefault(msg.market, {})
+            kind = fs.classify(applied, recent, msg.seq, msg.fill_id)
+            if kind == fs.DUPLICATE:
+                self.fill_seq[msg.market] = max(applied, msg.seq)
                 return
-            self.fill_seq[msg.market] = msg.seq or self.fill_seq.get(msg.market, 0) + 1
+            if kind == fs.REUSED:
+                metrics.FILL_SEQ_REUSED.labels(self.name).inc()
+            self.fill_seq[msg.market] = fs.remember(applied, recent, msg.seq, msg.fill_id)
             m = self.model(msg.market)
             m.position += msg.count if msg.side == "bid" else -msg.count
             now = time.time_ns()

@@ -107,7 +107,7 @@ class RiskService(Service):
         self.book_ts: dict[str, int] = {}  # market → book_ts of the newest book an intent carried
         self.heartbeat_seq = 0
         self.counts = {"approved": 0, "denied": 0, "resized": 0, "fills": 0, "duplicate_fills": 0,
-                       "settlements": 0}
+                       "reused_fill_seqs": 0, "settlements": 0}
         self.lock = asyncio.Lock()
         self.exported: set[str] = set()
         self.fill_latency: deque[float] = deque(maxlen=5000)
@@ -139,9 +139,16 @@ class RiskService(Service):
             if isinstance(msg, QuoteIntent):
                 await self.on_intent(msg)
             elif isinstance(msg, Fill):
+                reused = e.reused_fill_seqs
                 if e.on_fill(msg.market, msg.side, msg.price, msg.count, msg.fee, seq=msg.seq,
-                             order=msg.client_order_id):
+                             order=msg.client_order_id, fill_id=msg.fill_id):
                     self.counts["fills"] += 1
+                    if e.reused_fill_seqs != reused:
+                        self.counts["reused_fill_seqs"] += 1
+                        metrics.FILL_SEQ_REUSED.labels(self.name).inc()
+                        log.warning("fill %s in %s came at sequence %d, already applied: the gateway's count "
+                                    "went back (lost Redis writes?); applied it as new", msg.fill_id, msg.market,
+                                    msg.seq)
                     changed = msg.market
                     if msg.origin_ts:
                         latency = max(time.time_ns() - msg.origin_ts, 0) / NS_PER_S
@@ -297,6 +304,7 @@ class RiskService(Service):
             "daily_pnl_dollars": money_to_dollars(e.daily_pnl(), 6),
             "counts": self.counts,
             "fill_seq": {m: r.fill_seq for m, r in e.markets.items() if r.fill_seq},
+            "fills_applied": {m: r.fills for m, r in e.markets.items() if r.fills},
             "settled": {m: r.settled for m, r in e.markets.items() if r.settled},
             "reconciliations": e.reconciliations,
             "fill_latency_p50_ms": self.latency_ms(0.5),
@@ -330,12 +338,12 @@ class RiskService(Service):
             denials = await last_denials(self.redis, RISK_DENIED) if self.redis is not None else {}
             rows = []
             for m, r in sorted(e.markets.items()):
-                if r.info is None and not r.position and not r.fill_seq:
+                if r.info is None and not r.position and not r.fills:
                     continue
                 pnl = e.market_pnl(m)
                 rows.append({
                     "market": m, "position": count_to_fp(r.position), "limit": count_to_fp(e.position_limit(m)),
-                    "fills": r.fill_seq, "best_bid": r.best_bid, "best_ask": r.best_ask, "mark": r.mark,
+                    "fills": r.fills, "best_bid": r.best_bid, "best_ask": r.best_ask, "mark": r.mark,
                     "pnl": money_to_dollars(pnl["realized"] + pnl["unrealized"] - pnl["fees"], 6),
                     "realized": money_to_dollars(pnl["realized"], 6),
                     "unrealized": money_to_dollars(pnl["unrealized"], 6),

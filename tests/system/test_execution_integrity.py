@@ -195,7 +195,7 @@ def test_nothing_rests_beyond_what_risk_approved_through_faults_and_restarts(cha
     per_market = Counter(f.ticker for f in exchange_fills)
 
     def risk_has_them() -> bool:
-        applied = system.http("risk", "GET", "/state").json().get("fill_seq", {})
+        applied = system.http("risk", "GET", "/state").json().get("fills_applied", {})
         return {m: n for m, n in applied.items() if n} == dict(per_market)
 
     eventually(risk_has_them, timeout=30, interval=0.5, what="risk applied every exchange fill, once")

@@ -93,6 +93,10 @@ ORDER_ANOMALIES = Counter(
     "Order-tracking anomalies: illegal transitions, lost (never found) orders, unknown orders at the exchange",
     ["kind"],
 )
+FILL_SEQ_REUSED = Counter(
+    "kmm_fill_seq_reused_total", "Fills applied although their sequence had been applied before: the gateway's "
+    "count went back (lost Redis writes); see kmm.risk.fill_seq", ["service"],
+)
 FILL_LATENCY_SECONDS = Histogram(
     "kmm_fill_latency_seconds", "Exchange fill (as the venue sent it) to risk applying it",
     buckets=LATENCY_BUCKETS,
@@ -134,7 +138,7 @@ MARKETS_QUOTED = Gauge("kmm_markets_quoted", "Markets in the quoting universe")
 ORDER_OUTCOMES = ("placed", "amended", "decreased", "canceled", "rejected", "ambiguous", "expired", "refused")
 APPROVAL_OUTCOMES = ("accepted", "refused")
 ORDER_ANOMALY_KINDS = ("illegal_transition", "lost", "unknown_at_exchange", "fill_for_unknown_order",
-                       "order_group_triggered")
+                       "order_group_triggered", "fill_seq_behind")
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 PNL_KINDS = ("realized", "unrealized", "fees")
 BOOK_SIDES = ("bid", "ask")
@@ -259,6 +263,8 @@ def init_labels(
     if service == "marketdata":
         for channel in MARKETDATA_CHANNELS:
             MARKETDATA_EVENTS.labels(channel)
+    if service in ("risk", "quoter"):
+        FILL_SEQ_REUSED.labels(service)
     if service == "risk":
         for reason in denial_reasons:
             RISK_DENIALS.labels(reason)

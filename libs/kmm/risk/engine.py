@@ -48,6 +48,7 @@ from typing import Any
 
 from kmm.messages import ACTIVE, ASK, BID, HALTED, REDUCING, Approval, Denial, MarketInfo, QuoteIntent
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE
+from kmm.risk import fill_seq as fs
 from kmm.risk.approval import Permit, Permits
 from kmm.risk.bucket import TokenBucket
 from kmm.risk.exposure import PAYOUT, event_worst_loss, opening_order_loss, opening_side_loss
@@ -167,7 +168,9 @@ class MarketRisk:
     sigma: float = math.nan
     cash: int = 0  # µ$ this market moved (− bought, + sold, + settlement payout; reconciled contracts at the mark)
     fees: int = 0  # µ$ of fees paid in this market
-    fill_seq: int = 0  # our fills in this market applied so far
+    fill_seq: int = 0  # the gateway's fill sequence of this market applied so far
+    fills: int = 0  # our fills in this market applied (the sequence can be reused: kmm.risk.fill_seq)
+    recent_fills: dict[str, int] = field(default_factory=dict)  # fill id → seq of the last few (fill_seq module)
     settled: str = ""  # the result, once the settlement is booked
     permits: Permits = field(default_factory=Permits)
     orders: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # coid → (side, price, resting count)
@@ -178,7 +181,7 @@ class MarketRisk:
     c_event: str = ""  # the mutually exclusive event it is counted in ("" : standalone)
 
 
-LEDGER_FIELDS = ("position", "cost", "cash", "fees", "fill_seq", "settled", "mark")
+LEDGER_FIELDS = ("position", "cost", "cash", "fees", "fill_seq", "fills", "recent_fills", "settled", "mark")
 
 
 class RiskEngine:
@@ -195,6 +198,7 @@ class RiskEngine:
         self.bucket = TokenBucket(limits.rate_capacity, limits.rate_per_s)
         self._latched = ""  # reason of a latched HALT, "" if none
         self.reconciliations = 0
+        self.reused_fill_seqs = 0  # fills applied at a sequence applied before (see kmm.risk.fill_seq)
         self._day = -1
         self._day_start_value = 0
         self._day_unlatched = False
@@ -235,24 +239,30 @@ class RiskEngine:
         self._market(market).sigma = sigma
 
     def on_fill(self, market: str, side: str, price: int, count: int, fee: int = 0, seq: int = 0,
-                order: str = "") -> bool:
+                order: str = "", fill_id: str = "") -> bool:
         """One of our fills: ``side`` is the order's book side (bid = bought YES, ask = sold YES).
 
-        ``seq`` is the market's fill sequence from the gateway (0: count it here); a fill whose
-        ``seq`` was already applied is a duplicate and changes nothing (returns False). It consumes
-        every outstanding approval's side and the resting ``order`` it filled."""
+        ``seq`` is the market's fill sequence from the gateway (0: count it here) and ``fill_id`` the
+        exchange's id; a redelivered fill changes nothing (returns False), a new one at a reused
+        sequence is applied and counted in ``reused_fill_seqs`` (:mod:`kmm.risk.fill_seq`). It
+        consumes every outstanding approval's side and the resting ``order`` it filled."""
         if side not in (BID, ASK) or count <= 0:
             raise ValueError(f"bad fill {side!r} {count}")
         m = self._market(market)
-        if seq and seq <= m.fill_seq:
+        kind = fs.classify(m.fill_seq, m.recent_fills, seq, fill_id)
+        if kind == fs.DUPLICATE:
+            m.fill_seq = max(m.fill_seq, seq)  # a fill the gateway re-found and numbered again
             return False
+        if kind == fs.REUSED:
+            self.reused_fill_seqs += 1
         signed = count if side == BID else -count
         flow = -price * count if side == BID else price * count
         self.cash += flow - fee
         m.cash += flow
         m.fees += fee
         self._apply_trade(m, signed, price)
-        m.fill_seq = seq or m.fill_seq + 1
+        m.fill_seq = fs.remember(m.fill_seq, m.recent_fills, seq, fill_id)
+        m.fills += 1
         m.permits.on_fill(side, count)
         resting = m.orders.get(order)
         if resting is not None:
@@ -369,7 +379,9 @@ class RiskEngine:
 
     def market_snapshot(self, market: str) -> dict[str, Any]:
         m = self._market(market)
-        return {f: getattr(m, f) for f in LEDGER_FIELDS}
+        snap = {f: getattr(m, f) for f in LEDGER_FIELDS}
+        snap["recent_fills"] = dict(m.recent_fills)
+        return snap
 
     def restore(self, global_state: dict[str, Any], markets: dict[str, dict[str, Any]]) -> None:
         """Load what :meth:`global_snapshot` / :meth:`market_snapshot` saved (a halt comes back halted)."""
@@ -377,7 +389,9 @@ class RiskEngine:
             m = self._market(market)
             for f in LEDGER_FIELDS:
                 if f in ledger:
-                    setattr(m, f, ledger[f])
+                    setattr(m, f, dict(ledger[f]) if f == "recent_fills" else ledger[f])
+            if "fills" not in ledger:  # saved before fills were counted apart from the sequence
+                m.fills = m.fill_seq
             self._touch(market)
         self.cash = int(global_state.get("cash", 0))
         self._day = int(global_state.get("day", -1))

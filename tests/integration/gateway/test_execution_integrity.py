@@ -5,14 +5,19 @@
 - a burst of 5xx on the order paths does not end the gateway (one-off tasks were fatal);
 - a gateway restarted while risk is silent cancels what it adopted (the dead-man never armed);
 - an order adopted after a restart, partly filled, is amended with its fills counted (the amend was
-  refused forever, burning the write budget).
+  refused forever, burning the write budget);
+- a gateway whose saved fill count Redis lost numbers on from risk's count (the soak lost fills risk
+  took for redeliveries of a sequence it had applied).
 """
 
+import time
 from collections import Counter
 
 import httpx
 
-from kmm.messages import APPLIED, REFUSED, ApprovalStatus, Fill, Settlement
+from kmm.bus.publisher import FIELD
+from kmm.bus.topology import EXEC_REPORT, state_key
+from kmm.messages import APPLIED, REFUSED, ApprovalStatus, Fill, Settlement, decode
 from tests.helpers import eventually
 from tests.integration.gateway.conftest import Bench
 
@@ -27,6 +32,18 @@ def resting_count(bench: Bench, market: str, side: str) -> int:
 
 def fills_seen(bench: Bench, market: str) -> int:
     return sum(1 for m in bench.reports() if isinstance(m, Fill) and m.market == market)
+
+
+def filled_once(bench: Bench, taken: int) -> str:
+    """A new market where one approval of 10 contracts at 40c rests and the taker fills ``taken`` of it."""
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    bench.approve(market, bid=(4000, 1000))
+    eventually(lambda: resting_count(bench, market, "bid") == 1000, timeout=15, what="10 rest")
+    assert bench.take(market, "bid", 4000, taken) == taken
+    eventually(lambda: fills_seen(bench, market) == 1, timeout=10, what="the fill reported")
+    return market
 
 
 def test_a_fill_never_makes_room_for_more_than_was_approved(bench: Bench) -> None:
@@ -51,13 +68,7 @@ def test_a_fill_never_makes_room_for_more_than_was_approved(bench: Bench) -> Non
 
 
 def test_an_approval_older_than_the_fills_seen_is_refused(bench: Bench) -> None:
-    market = bench.new_market()
-    bench.start_gateway()
-    bench.heartbeats(True)
-    bench.approve(market, bid=(4000, 1000))
-    eventually(lambda: resting_count(bench, market, "bid") == 1000, timeout=15, what="10 rest")
-    assert bench.take(market, "bid", 4000, 600) == 600
-    eventually(lambda: fills_seen(bench, market) == 1, timeout=10, what="the fill reported")
+    market = filled_once(bench, 600)
     stale = bench.approve(market, bid=(4000, 2000), fill_seq=0)  # computed before that fill
     eventually(lambda: any(isinstance(m, ApprovalStatus) and m.intent_id == stale and m.status == REFUSED
                            for m in bench.reports()), timeout=10, what="the stale approval refused")
@@ -103,13 +114,7 @@ def test_a_gateway_restarted_while_risk_is_silent_cancels_what_it_adopts(bench: 
 
 
 def test_an_adopted_partly_filled_order_is_amended_with_its_fills_counted(bench: Bench) -> None:
-    market = bench.new_market()
-    bench.start_gateway()
-    bench.heartbeats(True)
-    bench.approve(market, bid=(4000, 1000))
-    eventually(lambda: resting_count(bench, market, "bid") == 1000, timeout=15, what="10 rest")
-    assert bench.take(market, "bid", 4000, 800) == 800
-    eventually(lambda: fills_seen(bench, market) == 1, timeout=10, what="the fill reported")
+    market = filled_once(bench, 800)
     bench.kill_gateway()
     bench.start_gateway()
     bench.approve(market, bid=(3900, 500))  # a new price, fewer than the 8 already filled
@@ -164,3 +169,21 @@ def test_a_create_processed_then_answered_5xx_rests_once(bench: Bench) -> None:
     eventually(lambda: resting_count(bench, market, "bid") == 1000 and resting_count(bench, market, "ask") == 1000,
                timeout=20, what="both sides rest")
     assert len(bench.all_orders(market)) == 2  # the 5xx'd create was read back, not sent again
+
+
+def test_a_gateway_whose_saved_fill_count_was_lost_numbers_on_from_risks(bench: Bench) -> None:
+    market = filled_once(bench, 400)
+    bench.kill_gateway()
+    # Redis loses its last second (AOF everysec): the fill's report and the saved count go, while risk
+    # had applied that fill (sequence 1) and goes on approving at it.
+    lost = [eid for eid, f in bench.admin.xrange(EXEC_REPORT) if isinstance(decode(f[FIELD]), Fill)]
+    assert len(lost) == 1
+    bench.admin.xdel(EXEC_REPORT, *lost)
+    bench.admin.hset(state_key("gateway"), mapping={f"seq:{market}": 0, "fills_since_s": int(time.time()) + 1})
+    bench.approve(market, bid=(4000, 600), fill_seq=1)
+    bench.start_gateway()
+    assert bench.take(market, "bid", 4000, 300) == 300  # the adopted order fills
+    eventually(lambda: fills_seen(bench, market) == 1, timeout=10, what="the new fill reported")
+    (new,) = [m for m in bench.reports() if isinstance(m, Fill) and m.market == market]
+    assert new.seq == 2  # not 1: risk, at 1 already, took that for a redelivery and lost the fill
+    assert bench.position(market) == 400 + new.count  # what risk applied is the exchange's position

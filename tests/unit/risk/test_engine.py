@@ -1,5 +1,6 @@
 """RiskEngine: check order, limits, exposure across exclusive brackets, daily loss, rate, state machine."""
 
+import json
 from dataclasses import replace
 
 from hypothesis import given, settings
@@ -256,6 +257,26 @@ def test_fill_sequence_orders_fills_and_position_reports() -> None:
     assert engine.on_position("SOLO", 1000, fill_seq=1)
     d = engine.check(intent())
     assert (d.fill_seq, d.position) == (1, 1000)
+
+
+def test_a_fill_at_a_reused_sequence_is_applied_and_a_redelivery_is_not() -> None:
+    """Redis lost the gateway's count after risk applied fill "f1" (seq 1): the restarted gateway
+    numbers its next fill 1 again. The soak lost such fills when risk went by the sequence alone."""
+    engine, _ = make_engine()
+    assert engine.on_fill("SOLO", BID, 5000, 1000, seq=1, fill_id="f1")
+    assert engine.on_fill("SOLO", BID, 5000, 500, seq=1, fill_id="f2")
+    assert engine.markets["SOLO"].position == 1500 and engine.reused_fill_seqs == 1
+    assert not engine.on_fill("SOLO", BID, 5000, 500, seq=1, fill_id="f2")  # redelivered
+    assert not engine.on_fill("SOLO", BID, 5000, 1000, seq=2, fill_id="f1")  # re-found, numbered again
+    assert engine.markets["SOLO"].position == 1500 and engine.markets["SOLO"].fill_seq == 2
+    assert engine.markets["SOLO"].fills == 2
+    assert engine.cash == -5000 * 1500 and engine.check(intent()).fill_seq == 2
+    saved = engine.global_snapshot(), {"SOLO": json.loads(json.dumps(engine.market_snapshot("SOLO")))}
+    reborn, _ = make_engine()
+    reborn.restore(*saved)
+    assert not reborn.on_fill("SOLO", BID, 5000, 500, seq=1, fill_id="f2")  # what it applied survives
+    assert reborn.on_fill("SOLO", BID, 5000, 100, seq=2, fill_id="f3")
+    assert (reborn.markets["SOLO"].position, reborn.markets["SOLO"].fills) == (1600, 3)
 
 
 def test_outstanding_approvals_count_until_the_gateway_retires_them() -> None:

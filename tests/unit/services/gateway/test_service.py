@@ -72,6 +72,20 @@ async def test_a_fill_is_reported_once_with_the_next_sequence_and_consumes_the_s
     assert o.count == 600 and svc.allow["M"].target("bid") == (4000, 600)
 
 
+async def test_an_approval_counting_more_fills_than_we_do_moves_our_count_up() -> None:
+    """Redis lost our saved fill count after risk had applied the fill: the next fill must not reuse
+    the sequence risk has applied (risk dropped such fills as redeliveries)."""
+    svc, sent = gateway()
+    svc.allow["M"] = type(svc.allowance("M"))(fill_seq=1)  # what we recovered: one behind
+    svc.on_approval(approval(fill_seq=2))
+    assert statuses(sent) == [] and svc.allow["M"].fill_seq == 2
+    svc.table.add(Order("kmm-b-1", "M", "bid", 4000, 1000, order_id="o1", status=RESTING))
+    assert svc.on_exchange_fill(fill())
+    assert [m.seq for m in sent if isinstance(m, Fill)] == [3]
+    await asyncio.sleep(0)
+    assert svc.redis.hashes["state:gateway"]["seq:M"] == 3  # type: ignore[attr-defined]
+
+
 async def test_a_heartbeat_from_a_backlog_is_not_a_live_risk() -> None:
     svc, _ = gateway(dead_man_timeout_s=3.0)
     svc.reconciled = True
