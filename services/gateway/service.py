@@ -78,7 +78,7 @@ from kmm.messages import (
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_MS, NS_PER_S, count_to_fp, money_to_dollars
 from kmm.ops.streams import recent_fills
-from kmm.risk.approval import Allowance
+from kmm.risk.approval import STALE, Allowance
 
 from .orders import (
     AMBIGUOUS,
@@ -100,6 +100,8 @@ log = logging.getLogger(__name__)
 SIDES = ("bid", "ask")
 FILL_KEYS_KEPT = 200_000
 APPROVALS_RECOVERED_MS = 60_000  # at start, approvals this recent may carry fill counts we lost
+FILLS_RESENDABLE = 64  # per market, the reported fills kept to report again (see resend_fills)
+RESEND_QUIET_S = 1.0  # a fill reported this recently may still be on its way to risk
 POSITIONS_ONE_BY_ONE = 3  # more markets than this: one listing of every position instead
 
 
@@ -169,6 +171,8 @@ class GatewayService(Service):
         self.dead_man_fired = False
         self.order_group_id: str | None = None
         self.fill_keys: OrderedDict[str, None] = OrderedDict()
+        self.reported_fills: dict[str, deque[tuple[float, Fill]]] = {}  # market → (monotonic, Fill), newest last
+        self.resent_at: dict[str, float] = {}
         self.fills_since_s = 0
         self.positions: dict[str, int] = {}
         self.settled: set[str] = set()
@@ -191,7 +195,7 @@ class GatewayService(Service):
         self.fresh: set[str] = set()  # intent ids of approvals not yet acted on (for tick-to-order)
         self.counts = {"placed": 0, "amended": 0, "decreased": 0, "canceled": 0, "rejected": 0, "fills": 0,
                        "ambiguous": 0, "expired": 0, "refused": 0, "approvals_refused": 0, "lost": 0,
-                       "unknown_canceled": 0, "dry_run_actions": 0}
+                       "unknown_canceled": 0, "dry_run_actions": 0, "fills_resent": 0}
         self.t2o: deque[float] = deque(maxlen=5000)
         self.waiting: dict[str, float] = {}  # market → monotonic time it started waiting for a request
         self.staleness = Staleness()
@@ -351,6 +355,8 @@ class GatewayService(Service):
             self.counts["approvals_refused"] += 1
             metrics.APPROVALS.labels("refused").inc()
             self.report_status(a.market, a.intent_id, REFUSED, why)
+            if why.startswith(STALE):
+                self.resend_fills(a.market, a.fill_seq)
             return
         metrics.APPROVALS.labels("accepted").inc()
         previous = self.approvals.get(a.market)
@@ -933,16 +939,40 @@ class GatewayService(Service):
         metrics.FILLS.inc()
         metrics.MARKET_FILLED_CONTRACTS.labels(f.ticker, f.side).inc(f.count / COUNT_SCALE)
         now = time.time_ns()
-        self.publish_nowait(EXEC_REPORT, Fill(
+        report = Fill(
             msg_id=f"fill-{key}", ts_event=f.ts, ts_init=now, origin_ts=sent_ns, fill_id=key,
             order_id=f.order_id, client_order_id=o.client_order_id if o else f.client_order_id, market=f.ticker,
-            side=f.side, price=f.price, count=f.count, fee=f.fee, is_taker=f.is_taker, seq=seq))
+            side=f.side, price=f.price, count=f.count, fee=f.fee, is_taker=f.is_taker, seq=seq)
+        self.publish_nowait(EXEC_REPORT, report)
+        kept = self.reported_fills.get(f.ticker)
+        if kept is None:
+            kept = self.reported_fills[f.ticker] = deque(maxlen=FILLS_RESENDABLE)
+        kept.append((time.monotonic(), report))
         if f.ts:
             self.fills_since_s = max(self.fills_since_s, f.ts // NS_PER_S - 60)
         self.spawn_task(self.save_fill_seq(f.ticker, seq), "save-fill-seq")
         self.dirty[f.ticker] = None
         self.wake.set()
         return True
+
+    def resend_fills(self, market: str, applied: int) -> None:
+        """Risk stamped an approval at fewer fills than we reported. Unless the rest may still be on their
+        way, Redis lost them (AOF ``everysec``) and risk restarted on a ledger saved before them: report
+        them again, as they were. A consumer that has them drops them (by ``msg_id`` and fill id)."""
+        kept = self.reported_fills.get(market)
+        now = time.monotonic()
+        if not kept or now - kept[-1][0] < RESEND_QUIET_S or now - self.resent_at.get(market, 0.0) < RESEND_QUIET_S:
+            return
+        missing = [f for _, f in kept if f.seq > applied]
+        if not missing:
+            return
+        self.resent_at[market] = now
+        log.warning("%s: risk has applied %d fills, we reported %d: reporting %d again (lost Redis writes?)",
+                    market, applied, kept[-1][1].seq, len(missing))
+        metrics.ORDER_ANOMALIES.labels("fills_resent").inc()
+        self.counts["fills_resent"] += len(missing)
+        for f in missing:
+            self.publish_nowait(EXEC_REPORT, f)
 
     def catch_up_fill_seq(self, market: str, seq: int) -> None:
         """Risk stamped an approval at more fills than we count: our count went back with Redis writes

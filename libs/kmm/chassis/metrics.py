@@ -138,7 +138,7 @@ MARKETS_QUOTED = Gauge("kmm_markets_quoted", "Markets in the quoting universe")
 ORDER_OUTCOMES = ("placed", "amended", "decreased", "canceled", "rejected", "ambiguous", "expired", "refused")
 APPROVAL_OUTCOMES = ("accepted", "refused")
 ORDER_ANOMALY_KINDS = ("illegal_transition", "lost", "unknown_at_exchange", "fill_for_unknown_order",
-                       "order_group_triggered", "fill_seq_behind")
+                       "order_group_triggered", "fill_seq_behind", "fills_resent")
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 PNL_KINDS = ("realized", "unrealized", "fees")
 BOOK_SIDES = ("bid", "ask")

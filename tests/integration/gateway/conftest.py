@@ -160,6 +160,12 @@ class Bench:
 
         return self.api(GATEWAY_KEY, q)
 
+    def all_fills(self) -> list[wire.Fill]:
+        async def q(api: KalshiRest) -> list[wire.Fill]:
+            return [f async for f in api.iter_fills()]
+
+        return self.api(GATEWAY_KEY, q)
+
     def take(self, market: str, side: str, price: int, count: int) -> int:
         """The taker sends an IOC into our ``side``: returns the count it filled."""
         taker_side = "ask" if side == "bid" else "bid"

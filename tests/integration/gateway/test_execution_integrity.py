@@ -7,7 +7,8 @@
 - an order adopted after a restart, partly filled, is amended with its fills counted (the amend was
   refused forever, burning the write budget);
 - a gateway whose saved fill count Redis lost numbers on from risk's count (the soak lost fills risk
-  took for redeliveries of a sequence it had applied).
+  took for redeliveries of a sequence it had applied), and reports again the fills a risk restarted on
+  a ledger saved before them lacks.
 """
 
 import time
@@ -187,3 +188,15 @@ def test_a_gateway_whose_saved_fill_count_was_lost_numbers_on_from_risks(bench: 
     (new,) = [m for m in bench.reports() if isinstance(m, Fill) and m.market == market]
     assert new.seq == 2  # not 1: risk, at 1 already, took that for a redelivery and lost the fill
     assert bench.position(market) == 400 + new.count  # what risk applied is the exchange's position
+
+
+def test_fills_a_restarted_risk_lacks_are_reported_again(bench: Bench) -> None:
+    market = filled_once(bench, 400)
+    (first,) = [m for m in bench.reports() if isinstance(m, Fill) and m.market == market]
+    # risk restarted on a ledger Redis saved before that fill, whose entry Redis lost: it approves at 0
+    eventually(lambda: bench.approve(market, bid=(4000, 600), fill_seq=0) and fills_seen(bench, market) == 2,
+               timeout=15, interval=0.5, what="the fill reported again")
+    again = [m for m in bench.reports() if isinstance(m, Fill) and m.market == market][1]
+    assert (again.msg_id, again.fill_id, again.seq, again.count) == (first.msg_id, first.fill_id, 1, 400)
+    (exchange_fill,) = [f for f in bench.all_fills() if f.ticker == market]
+    assert exchange_fill.count == again.count and exchange_fill.price == again.price

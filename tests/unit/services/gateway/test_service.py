@@ -86,6 +86,26 @@ async def test_an_approval_counting_more_fills_than_we_do_moves_our_count_up() -
     assert svc.redis.hashes["state:gateway"]["seq:M"] == 3  # type: ignore[attr-defined]
 
 
+async def test_fills_risk_lacks_once_quiet_are_reported_again_as_they_were() -> None:
+    """Risk restarted on a ledger Redis saved before our last fills (their entries lost with it): its
+    approvals come stamped at fewer fills than we reported, and only the fills themselves mend that."""
+    svc, sent = gateway()
+    svc.on_approval(approval())
+    svc.table.add(Order("kmm-b-1", "M", "bid", 4000, 1000, order_id="o1", status=RESTING))
+    assert svc.on_exchange_fill(fill(count=100, trade="t1")) and svc.on_exchange_fill(fill(count=100, trade="t2"))
+    reported = [m for m in sent if isinstance(m, Fill)]
+    svc.on_approval(approval(fill_seq=1, intent="i2"))  # at once: the second fill may be on its way
+    assert [m for m in sent if isinstance(m, Fill)] == reported
+    svc.reported_fills["M"] = type(svc.reported_fills["M"])(  # as if reported two seconds ago
+        ((t - 2.0, f) for t, f in svc.reported_fills["M"]), maxlen=svc.reported_fills["M"].maxlen)
+    svc.on_approval(approval(fill_seq=1, intent="i3"))
+    svc.on_approval(approval(fill_seq=1, intent="i4"))  # not again within the quiet period
+    again = [m for m in sent if isinstance(m, Fill)][2:]
+    assert again == [reported[1]] and again[0].seq == 2 and again[0].msg_id == "fill-t2:o1"
+    assert [s for _, s in statuses(sent)] == [REFUSED, REFUSED, REFUSED]
+    await asyncio.sleep(0)
+
+
 async def test_a_heartbeat_from_a_backlog_is_not_a_live_risk() -> None:
     svc, _ = gateway(dead_man_timeout_s=3.0)
     svc.reconciled = True
