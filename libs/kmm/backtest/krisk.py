@@ -76,8 +76,8 @@ RCF_N = 1
 RM_N = 12
 # limits: LI (int64) and LF (float64)
 (LI_POSITION_LIMIT, LI_MAX_EXPOSURE, LI_MAX_DAILY_LOSS, LI_COUNT_STEP, LI_DAY_OFFSET, LI_UNLATCH,
- LI_RESUME) = range(7)
-LI_N = 7
+ LI_RESUME, LI_OPENING_CAP) = range(8)
+LI_N = 8
 (LF_NEAR, LF_RATE_CAP, LF_RATE_PER_S, LF_REQUEST_COST, LF_SIGMA_REF, LF_VOL_LIMIT_MIN, LF_VOL_LIMIT_MAX,
  LF_VOL_SIZE_MIN, LF_VOL_SIZE_MAX, LF_NEAR_HYST) = range(10)
 LF_N = 10
@@ -94,6 +94,7 @@ def limits_arrays(limits: _e.RiskLimits, resume_next_day: bool = False) -> tuple
     li[LI_DAY_OFFSET] = limits.day_offset_ns
     li[LI_UNLATCH] = 1 if limits.daily_loss_unlatch else 0
     li[LI_RESUME] = 1 if resume_next_day else 0
+    li[LI_OPENING_CAP] = limits.opening_exposure_cap
     lf[LF_NEAR] = limits.near_fraction
     lf[LF_RATE_CAP] = limits.rate_capacity
     lf[LF_RATE_PER_S] = limits.rate_per_s
@@ -416,7 +417,7 @@ def check(rc: np.ndarray, rcf: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: n
         bc = bid_room
     if ac > ask_room:
         ac = ask_room
-    headroom = li[LI_MAX_EXPOSURE] - (rc[c, RC_EXPO] - rm[m, c, RM_OOL])
+    headroom = li[LI_OPENING_CAP] - (rc[c, RC_EXPO] - rm[m, c, RM_OOL])
     if opening_order_loss(pos, bp, bc, ap, ac) > headroom:
         bc, ac = _shrink_to(pos, bp, bc, ap, ac, max(headroom, 0), step)
     # the write budget: a side that opens or moves costs a request; without the tokens it keeps its

@@ -28,9 +28,10 @@ Checks on an intent, in order: halted → market known, open, not settled → bo
 only reduce) → prices on the grid, bid < ask, not crossing the opposite best (the crossing side is
 dropped) → size scaled by volatility (σ_ref/σ, clipped) → per-market position limit scaled by
 volatility (near it: reducing side only; at it: that side stops) → global state (REDUCING: reducing
-sides only) and worst-case exposure headroom (opening sides shrink to fit) → write budget (a token
-bucket in exchange write tokens; a side that opens or moves costs a request, cancels and reductions are
-free; a side the budget cannot pay keeps its previous approval). The daily loss and exposure breaches
+sides only) and worst-case exposure headroom (opening sides shrink to fit under where REDUCING ends,
+``RiskLimits.opening_exposure_cap``) → write budget (a token bucket in exchange write tokens; a side
+that opens or moves costs a request, cancels and reductions are free; a side the budget cannot pay
+keeps its previous approval). The daily loss and exposure breaches
 are evaluated as state transitions before every check.
 
 Exposure and value are running totals: every input that moves a market (its position, cost, mark,
@@ -110,6 +111,12 @@ class RiskLimits:
     day_offset_ns: int = 0  # trading day starts at UTC midnight + offset
     max_book_age_ns: int = 0  # an intent priced off an older book may only reduce (0: not checked)
     daily_loss_unlatch: bool = False  # a new trading day clears a daily-loss halt (backtests)
+
+    @property
+    def opening_exposure_cap(self) -> int:
+        """Opening sides fit worst-case exposure under this (µ$): where REDUCING would end, so orders
+        alone never take the engine into REDUCING (it would pull them, fall back under, place them again)."""
+        return int(self.max_exposure * (self.near_fraction - self.near_hysteresis))
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,7 +557,7 @@ class RiskEngine:
             elif self.state == REDUCING:
                 reasons.append(REDUCING_ONLY)
             ac = ask_room
-        headroom = lim.max_exposure - self.exposure(skip_orders_of=intent.market)
+        headroom = lim.opening_exposure_cap - self.exposure(skip_orders_of=intent.market)
         opening = opening_order_loss(pos, bp, bc, ap, ac)
         if opening > headroom:
             reasons.append(EXPOSURE_LIMIT)

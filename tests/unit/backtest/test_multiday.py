@@ -32,9 +32,9 @@ def two_markets(a_close: int) -> EventLogBuilder:
 
 
 def test_a_settled_market_releases_its_exposure() -> None:
-    # A's filled $25 plus B's resting $25 bid is past "near" ($48): reducing only, until A settles. (One
-    # decision per market per hour: each market's next decision is its event the next day.)
-    limits = RiskLimits(max_exposure=60 * MONEY_SCALE)
+    # A's filled $25 leaves B no room under the opening cap (75 % of $33.50 = $25.125) until A settles.
+    # (One decision per market per hour: each market's next decision is its event the next day.)
+    limits = RiskLimits(max_exposure=33_500_000)
     policy = StaticQuotes(bid=5000, bid_n=50 * C, risk=limits)
     hourly = RunConfig(fill=FillConfig(model="trade_through", place_latency_ns=0, cancel_latency_ns=0,
                                        report_latency_ns=0), decision_interval_ns=3_600 * NS_PER_S, record_fills=True)

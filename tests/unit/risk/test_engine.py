@@ -122,11 +122,24 @@ def test_exposure_headroom_shrinks_opening_sides_and_reducing_state() -> None:
     engine, _ = make_engine(max_exposure=10 * MONEY_SCALE)
     d = engine.check(intent(bp=4000, bc=5000, ap=6000, ac=5000))  # opening loss $20 + $20 > $10
     assert EXPOSURE_LIMIT in d.reasons
-    assert 4000 * d.bid_count + 4000 * d.ask_count <= 10 * MONEY_SCALE
+    assert engine.limits.opening_exposure_cap == 7_500_000  # where REDUCING would end: 75 % of $10
+    assert 0 < 4000 * d.bid_count + 4000 * d.ask_count <= 7_500_000
     engine.on_fill("SOLO", BID, 5000, 1700)  # $8.50 at risk: ≥ 80 % of $10 → REDUCING
     assert engine.state == REDUCING
     d = engine.check(intent(bp=4000, bc=5000, ap=6000, ac=5000))
     assert d.bid_count == 0 and d.ask_count == 1700 and REDUCING_ONLY in d.reasons
+
+
+def test_resting_orders_alone_never_take_the_engine_into_reducing() -> None:
+    """The soak's flapping at 200 markets: approvals filled worst-case exposure to its maximum, REDUCING
+    (entered at 80 %) pulled the opening orders, ACTIVE (under 75 %) placed them again, every 1–4 s."""
+    engine, _ = make_engine(max_exposure=10 * MONEY_SCALE)
+    for _ in range(5):
+        d = engine.check(intent(bp=4000, bc=5000, ap=6000, ac=5000))
+        engine.on_order("SOLO", "kmm-b", BID, 4000, d.bid_count)  # what the gateway then rests
+        engine.on_order("SOLO", "kmm-a", ASK, 6000, d.ask_count)
+        assert engine.state == ACTIVE and d.bid_count > 0 and d.ask_count > 0
+    assert engine.exposure() <= engine.limits.opening_exposure_cap
 
 
 def test_daily_loss_halts_and_resume_is_refused_until_a_new_day() -> None:
