@@ -101,7 +101,8 @@ SIDES = ("bid", "ask")
 FILL_KEYS_KEPT = 200_000
 APPROVALS_RECOVERED_MS = 60_000  # at start, approvals this recent may carry fill counts we lost
 FILLS_RESENDABLE = 64  # per market, the reported fills kept to report again (see resend_fills)
-RESEND_QUIET_S = 1.0  # a fill reported this recently may still be on its way to risk
+RESEND_QUIET_S = 3.0  # a fill reported this recently may still be on its way to risk (or risk catching up)
+RESEND_EVERY_S = 10.0  # at most one resend per market this often
 POSITIONS_ONE_BY_ONE = 3  # more markets than this: one listing of every position instead
 
 
@@ -958,17 +959,18 @@ class GatewayService(Service):
     def resend_fills(self, market: str, applied: int) -> None:
         """Risk stamped an approval at fewer fills than we reported. Unless the rest may still be on their
         way, Redis lost them (AOF ``everysec``) and risk restarted on a ledger saved before them: report
-        them again, as they were. A consumer that has them drops them (by ``msg_id`` and fill id)."""
+        them again, as they were. A consumer that has them drops them (by ``msg_id`` and fill id), so a
+        resend to a risk that was only slow (catching up after a stop) costs a few messages."""
         kept = self.reported_fills.get(market)
         now = time.monotonic()
-        if not kept or now - kept[-1][0] < RESEND_QUIET_S or now - self.resent_at.get(market, 0.0) < RESEND_QUIET_S:
+        if not kept or now - kept[-1][0] < RESEND_QUIET_S or now - self.resent_at.get(market, -1e9) < RESEND_EVERY_S:
             return
         missing = [f for _, f in kept if f.seq > applied]
         if not missing:
             return
         self.resent_at[market] = now
-        log.warning("%s: risk has applied %d fills, we reported %d: reporting %d again (lost Redis writes?)",
-                    market, applied, kept[-1][1].seq, len(missing))
+        log.warning("%s: risk approves at %d fills, we reported %d: reporting %d again (risk still catching up, "
+                    "or Redis lost them)", market, applied, kept[-1][1].seq, len(missing))
         metrics.ORDER_ANOMALIES.labels("fills_resent").inc()
         self.counts["fills_resent"] += len(missing)
         for f in missing:

@@ -96,10 +96,10 @@ async def test_fills_risk_lacks_once_quiet_are_reported_again_as_they_were() -> 
     reported = [m for m in sent if isinstance(m, Fill)]
     svc.on_approval(approval(fill_seq=1, intent="i2"))  # at once: the second fill may be on its way
     assert [m for m in sent if isinstance(m, Fill)] == reported
-    svc.reported_fills["M"] = type(svc.reported_fills["M"])(  # as if reported two seconds ago
-        ((t - 2.0, f) for t, f in svc.reported_fills["M"]), maxlen=svc.reported_fills["M"].maxlen)
+    svc.reported_fills["M"] = type(svc.reported_fills["M"])(  # as if reported a while ago
+        ((t - 5.0, f) for t, f in svc.reported_fills["M"]), maxlen=svc.reported_fills["M"].maxlen)
     svc.on_approval(approval(fill_seq=1, intent="i3"))
-    svc.on_approval(approval(fill_seq=1, intent="i4"))  # not again within the quiet period
+    svc.on_approval(approval(fill_seq=1, intent="i4"))  # not again so soon
     again = [m for m in sent if isinstance(m, Fill)][2:]
     assert again == [reported[1]] and again[0].seq == 2 and again[0].msg_id == "fill-t2:o1"
     assert [s for _, s in statuses(sent)] == [REFUSED, REFUSED, REFUSED]
