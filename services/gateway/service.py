@@ -77,7 +77,7 @@ from kmm.messages import (
     Settlement,
 )
 from kmm.messages.units import COUNT_SCALE, NS_PER_MS, NS_PER_S, count_to_fp, money_to_dollars
-from kmm.ops.streams import recent_fills
+from kmm.ops.streams import MAX_ENTRY_MS, recent_fills
 from kmm.risk.approval import STALE, Allowance
 
 from .orders import (
@@ -1319,7 +1319,8 @@ class GatewayService(Service):
                                 "status": o.status} for o in self.table.live()]}
 
         @app.get("/fills")
-        async def fills(since_ms: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
+        async def fills(since_ms: int = Query(0, ge=0, le=MAX_ENTRY_MS),
+                        limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
             """Our fills as reported on ``exec:report`` since ``since_ms`` (Unix ms), oldest first."""
             assert self.redis is not None
             return await recent_fills(self.redis, EXEC_REPORT, since_ms, limit)

@@ -16,6 +16,7 @@ from kmm.messages import Denial, Fill
 from kmm.messages.units import NS_PER_MS, count_to_fp, money_to_dollars, price_to_dollars
 
 PAGE = 1000
+MAX_ENTRY_MS = 2**64 - 1  # a stream entry id's time part is an unsigned 64-bit integer
 
 
 def entry_ms(entry_id: bytes | str) -> int:

@@ -5,6 +5,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
 from kmm.kalshi import wire
 from kmm.kalshi.rest import Page
 from kmm.messages import APPLIED, EXPIRED, REFUSED, Approval, ApprovalStatus, Fill, Heartbeat, PositionReport
@@ -259,3 +262,12 @@ async def test_a_failed_position_refresh_keeps_its_markets_for_the_next() -> Non
     assert svc.positions_task is not None
     await asyncio.gather(svc.positions_task, return_exceptions=True)
     assert svc.positions_wanted == {"M"} and not [m for m in sent if isinstance(m, PositionReport)]
+
+
+def test_fills_since_a_time_past_what_redis_can_hold_is_a_clear_error() -> None:
+    """The HTTP fuzz found ``GET /fills?since_ms=2**64`` answered 500 (Redis refused the stream id)."""
+    svc, _ = gateway()
+    app = FastAPI()
+    svc.routes(app)
+    r = TestClient(app).get("/fills", params={"since_ms": 2**64})
+    assert r.status_code == 422 and "since_ms" in r.text
