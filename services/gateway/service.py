@@ -133,7 +133,6 @@ class GatewaySettings(KalshiVenueSettings):
     sign_threads: int = Field(1, ge=0, le=8, description="threads that sign requests (0: sign on the event loop)")
 
 
-
 class GatewayService(Service):
     name = "gateway"
     settings_cls = GatewaySettings

@@ -216,14 +216,13 @@ class QuoterService(Service):
     async def on_report(self, msg: Message, d: Delivery) -> None:
         self.own.on_report(msg)
         if isinstance(msg, Fill):
-            applied, recent = self.fill_seq.get(msg.market, 0), self.recent_fills.setdefault(msg.market, {})
-            kind = fs.classify(applied, recent, msg.seq, msg.fill_id)
+            kind, self.fill_seq[msg.market] = fs.admit(self.fill_seq.get(msg.market, 0),
+                                                       self.recent_fills.setdefault(msg.market, {}), msg.seq,
+                                                       msg.fill_id)
             if kind == fs.DUPLICATE:
-                self.fill_seq[msg.market] = max(applied, msg.seq)
                 return
             if kind == fs.REUSED:
                 metrics.FILL_SEQ_REUSED.labels(self.name).inc()
-            self.fill_seq[msg.market] = fs.remember(applied, recent, msg.seq, msg.fill_id)
             m = self.model(msg.market)
             m.position += msg.count if msg.side == "bid" else -msg.count
             now = time.time_ns()

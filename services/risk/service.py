@@ -71,6 +71,7 @@ from kmm.messages import (
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, count_to_fp, money_to_dollars
 from kmm.ops.streams import last_denials
 from kmm.risk import engine as rk
+from kmm.risk.fill_seq import REUSED
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +140,11 @@ class RiskService(Service):
             if isinstance(msg, QuoteIntent):
                 await self.on_intent(msg)
             elif isinstance(msg, Fill):
-                reused = e.reused_fill_seqs
-                if e.on_fill(msg.market, msg.side, msg.price, msg.count, msg.fee, seq=msg.seq,
-                             order=msg.client_order_id, fill_id=msg.fill_id):
+                kind = e.on_fill(msg.market, msg.side, msg.price, msg.count, msg.fee, seq=msg.seq,
+                                 order=msg.client_order_id, fill_id=msg.fill_id)
+                if kind:
                     self.counts["fills"] += 1
-                    if e.reused_fill_seqs != reused:
+                    if kind == REUSED:
                         self.counts["reused_fill_seqs"] += 1
                         metrics.FILL_SEQ_REUSED.labels(self.name).inc()
                         log.warning("fill %s in %s came at sequence %d, already applied: the gateway's count "

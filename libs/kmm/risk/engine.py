@@ -205,7 +205,6 @@ class RiskEngine:
         self.bucket = TokenBucket(limits.rate_capacity, limits.rate_per_s)
         self._latched = ""  # reason of a latched HALT, "" if none
         self.reconciliations = 0
-        self.reused_fill_seqs = 0  # fills applied at a sequence applied before (see kmm.risk.fill_seq)
         self._day = -1
         self._day_start_value = 0
         self._day_unlatched = False
@@ -246,29 +245,25 @@ class RiskEngine:
         self._market(market).sigma = sigma
 
     def on_fill(self, market: str, side: str, price: int, count: int, fee: int = 0, seq: int = 0,
-                order: str = "", fill_id: str = "") -> bool:
+                order: str = "", fill_id: str = "") -> str:
         """One of our fills: ``side`` is the order's book side (bid = bought YES, ask = sold YES).
 
         ``seq`` is the market's fill sequence from the gateway (0: count it here) and ``fill_id`` the
-        exchange's id; a redelivered fill changes nothing (returns False), a new one at a reused
-        sequence is applied and counted in ``reused_fill_seqs`` (:mod:`kmm.risk.fill_seq`). It
-        consumes every outstanding approval's side and the resting ``order`` it filled."""
+        exchange's id (:mod:`kmm.risk.fill_seq`). A redelivered fill changes nothing and returns "";
+        an applied one returns ``fill_seq.NEW``, or ``fill_seq.REUSED`` when its sequence had been
+        applied before. It consumes every outstanding approval's side and the resting ``order`` it filled."""
         if side not in (BID, ASK) or count <= 0:
             raise ValueError(f"bad fill {side!r} {count}")
         m = self._market(market)
-        kind = fs.classify(m.fill_seq, m.recent_fills, seq, fill_id)
+        kind, m.fill_seq = fs.admit(m.fill_seq, m.recent_fills, seq, fill_id)
         if kind == fs.DUPLICATE:
-            m.fill_seq = max(m.fill_seq, seq)  # a fill the gateway re-found and numbered again
-            return False
-        if kind == fs.REUSED:
-            self.reused_fill_seqs += 1
+            return ""
         signed = count if side == BID else -count
         flow = -price * count if side == BID else price * count
         self.cash += flow - fee
         m.cash += flow
         m.fees += fee
         self._apply_trade(m, signed, price)
-        m.fill_seq = fs.remember(m.fill_seq, m.recent_fills, seq, fill_id)
         m.fills += 1
         m.permits.on_fill(side, count)
         resting = m.orders.get(order)
@@ -282,7 +277,7 @@ class RiskEngine:
             m.mark = price
         self._touch(market)
         self._evaluate()
-        return True
+        return kind
 
     def on_order(self, market: str, order: str, side: str, price: int, count: int) -> None:
         """The gateway reports ``order`` (client order id) resting ``count`` at ``price`` (0: gone)."""

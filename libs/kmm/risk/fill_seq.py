@@ -18,6 +18,7 @@ and numbered it again) still moves the consumer's applied sequence up to it, so 
 count and the gateway's stay equal — the approval rule compares them.
 
 ``recent`` maps fill id → sequence, oldest first; it is part of a consumer's persisted ledger.
+:func:`admit` is the whole rule for a consumer; :func:`classify` and :func:`remember` are its halves.
 """
 
 from __future__ import annotations
@@ -47,3 +48,12 @@ def remember(applied: int, recent: dict[str, int], seq: int, fill_id: str = "") 
         while len(recent) > KEPT:
             del recent[next(iter(recent))]
     return applied
+
+
+def admit(applied: int, recent: dict[str, int], seq: int, fill_id: str = "") -> tuple[str, int]:
+    """One fill arrives: what it is (:data:`NEW`, :data:`REUSED` — apply it — or :data:`DUPLICATE`) and the
+    consumer's applied sequence after it (``recent`` is updated in place)."""
+    kind = classify(applied, recent, seq, fill_id)
+    if kind == DUPLICATE:
+        return kind, max(applied, seq)
+    return kind, remember(applied, recent, seq, fill_id)

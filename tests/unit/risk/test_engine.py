@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from kmm.messages import ACTIVE, APPLIED, ASK, BID, HALTED, REDUCING, MarketInfo, QuoteIntent
 from kmm.messages.units import MONEY_SCALE
+from kmm.risk import fill_seq
 from kmm.risk.bucket import TokenBucket
 from kmm.risk.engine import (
     AT_POSITION_LIMIT,
@@ -276,9 +277,9 @@ def test_a_fill_at_a_reused_sequence_is_applied_and_a_redelivery_is_not() -> Non
     """Redis lost the gateway's count after risk applied fill "f1" (seq 1): the restarted gateway
     numbers its next fill 1 again. The soak lost such fills when risk went by the sequence alone."""
     engine, _ = make_engine()
-    assert engine.on_fill("SOLO", BID, 5000, 1000, seq=1, fill_id="f1")
-    assert engine.on_fill("SOLO", BID, 5000, 500, seq=1, fill_id="f2")
-    assert engine.markets["SOLO"].position == 1500 and engine.reused_fill_seqs == 1
+    assert engine.on_fill("SOLO", BID, 5000, 1000, seq=1, fill_id="f1") == fill_seq.NEW
+    assert engine.on_fill("SOLO", BID, 5000, 500, seq=1, fill_id="f2") == fill_seq.REUSED
+    assert engine.markets["SOLO"].position == 1500
     assert not engine.on_fill("SOLO", BID, 5000, 500, seq=1, fill_id="f2")  # redelivered
     assert not engine.on_fill("SOLO", BID, 5000, 1000, seq=2, fill_id="f1")  # re-found, numbered again
     assert engine.markets["SOLO"].position == 1500 and engine.markets["SOLO"].fill_seq == 2

@@ -39,3 +39,10 @@ def test_a_sequence_older_than_the_memory_cannot_be_told_apart_and_is_dropped() 
 def test_fills_without_a_sequence_are_counted_here() -> None:
     applied, recent = applied_through((0, "a"), (0, "b"), (0, ""))
     assert applied == 3 and recent == {"a": 1, "b": 2}
+
+
+def test_admit_moves_the_applied_sequence_up_even_for_a_redelivery() -> None:
+    applied, recent = applied_through((1, "a"), (2, "b"))
+    assert fs.admit(applied, recent, 3, "a") == (fs.DUPLICATE, 3)  # re-found and numbered again
+    assert fs.admit(3, recent, 3, "c") == (fs.REUSED, 3) and recent["c"] == 3
+    assert fs.admit(3, recent, 4, "d") == (fs.NEW, 4)
