@@ -59,13 +59,13 @@ class LocalBook:
 
     def bids(self, depth: int = 0) -> m.Levels:
         """YES bids best-first."""
-        out = tuple(sorted(self.yes.items(), key=lambda lv: -lv[0]))
-        return out[:depth] if depth > 0 else out
+        out = sorted(self.yes.items(), reverse=True)  # prices are unique keys: (price, count) sorts by price
+        return tuple(out[:depth] if depth > 0 else out)
 
     def asks(self, depth: int = 0) -> m.Levels:
         """YES asks (1 − NO bids) best-first."""
-        out = tuple(sorted(((ONE_DOLLAR - p, n) for p, n in self.no.items()), key=lambda lv: lv[0]))
-        return out[:depth] if depth > 0 else out
+        best_first = sorted(self.no.items(), reverse=True)  # the highest NO bid is the lowest YES ask
+        return tuple([(ONE_DOLLAR - p, n) for p, n in (best_first[:depth] if depth > 0 else best_first)])
 
     def best_bid(self) -> m.Level | None:
         if not self.yes:
