@@ -4,12 +4,17 @@ A service subclasses :class:`Service`, sets ``name`` and ``settings_cls``, and i
 registers what it consumes (``consume_group``, ``consume_fanout``) and its long-lived loops
 (``spawn``). The chassis runs them, stops them gracefully (the batch in hand is finished and
 acked), and exits the process non-zero if a long-lived loop ends, so a supervisor restarts it.
+Once ``on_start`` is done, everything allocated so far (imports, the compiled quoting core,
+reference data) is frozen out of the garbage collector's sight (``gc.freeze``): full collections
+then scan only what the service builds while it runs (they were 7–12% of marketdata's and the
+quoter's CPU).
 One-off work (``spawn_task``) is never fatal: a failure is logged and counted in
 ``kmm_task_failures_total``. With ``KMM_PARENT_PID`` set (the local runner does), the service
 stops gracefully and exits 0 when that process is no longer its parent.
 """
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -126,6 +131,8 @@ class Service:
         await self.publisher.start()
         metrics.init_labels(self.name)
         await self.on_start()
+        gc.collect()
+        gc.freeze()
         for c in self._group_consumers:
             self._reader_tasks.add(self.spawn(c.run(), f"group:{','.join(c.streams)}"))
         for f in self._fanouts:
