@@ -13,7 +13,10 @@
   or cancelled before the retry arrives gets a second order (the soak saw it once during a 2 s latency
   spike). The gateway never asks for it.
 - Every failure is a classified :class:`kmm.kalshi.errors.KalshiError`.
-- Connections are kept alive (httpx's pool, every connection kept). At most ``max_in_flight`` requests
+- Requests go through :class:`kmm.kalshi.http1.Http1Transport` (kept-alive HTTP/1.1, about a third of
+  httpx's own transport's CPU per request); when a proxy is set in the environment (``HTTPS_PROXY``,
+  ``HTTP_PROXY``, ``ALL_PROXY``), httpx's own transport, which knows proxies, is used instead.
+  Connections are kept alive (every connection kept). At most ``max_in_flight`` requests
   run at once, the pool's size: one more waits for a slot at most the request's timeout and otherwise
   fails as :class:`kmm.kalshi.errors.ConnectionFailed` (provably not sent). httpx's own pool must never
   queue: a burst beyond its size (a latency spike with hundreds of orders in flight) ends requests in
@@ -29,6 +32,7 @@
 """
 
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -44,6 +48,7 @@ from . import constants as c
 from . import errors as e
 from . import wire
 from .auth import Signer
+from .http1 import Http1Transport
 from .ratelimit import RateLimiter, take_prepaid
 
 T = TypeVar("T")
@@ -162,6 +167,10 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str] | list[tuple[str,
     return out
 
 
+def _proxied() -> bool:
+    return any(os.environ.get(k) or os.environ.get(k.lower()) for k in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"))
+
+
 class KalshiRest:
     """One client per API key. Use as ``async with KalshiRest(...) as api:``."""
 
@@ -192,6 +201,8 @@ class KalshiRest:
         self.on_error = on_error
         self._sleep = sleep
         self._rng = rng
+        if transport is None and not _proxied():
+            transport = Http1Transport(max_idle=max_in_flight)
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=httpx.Timeout(timeout), transport=transport,
             limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight),
