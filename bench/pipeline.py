@@ -13,7 +13,10 @@ the book update rate approaches ``--rate`` updates/s. After ``--warmup`` seconds
   quoter→risk (intent published → risk handles it), risk→gateway (approval published → the gateway
   launches its first request), gateway→exchange ack (request launched, signing included → answer);
 - CPU per process (% of one core) from /proc, Redis and the simulator included;
-- quote staleness: the share of resting quote-time more than 1¢ from the approved price.
+- quote staleness: the share of resting quote-time more than 1¢ from the approved price;
+- with ``--probe-rate R``, a bare bus hop timed meanwhile (``bare_hop_ms``: bench/bus.py's paced
+  publisher → group consumer at R messages/s on a Redis of its own): what one hop costs on the
+  loaded machine when neither process does anything else, the floor under each of the hops above.
 
 ``--tiers premier`` (the default) is the latency run; ``--staleness`` instead runs the Basic tier
 twice, once with the gateway's scheduler in FIFO mode and once in priority mode, and reports both
@@ -24,9 +27,12 @@ priority staleness at most half of FIFO's on the Basic tier.
 """
 
 import argparse
+import asyncio
 import json
+import multiprocessing as mp
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,12 +41,43 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bus import hop_proc, paced, pct  # noqa: E402 - bench/bus.py: the bus bench's paced hop
+
 from kmm.ops.histogram import histogram_quantile  # noqa: E402
 from kmm.runner import cli as runner  # noqa: E402
+from kmm.runner.redis_proc import start_redis  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 HOPS = ("md_quoter", "quoter_risk", "risk_gateway", "gateway_exchange")
 Buckets = dict[float, float]
+
+
+class BareHop(threading.Thread):
+    """The bus bench's hop (paced publisher → group consumer, one process each, a private Redis), run
+    while the system runs: what one hop costs on the loaded machine with nothing else in either
+    process. It adds a Redis and two processes of its own (a few % of CPU)."""
+
+    def __init__(self, seconds: float, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.n = max(1, int(seconds * rate))
+        self.rate = rate
+        self.result: dict[str, float] = {}
+
+    def run(self) -> None:
+        rp = start_redis()
+        try:
+            import redis
+
+            redis.Redis.from_url(rp.url).xgroup_create("bench:hop", "bench", id="0", mkstream=True)
+            q: mp.Queue = mp.Queue()
+            proc = mp.Process(target=hop_proc, args=(rp.url, "bench:hop", self.n, q))
+            proc.start()
+            asyncio.run(paced(rp.url, "bench:hop", self.n, self.rate))
+            lat = q.get(timeout=120)
+            proc.join()
+            self.result = {"rate_per_s": self.rate, "p50": round(pct(lat, 50), 3), "p99": round(pct(lat, 99), 3)}
+        finally:
+            rp.stop()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -110,6 +147,9 @@ def run_once(a: argparse.Namespace, tier: str, scheduler: str) -> dict[str, Any]
         h0 = scrape_all(ports)
         load0 = os.getloadavg()[0]
         m0 = machine_cpu()
+        probe = BareHop(a.seconds * 0.9, a.probe_rate) if a.probe_rate else None
+        if probe is not None:
+            probe.start()
         t0 = time.monotonic()
         while time.monotonic() - t0 < a.seconds:
             run.sup.poll()
@@ -122,6 +162,8 @@ def run_once(a: argparse.Namespace, tier: str, scheduler: str) -> dict[str, Any]
         gw1 = httpx.get(f"http://127.0.0.1:{ports['gateway']}/status").json()
         h1 = scrape_all(ports)
         universe = len(httpx.get(f"http://127.0.0.1:{ports['quoter']}/status").json().get("markets", []))
+        if probe is not None:
+            probe.join(timeout=60)
     finally:
         run.shutdown()
     t2o0, t2o1 = h0.get("tick_to_order", {}), h1.get("tick_to_order", {})
@@ -138,6 +180,7 @@ def run_once(a: argparse.Namespace, tier: str, scheduler: str) -> dict[str, Any]
         "tick_to_order_p99_ms": ms(quantile(t2o0, t2o1, 0.99)),
         "hops_ms": {hop: {"p50": ms(quantile(h0.get(hop, {}), h1.get(hop, {}), 0.5)),
                           "p99": ms(quantile(h0.get(hop, {}), h1.get(hop, {}), 0.99))} for hop in HOPS},
+        "bare_hop_ms": probe.result if probe is not None else None,
         "cpu_percent": cpu,
         "quote_stale_share": round(stale / (fresh + stale), 4) if fresh + stale > 0 else None,
         "load_avg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
@@ -160,6 +203,9 @@ def main() -> None:
                     help="Basic tier, FIFO then priority scheduler: quote staleness of each")
     ap.add_argument("--nice", type=int, default=0,
                     help="run the system at this niceness (e.g. -10 as root: ahead of other work on a shared machine)")
+    ap.add_argument("--probe-rate", type=float, default=0.0,
+                    help="also time a bare bus hop (bench/bus.py's) at this many messages/s during the window, "
+                         "on its own Redis: the machine's floor for one hop under the system's load (0: off)")
     ap.add_argument("--risk-rate", type=float, default=1000.0,
                     help="risk's write budget in tokens/s for the runs (a runaway guard above the exchange's)")
     a = ap.parse_args()
