@@ -13,9 +13,10 @@
   or cancelled before the retry arrives gets a second order (the soak saw it once during a 2 s latency
   spike). The gateway never asks for it.
 - Every failure is a classified :class:`kmm.kalshi.errors.KalshiError`.
-- Requests go through :class:`kmm.kalshi.http1.Http1Transport` (kept-alive HTTP/1.1, about a third of
-  httpx's own transport's CPU per request); when a proxy is set in the environment (``HTTPS_PROXY``,
-  ``HTTP_PROXY``, ``ALL_PROXY``), httpx's own transport, which knows proxies, is used instead.
+- Requests go through :class:`kmm.kalshi.http1.Http1Pool` (kept-alive HTTP/1.1 on asyncio streams,
+  a fraction of httpx's CPU per request). httpx is used instead when a ``transport`` is given (tests
+  pass a ``MockTransport``) or a proxy is set in the environment (``HTTPS_PROXY``, ``HTTP_PROXY``,
+  ``ALL_PROXY``): httpx knows proxies, the pool does not.
   Connections are kept alive (every connection kept). At most ``max_in_flight`` requests
   run at once, the pool's size: one more waits for a slot at most the request's timeout and otherwise
   fails as :class:`kmm.kalshi.errors.ConnectionFailed` (provably not sent). httpx's own pool must never
@@ -40,7 +41,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -48,7 +49,7 @@ from . import constants as c
 from . import errors as e
 from . import wire
 from .auth import Signer
-from .http1 import Http1Transport
+from .http1 import Http1Pool
 from .ratelimit import RateLimiter, take_prepaid
 
 T = TypeVar("T")
@@ -201,16 +202,29 @@ class KalshiRest:
         self.on_error = on_error
         self._sleep = sleep
         self._rng = rng
+        default_headers = {"Accept": "application/json", "User-Agent": "kmm/0.1", **dict(headers or {})}
+        self._pool: Http1Pool | None = None
+        self._http: httpx.AsyncClient | None = None
         if transport is None and not _proxied():
-            transport = Http1Transport(max_idle=max_in_flight)
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=httpx.Timeout(timeout), transport=transport,
-            limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight),
-            headers={"Accept": "application/json", "User-Agent": "kmm/0.1", **dict(headers or {})},
-        )
+            self._pool = Http1Pool(self.base_url, max_idle=max_in_flight)
+            self._pool_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in default_headers.items()]
+        else:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url, timeout=httpx.Timeout(timeout), transport=transport,
+                limits=httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight),
+                headers=default_headers,
+            )
+
+    @property
+    def pooled(self) -> bool:
+        """True when requests go through :class:`Http1Pool` (False: httpx)."""
+        return self._pool is not None
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def __aenter__(self) -> "KalshiRest":
         return self
@@ -328,26 +342,33 @@ class KalshiRest:
             headers["Content-Type"] = "application/json"
         if self.signer is not None and not path.startswith(c.PUBLIC_PREFIXES):
             headers.update(await self._signed(method, self._prefix + path))
-        kw: dict[str, Any] = {}
-        if timeout is not None:
-            kw["timeout"] = httpx.Timeout(timeout)
         start = time.perf_counter()
         status = 0
         try:
-            resp = await self._http.request(method, path, params=query or None, content=content, headers=headers,
-                                            **kw)
-            status = resp.status_code
+            if self._pool is not None:
+                target = self._prefix + path + (f"?{urlencode(query)}" if query else "")
+                answer = await self._pool.request(
+                    method, target, self._pool_headers + [(k.encode("latin-1"), v.encode("latin-1"))
+                                                          for k, v in headers.items()],
+                    content or b"", self.timeout if timeout is None else timeout)
+                status, body, raw_headers = answer.status, answer.body, answer.headers
+            else:
+                assert self._http is not None
+                kw: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout)}
+                resp = await self._http.request(method, path, params=query or None, content=content,
+                                                headers=headers, **kw)
+                status, body, raw_headers = resp.status_code, resp.content, resp.headers.raw
         except httpx.HTTPError as exc:
             raise e.from_exception(exc, method=method, endpoint=template) from None
         finally:
             if self.on_request is not None:
                 self.on_request(template, method, time.perf_counter() - start, status)
         if status >= 400:
-            raise e.from_response(status, resp.content, method=method, endpoint=template, headers=resp.headers)
-        if not resp.content:
+            raise e.from_response(status, body, method=method, endpoint=template, headers=httpx.Headers(raw_headers))
+        if not body:
             return None
         try:
-            return wire.loads(resp.content)
+            return wire.loads(body)
         except ValueError:
             raise e.ProtocolError("response is not JSON", status=status, method=method,
                                   endpoint=template) from None

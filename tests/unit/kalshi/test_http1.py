@@ -1,7 +1,6 @@
-"""http1: the lean transport against a real local server: keep-alive, bodies, and what each failure means."""
+"""http1: the lean client against a real local server: keep-alive, bodies, and what each failure means."""
 
 import asyncio
-import gzip
 import json
 from collections.abc import Callable
 
@@ -9,7 +8,7 @@ import httpx
 import pytest
 
 from kmm.kalshi import errors as e
-from kmm.kalshi.http1 import Http1Transport
+from kmm.kalshi.http1 import Http1Pool
 from kmm.kalshi.rest import KalshiRest
 
 Answer = Callable[[bytes, bytes], bytes | None]  # (request head, body) -> raw response, or None: hang up
@@ -63,63 +62,82 @@ class Server:
 
 
 @pytest.fixture
-async def client():
-    clients: list[httpx.AsyncClient] = []
+async def pool():
+    pools: list[Http1Pool] = []
 
-    def make(url: str, **kw) -> httpx.AsyncClient:
-        c = httpx.AsyncClient(base_url=url, transport=Http1Transport(), **kw)
-        clients.append(c)
-        return c
+    def make(url: str) -> Http1Pool:
+        p = Http1Pool(url)
+        pools.append(p)
+        return p
 
     yield make
-    for c in clients:
-        await c.aclose()
+    for p in pools:
+        await p.aclose()
 
 
-async def test_requests_share_one_kept_alive_connection_and_carry_method_path_query_and_body(client):
+JSON = [(b"Content-Type", b"application/json")]
+
+
+async def test_requests_share_one_kept_alive_connection_and_carry_method_target_headers_and_body(pool):
     async with Server(lambda head, body: response(body=body or b"{}")) as srv:
-        c = client(srv.url)
-        r1 = await c.post("/trade-api/v2/portfolio/orders", content=b'{"count":1}',
-                          headers={"Content-Type": "application/json"})
-        r2 = await c.get("/trade-api/v2/markets", params={"ticker": "A B", "limit": 2})
-    assert (r1.status_code, r1.json(), r2.json()) == (200, {"count": 1}, {})
+        p = pool(srv.url)
+        r1 = await p.request("POST", "/trade-api/v2/portfolio/orders", JSON, b'{"count":1}', timeout=5)
+        r2 = await p.request("GET", "/trade-api/v2/markets?ticker=A+B&limit=2", [], timeout=5)
+    assert (r1.status, json.loads(r1.body), json.loads(r2.body)) == (200, {"count": 1}, {})
     assert srv.connections == 1
     head1, head2 = srv.requests[0][0], srv.requests[1][0]
     assert head1.startswith(b"POST /trade-api/v2/portfolio/orders HTTP/1.1\r\n")
-    assert b"content-length: 11" in head1.lower() and b"host: 127.0.0.1" in head1.lower()
+    assert b"content-length: 11" in head1.lower() and f"host: 127.0.0.1:{srv.port}".encode() in head1.lower()
+    assert b"content-type: application/json" in head1.lower()
     assert head2.startswith(b"GET /trade-api/v2/markets?ticker=A+B&limit=2 HTTP/1.1\r\n")
+    assert b"content-length" not in head2.lower()
 
 
-async def test_chunked_and_gzipped_bodies_are_read_whole(client):
+async def test_chunked_bodies_are_read_whole_and_keep_the_connection(pool):
     payload = json.dumps({"orders": list(range(50))}).encode()
-    zipped = gzip.compress(payload)
 
     def answer(head: bytes, body: bytes) -> bytes:
         if b"/chunked" in head:
             chunks = [payload[:10], payload[10:]]
             return (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
                     + b"".join(f"{len(x):x};ext=1\r\n".encode() + x + b"\r\n" for x in chunks) + b"0\r\n\r\n")
-        return response(body=zipped, headers="content-encoding: gzip\r\n")
+        return response(status=204, body=b"")
 
     async with Server(answer) as srv:
-        c = client(srv.url)
-        chunked = await c.get("/chunked")
-        zipped_r = await c.get("/gzip")
-        again = await c.get("/chunked")
-    assert chunked.json() == zipped_r.json() == again.json() == {"orders": list(range(50))}
-    assert srv.connections == 1  # both framings left the connection reusable
+        p = pool(srv.url)
+        chunked = await p.request("GET", "/chunked", [])
+        empty = await p.request("DELETE", "/x", JSON, b'{"orders":[]}')
+        again = await p.request("GET", "/chunked", [])
+    assert json.loads(chunked.body) == json.loads(again.body) == {"orders": list(range(50))}
+    assert (empty.status, empty.body) == (204, b"")
+    assert srv.connections == 1
 
 
-async def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused():
-    transport = Http1Transport()
-    async with Server(lambda head, body: response()) as srv, \
-            httpx.AsyncClient(base_url=srv.url, transport=transport) as c:
-        assert (await c.get("/a")).status_code == 200
-        assert transport.idle_connections == 1
+async def test_kalshi_rest_talks_through_the_pool_unless_a_proxy_is_set(monkeypatch):
+    async with Server(lambda head, body: response(body=b'{"balance": 1234}')) as srv:
+        api = KalshiRest(srv.url + "/trade-api/v2", max_retries=0)
+        try:
+            assert await api.request("GET", "/portfolio/balance", params={"a": [1, 2]}) == {"balance": 1234}
+        finally:
+            await api.aclose()
+        monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+        proxied = KalshiRest(srv.url + "/trade-api/v2", max_retries=0)
+        await proxied.aclose()
+    head = srv.requests[0][0]
+    assert head.startswith(b"GET /trade-api/v2/portfolio/balance?a=1%2C2 HTTP/1.1\r\n")
+    assert b"user-agent: kmm/0.1" in head.lower() and b"accept: application/json" in head.lower()
+    assert api.pooled and not proxied.pooled
+
+
+async def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused(pool):
+    async with Server(lambda head, body: response()) as srv:
+        p = pool(srv.url)
+        assert (await p.request("GET", "/a", [])).status == 200
+        assert p.idle_connections == 1
         srv.writers[0].close()  # the server's keep-alive timeout
-        await eventually(lambda: not transport.usable_connections)
-        r = await c.get("/b")
-    assert r.status_code == 200
+        await eventually(lambda: not p.usable_connections)
+        r = await p.request("GET", "/b", [])
+    assert r.status == 200
     assert srv.connections == 2
 
 
@@ -131,17 +149,17 @@ async def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.001)
 
 
-async def test_connection_close_is_honoured(client):
+async def test_connection_close_is_honoured(pool):
     async with Server(lambda head, body: response(headers="connection: close\r\n")) as srv:
-        c = client(srv.url)
-        await c.get("/a")
-        await c.get("/b")
+        p = pool(srv.url)
+        await p.request("GET", "/a", [])
+        await p.request("GET", "/b", [])
     assert srv.connections == 2
 
 
 async def test_a_server_that_hangs_up_after_reading_a_write_leaves_it_ambiguous():
     async with Server(lambda head, body: None) as srv:
-        api = KalshiRest(srv.url + "/trade-api/v2", transport=Http1Transport(), max_retries=0)
+        api = KalshiRest(srv.url + "/trade-api/v2", max_retries=0)
         try:
             with pytest.raises(e.Ambiguous):
                 await api.request("POST", "/portfolio/orders", json={"ticker": "T"})
@@ -155,7 +173,7 @@ async def test_a_server_that_hangs_up_after_reading_a_write_leaves_it_ambiguous(
 async def test_a_refused_connection_is_provably_not_sent():
     async with Server(lambda head, body: response()) as srv:
         url = srv.url
-    api = KalshiRest(url + "/trade-api/v2", transport=Http1Transport(), max_retries=0)
+    api = KalshiRest(url + "/trade-api/v2", max_retries=0)
     try:
         with pytest.raises(e.ConnectionFailed) as info:
             await api.request("POST", "/portfolio/orders", json={"ticker": "T"})
@@ -164,7 +182,7 @@ async def test_a_refused_connection_is_provably_not_sent():
     assert "not sent" in str(info.value)
 
 
-async def test_a_slow_answer_times_out_as_a_read_timeout(client):
+async def test_a_slow_answer_times_out_as_a_read_timeout(pool):
     gate = asyncio.Event()
 
     class Slow(Server):
@@ -175,24 +193,21 @@ async def test_a_slow_answer_times_out_as_a_read_timeout(client):
             await gate.wait()
 
     async with Slow(lambda head, body: response()) as srv:
-        c = client(srv.url, timeout=httpx.Timeout(5.0, read=0.05))
+        p = pool(srv.url)
         with pytest.raises(httpx.ReadTimeout):
-            await c.get("/slow")
+            await p.request("GET", "/slow", [], timeout=0.05)
+        assert p.idle_connections == 0  # the timed-out connection is closed, not kept
         gate.set()
 
 
-async def test_bad_responses_are_protocol_errors(client):
+async def test_bad_responses_are_protocol_errors(pool):
     answers = iter([b"HTTP/1.1 20x OK\r\n\r\n", b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort"])
 
     async with Server(lambda head, body: next(answers)) as srv:
-        c = client(srv.url)
+        p = pool(srv.url)
         with pytest.raises(httpx.RemoteProtocolError, match="status line"):
-            await c.get("/a")
-
-        async def cut_short() -> None:
-            await c.get("/b")
-
-        task = asyncio.create_task(cut_short())
+            await p.request("GET", "/a", [])
+        task = asyncio.create_task(p.request("GET", "/b", []))
         await eventually(lambda: len(srv.requests) == 2)  # the server has sent 5 of 10 bytes: hang up
         srv.writers[-1].transport.abort()
         with pytest.raises(httpx.RemoteProtocolError, match="middle of a response"):
@@ -233,14 +248,15 @@ async def test_https_verifies_the_server_certificate(tmp_path, monkeypatch):
     tls_server = await asyncio.start_server(srv.serve, "127.0.0.1", 0, ssl=server_ctx)
     port = tls_server.sockets[0].getsockname()[1]
     try:
-        async with httpx.AsyncClient(transport=Http1Transport()) as untrusting:
-            with pytest.raises(httpx.ConnectError):  # certifi's bundle does not know our certificate
-                await untrusting.get(f"https://localhost:{port}/a")
+        untrusting = Http1Pool(f"https://localhost:{port}")
+        with pytest.raises(httpx.ConnectError):  # certifi's bundle does not know our certificate
+            await untrusting.request("GET", "/a", [])
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-        async with httpx.AsyncClient(transport=Http1Transport()) as trusting:
-            r = await trusting.get(f"https://localhost:{port}/a")
-            r2 = await trusting.get(f"https://localhost:{port}/b")
-        assert (r.json(), r2.status_code) == ({"ok": True}, 200)
+        trusting = Http1Pool(f"https://localhost:{port}")
+        r = await trusting.request("GET", "/a", [])
+        r2 = await trusting.request("GET", "/b", [])
+        await trusting.aclose()
+        assert (json.loads(r.body), r2.status) == ({"ok": True}, 200)
         assert srv.connections == 1  # the refused handshake never got this far; both requests shared one
     finally:
         for w in srv.writers:
