@@ -131,8 +131,7 @@ class Service:
         await self.publisher.start()
         metrics.init_labels(self.name)
         await self.on_start()
-        gc.collect()
-        gc.freeze()
+        gc.freeze()  # no gc.collect() first: it held the loop ~0.1-0.2 s just as a restarted gateway's dead-man check was due
         for c in self._group_consumers:
             self._reader_tasks.add(self.spawn(c.run(), f"group:{','.join(c.streams)}"))
         for f in self._fanouts:
