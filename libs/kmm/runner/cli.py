@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -397,6 +398,7 @@ class Run:
             self._client = client
             console = LiveConsole(client, f"mode {args.mode}, workdir {self.workdir}", self.runner_rows) if tty else None
             last_line = last_check = 0.0
+            status: threading.Thread | None = None
             self._console = console
             with console if console is not None else contextlib.nullcontext():
                 while stop_at is None or time.monotonic() < stop_at:
@@ -411,12 +413,19 @@ class Run:
                         if console.step(0.1) == QUIT:
                             break
                         continue
-                    if now - last_line >= 5.0:
+                    if now - last_line >= 5.0 and (status is None or not status.is_alive()):
                         last_line = now
-                        self.say(snapshot.one_line(snapshot.collect(client)))
+                        # off the supervision loop: a stopped service makes its status poll wait for the
+                        # timeout, and a child that died meanwhile must not wait that long to be restarted
+                        status = threading.Thread(target=self.status_line, args=(target,), daemon=True)
+                        status.start()
                     time.sleep(0.1)
             self._client = None
             self._console = None
+
+    def status_line(self, target: Target) -> None:
+        with OpsClient(target, timeout=1.0) as client:
+            self.say(snapshot.one_line(snapshot.collect(client)))
 
     def ports(self) -> dict[str, int]:
         return {n: c.spec.http_port for n, c in self.sup.children.items() if c.spec.http_port}
