@@ -19,8 +19,8 @@
   ``ALL_PROXY``): httpx knows proxies, the pool does not.
   Connections are kept alive (every connection kept). At most ``max_in_flight`` requests
   run at once, the pool's size: one more waits for a slot at most the request's timeout and otherwise
-  fails as :class:`kmm.kalshi.errors.ConnectionFailed` (provably not sent). httpx's own pool must never
-  queue: a burst beyond its size (a latency spike with hundreds of orders in flight) ends requests in
+  fails as :class:`kmm.kalshi.errors.ConnectionFailed` (provably not sent). On the httpx path (a given
+  transport, a proxy) httpx's own pool must never queue: a burst beyond its size (a latency spike with hundreds of orders in flight) ends requests in
   ``PoolTimeout`` and leaves their half-made connections counted as busy for good, until every request
   fails (seen in the soak: a gateway cut off from the exchange with 400 orders resting). With ``sign_executor`` RSA-PSS signing (about 1 ms of
   CPU per request) runs on that executor's threads instead of the event loop: ``cryptography``

@@ -10,6 +10,12 @@ import pytest
 from kmm.kalshi import errors as e
 from kmm.kalshi.http1 import Http1Pool
 from kmm.kalshi.rest import KalshiRest
+from tests.helpers import aeventually
+
+
+async def _now(value: bool) -> bool:
+    return value
+
 
 Answer = Callable[[bytes, bytes], bytes | None]  # (request head, body) -> raw response, or None: hang up
 
@@ -135,18 +141,10 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused(
         assert (await p.request("GET", "/a", [])).status == 200
         assert p.idle_connections == 1
         srv.writers[0].close()  # the server's keep-alive timeout
-        await eventually(lambda: not p.usable_connections)
+        await aeventually(lambda: _now(not p.usable_connections), what="the closed connection seen")
         r = await p.request("GET", "/b", [])
     assert r.status == 200
     assert srv.connections == 2
-
-
-async def eventually(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.001)
 
 
 async def test_connection_close_is_honoured(pool):
@@ -208,7 +206,8 @@ async def test_bad_responses_are_protocol_errors(pool):
         with pytest.raises(httpx.RemoteProtocolError, match="status line"):
             await p.request("GET", "/a", [])
         task = asyncio.create_task(p.request("GET", "/b", []))
-        await eventually(lambda: len(srv.requests) == 2)  # the server has sent 5 of 10 bytes: hang up
+        await aeventually(lambda: _now(len(srv.requests) == 2), what="the second request read")
+        # the server has sent 5 of 10 bytes: hang up
         srv.writers[-1].transport.abort()
         with pytest.raises(httpx.RemoteProtocolError, match="middle of a response"):
             await task
