@@ -157,6 +157,7 @@ class Soak:
         self.unsupervised_by_fault: Counter[str] = Counter()
         self.current = "start"  # the fault in progress (or the quiet window after it)
         self.max_gap_with_resting_s = 0.0
+        self.max_gap_by_fault: dict[str, float] = {}
         self.samples = 0
         self.sample_errors = 0
         self.report_id = "0-0"
@@ -287,6 +288,7 @@ class Soak:
                 self.samples += 1
                 if resting:
                     self.max_gap_with_resting_s = max(self.max_gap_with_resting_s, gap)
+                    self.max_gap_by_fault[self.current] = max(self.max_gap_by_fault.get(self.current, 0.0), gap)
                     if gap > DEAD_MAN_S + self.a.cancel_allowance:
                         self.unsupervised_s += dt
                         self.unsupervised_by_fault[self.current] += dt
@@ -629,6 +631,7 @@ class Soak:
             "max_abs_position_over_limit": round(worst / limit, 3),
             "unsupervised_resting_s": round(self.unsupervised_s, 2),
             "max_heartbeat_gap_with_resting_s": round(self.max_gap_with_resting_s, 2),
+            "max_heartbeat_gap_with_resting_by_fault_s": {k: round(v, 2) for k, v in self.max_gap_by_fault.items()},
             "unsupervised_resting_by_fault_s": {k: round(v, 2) for k, v in self.unsupervised_by_fault.items()},
             "recovery_s": dict(self.recoveries),
             "recovery_max_s": {k: max(v) for k, v in self.recoveries.items()},

@@ -210,10 +210,14 @@ class GatewayService(Service):
         self.api = KalshiRest(self.s.kalshi_base_url, signer=self.signer, limiter=self.limiter,
                               timeout=self.s.request_timeout_s, sign_executor=self.signing,
                               **metrics.exchange_hooks())
+        # Risk's silence is read first: when it is already past the timeout, the orders adopted by the
+        # initial reconcile are cancelled before anything else this start does.
+        self.last_heartbeat = time.monotonic() - await self.risk_silent_s()
         if self.trading:
             await self.load_account_limits()
             await self.recover_fills()
             await self.reconcile(initial=True)
+            await self.check_dead_man()
             await self.create_order_group()
             # A create sent by the previous incarnation may still land: place nothing until it has had
             # the time a request may take, then adopt whatever landed.
@@ -225,7 +229,6 @@ class GatewayService(Service):
             self.spawn(self.fills_loop(), "fills")
             self.spawn(self.reconcile_loop(), "reconcile")
         self.reconciled = True
-        self.last_heartbeat = time.monotonic() - await self.risk_silent_s()
         self.consume_group((ORD_APPROVED, RISK_CONTROL), self.on_message)
         self.presign_writes()
         self.spawn(self.sync_loop(), "sync")
@@ -901,16 +904,21 @@ class GatewayService(Service):
             if ticks % 10 == 0:
                 self.export_metrics()
                 self.table.prune()
-            stale = time.monotonic() - self.last_heartbeat > self.s.dead_man_timeout_s
-            if stale and not self.dead_man_fired:
-                self.dead_man_fired = True
-                if not self.table.live() and not self.heard_risk:
-                    log.warning("no risk heartbeat since start and no orders: not quoting")
-                    continue
-                metrics.DEAD_MAN_FIRED.inc()
-                log.error("risk heartbeat stale for %.1fs: dead-man's switch cancels everything",
-                          time.monotonic() - self.last_heartbeat)
-                await self.cancel_everything("dead-man: risk heartbeat stale")
+            await self.check_dead_man()
+
+    async def check_dead_man(self) -> None:
+        """Cancel everything once risk's heartbeat is older than the timeout (fires once per silence)."""
+        stale = time.monotonic() - self.last_heartbeat > self.s.dead_man_timeout_s
+        if not stale or self.dead_man_fired:
+            return
+        self.dead_man_fired = True
+        if not self.table.live() and not self.heard_risk:
+            log.warning("no risk heartbeat since start and no orders: not quoting")
+            return
+        metrics.DEAD_MAN_FIRED.inc()
+        log.error("risk heartbeat stale for %.1fs: dead-man's switch cancels everything",
+                  time.monotonic() - self.last_heartbeat)
+        await self.cancel_everything("dead-man: risk heartbeat stale")
 
     # --- exchange events: fills, order updates, positions ------------------------------------------
     def on_exchange_fill(self, f: wire.Fill, sent_ns: int = 0) -> bool:
@@ -1306,6 +1314,7 @@ class GatewayService(Service):
                                    "stale": round(self.staleness.stale_s, 3)},
             "requests_deferred": self.deferred,
             "presigned_used": self.api.presigned_used if self.api is not None else 0,
+            "http_client": (None if self.api is None else "http1-pool" if self.api.pooled else "httpx"),
             "balance_dollars": money_to_dollars(self.balance) if self.balance is not None else None,
             "rate_tokens": self.limiter.tokens(),
         }

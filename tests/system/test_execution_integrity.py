@@ -104,6 +104,8 @@ def test_nothing_rests_beyond_what_risk_approved_through_faults_and_restarts(cha
     figures: dict[str, Any] = {}
     try:
         eventually(lambda: system.resting_orders(), timeout=60, interval=0.5, what="quotes rest")
+        # the faults below must meet the client the gateway trades with, not the proxy fallback
+        assert system.status("gateway").get("http_client") == "http1-pool"
         eventually(lambda: len(system.fills()) >= 12, timeout=240, interval=1.0, what="informed takers hit us")
 
         # exchange faults on the order paths: 5xx, then timeouts (latency past the gateway's 2 s), then 429s

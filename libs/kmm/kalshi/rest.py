@@ -15,8 +15,9 @@
 - Every failure is a classified :class:`kmm.kalshi.errors.KalshiError`.
 - Requests go through :class:`kmm.kalshi.http1.Http1Pool` (kept-alive HTTP/1.1 on asyncio streams,
   a fraction of httpx's CPU per request). httpx is used instead when a ``transport`` is given (tests
-  pass a ``MockTransport``) or a proxy is set in the environment (``HTTPS_PROXY``, ``HTTP_PROXY``,
-  ``ALL_PROXY``): httpx knows proxies, the pool does not.
+  pass a ``MockTransport``) or the environment proxies the base URL (``HTTPS_PROXY`` or
+  ``HTTP_PROXY`` for its scheme, ``ALL_PROXY``; not when ``NO_PROXY`` names its host): httpx knows
+  proxies, the pool does not.
   Connections are kept alive (every connection kept). At most ``max_in_flight`` requests
   run at once, the pool's size: one more waits for a slot at most the request's timeout and otherwise
   fails as :class:`kmm.kalshi.errors.ConnectionFailed` (provably not sent). On the httpx path (a given
@@ -33,9 +34,10 @@
 """
 
 import asyncio
-import os
 import random
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -168,8 +170,14 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str] | list[tuple[str,
     return out
 
 
-def _proxied() -> bool:
-    return any(os.environ.get(k) or os.environ.get(k.lower()) for k in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"))
+def _proxied(url: str) -> bool:
+    """True when the environment sends requests to ``url`` through a proxy: ``HTTPS_PROXY`` /
+    ``HTTP_PROXY`` for its scheme, or ``ALL_PROXY``, unless ``NO_PROXY`` names its host."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urllib.parse.urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass_environment(parts.hostname or "", proxies)
 
 
 class KalshiRest:
@@ -205,7 +213,7 @@ class KalshiRest:
         default_headers = {"Accept": "application/json", "User-Agent": "kmm/0.1", **dict(headers or {})}
         self._pool: Http1Pool | None = None
         self._http: httpx.AsyncClient | None = None
-        if transport is None and not _proxied():
+        if transport is None and not _proxied(self.base_url):
             self._pool = Http1Pool(self.base_url, max_idle=max_in_flight)
             self._pool_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in default_headers.items()]
         else:

@@ -53,6 +53,9 @@ from .view import collect, fetch
 STOP_ORDER = ["quoter", "selector", "marketdata", "risk", "gateway", "exchange", "redis"]
 WRITE_KEY_ID = "kmm-local-write"
 READ_KEY_ID = "kmm-local-read"
+# While the gateway is down nobody can cancel our resting orders (only it holds the key), and a gateway
+# restarted while risk is silent must cancel them within the dead-man timeout: it is restarted sooner.
+GATEWAY_FIRST_BACKOFF_S = 0.1
 
 
 def _bool(text: str) -> bool:
@@ -292,7 +295,8 @@ class Run:
         for name in SERVICES:
             port = free_port()
             argv = [sys.executable, "-m", "kmm.cli", "service", name]
-            self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port))
+            self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port,
+                                  first_backoff=GATEWAY_FIRST_BACKOFF_S if name == "gateway" else 0.5))
         self.say("services started: " + ", ".join(SERVICES))
         self.say(f"to halt trading: {self.halt_command()}")
         self.say("or from another terminal: kmm status | kmm halt | kmm resume | kmm positions | kmm fills")

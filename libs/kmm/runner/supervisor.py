@@ -1,8 +1,8 @@
 """Process supervisor for the local runner: start, watch, restart with backoff, stop in order.
 
 Each child's stdout and stderr go to ``<logdir>/<name>.log``. A child that exits while the
-supervisor is running is restarted after a backoff that doubles up to ``max_backoff`` and resets
-once the child has stayed up for ``stable_after`` seconds. Every child gets ``PR_SET_PDEATHSIG``
+supervisor is running is restarted after a backoff that starts at its spec's ``first_backoff``,
+doubles up to ``max_backoff`` and resets once the child has stayed up for ``stable_after`` seconds. Every child gets ``PR_SET_PDEATHSIG``
 (:mod:`kmm.runner.pdeathsig`): it receives SIGTERM when the supervising process dies.
 """
 
@@ -23,6 +23,7 @@ class ProcSpec:
     env: dict[str, str] = field(default_factory=dict)
     http_port: int | None = None
     restart: bool = True
+    first_backoff: float = 0.5
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Child:
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     restarts: int = 0
-    backoff: float = 0.5
+    backoff: float = -1.0  # the spec's first_backoff until the first exit
     next_start: float = 0.0
     last_exit: int | None = None
 
@@ -73,8 +74,8 @@ class Supervisor:
             if p is not None and p.poll() is not None:
                 child.last_exit = p.returncode
                 child.proc = None
-                if now - child.started_at > self.stable_after:
-                    child.backoff = 0.5
+                if child.backoff < 0 or now - child.started_at > self.stable_after:
+                    child.backoff = child.spec.first_backoff
                 child.next_start = now + child.backoff
                 events.append(f"{child.spec.name} exited with {p.returncode}; restart in {child.backoff:.1f}s")
                 child.backoff = min(child.backoff * 2, self.max_backoff)

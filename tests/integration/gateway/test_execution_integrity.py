@@ -3,7 +3,8 @@
 - a fill never makes room for more: one approval of 10 rests and fills at most 10 (it was refilled 5×);
 - an approval older than the fills the gateway has seen is refused;
 - a burst of 5xx on the order paths does not end the gateway (one-off tasks were fatal);
-- a gateway restarted while risk is silent cancels what it adopted (the dead-man never armed);
+- a gateway restarted while risk is silent cancels what it adopted (the dead-man never armed), during
+  its start-up when the switch is already due then;
 - an order adopted after a restart, partly filled, is amended with its fills counted (the amend was
   refused forever, burning the write budget);
 - a gateway whose saved fill count Redis lost numbers on from risk's count (the soak lost fills risk
@@ -111,6 +112,22 @@ def test_a_gateway_restarted_while_risk_is_silent_cancels_what_it_adopts(bench: 
     bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
     eventually(lambda: not bench.resting(market), timeout=2 + 5, interval=0.1,
                what="the dead-man cancels the adopted orders")
+    assert bench.gateway_status()["dead_man_fired"] is True
+
+
+def test_a_gateway_restarted_after_risk_went_silent_cancels_before_it_serves(bench: Bench) -> None:
+    market = bench.new_market()
+    bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
+    bench.heartbeats(True)
+    bench.approve(market, bid=(4100, 500), ask=(5900, 500))
+    eventually(lambda: len(bench.resting(market)) == 2, timeout=15, what="both sides rest")
+    bench.heartbeats(False)
+    bench.kill_gateway()
+    assert len(bench.resting(market)) == 2
+    # The restart alone (a process start) takes longer than 0.2 s: the switch is due when it starts, and
+    # start-up (which /livez waits for) cancels the adopted orders, not the dead-man loop's first tick.
+    bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="0.2")
+    assert not bench.resting(market)
     assert bench.gateway_status()["dead_man_fired"] is True
 
 

@@ -119,20 +119,30 @@ async def test_chunked_bodies_are_read_whole_and_keep_the_connection(pool):
     assert srv.connections == 1
 
 
-async def test_kalshi_rest_talks_through_the_pool_unless_a_proxy_is_set(monkeypatch):
+async def test_kalshi_rest_talks_through_the_pool_unless_the_environment_proxies_its_url(monkeypatch):
     async with Server(lambda head, body: response(body=b'{"balance": 1234}')) as srv:
         api = KalshiRest(srv.url + "/trade-api/v2", max_retries=0)
         try:
             assert await api.request("GET", "/portfolio/balance", params={"a": [1, 2]}) == {"balance": 1234}
         finally:
             await api.aclose()
+        for k in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+            monkeypatch.delenv(k, raising=False)
+            monkeypatch.delenv(k.lower(), raising=False)
         monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+        other_scheme = KalshiRest(srv.url + "/trade-api/v2", max_retries=0)  # srv.url is http://
+        await other_scheme.aclose()
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
         proxied = KalshiRest(srv.url + "/trade-api/v2", max_retries=0)
         await proxied.aclose()
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+        bypassed = KalshiRest(srv.url + "/trade-api/v2", max_retries=0)
+        await bypassed.aclose()
     head = srv.requests[0][0]
     assert head.startswith(b"GET /trade-api/v2/portfolio/balance?a=1%2C2 HTTP/1.1\r\n")
     assert b"user-agent: kmm/0.1" in head.lower() and b"accept: application/json" in head.lower()
     assert api.pooled and not proxied.pooled
+    assert other_scheme.pooled and bypassed.pooled
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused(pool):

@@ -1,0 +1,41 @@
+"""The supervisor's restart backoff: from the spec's first backoff, doubling per exit, capped."""
+
+import sys
+from pathlib import Path
+
+from kmm.runner.supervisor import ProcSpec, Supervisor
+from tests.helpers import eventually
+
+EXIT_AT_ONCE = [sys.executable, "-c", "raise SystemExit(3)"]
+
+
+def restart_delays(sup: Supervisor, exits: int) -> list[str]:
+    """The 'restart in Ns' part of the first ``exits`` exit events."""
+    seen: list[str] = []
+
+    def more() -> bool:
+        seen.extend(e.split("restart in ")[1] for e in sup.poll() if "exited with 3" in e)
+        return len(seen) >= exits
+
+    eventually(more, timeout=30, what=f"{exits} exits")
+    return seen[:exits]
+
+
+def test_a_crashing_child_is_restarted_after_a_doubling_backoff_from_its_first(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path, max_backoff=0.4)
+    sup.add(ProcSpec("fast", EXIT_AT_ONCE, first_backoff=0.1))
+    try:
+        assert restart_delays(sup, 4) == ["0.1s", "0.2s", "0.4s", "0.4s"]
+        assert sup.children["fast"].restarts >= 3
+        assert sup.children["fast"].last_exit == 3
+    finally:
+        sup.stop("fast")
+
+
+def test_the_default_first_backoff_is_half_a_second(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    sup.add(ProcSpec("slow", EXIT_AT_ONCE))
+    try:
+        assert restart_delays(sup, 1) == ["0.5s"]
+    finally:
+        sup.stop("slow")
