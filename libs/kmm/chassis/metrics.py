@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 from kmm.kalshi import constants as kc
-from kmm.risk import engine as rk
+from kmm.risk import reasons as rk
 
 # 50 µs … 1 s, roughly ×2 per bucket.
 LATENCY_BUCKETS = (

@@ -19,16 +19,18 @@ Two roundings are offered:
   accumulator of rounding fees pays back whole cents so that an order's fills cost in total what one
   equivalent fill would (we rebate when the accumulator reaches $0.01, which makes that exact).
 For whole-cent prices and whole contracts the two agree on a single fill.
+
+numpy is imported only where an array is handled (an array argument means it is loaded already): the
+gateway, which parses fees on every fill, starts without it.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-
-import numpy as np
 
 from kmm.messages.units import MONEY_SCALE, PRICE_SCALE
 
@@ -109,7 +111,8 @@ def fee_exact_ceil(rate: tuple[int, int], price: Any, count: Any, step: int) -> 
     ``price`` and ``count`` may be int64 arrays (the backtester's cells); products that could overflow
     int64 are done in Python integers, so the result is exact either way."""
     num, den = rate
-    if isinstance(price, np.ndarray) or isinstance(count, np.ndarray):
+    np = sys.modules.get("numpy")
+    if np is not None and (isinstance(price, np.ndarray) or isinstance(count, np.ndarray)):
         price, count = np.asarray(price, np.int64), np.asarray(count, np.int64)
         if num * max(int(np.max(count, initial=0)), 1) * (PRICE_SCALE * PRICE_SCALE // 4) >= 2**62:
             price, count = price.astype(object), count.astype(object)
@@ -158,6 +161,8 @@ def ceil_fee_c(unit_c: Any, contracts: Any) -> Any:
     if isinstance(raw, float):
         v = raw - 1e-9
         return float(math.ceil(v)) if math.isfinite(v) else v  # NaN and ±inf pass through, as np.ceil
+    import numpy as np
+
     return np.ceil(raw - 1e-9)
 
 

@@ -53,41 +53,38 @@ from kmm.risk import fill_seq as fs
 from kmm.risk.approval import Permit, Permits
 from kmm.risk.bucket import TokenBucket
 from kmm.risk.exposure import PAYOUT, event_worst_loss, opening_order_loss, opening_side_loss
+from kmm.risk.reasons import (  # noqa: F401 - re-exported: callers name them as engine attributes
+    ASK_CROSSES_BOOK,
+    AT_POSITION_LIMIT,
+    BAD_COUNT,
+    BID_CROSSES_BOOK,
+    DAILY_LOSS_BREACH,
+    DENIAL_CODES,
+    EXPOSURE_BREACH,
+    EXPOSURE_LIMIT,
+    HALTED_CODE,
+    MANUAL,
+    MARKET_CLOSED,
+    MARKET_UNKNOWN,
+    NEAR_DAILY_LOSS,
+    NEAR_EXPOSURE,
+    NEAR_POSITION_LIMIT,
+    OFF_GRID,
+    POSITION_BREACH,
+    POSITION_LIMIT,
+    RATE_LIMITED,
+    REDUCING_ONLY,
+    RESIZE_REASONS,
+    SELF_CROSSED,
+    STALE_BOOK,
+    VOL_SIZE,
+    WITHIN_LIMITS,
+)
 from kmm.strategy.ticks import TickGrid, tick_grid
 
 OPEN_STATUSES = frozenset({"open", "active"})
 NS_PER_DAY = 86_400 * NS_PER_S
 MAX_PERMITS = 64  # beyond this (a gateway that never reports) the oldest merge, keeping the worst case
-
-# Denial codes
-HALTED_CODE = "halted"
-MARKET_UNKNOWN = "market_unknown"
-MARKET_CLOSED = "market_closed"
-OFF_GRID = "off_grid"
-BAD_COUNT = "bad_count"
-SELF_CROSSED = "self_crossed"
-STALE_BOOK = "stale_book"
-# Resize reasons
-BID_CROSSES_BOOK = "bid_crosses_book"
-ASK_CROSSES_BOOK = "ask_crosses_book"
-VOL_SIZE = "vol_size"
-NEAR_POSITION_LIMIT = "near_position_limit"
-AT_POSITION_LIMIT = "at_position_limit"
-POSITION_LIMIT = "position_limit"
-REDUCING_ONLY = "reducing_only"
-EXPOSURE_LIMIT = "exposure_limit"
-RATE_LIMITED = "rate_limited"  # the side keeps its previous approval
-DENIAL_CODES = (HALTED_CODE, MARKET_UNKNOWN, MARKET_CLOSED, OFF_GRID, BAD_COUNT, SELF_CROSSED, STALE_BOOK)
-RESIZE_REASONS = (BID_CROSSES_BOOK, ASK_CROSSES_BOOK, VOL_SIZE, NEAR_POSITION_LIMIT, AT_POSITION_LIMIT,
-                  POSITION_LIMIT, REDUCING_ONLY, EXPOSURE_LIMIT, RATE_LIMITED)
-# State reasons
-MANUAL = "manual"
-POSITION_BREACH = "position_breach"
-EXPOSURE_BREACH = "exposure_breach"
-DAILY_LOSS_BREACH = "daily_loss_breach"
-NEAR_EXPOSURE = "near_exposure"
-NEAR_DAILY_LOSS = "near_daily_loss"
-WITHIN_LIMITS = "within_limits"
 
 
 @dataclass(frozen=True, slots=True)
