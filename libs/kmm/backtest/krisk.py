@@ -38,9 +38,11 @@ import math
 import numpy as np
 from numba import njit
 
+from kmm import messages as m
 from kmm.jitcache import guard
 from kmm.messages.units import NS_PER_S, PRICE_SCALE
 from kmm.risk import engine as _e
+from kmm.risk import reasons as rs
 from kmm.strategy.quote_core import on_grid
 
 guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
@@ -50,14 +52,14 @@ PAYOUT = PRICE_SCALE
 
 # states and reasons (codes; names in STATE_NAMES / REASON_NAMES)
 ACTIVE, REDUCING, HALTED = 0, 1, 2
-STATE_NAMES = (_e.ACTIVE, _e.REDUCING, _e.HALTED)
+STATE_NAMES = (m.ACTIVE, m.REDUCING, m.HALTED)
 R_NONE, R_MANUAL, R_POSITION, R_EXPOSURE, R_DAILY_LOSS, R_NEAR_EXPOSURE, R_NEAR_DAILY_LOSS = range(7)
-REASON_NAMES = ("", _e.MANUAL, _e.POSITION_BREACH, _e.EXPOSURE_BREACH, _e.DAILY_LOSS_BREACH, _e.NEAR_EXPOSURE,
-                _e.NEAR_DAILY_LOSS)
-# denial codes (the order of kmm.risk.engine.DENIAL_CODES)
+REASON_NAMES = ("", rs.MANUAL, rs.POSITION_BREACH, rs.EXPOSURE_BREACH, rs.DAILY_LOSS_BREACH, rs.NEAR_EXPOSURE,
+                rs.NEAR_DAILY_LOSS)
+# denial codes (the order of kmm.risk.reasons.DENIAL_CODES)
 D_HALTED, D_UNKNOWN, D_CLOSED, D_OFF_GRID, D_BAD_COUNT, D_SELF_CROSSED, D_STALE_BOOK = range(7)
-DENIAL_NAMES = _e.DENIAL_CODES
-assert DENIAL_NAMES[D_CLOSED] == _e.MARKET_CLOSED and DENIAL_NAMES[D_STALE_BOOK] == _e.STALE_BOOK
+DENIAL_NAMES = rs.DENIAL_CODES
+assert DENIAL_NAMES[D_CLOSED] == rs.MARKET_CLOSED and DENIAL_NAMES[D_STALE_BOOK] == rs.STALE_BOOK
 
 # per-cell ints: RC[cell, k]
 (RC_STATE, RC_REASON, RC_LATCH, RC_CASH, RC_DAY, RC_DAY_START, RC_EXPO, RC_HOLD, RC_POSMARK, RC_NBREACH,

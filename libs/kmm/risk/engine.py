@@ -53,13 +53,12 @@ from kmm.risk import fill_seq as fs
 from kmm.risk.approval import Permit, Permits
 from kmm.risk.bucket import TokenBucket
 from kmm.risk.exposure import PAYOUT, event_worst_loss, opening_order_loss, opening_side_loss
-from kmm.risk.reasons import (  # noqa: F401 - re-exported: callers name them as engine attributes
+from kmm.risk.reasons import (
     ASK_CROSSES_BOOK,
     AT_POSITION_LIMIT,
     BAD_COUNT,
     BID_CROSSES_BOOK,
     DAILY_LOSS_BREACH,
-    DENIAL_CODES,
     EXPOSURE_BREACH,
     EXPOSURE_LIMIT,
     HALTED_CODE,
@@ -74,7 +73,6 @@ from kmm.risk.reasons import (  # noqa: F401 - re-exported: callers name them as
     POSITION_LIMIT,
     RATE_LIMITED,
     REDUCING_ONLY,
-    RESIZE_REASONS,
     SELF_CROSSED,
     STALE_BOOK,
     VOL_SIZE,

@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kmm.backtest import krisk as R
-from kmm.messages import APPLIED, ASK, BID, EXPIRED, MarketInfo, QuoteIntent
+from kmm.messages import APPLIED, ASK, BID, EXPIRED, HALTED, MarketInfo, QuoteIntent
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_MS, NS_PER_S
-from kmm.risk.engine import HALTED, RATE_LIMITED, RiskEngine, RiskLimits
+from kmm.risk.engine import RiskEngine, RiskLimits
+from kmm.risk.reasons import RATE_LIMITED
 from kmm.strategy.ticks import LINEAR_CENT, TickGrid
 
 C = COUNT_SCALE

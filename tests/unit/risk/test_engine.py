@@ -10,7 +10,9 @@ from kmm.messages import ACTIVE, APPLIED, ASK, BID, HALTED, REDUCING, MarketInfo
 from kmm.messages.units import MONEY_SCALE
 from kmm.risk import fill_seq
 from kmm.risk.bucket import TokenBucket
-from kmm.risk.engine import (
+from kmm.risk.engine import RiskEngine, RiskLimits, payout_from_exchange
+from kmm.risk.exposure import event_worst_loss, opening_order_loss
+from kmm.risk.reasons import (
     AT_POSITION_LIMIT,
     BID_CROSSES_BOOK,
     DAILY_LOSS_BREACH,
@@ -25,11 +27,7 @@ from kmm.risk.engine import (
     SELF_CROSSED,
     STALE_BOOK,
     VOL_SIZE,
-    RiskEngine,
-    RiskLimits,
-    payout_from_exchange,
 )
-from kmm.risk.exposure import event_worst_loss, opening_order_loss
 
 NS = 1_000_000_000
 

@@ -4,7 +4,7 @@ import time
 from typing import Any
 
 from kmm.messages import Approval, Denial, MarketInfo, QuoteIntent
-from kmm.risk.engine import BID_CROSSES_BOOK
+from kmm.risk.reasons import BID_CROSSES_BOOK
 from kmm_services.risk.service import RiskService, RiskSettings
 
 NS = 1_000_000_000
