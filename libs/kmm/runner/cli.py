@@ -47,7 +47,7 @@ from . import discovery
 from .console import QUIT, LiveConsole
 from .discovery import RunInfo
 from .redis_proc import RedisStartError, free_port, redis_argv, redis_server_binary, wait_until_up
-from .supervisor import ProcSpec, Supervisor
+from .supervisor import FIRST_BACKOFF_S, ProcSpec, Supervisor
 from .view import collect, fetch
 
 STOP_ORDER = ["quoter", "selector", "marketdata", "risk", "gateway", "exchange", "redis"]
@@ -55,7 +55,7 @@ WRITE_KEY_ID = "kmm-local-write"
 READ_KEY_ID = "kmm-local-read"
 # While the gateway is down nobody can cancel our resting orders (only it holds the key), and a gateway
 # restarted while risk is silent must cancel them within the dead-man timeout: it is restarted sooner.
-GATEWAY_FIRST_BACKOFF_S = 0.1
+FIRST_BACKOFF_S_BY_SERVICE = {"gateway": 0.1}
 
 
 def _bool(text: str) -> bool:
@@ -296,7 +296,7 @@ class Run:
             port = free_port()
             argv = [sys.executable, "-m", "kmm.cli", "service", name]
             self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port,
-                                  first_backoff=GATEWAY_FIRST_BACKOFF_S if name == "gateway" else 0.5))
+                                  first_backoff=FIRST_BACKOFF_S_BY_SERVICE.get(name, FIRST_BACKOFF_S)))
         self.say("services started: " + ", ".join(SERVICES))
         self.say(f"to halt trading: {self.halt_command()}")
         self.say("or from another terminal: kmm status | kmm halt | kmm resume | kmm positions | kmm fills")

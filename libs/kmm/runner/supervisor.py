@@ -2,8 +2,9 @@
 
 Each child's stdout and stderr go to ``<logdir>/<name>.log``. A child that exits while the
 supervisor is running is restarted after a backoff that starts at its spec's ``first_backoff``,
-doubles up to ``max_backoff`` and resets once the child has stayed up for ``stable_after`` seconds. Every child gets ``PR_SET_PDEATHSIG``
-(:mod:`kmm.runner.pdeathsig`): it receives SIGTERM when the supervising process dies.
+doubles up to ``max_backoff`` and resets once the child has stayed up for ``stable_after`` seconds.
+Every child gets ``PR_SET_PDEATHSIG`` (:mod:`kmm.runner.pdeathsig`): it receives SIGTERM when the
+supervising process dies.
 """
 
 import os
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from .pdeathsig import preexec
 
+FIRST_BACKOFF_S = 0.5  # a child's first restart delay unless its spec says otherwise
+
 
 @dataclass
 class ProcSpec:
@@ -23,7 +26,7 @@ class ProcSpec:
     env: dict[str, str] = field(default_factory=dict)
     http_port: int | None = None
     restart: bool = True
-    first_backoff: float = 0.5
+    first_backoff: float = FIRST_BACKOFF_S
 
 
 @dataclass
@@ -32,7 +35,7 @@ class Child:
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     restarts: int = 0
-    backoff: float = -1.0  # the spec's first_backoff until the first exit
+    backoff: float = 0.0  # the next restart delay: the spec's first_backoff, set by Supervisor.add
     next_start: float = 0.0
     last_exit: int | None = None
 
@@ -49,7 +52,7 @@ class Supervisor:
         return self.logdir / f"{name}.log"
 
     def add(self, spec: ProcSpec, start: bool = True) -> Child:
-        child = Child(spec)
+        child = Child(spec, backoff=spec.first_backoff)
         self.children[spec.name] = child
         if start:
             self._start(child)
@@ -74,7 +77,7 @@ class Supervisor:
             if p is not None and p.poll() is not None:
                 child.last_exit = p.returncode
                 child.proc = None
-                if child.backoff < 0 or now - child.started_at > self.stable_after:
+                if now - child.started_at > self.stable_after:
                     child.backoff = child.spec.first_backoff
                 child.next_start = now + child.backoff
                 events.append(f"{child.spec.name} exited with {p.returncode}; restart in {child.backoff:.1f}s")
