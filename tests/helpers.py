@@ -1,6 +1,7 @@
 """Test helpers shared by every test tier: polling with a deadline instead of sleeping."""
 
 import asyncio
+import inspect
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -26,14 +27,17 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 
 
 
 async def aeventually(
-    check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.02, what: str = ""
+    check: Callable[[], Awaitable[T] | T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
 ) -> T:
-    """Async form of :func:`eventually`."""
+    """Async form of :func:`eventually`: ``check`` may be a coroutine function or a plain one (a
+    condition on state the event loop changes meanwhile)."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
         try:
-            last = await check()
+            last = check()
+            if inspect.isawaitable(last):
+                last = await last
             if last:
                 return last  # type: ignore[return-value]
         except AssertionError as exc:

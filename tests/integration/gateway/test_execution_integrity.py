@@ -100,15 +100,21 @@ def test_a_burst_of_5xx_on_the_order_paths_does_not_end_the_gateway(bench: Bench
     assert max(per_side.values()) == 1
 
 
-def test_a_gateway_restarted_while_risk_is_silent_cancels_what_it_adopts(bench: Bench) -> None:
+def quotes_left_by_a_gateway_killed_while_risk_is_silent(bench: Bench, bid: int, ask: int) -> str:
+    """Both sides of a new market resting, risk stopped (as under SIGSTOP), the gateway killed: the market."""
     market = bench.new_market()
     bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
     bench.heartbeats(True)
-    bench.approve(market, bid=(4000, 500), ask=(6000, 500))
+    bench.approve(market, bid=(bid, 500), ask=(ask, 500))
     eventually(lambda: len(bench.resting(market)) == 2, timeout=15, what="both sides rest")
-    bench.heartbeats(False)  # risk stops (as under SIGSTOP)…
-    bench.kill_gateway()  # …and the gateway restarts
+    bench.heartbeats(False)
+    bench.kill_gateway()
     assert len(bench.resting(market)) == 2
+    return market
+
+
+def test_a_gateway_restarted_while_risk_is_silent_cancels_what_it_adopts(bench: Bench) -> None:
+    market = quotes_left_by_a_gateway_killed_while_risk_is_silent(bench, 4000, 6000)
     bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
     eventually(lambda: not bench.resting(market), timeout=2 + 5, interval=0.1,
                what="the dead-man cancels the adopted orders")
@@ -116,14 +122,7 @@ def test_a_gateway_restarted_while_risk_is_silent_cancels_what_it_adopts(bench: 
 
 
 def test_a_gateway_restarted_after_risk_went_silent_cancels_before_it_serves(bench: Bench) -> None:
-    market = bench.new_market()
-    bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
-    bench.heartbeats(True)
-    bench.approve(market, bid=(4100, 500), ask=(5900, 500))
-    eventually(lambda: len(bench.resting(market)) == 2, timeout=15, what="both sides rest")
-    bench.heartbeats(False)
-    bench.kill_gateway()
-    assert len(bench.resting(market)) == 2
+    market = quotes_left_by_a_gateway_killed_while_risk_is_silent(bench, 4100, 5900)
     # The restart alone (a process start) takes longer than 0.2 s: the switch is due when it starts, and
     # start-up (which /livez waits for) cancels the adopted orders, not the dead-man loop's first tick.
     bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="0.2")

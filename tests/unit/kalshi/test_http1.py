@@ -12,11 +12,6 @@ from kmm.kalshi.http1 import Http1Pool
 from kmm.kalshi.rest import KalshiRest
 from tests.helpers import aeventually
 
-
-async def _now(value: bool) -> bool:
-    return value
-
-
 Answer = Callable[[bytes, bytes], bytes | None]  # (request head, body) -> raw response, or None: hang up
 
 
@@ -151,7 +146,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused(
         assert (await p.request("GET", "/a", [])).status == 200
         assert p.idle_connections == 1
         srv.writers[0].close()  # the server's keep-alive timeout
-        await aeventually(lambda: _now(not p.usable_connections), what="the closed connection seen")
+        await aeventually(lambda: not p.usable_connections, what="the closed connection seen")
         r = await p.request("GET", "/b", [])
     assert r.status == 200
     assert srv.connections == 2
@@ -216,7 +211,7 @@ async def test_bad_responses_are_protocol_errors(pool):
         with pytest.raises(httpx.RemoteProtocolError, match="status line"):
             await p.request("GET", "/a", [])
         task = asyncio.create_task(p.request("GET", "/b", []))
-        await aeventually(lambda: _now(len(srv.requests) == 2), what="the second request read")
+        await aeventually(lambda: len(srv.requests) == 2, what="the second request read")
         # the server has sent 5 of 10 bytes: hang up
         srv.writers[-1].transport.abort()
         with pytest.raises(httpx.RemoteProtocolError, match="middle of a response"):
