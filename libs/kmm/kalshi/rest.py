@@ -21,14 +21,16 @@
   Connections are kept alive (every connection kept). At most ``max_in_flight`` requests
   run at once, the pool's size: one more waits for a slot at most the request's timeout and otherwise
   fails as :class:`kmm.kalshi.errors.ConnectionFailed` (provably not sent). On the httpx path (a given
-  transport, a proxy) httpx's own pool must never queue: a burst beyond its size (a latency spike with hundreds of orders in flight) ends requests in
-  ``PoolTimeout`` and leaves their half-made connections counted as busy for good, until every request
-  fails (seen in the soak: a gateway cut off from the exchange with 400 orders resting). With ``sign_executor`` RSA-PSS signing (about 1 ms of
-  CPU per request) runs on that executor's threads instead of the event loop: ``cryptography``
-  releases the GIL while it signs, so the loop keeps serving other work meanwhile. :meth:`KalshiRest.presign`
-  signs a request that is likely to come (a path is all a signature covers, with the time) ahead of
-  it, so the request itself does not wait for signing: a presigned header is used once, and only while
-  it is younger than ``presign_max_age_s`` (Kalshi accepts timestamps a few seconds old).
+  transport, a proxy) httpx's own pool must never queue: a burst beyond its size (a latency spike
+  with hundreds of orders in flight) ends requests in ``PoolTimeout`` and leaves their half-made
+  connections counted as busy for good, until every request fails (seen in the soak: a gateway cut
+  off from the exchange with 400 orders resting).
+- With ``sign_executor`` RSA-PSS signing (about 1 ms of CPU per request) runs on that executor's
+  threads instead of the event loop: ``cryptography`` releases the GIL while it signs, so the loop
+  keeps serving other work meanwhile. :meth:`KalshiRest.presign` signs a request that is likely to
+  come (a path is all a signature covers, with the time) ahead of it, so the request itself does not
+  wait for signing: a presigned header is used once, and only while it is younger than
+  ``presign_max_age_s`` (Kalshi accepts timestamps a few seconds old).
 - ``on_request(template, method, seconds, status)`` observes each attempt's duration (status 0 when
   no response arrived); ``on_error(template, error)`` sees each classified failure.
 """
