@@ -11,7 +11,9 @@ server listens (the WS URL is ``ws://127.0.0.1:P/trade-api/ws/v2``, admin ``http
 import argparse
 import asyncio
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -114,6 +116,17 @@ def config_error(args: argparse.Namespace) -> str:
     return ""
 
 
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server on uvloop when it is installed (as the services do): the simulator shares the
+    machine with them, and the stock loop spends about a quarter more CPU on its sockets."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def main(args: argparse.Namespace) -> int:
     problem = config_error(args)
     if problem:
@@ -127,7 +140,7 @@ def main(args: argparse.Namespace) -> int:
         print(text)
         return 0 if ok else 1
     try:
-        asyncio.run(serve(args))
+        run_loop(serve(args))
     except KeyboardInterrupt:
         pass
     return 0
