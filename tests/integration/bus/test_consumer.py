@@ -64,6 +64,34 @@ async def _true(v: bool) -> bool:
     return v
 
 
+async def test_after_batch_runs_after_each_batch_before_the_next_read(r) -> None:
+    """The hook sees every message of its batch handled, and nothing of the next batch: the gateway
+    launches its requests there before the consumer reads again."""
+    pub = Publisher(r, "producer")
+    for i in range(5):
+        pub.publish_nowait(STREAM, trade(i))
+    await pub.flush()
+    log: list[str] = []
+
+    async def handler(msg: Message, d: Delivery) -> None:
+        log.append(msg.msg_id)
+
+    async def after_batch() -> None:
+        log.append("after")
+        if log.count("after") == 1:  # the second batch is published while the first one's hook runs
+            for i in range(5, 8):
+                pub.publish_nowait(STREAM, trade(i))
+            await pub.flush()
+
+    c = GroupConsumer(r, "svc", (STREAM,), handler, config=FAST, after_batch=after_batch)
+    task = await run_consumer(c)
+    await aeventually(lambda: log.count("after") == 2)
+    await stop(c, task)
+    assert log == [*(f"id-{i}" for i in range(5)), "after", *(f"id-{i}" for i in range(5, 8)), "after"]
+    assert (await r.xpending(STREAM, "svc"))["pending"] == 0
+    await pub.close()
+
+
 async def test_poison_goes_to_dlq_and_stream_keeps_flowing(r) -> None:
     await r.xadd(STREAM, {FIELD: b"\xc1\xc1 not msgpack"})
     await r.xadd(STREAM, {b"other": b"x"})

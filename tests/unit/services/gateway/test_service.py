@@ -271,3 +271,38 @@ def test_fills_since_a_time_past_what_redis_can_hold_is_a_clear_error() -> None:
     svc.routes(app)
     r = TestClient(app).get("/fills", params={"since_ms": 2**64})
     assert r.status_code == 422 and "since_ms" in r.text
+
+
+def quoting(svc: GatewayService) -> None:
+    svc.reconciled = svc.heard_risk = True
+    svc.last_heartbeat = time.monotonic()
+
+
+async def test_a_batch_read_while_the_sync_loop_is_idle_is_planned_before_the_next_read() -> None:
+    svc, _ = gateway()
+    quoting(svc)
+    svc.sync_idle = True  # the sync loop waits for work
+    svc.on_approval(approval(bid=(4000, 1000), ask=(4500, 1000)))
+    await svc.after_approvals()
+    assert svc.counts["dry_run_actions"] == 2 and not svc.dirty  # both sides planned, no loop turn needed
+
+
+async def test_a_batch_read_while_the_sync_loop_pauses_waits_for_it() -> None:
+    """Out of tokens (or holding sides) the loop paces its passes: a batch in between does not plan."""
+    svc, _ = gateway()
+    quoting(svc)
+    svc.sync_idle = False
+    svc.sync_pause = 0.05
+    svc.on_approval(approval())
+    await svc.after_approvals()
+    assert svc.counts["dry_run_actions"] == 0 and list(svc.dirty) == ["M"]
+
+
+async def test_an_inline_pass_that_must_pause_hands_the_pause_to_the_sync_loop() -> None:
+    svc, _ = gateway()
+    quoting(svc)
+    svc.sync_idle = True
+    svc.startup_hold_until = time.monotonic() + 60  # placements held: the side waits and is retried
+    svc.on_approval(approval())
+    await svc.after_approvals()
+    assert svc.sync_pause == 0.2 and svc.wake.is_set() and list(svc.dirty) == ["M"]
