@@ -165,8 +165,6 @@ class GatewayService(Service):
         self.dirty: dict[str, None] = {}
         self.last_sent: dict[str, float] = {}
         self.wake = asyncio.Event()
-        self.sync_idle = False  # the sync loop is waiting for work (not pausing for tokens or held sides)
-        self.sync_pause = 0.0  # seconds the sync loop waits before its next pass
         self.state = ACTIVE
         self.last_heartbeat = time.monotonic()  # the dead-man's switch is armed from the start
         self.heard_risk = False
@@ -390,65 +388,56 @@ class GatewayService(Service):
 
     async def sync_loop(self) -> None:
         while True:
-            if self.sync_pause:
-                pause, self.sync_pause = self.sync_pause, 0.0
-                await asyncio.sleep(pause)
-            elif self.wake.is_set():
+            if self.wake.is_set():
                 await asyncio.sleep(0)  # let the rest of the loop run between passes
             else:
-                self.sync_idle = True
                 try:
                     async with asyncio.timeout(0.5):  # no extra task, unlike wait_for: one loop turn less
                         await self.wake.wait()
                 except TimeoutError:
                     pass
-                finally:
-                    self.sync_idle = False
-                if self.sync_pause:
-                    continue  # a pass ran from after_approvals meanwhile and asked for a pause first
             self.wake.clear()
-            self.sync_pause = self.sync_pass()
+            self.expire_allowances()
+            if not self.dirty or not self.quoting_allowed():
+                continue
+            now = time.monotonic()
+            for m in self.dirty:
+                self.waiting.setdefault(m, now)
+            markets = list(self.dirty)
+            self.dirty.clear()
+            actions: list[Action] = []
+            held: list[str] = []
+            for market in markets:
+                planned = self.plan_market(market, now, held)
+                actions += planned
+                if not planned:
+                    self.report_applied(market)
+                    self.waiting.pop(market, None)
+            for market in held:
+                self.dirty[market] = None
+            if actions:
+                deferred = self.execute(actions)
+                for a in actions:
+                    if a.market not in deferred:
+                        self.waiting.pop(a.market, None)
+                for m in deferred:
+                    self.dirty[m] = None
+                if deferred:
+                    await asyncio.sleep(self.s.sync_interval_s)
+                    self.wake.set()
+            elif held:
+                await asyncio.sleep(0.2)
+                self.wake.set()
 
     async def after_approvals(self) -> None:
-        """After each batch read from risk: when the sync loop is idle, plan the batch's markets now
-        rather than on its next turn, then yield once so the requests just launched write to the exchange
-        before the consumer sends its next read (else that read's pipeline runs first)."""
-        if self.sync_idle and self.dirty:
-            self.sync_pause = self.sync_pass()
-            if self.sync_pause:
-                self.wake.set()  # the loop waits the pause out, then passes again
-        await asyncio.sleep(0)
+        """After each batch read from risk, yield once before the next read: the sync loop, woken by the
+        batch, plans it and launches its requests first, and they write to the exchange before the
+        consumer's next read (else that read's pipeline ran between the plan and the requests).
 
-    def sync_pass(self) -> float:
-        """Plan every dirty market and launch what the write budget allows; return how long to wait
-        before the next pass (0: as soon as something changes)."""
-        self.expire_allowances()
-        if not self.dirty or not self.quoting_allowed():
-            return 0.0
-        now = time.monotonic()
-        for m in self.dirty:
-            self.waiting.setdefault(m, now)
-        markets = list(self.dirty)
-        self.dirty.clear()
-        actions: list[Action] = []
-        held: list[str] = []
-        for market in markets:
-            planned = self.plan_market(market, now, held)
-            actions += planned
-            if not planned:
-                self.report_applied(market)
-                self.waiting.pop(market, None)
-        for market in held:
-            self.dirty[market] = None
-        if actions:
-            deferred = self.execute(actions)
-            for a in actions:
-                if a.market not in deferred:
-                    self.waiting.pop(a.market, None)
-            for m in deferred:
-                self.dirty[m] = None
-            return self.s.sync_interval_s if deferred else 0.0
-        return 0.2 if held else 0.0
+        Only the sync loop plans: a request's task puts its orders in the table on its first step, and
+        the loop never passes again before the tasks it launched have taken that step. A second planner
+        here (tried: a pass run inline from this hook) broke that and placed an intent twice in the soak."""
+        await asyncio.sleep(0)
 
     def plan_market(self, market: str, now: float, held: list[str]) -> list[Action]:
         al = self.allow.get(market)

@@ -273,36 +273,16 @@ def test_fills_since_a_time_past_what_redis_can_hold_is_a_clear_error() -> None:
     assert r.status_code == 422 and "since_ms" in r.text
 
 
-def quoting(svc: GatewayService) -> None:
+
+async def test_after_a_batch_the_sync_loop_plans_it_before_the_consumer_reads_again() -> None:
+    svc, _ = gateway()
     svc.reconciled = svc.heard_risk = True
     svc.last_heartbeat = time.monotonic()
-
-
-async def test_a_batch_read_while_the_sync_loop_is_idle_is_planned_before_the_next_read() -> None:
-    svc, _ = gateway()
-    quoting(svc)
-    svc.sync_idle = True  # the sync loop waits for work
-    svc.on_approval(approval(bid=(4000, 1000), ask=(4500, 1000)))
-    await svc.after_approvals()
-    assert svc.counts["dry_run_actions"] == 2 and not svc.dirty  # both sides planned, no loop turn needed
-
-
-async def test_a_batch_read_while_the_sync_loop_pauses_waits_for_it() -> None:
-    """Out of tokens (or holding sides) the loop paces its passes: a batch in between does not plan."""
-    svc, _ = gateway()
-    quoting(svc)
-    svc.sync_idle = False
-    svc.sync_pause = 0.05
-    svc.on_approval(approval())
-    await svc.after_approvals()
-    assert svc.counts["dry_run_actions"] == 0 and list(svc.dirty) == ["M"]
-
-
-async def test_an_inline_pass_that_must_pause_hands_the_pause_to_the_sync_loop() -> None:
-    svc, _ = gateway()
-    quoting(svc)
-    svc.sync_idle = True
-    svc.startup_hold_until = time.monotonic() + 60  # placements held: the side waits and is retried
-    svc.on_approval(approval())
-    await svc.after_approvals()
-    assert svc.sync_pause == 0.2 and svc.wake.is_set() and list(svc.dirty) == ["M"]
+    loop = asyncio.create_task(svc.sync_loop())
+    await asyncio.sleep(0)  # the loop waits for work
+    try:
+        svc.on_approval(approval(bid=(4000, 1000), ask=(4500, 1000)))
+        await svc.after_approvals()  # what the consumer awaits before its next read
+        assert svc.counts["dry_run_actions"] == 2 and not svc.dirty
+    finally:
+        loop.cancel()
