@@ -434,9 +434,7 @@ class GatewayService(Service):
         batch, plans it and launches its requests first, and they write to the exchange before the
         consumer's next read (else that read's pipeline ran between the plan and the requests).
 
-        Only the sync loop plans: a request's task puts its orders in the table on its first step, and
-        the loop never passes again before the tasks it launched have taken that step. A second planner
-        here (tried: a pass run inline from this hook) broke that and placed an intent twice in the soak."""
+        Only the sync loop plans."""
         await asyncio.sleep(0)
 
     def plan_market(self, market: str, now: float, held: list[str]) -> list[Action]:
@@ -546,8 +544,9 @@ class GatewayService(Service):
     def launch(self, coro: Coroutine[Any, Any, None], markets: list[str]) -> None:
         """Run one exchange request concurrently with the others; re-plan its markets when it ends.
 
-        The orders go PENDING_* before the request's first await, so the planner leaves those sides
-        alone until the answer is in."""
+        ``send_places`` / ``send_modify`` / ``send_cancels`` put their orders in PENDING_* when called,
+        before this: the planner leaves those sides alone from the pass that launched the request until
+        its answer is in, whenever the task gets to run."""
         task = asyncio.create_task(coro)
         self.inflight.add(task)
 
@@ -598,10 +597,13 @@ class GatewayService(Service):
         self.table.add(o)
         return o
 
-    async def send_places(self, places: list[Action], single_ok: bool = True) -> None:
+    def send_places(self, places: list[Action], single_ok: bool = True) -> Coroutine[Any, Any, None]:
+        """The orders enter the table now, pending; the returned coroutine sends them."""
+        return self._send_places(places, [self.new_order(a) for a in places], single_ok)
+
+    async def _send_places(self, places: list[Action], orders: list[Order], single_ok: bool) -> None:
         assert self.api is not None
         t0 = time.perf_counter()
-        orders = [self.new_order(a) for a in places]
         for a in places:
             self.observe_t2o(a.market)
         reqs = [NewOrder(ticker=o.market, side=o.side, price=o.price, count=o.count, client_order_id=o.client_order_id,
@@ -717,12 +719,16 @@ class GatewayService(Service):
         self.dirty[o.market] = None
         self.wake.set()
 
-    async def send_modify(self, a: Action) -> None:
-        assert self.api is not None and a.order is not None
+    def send_modify(self, a: Action) -> Coroutine[Any, Any, None]:
+        """The order goes pending now; the returned coroutine sends the amend or decrease."""
+        assert a.order is not None
+        self.table.apply(a.order, "update_sent", a.price, a.count)
+        return self._send_modify(a, a.order)
+
+    async def _send_modify(self, a: Action, o: Order) -> None:
+        assert self.api is not None
         t0 = time.perf_counter()
-        o = a.order
         self.observe_t2o(a.market)
-        self.table.apply(o, "update_sent", a.price, a.count)
         try:
             with prepaid():
                 if a.kind == DECREASE:
@@ -776,11 +782,15 @@ class GatewayService(Service):
             return
         self.apply_exchange_order(o, ex)
 
-    async def send_cancels(self, orders: list[Order], reason: str) -> None:
-        assert self.api is not None
-        t0 = time.perf_counter()
+    def send_cancels(self, orders: list[Order], reason: str) -> Coroutine[Any, Any, None]:
+        """The orders go pending-cancel now; the returned coroutine sends the batch cancel."""
         for o in orders:
             self.table.apply(o, "cancel_sent")
+        return self._send_cancels(orders, reason)
+
+    async def _send_cancels(self, orders: list[Order], reason: str) -> None:
+        assert self.api is not None
+        t0 = time.perf_counter()
         try:
             with prepaid():
                 acks = await self.answered(self.api.batch_cancel([(o.order_id, o.market) for o in orders]), t0)

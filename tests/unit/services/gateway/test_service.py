@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from kmm.kalshi import wire
 from kmm.kalshi.rest import Page
 from kmm.messages import APPLIED, EXPIRED, REFUSED, Approval, ApprovalStatus, Fill, Heartbeat, PositionReport
-from kmm_services.gateway.orders import RESTING, Order
+from kmm_services.gateway.orders import PENDING_CANCEL, PENDING_NEW, PENDING_UPDATE, RESTING, Order
 from kmm_services.gateway.service import GatewayService, GatewaySettings
 
 
@@ -286,3 +286,55 @@ async def test_after_a_batch_the_sync_loop_plans_it_before_the_consumer_reads_ag
         assert svc.counts["dry_run_actions"] == 2 and not svc.dirty
     finally:
         loop.cancel()
+
+
+class HangingApi:
+    """An exchange that never answers: what the table says between launch and answer."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def presign(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    async def _hang(self, what: str) -> Any:
+        self.sent.append(what)
+        await asyncio.Event().wait()
+
+    async def create_order(self, req: Any, resolve_duplicate: bool = False) -> Any:
+        return await self._hang("create")
+
+    async def batch_create(self, reqs: Any) -> Any:
+        return await self._hang("create")
+
+    async def amend_order(self, order_id: str, **kwargs: Any) -> Any:
+        return await self._hang("amend")
+
+    async def batch_cancel(self, items: Any) -> Any:
+        return await self._hang("cancel")
+
+
+async def test_a_launched_request_s_orders_are_pending_before_its_task_runs() -> None:
+    """A second pass in the same loop turn must see the first one's requests in flight, whichever task
+    runs first: the table changes when a request is launched, not when its task starts."""
+    svc, _ = gateway()
+    svc.trading, svc.api = True, HangingApi()  # type: ignore[assignment]
+    svc.reconciled = svc.heard_risk = True
+    svc.last_heartbeat = time.monotonic()
+    bid = Order("kmm-b-0", "M", "bid", 3900, 1000, order_id="o1", status=RESTING)
+    ask = Order("kmm-a-0", "M", "ask", 4600, 1000, order_id="o2", status=RESTING)
+    svc.table.add(bid)
+    svc.table.add(ask)
+    svc.on_approval(approval(bid=(4000, 1000), ask=(0, 0)))  # move the bid, pull the ask
+    svc.execute(svc.plan_market("M", time.monotonic(), []))
+    assert (bid.status, ask.status) == (PENDING_UPDATE, PENDING_CANCEL) and svc.api.sent == []
+    svc.on_approval(approval(market="N", bid=(4000, 1000), intent="i2"))
+    svc.execute(svc.plan_market("N", time.monotonic(), []))
+    placed = svc.table.get("N", "bid")
+    assert placed is not None and placed.status == PENDING_NEW
+    assert svc.plan_market("M", time.monotonic(), []) == [] and svc.plan_market("N", time.monotonic(), []) == []
+    await asyncio.sleep(0)
+    assert sorted(svc.api.sent) == ["amend", "cancel", "create"]
+    for t in list(svc.inflight):
+        t.cancel()
+    await asyncio.gather(*svc.inflight, return_exceptions=True)
