@@ -27,10 +27,10 @@
   off from the exchange with 400 orders resting).
 - With ``sign_executor`` RSA-PSS signing (0.24 ms of CPU per request on the project's machine) runs on
   that executor's threads instead of in the request: ``cryptography`` holds the GIL while it signs,
-  so the process pays it all the same, but not in the request's path. :meth:`KalshiRest.presign` signs a request that is likely to
-  come (a path is all a signature covers, with the time) ahead of it, so the request itself does not
-  wait for signing: a presigned header is used once, and only while it is younger than
-  ``presign_max_age_s`` (Kalshi accepts timestamps a few seconds old).
+  so the process pays it all the same, but not in the request's path. :meth:`KalshiRest.presign`
+  signs a request that is likely to come (a path is all a signature covers, with the time) ahead of
+  it, so the request itself does not wait for signing: a presigned header is used once, and only
+  while it is younger than ``presign_max_age_s`` (Kalshi accepts timestamps a few seconds old).
 - ``on_request(template, method, seconds, status)`` observes each attempt's duration (status 0 when
   no response arrived); ``on_error(template, error)`` sees each classified failure.
 """
