@@ -229,7 +229,7 @@ class GatewayService(Service):
             self.spawn(self.fills_loop(), "fills")
             self.spawn(self.reconcile_loop(), "reconcile")
         self.reconciled = True
-        self.consume_group((ORD_APPROVED, RISK_CONTROL), self.on_message, after_batch=self.after_approvals)
+        self.consume_group((ORD_APPROVED, RISK_CONTROL), self.on_message)
         self.presign_writes()
         self.spawn(self.sync_loop(), "sync")
         self.spawn(self.dead_man_loop(), "dead-man")
@@ -428,14 +428,6 @@ class GatewayService(Service):
             elif held:
                 await asyncio.sleep(0.2)
                 self.wake.set()
-
-    async def after_approvals(self) -> None:
-        """After each batch read from risk, yield once before the next read: the sync loop, woken by the
-        batch, plans it and launches its requests first, and they write to the exchange before the
-        consumer's next read (else that read's pipeline ran between the plan and the requests).
-
-        Only the sync loop plans."""
-        await asyncio.sleep(0)
 
     def plan_market(self, market: str, now: float, held: list[str]) -> list[Action]:
         al = self.allow.get(market)

@@ -4,8 +4,8 @@ Life of a runner:
 1. ensure its group exists on every stream (``XGROUP CREATE <stream> <group> 0 MKSTREAM``,
    BUSYGROUP ignored), then replay this consumer's own pending entries (``XREADGROUP ... 0``) —
    what it held when it died;
-2. read new entries (``>``) in batches, hand each decoded message to the handler, then await
-   ``after_batch`` when given (work the batch asked for runs before the next read is sent), ack the
+2. read new entries (``>``) in batches, hand each decoded message to the handler, yield once (so
+   work the batch woke — a task that launches requests — runs before the next read is sent), ack the
    batch (pipelined with the next read, so a batch costs one round trip);
 3. every ``claim_interval`` move entries delivered ``max_deliveries`` times to ``dlq:<service>``
    (with stream, id, delivery count and reason) and ``XAUTOCLAIM`` the rest of the idle ones,
@@ -58,7 +58,6 @@ class Delivery:
 
 
 Handler = Callable[[Message, Delivery], Awaitable[None]]
-AfterBatch = Callable[[], Awaitable[None]]
 
 
 class Dedupe:
@@ -127,7 +126,6 @@ class GroupConsumer:
         consumer: str | None = None,
         config: ConsumerConfig | None = None,
         group: str | None = None,
-        after_batch: AfterBatch | None = None,
     ) -> None:
         self.redis = redis
         self.service = service
@@ -135,7 +133,6 @@ class GroupConsumer:
         self.consumer = consumer or service
         self.streams = streams
         self.handler = handler
-        self.after_batch = after_batch
         self.config = config or ConsumerConfig()
         self.dedupe = Dedupe(self.config.dedupe_size)
         self.stats = _Stats()
@@ -186,8 +183,7 @@ class GroupConsumer:
                 self.stats.last_read = time.monotonic()
                 if reply:
                     await self._handle_reply(reply, delivery_count=1)
-                    if self.after_batch is not None:
-                        await self.after_batch()
+                    await asyncio.sleep(0)  # what the batch woke goes before the next read's pipeline
             except Exception as exc:
                 if is_connection_error(exc):
                     await self.backoff.wait(exc, self._stopping)

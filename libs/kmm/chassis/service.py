@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 from kmm.bus.bootstrap import missing_groups
 from kmm.bus.connection import connect
-from kmm.bus.consumer import AfterBatch, ConsumerConfig, GroupConsumer, Handler
+from kmm.bus.consumer import ConsumerConfig, GroupConsumer, Handler
 from kmm.bus.fanout import BatchHandler, FanoutReader
 from kmm.bus.publisher import Publisher
 from kmm.bus.retry import is_connection_error
@@ -60,16 +60,13 @@ class Service:
         self.on_fatal: Callable[[int], None] = lambda code: None
 
     # --- wiring used by subclasses ------------------------------------------------------------
-    def consume_group(self, streams: tuple[str, ...], handler: Handler,
-                      after_batch: AfterBatch | None = None) -> GroupConsumer:
+    def consume_group(self, streams: tuple[str, ...], handler: Handler) -> GroupConsumer:
         """Read the logical ``streams`` through this service's group (copies resolved: ``Delivery.stream``
-        is the physical stream, e.g. ``exec:report:quoter``); ``after_batch`` is awaited after each batch
-        read is handled, before the next read."""
+        is the physical stream, e.g. ``exec:report:quoter``)."""
         assert self.redis is not None
         cfg = ConsumerConfig(max_deliveries=self.settings.max_deliveries, claim_idle_ms=self.settings.claim_idle_ms)
         physical = tuple(group_stream(s, self.name) for s in streams)
-        c = GroupConsumer(self.redis, self.name, physical, handler, consumer=self.settings.consumer_name, config=cfg,
-                          after_batch=after_batch)
+        c = GroupConsumer(self.redis, self.name, physical, handler, consumer=self.settings.consumer_name, config=cfg)
         self._group_consumers.append(c)
         return c
 

@@ -274,20 +274,6 @@ def test_fills_since_a_time_past_what_redis_can_hold_is_a_clear_error() -> None:
 
 
 
-async def test_after_a_batch_the_sync_loop_plans_it_before_the_consumer_reads_again() -> None:
-    svc, _ = gateway()
-    svc.reconciled = svc.heard_risk = True
-    svc.last_heartbeat = time.monotonic()
-    loop = asyncio.create_task(svc.sync_loop())
-    await asyncio.sleep(0)  # the loop waits for work
-    try:
-        svc.on_approval(approval(bid=(4000, 1000), ask=(4500, 1000)))
-        await svc.after_approvals()  # what the consumer awaits before its next read
-        assert svc.counts["dry_run_actions"] == 2 and not svc.dirty
-    finally:
-        loop.cancel()
-
-
 class HangingApi:
     """An exchange that never answers: what the table says between launch and answer."""
 
