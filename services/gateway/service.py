@@ -1316,6 +1316,7 @@ class GatewayService(Service):
                              "status": o.status} for o in live],
             "orders_placed": self.counts["placed"],
             "fills": self.counts["fills"],
+            "fill_seq": {m: a.fill_seq for m, a in self.allow.items() if a.fill_seq},
             "counts": self.counts,
             "illegal_transitions": self.table.illegal,
             "tick_to_order_p50_ms": p50,

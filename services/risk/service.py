@@ -304,6 +304,7 @@ class RiskService(Service):
             "pnl_dollars": money_to_dollars(e.value(), 6),
             "daily_pnl_dollars": money_to_dollars(e.daily_pnl(), 6),
             "counts": self.counts,
+            "fills_booked": e.fills_booked(),
             "fill_seq": {m: r.fill_seq for m, r in e.markets.items() if r.fill_seq},
             "fills_applied": {m: r.fills for m, r in e.markets.items() if r.fills},
             "settled": {m: r.settled for m, r in e.markets.items() if r.settled},
@@ -322,7 +323,7 @@ class RiskService(Service):
         st = self.state()
         return {
             "summary": (f"state {st['state']}, approved {self.counts['approved']}, denied {self.counts['denied']}, "
-                        f"fills {self.counts['fills']}, positions {len(st['positions'])}, "
+                        f"fills {st['fills_booked']}, positions {len(st['positions'])}, "
                         f"PnL ${st['pnl_dollars']}"),
             **st,
         }
@@ -358,7 +359,7 @@ class RiskService(Service):
                     "daily_pnl_dollars": money_to_dollars(e.daily_pnl(), 6),
                     "max_daily_loss_dollars": money_to_dollars(lim.max_daily_loss, 6),
                     "position_limit_contracts": count_to_fp(lim.position_limit),
-                    "counts": self.counts}
+                    "fills_booked": e.fills_booked(), "counts": self.counts}
 
         @app.post("/halt")
         async def halt(body: dict[str, Any] | None = Body(default=None)) -> dict[str, Any]:  # noqa: B008

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kmm.runner.redis_proc import redis_server_binary
@@ -131,25 +132,53 @@ def test_sighup_stops_cleanly_with_exit_0(runner: Runner) -> None:
 
 def test_a_timed_run_ends_flat_and_its_summary_is_the_exchanges_record(tmp_path: Path) -> None:
     """The summary is taken after the quoter pulled its quotes and the gateway's orders are gone, so
-    its fills are the session's and the exchange's: no fill lands between the summary and the stop."""
+    its fills are the session's and the exchange's: no fill lands between the summary and the stop.
+    Risk is killed once after the first fill: its restart must not make the wind-down wait for fills
+    it booked before (its own counter starts again at 0) nor take them out of the summary."""
     if redis_server_binary() is None:
         pytest.skip("redis-server not on PATH")
     env = {k: v for k, v in os.environ.items() if k != "RUN_SECONDS"}
-    out = tmp_path / "summary.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "kmm.cli", "run", "--seconds", "25", "--markets", "6", "--speed", "10",
-         "--workdir", str(tmp_path), "--view", "lines", "--summary-json", str(out)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=180,
+    out, ports = tmp_path / "summary.json", tmp_path / "ports.json"
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kmm.cli", "run", "--seconds", "30", "--markets", "6", "--speed", "10",
+         "--workdir", str(tmp_path), "--view", "lines", "--summary-json", str(out), "--ports-file", str(ports)],
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = Runner(proc, tmp_path, {})
+    try:
+        def gateway_filled() -> bool:
+            assert proc.poll() is None, f"kmm run exited {proc.returncode}: {run.log()}"
+            port = json.loads(ports.read_text() or "{}").get("gateway") if ports.exists() else None
+            if port is None:
+                return False
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/status", timeout=2).json()["fills"] > 0
+            except httpx.HTTPError:
+                return False
+
+        eventually(gateway_filled, timeout=25, interval=0.2, what="the run's first fill")
+        risk = [pid for pid in children(proc.pid) if role(pid) == "risk"]
+        assert len(risk) == 1, {pid: role(pid) for pid in children(proc.pid)}
+        os.kill(risk[0], signal.SIGKILL)
+        assert proc.wait(120) == 0, run.log()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+    text = (tmp_path / "run.log").read_text(errors="replace")
     summary = json.loads(out.read_text())
     services, session = summary["services"], summary["session"]
+    assert services["risk"]["restarts"] == 1
+    assert "has not booked every fill" not in text and "still has orders open" not in text
     assert summary["resting_orders_after_stop"] == 0
     assert services["gateway"]["open_orders"] == []
     assert services["quoter"]["intents"] > 0  # the quoter's row is what it said before it stopped
     fills = services["gateway"]["fills"]
-    assert services["risk"]["counts"]["fills"] == fills == session["overall"]["fills"]
+    assert 0 < fills == services["risk"]["fills_booked"] == session["overall"]["fills"] == summary["totals"]["fills"]
+    assert services["risk"]["fill_seq"] == services["gateway"]["fill_seq"]
     venue = session["venue"]
     assert venue["agrees"], venue["mismatches"]
     assert venue["contracts_traded"] == session["overall"]["bought_contracts"] + session["overall"]["sold_contracts"]
-    assert "the session's fills and the exchange's record" in proc.stdout
+    assert "the session's fills and the exchange's record" in text

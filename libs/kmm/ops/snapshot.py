@@ -103,7 +103,7 @@ def system_summary(snap: dict[str, Any]) -> dict[str, Any]:
         "exposure_dollars": r.get("exposure_dollars"), "max_exposure_dollars": r.get("max_exposure_dollars"),
         "pnl_dollars": r.get("pnl_dollars"), "daily_pnl_dollars": r.get("daily_pnl_dollars"),
         "max_daily_loss_dollars": r.get("max_daily_loss_dollars"),
-        "fills": (r.get("counts") or {}).get("fills", gw.get("fills")),
+        "fills": r.get("fills_booked", gw.get("fills")),
         "denied": (r.get("counts") or {}).get("denied"),
         "open_orders": len(gw.get("open_orders", [])),
         "tick_to_order_p50_ms": gw.get("tick_to_order_p50_ms"), "tick_to_order_p99_ms": gw.get("tick_to_order_p99_ms"),

@@ -451,6 +451,10 @@ class RiskEngine:
                 total -= m.c_orders
         return total
 
+    def fills_booked(self) -> int:
+        """Our fills in the ledger, every market (restored at start, so a restart does not reset it)."""
+        return sum(m.fills for m in self.markets.values())
+
     def value(self) -> int:
         """Cash plus positions marked to mid (µ$)."""
         return self.cash + self._tot_value

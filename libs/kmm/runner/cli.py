@@ -457,8 +457,7 @@ class Run:
                 self.say(f"the gateway still has orders open after {timeout_s:.0f} s; its stop cancels them")
                 return
             while time.monotonic() < deadline:
-                fills = status("gateway").get("fills")
-                if fills is not None and fills == status("risk").get("counts", {}).get("fills"):
+                if fills_booked(status("gateway"), status("risk")):
                     return
                 time.sleep(0.1)
             self.say("risk has not booked every fill the gateway reported; the summary shows both")
@@ -608,12 +607,21 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def fills_booked(gateway: dict[str, Any], risk: dict[str, Any]) -> bool:
+    """Whether risk has booked every fill the gateway reported, market by market: each side keeps its
+    fill sequence per market across restarts (the services' fill counters start again at 0)."""
+    if "fill_seq" not in gateway or "fill_seq" not in risk:
+        return False
+    booked = risk["fill_seq"]
+    return all(booked.get(market, 0) >= seq for market, seq in gateway["fill_seq"].items())
+
+
 def totals(summary: dict[str, Any]) -> dict[str, Any]:
     s = summary["services"]
     gw = s.get("gateway", {})
     risk = s.get("risk", {})
     return {
-        "fills": gw.get("fills", 0),
+        "fills": risk.get("fills_booked", gw.get("fills", 0)),
         "orders_placed": gw.get("orders_placed", 0),
         "pnl_dollars": risk.get("pnl_dollars", "0"),
         "markets_quoted": len(s.get("quoter", {}).get("markets", [])),

@@ -26,7 +26,7 @@ def snap(state: str = "ACTIVE") -> dict[str, Any]:
         "risk": {"state": state, "reason": "operator" if state == "HALTED" else "",
                  "exposure_dollars": "12.345678", "max_exposure_dollars": "2000.000000",
                  "pnl_dollars": "-0.125000", "daily_pnl_dollars": "-0.125000", "max_daily_loss_dollars": "200.000000",
-                 "counts": {"fills": 3, "denied": 1},
+                 "fills_booked": 3, "counts": {"fills": 1, "denied": 1},  # risk restarted after 2 fills
                  "markets": [{"market": "M-A", "position": "-7.50", "limit": "150.00", "pnl": "-0.125000",
                               "realized": "0.1", "unrealized": "-0.2", "fees": "0.025",
                               "fills": 3, "best_bid": 4000, "best_ask": 4200,

@@ -257,6 +257,7 @@ def test_a_halt_and_the_day_survive_a_restart() -> None:
     assert reborn.state == HALTED and reborn.state_reason == "operator"
     assert reborn.daily_pnl() == pnl and reborn.cash == engine.cash
     assert reborn.markets["SOLO"].fill_seq == 1
+    assert reborn.fills_booked() == engine.fills_booked() == 1  # what the status line shows as fills
     assert not reborn.on_fill("SOLO", BID, 5000, 2000, seq=1)  # already applied before the restart
 
 

@@ -1,0 +1,25 @@
+"""The runner's wind-down test of "risk has booked every fill the gateway reported"."""
+
+from kmm.runner.cli import fills_booked
+
+
+def test_booked_when_risk_has_each_markets_last_sequence_whatever_the_counters_say() -> None:
+    gateway = {"fills": 10, "fill_seq": {"A": 6, "B": 4}}
+    risk = {"counts": {"fills": 4}, "fill_seq": {"A": 6, "B": 4}}  # risk restarted: its counter began at 0
+    assert fills_booked(gateway, risk)
+
+
+def test_not_booked_while_a_market_is_behind_or_missing() -> None:
+    assert not fills_booked({"fill_seq": {"A": 6, "B": 4}}, {"fill_seq": {"A": 6, "B": 3}})
+    assert not fills_booked({"fill_seq": {"A": 6, "B": 4}}, {"fill_seq": {"A": 6}})
+
+
+def test_a_risk_ahead_of_the_gateway_has_booked_it() -> None:
+    """A gateway that lost its sequence catches up from risk's approvals; risk is then ahead."""
+    assert fills_booked({"fill_seq": {"A": 2}}, {"fill_seq": {"A": 5}})
+    assert fills_booked({"fill_seq": {}}, {"fill_seq": {}})
+
+
+def test_a_service_that_did_not_answer_has_not_booked_anything() -> None:
+    assert not fills_booked({}, {"fill_seq": {"A": 1}})
+    assert not fills_booked({"fill_seq": {"A": 1}}, {})
