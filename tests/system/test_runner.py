@@ -182,3 +182,4 @@ def test_a_timed_run_ends_flat_and_its_summary_is_the_exchanges_record(tmp_path:
     assert venue["agrees"], venue["mismatches"]
     assert venue["contracts_traded"] == session["overall"]["bought_contracts"] + session["overall"]["sold_contracts"]
     assert "the session's fills and the exchange's record" in text
+    assert "(fill_to_risk: since the risk's restart #1)" in text

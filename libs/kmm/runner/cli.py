@@ -545,6 +545,10 @@ def print_summary(summary: dict[str, Any]) -> None:
     totals = summary.get("totals", {})
     for k, v in totals.items():
         print(f"  {k}: {v}")
+    for name, what in (("gateway", "orders_placed and tick_to_order"), ("risk", "fill_to_risk")):
+        restarts = summary["services"].get(name, {}).get("restarts", 0)
+        if restarts:  # those figures are the process's own: they count from its last start
+            print(f"  ({what}: since the {name}'s restart #{restarts})")
     if summary.get("resting_orders_after_stop") is not None:
         print(f"  resting orders at the exchange after stop: {summary['resting_orders_after_stop']}")
     session = summary.get("session")

@@ -1,6 +1,6 @@
 """The runner's wind-down test of "risk has booked every fill the gateway reported"."""
 
-from kmm.runner.cli import fills_booked
+from kmm.runner.cli import fills_booked, print_summary
 
 
 def test_booked_when_risk_has_each_markets_last_sequence_whatever_the_counters_say() -> None:
@@ -23,3 +23,13 @@ def test_a_risk_ahead_of_the_gateway_has_booked_it() -> None:
 def test_a_service_that_did_not_answer_has_not_booked_anything() -> None:
     assert not fills_booked({}, {"fill_seq": {"A": 1}})
     assert not fills_booked({"fill_seq": {"A": 1}}, {})
+
+
+def test_the_summary_says_which_figures_count_from_a_restart(capsys) -> None:
+    summary = {"services": {"gateway": {"restarts": 1, "summary": "open 0"}, "risk": {"restarts": 0}},
+               "totals": {"fills": 12, "orders_placed": 17}, "workdir": "/tmp/run"}
+    print_summary(summary)
+    out = capsys.readouterr().out
+    assert "  fills: 12\n" in out and "  orders_placed: 17\n" in out
+    assert "(orders_placed and tick_to_order: since the gateway's restart #1)" in out
+    assert "risk's restart" not in out
