@@ -1308,7 +1308,7 @@ class GatewayService(Service):
         return {
             "summary": (f"state {self.state}{' DEAD-MAN' if self.dead_man_fired else ''}, open {len(live)}, "
                         f"placed {self.counts['placed']}, fills {self.counts['fills']}, "
-                        f"tick-to-order p50 {p50} ms p99 {p99} ms"),
+                        + (f"tick-to-order p50 {p50} ms p99 {p99} ms" if p50 is not None else "tick-to-order -")),
             "state": self.state,
             "dead_man_fired": self.dead_man_fired,
             "private_feed": self.feed_up,

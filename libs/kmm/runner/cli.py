@@ -544,7 +544,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  {name:<11} restarts {s.get('restarts', 0):<3} {line}")
     totals = summary.get("totals", {})
     for k, v in totals.items():
-        print(f"  {k}: {v}")
+        print(f"  {k}: {'-' if v is None else v}")
     for name, what in (("gateway", "orders_placed and tick_to_order"), ("risk", "fill_to_risk")):
         restarts = summary["services"].get(name, {}).get("restarts", 0)
         if restarts:  # those figures are the process's own: they count from its last start

@@ -27,9 +27,9 @@ def test_a_service_that_did_not_answer_has_not_booked_anything() -> None:
 
 def test_the_summary_says_which_figures_count_from_a_restart(capsys) -> None:
     summary = {"services": {"gateway": {"restarts": 1, "summary": "open 0"}, "risk": {"restarts": 0}},
-               "totals": {"fills": 12, "orders_placed": 17}, "workdir": "/tmp/run"}
+               "totals": {"fills": 12, "orders_placed": 17, "tick_to_order_p50_ms": None}, "workdir": "/tmp/run"}
     print_summary(summary)
     out = capsys.readouterr().out
-    assert "  fills: 12\n" in out and "  orders_placed: 17\n" in out
+    assert "  fills: 12\n" in out and "  orders_placed: 17\n" in out and "  tick_to_order_p50_ms: -\n" in out
     assert "(orders_placed and tick_to_order: since the gateway's restart #1)" in out
     assert "risk's restart" not in out
