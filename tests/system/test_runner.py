@@ -130,6 +130,19 @@ def test_sighup_stops_cleanly_with_exit_0(runner: Runner) -> None:
     assert not [p for p, t in runner.kids.items() if alive(p, t)]
 
 
+def test_a_dead_simulator_stops_the_run_instead_of_starting_a_new_exchange(runner: Runner) -> None:
+    """The simulator keeps its book, orders and our account in memory only: a new one would be a
+    different exchange from the one risk's ledger traded on, so the run stops, says why, exits 1."""
+    sim = [pid for pid in runner.kids if role(pid) == "exchange"]
+    assert len(sim) == 1, {pid: role(pid) for pid in runner.kids}
+    os.kill(sim[0], signal.SIGKILL)
+    assert runner.proc.wait(90) == 1, runner.log()
+    log = runner.log()
+    assert "the exchange simulator exited with -9" in log and "stopping the run" in log
+    assert "exchange restarted" not in log
+    assert not [p for p, t in runner.kids.items() if alive(p, t)]
+
+
 def test_a_timed_run_ends_flat_and_its_summary_is_the_exchanges_record(tmp_path: Path) -> None:
     """The summary is taken after the quoter pulled its quotes and the gateway's orders are gone, so
     its fills are the session's and the exchange's: no fill lands between the summary and the stop.

@@ -185,6 +185,7 @@ class Run:
         self.resting_after_stop: int | None = None
         self.venue_positions: list[dict[str, Any]] | None = None
         self.before_stop: dict[str, dict[str, Any]] = {}
+        self.venue_lost = False
 
     def say(self, text: str) -> None:
         if self._console is not None:  # the console owns the screen: show it there
@@ -248,7 +249,9 @@ class Run:
                 "--markets", str(self.args.markets), "--speed", str(self.args.speed), "--ready-file", str(ready),
                 "--tier", self.args.tier,
                 "--key", f"{WRITE_KEY_ID}:{keys / 'write.pub.pem'}", "--key", f"{READ_KEY_ID}:{keys / 'read.pub.pem'}"]
-        self.sup.add(ProcSpec("exchange", argv, http_port=port))
+        # not restarted: its book, orders and our account live only in its memory, so a new one would be
+        # a different exchange from the one the services and risk's ledger traded on (see loop)
+        self.sup.add(ProcSpec("exchange", argv, http_port=port, restart=False))
         deadline = time.monotonic() + 60
         while not ready.exists():
             if not self.sup.alive("exchange") or time.monotonic() > deadline:
@@ -409,6 +412,8 @@ class Run:
                     for e in self.sup.poll():
                         self.events.append(e)
                         self.say(e)
+                    if self.simulator_died():
+                        break
                     now = time.monotonic()
                     if not self.published and now - last_check >= 0.5:
                         last_check = now
@@ -427,6 +432,17 @@ class Run:
             self._client = None
             self._console = None
 
+    def simulator_died(self) -> bool:
+        """The simulator exited: say why the run stops instead of starting a new one."""
+        ex = self.sup.children.get("exchange")
+        if ex is None or ex.proc is not None or ex.last_exit is None:
+            return False
+        self.venue_lost = True
+        self.say(f"the exchange simulator exited with {ex.last_exit} (see {self.sup.log_path('exchange')}); "
+                 "its book, orders and our account lived only in its memory, so a new one would be a different "
+                 "exchange: stopping the run")
+        return True
+
     def status_line(self, target: Target) -> None:
         with OpsClient(target, timeout=1.0) as client:
             self.say(snapshot.one_line(snapshot.collect(client)))
@@ -443,6 +459,8 @@ class Run:
             if "quoter" not in self.sup.children or "gateway" not in self.sup.children:
                 return
             self.sup.stop("quoter")
+            if self.venue_lost:  # nothing can be cancelled or filled any more: no point waiting
+                return
             deadline = time.monotonic() + timeout_s
 
             def status(name: str) -> dict[str, Any]:
@@ -577,7 +595,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         run.start_all()
         run.loop()
-        run.say("stopping: the quoter pulls its quotes, the gateway cancels what is left, then the venue")
+        if not run.venue_lost:
+            run.say("stopping: the quoter pulls its quotes, the gateway cancels what is left, then the venue")
     except KeyboardInterrupt:
         run.say("interrupted; stopping (the quoter pulls its quotes, the gateway cancels what is left)")
     except BaseException:
@@ -601,6 +620,8 @@ def main(args: argparse.Namespace) -> int:
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary, indent=2, default=str))
     bad = {n: c for n, c in codes.items() if c not in (0, None, -signal.SIGTERM)}
+    if run.venue_lost:
+        bad.setdefault("exchange", codes.get("exchange"))
     if bad:
         print(f"services exited badly: {bad}", file=sys.stderr)
         return 1

@@ -80,7 +80,8 @@ class Supervisor:
                 if now - child.started_at > self.stable_after:
                     child.backoff = child.spec.first_backoff
                 child.next_start = now + child.backoff
-                events.append(f"{child.spec.name} exited with {p.returncode}; restart in {child.backoff:.1f}s")
+                events.append(f"{child.spec.name} exited with {p.returncode}"
+                              + (f"; restart in {child.backoff:.1f}s" if child.spec.restart else ""))
                 child.backoff = min(child.backoff * 2, self.max_backoff)
             if child.proc is None and child.spec.restart and child.next_start and now >= child.next_start:
                 child.restarts += 1

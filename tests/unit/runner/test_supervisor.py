@@ -39,3 +39,16 @@ def test_the_default_first_backoff_is_half_a_second(tmp_path: Path) -> None:
         assert restart_delays(sup, 1) == ["0.5s"]
     finally:
         sup.stop("slow")
+
+
+def test_a_child_that_is_not_restarted_says_only_that_it_exited(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    sup.add(ProcSpec("once", EXIT_AT_ONCE, restart=False))
+    seen: list[str] = []
+    try:
+        eventually(lambda: bool(seen.extend(sup.poll()) or seen), timeout=30, what="the exit")
+        assert seen == ["once exited with 3"]
+        assert not [e for e in sup.poll() if "restarted" in e]
+        assert sup.children["once"].restarts == 0 and sup.children["once"].proc is None
+    finally:
+        sup.stop("once")
