@@ -1305,10 +1305,10 @@ class GatewayService(Service):
     def status(self) -> dict[str, Any]:
         live = self.table.live()
         p50, p99 = self.t2o_ms(0.5), self.t2o_ms(0.99)
+        t2o = f"p50 {p50} ms p99 {p99} ms" if p50 is not None else "-"
         return {
             "summary": (f"state {self.state}{' DEAD-MAN' if self.dead_man_fired else ''}, open {len(live)}, "
-                        f"placed {self.counts['placed']}, fills {self.counts['fills']}, "
-                        + (f"tick-to-order p50 {p50} ms p99 {p99} ms" if p50 is not None else "tick-to-order -")),
+                        f"placed {self.counts['placed']}, fills {self.counts['fills']}, tick-to-order {t2o}"),
             "state": self.state,
             "dead_man_fired": self.dead_man_fired,
             "private_feed": self.feed_up,

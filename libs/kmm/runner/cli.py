@@ -475,7 +475,7 @@ class Run:
                 self.say(f"the gateway still has orders open after {timeout_s:.0f} s; its stop cancels them")
                 return
             while time.monotonic() < deadline:
-                if fills_booked(status("gateway"), status("risk")):
+                if risk_booked_every_fill(status("gateway"), status("risk")):
                     return
                 time.sleep(0.1)
             self.say("risk has not booked every fill the gateway reported; the summary shows both")
@@ -632,7 +632,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def fills_booked(gateway: dict[str, Any], risk: dict[str, Any]) -> bool:
+def risk_booked_every_fill(gateway: dict[str, Any], risk: dict[str, Any]) -> bool:
     """Whether risk has booked every fill the gateway reported, market by market: each side keeps its
     fill sequence per market across restarts (the services' fill counters start again at 0)."""
     if "fill_seq" not in gateway or "fill_seq" not in risk:

@@ -1,28 +1,28 @@
-"""The runner's wind-down test of "risk has booked every fill the gateway reported"."""
+"""The runner's wind-down check that risk has booked every fill the gateway reported, and its summary."""
 
-from kmm.runner.cli import fills_booked, print_summary
+from kmm.runner.cli import print_summary, risk_booked_every_fill
 
 
 def test_booked_when_risk_has_each_markets_last_sequence_whatever_the_counters_say() -> None:
     gateway = {"fills": 10, "fill_seq": {"A": 6, "B": 4}}
     risk = {"counts": {"fills": 4}, "fill_seq": {"A": 6, "B": 4}}  # risk restarted: its counter began at 0
-    assert fills_booked(gateway, risk)
+    assert risk_booked_every_fill(gateway, risk)
 
 
 def test_not_booked_while_a_market_is_behind_or_missing() -> None:
-    assert not fills_booked({"fill_seq": {"A": 6, "B": 4}}, {"fill_seq": {"A": 6, "B": 3}})
-    assert not fills_booked({"fill_seq": {"A": 6, "B": 4}}, {"fill_seq": {"A": 6}})
+    assert not risk_booked_every_fill({"fill_seq": {"A": 6, "B": 4}}, {"fill_seq": {"A": 6, "B": 3}})
+    assert not risk_booked_every_fill({"fill_seq": {"A": 6, "B": 4}}, {"fill_seq": {"A": 6}})
 
 
 def test_a_risk_ahead_of_the_gateway_has_booked_it() -> None:
     """A gateway that lost its sequence catches up from risk's approvals; risk is then ahead."""
-    assert fills_booked({"fill_seq": {"A": 2}}, {"fill_seq": {"A": 5}})
-    assert fills_booked({"fill_seq": {}}, {"fill_seq": {}})
+    assert risk_booked_every_fill({"fill_seq": {"A": 2}}, {"fill_seq": {"A": 5}})
+    assert risk_booked_every_fill({"fill_seq": {}}, {"fill_seq": {}})
 
 
 def test_a_service_that_did_not_answer_has_not_booked_anything() -> None:
-    assert not fills_booked({}, {"fill_seq": {"A": 1}})
-    assert not fills_booked({"fill_seq": {"A": 1}}, {})
+    assert not risk_booked_every_fill({}, {"fill_seq": {"A": 1}})
+    assert not risk_booked_every_fill({"fill_seq": {"A": 1}}, {})
 
 
 def test_the_summary_says_which_figures_count_from_a_restart(capsys) -> None:
