@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -69,21 +69,24 @@ class Runner:
     proc: subprocess.Popen
     workdir: Path
     kids: dict[int, int]
+    ports: dict[str, int] = field(default_factory=dict)
 
     def log(self) -> str:
         return (self.workdir / "run.log").read_text(errors="replace")[-4000:]
 
 
-@pytest.fixture
-def runner(tmp_path: Path) -> Iterator[Runner]:
+@contextlib.contextmanager
+def running(tmp_path: Path, *args: str) -> Iterator[Runner]:
+    """``kmm run *args`` in ``tmp_path``, yielded once every service is ready (its children listed);
+    afterwards every child and the runner are killed, whatever the test did."""
     if redis_server_binary() is None:
         pytest.skip("redis-server not on PATH")
     ports = tmp_path / "ports.json"
     env = {k: v for k, v in os.environ.items() if k != "RUN_SECONDS"}
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kmm.cli", "run", "--seconds", "0", "--markets", "2", "--workdir", str(tmp_path),
-         "--ports-file", str(ports), "--view", "lines"],
+        [sys.executable, "-m", "kmm.cli", "run", *args, "--workdir", str(tmp_path), "--ports-file", str(ports),
+         "--view", "lines"],
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True,
     )
     r = Runner(proc, tmp_path, {})
@@ -93,6 +96,7 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
             return ports.exists() and bool(json.loads(ports.read_text() or "{}"))
 
         eventually(started, timeout=90, interval=0.2, what="every service ready (ports file written)")
+        r.ports = json.loads(ports.read_text())
         r.kids = children(proc.pid)
         yield r
     finally:
@@ -104,6 +108,12 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
             proc.kill()
         proc.wait(10)
         log.close()
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[Runner]:
+    with running(tmp_path, "--seconds", "0", "--markets", "2") as r:
+        yield r
 
 
 def test_every_child_dies_with_a_kill_9_runner(runner: Runner) -> None:
@@ -148,38 +158,20 @@ def test_a_timed_run_ends_flat_and_its_summary_is_the_exchanges_record(tmp_path:
     its fills are the session's and the exchange's: no fill lands between the summary and the stop.
     Risk is killed once after the first fill: its restart must not make the wind-down wait for fills
     it booked before (its own counter starts again at 0) nor take them out of the summary."""
-    if redis_server_binary() is None:
-        pytest.skip("redis-server not on PATH")
-    env = {k: v for k, v in os.environ.items() if k != "RUN_SECONDS"}
-    out, ports = tmp_path / "summary.json", tmp_path / "ports.json"
-    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kmm.cli", "run", "--seconds", "30", "--markets", "6", "--speed", "10",
-         "--workdir", str(tmp_path), "--view", "lines", "--summary-json", str(out), "--ports-file", str(ports)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True,
-    )
-    run = Runner(proc, tmp_path, {})
-    try:
+    out = tmp_path / "summary.json"
+    with running(tmp_path, "--seconds", "30", "--markets", "6", "--speed", "10", "--summary-json", str(out)) as run:
         def gateway_filled() -> bool:
-            assert proc.poll() is None, f"kmm run exited {proc.returncode}: {run.log()}"
-            port = json.loads(ports.read_text() or "{}").get("gateway") if ports.exists() else None
-            if port is None:
-                return False
+            assert run.proc.poll() is None, f"kmm run exited {run.proc.returncode}: {run.log()}"
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/status", timeout=2).json()["fills"] > 0
+                return httpx.get(f"http://127.0.0.1:{run.ports['gateway']}/status", timeout=2).json()["fills"] > 0
             except httpx.HTTPError:
                 return False
 
         eventually(gateway_filled, timeout=25, interval=0.2, what="the run's first fill")
-        risk = [pid for pid in children(proc.pid) if role(pid) == "risk"]
-        assert len(risk) == 1, {pid: role(pid) for pid in children(proc.pid)}
+        risk = [pid for pid in run.kids if role(pid) == "risk"]
+        assert len(risk) == 1, {pid: role(pid) for pid in run.kids}
         os.kill(risk[0], signal.SIGKILL)
-        assert proc.wait(120) == 0, run.log()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
+        assert run.proc.wait(120) == 0, run.log()
     text = (tmp_path / "run.log").read_text(errors="replace")
     summary = json.loads(out.read_text())
     services, session = summary["services"], summary["session"]

@@ -45,8 +45,13 @@ def test_a_child_that_is_not_restarted_says_only_that_it_exited(tmp_path: Path) 
     sup = Supervisor(tmp_path)
     sup.add(ProcSpec("once", EXIT_AT_ONCE, restart=False))
     seen: list[str] = []
+
+    def exited() -> bool:
+        seen.extend(sup.poll())
+        return bool(seen)
+
     try:
-        eventually(lambda: bool(seen.extend(sup.poll()) or seen), timeout=30, what="the exit")
+        eventually(exited, timeout=30, what="the exit")
         assert seen == ["once exited with 3"]
         assert not [e for e in sup.poll() if "restarted" in e]
         assert sup.children["once"].restarts == 0 and sup.children["once"].proc is None
