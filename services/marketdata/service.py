@@ -6,6 +6,9 @@
   fee) and looked up again after ``KMM_SERIES_RETRY_S``;
 - follows ``sel:universe`` and keeps an ``orderbook_delta`` + ``ticker`` subscription on exactly
   those markets (this shard's share of them); trades and lifecycle events for all markets;
+- shards (``KMM_SHARD_COUNT`` replicas, ``KMM_SHARD_INDEX`` each): a market belongs to the replica
+  ``crc32(ticker) % count``; each publishes only its own markets' books, trades and ``md:market``, so
+  every message is on its stream once whatever the replica count;
 - the WS client rebuilds books with per-subscription seq checks (a gap resnapshots) and reconnects;
   every book change is published to ``md:book`` as the top ``depth`` levels, stamped with
   ``origin_ts`` (the tick time that tick-to-order latency starts from);
@@ -24,7 +27,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from kmm.bus.entries import entry_message
 from kmm.bus.ids import new_id
@@ -52,6 +55,16 @@ class MarketDataSettings(KalshiVenueSettings):
     max_markets: int = Field(2000, ge=1)
     book_refresh_s: float = Field(1.0, gt=0, description="re-publish an unchanged valid book this often")
     series_retry_s: float = Field(60.0, gt=0, description="retry a failed series (fee type) lookup after this")
+    shard_count: int = Field(1, ge=1, description="marketdata replicas sharing the markets (= replicas)")
+    shard_index: int = Field(0, ge=0, description="this replica's share: markets with crc32(ticker) % count == index")
+
+    @field_validator("shard_index")
+    @classmethod
+    def _shard_index(cls, v: int, info: ValidationInfo) -> int:
+        count = info.data.get("shard_count")
+        if count is not None and v >= count:
+            raise ValueError(f"must be below KMM_SHARD_COUNT ({count}): shards are numbered from 0")
+        return v
 
 
 
@@ -175,32 +188,39 @@ class MarketDataService(Service):
         await self.ws.wait_connected(timeout=60)
         await self.ws.subscribe([kc.CH_TRADE], None, timeout=15)
         await self.ws.subscribe([kc.CH_LIFECYCLE], None, timeout=15)
-        depth = self.s.depth
         async for ev in self.ws:
-            now = time.time_ns()
-            if isinstance(ev, BookUpdate):
-                metrics.MARKETDATA_EVENTS.labels("orderbook_snapshot" if ev.snapshot else "orderbook_delta").inc()
-                if ev.market not in self.universe:
-                    continue
-                book = dataclasses.replace(ev, msg_id=new_id(), corr_id=new_id(), bids=ev.bids[:depth],
-                                           asks=ev.asks[:depth], ts_init=now, origin_ts=now)
-                self.publish_nowait(MD_BOOK, book)
-                self.last_book[ev.market] = (book, now)
-                self.books_published += 1
-            elif isinstance(ev, Resnapshot):
-                metrics.MARKETDATA_RESNAPSHOTS.inc()
-                log.info("resnapshot of %d books: %s", len(ev.tickers), ev.reason)
-            elif isinstance(ev, wire.Ticker):
-                metrics.MARKETDATA_EVENTS.labels("ticker").inc()
-            elif isinstance(ev, wire.PublicTrade):
-                metrics.MARKETDATA_EVENTS.labels("trade").inc()
-                t = ev.to_trade(ts_init=now)
-                self.publish_nowait(MD_TRADE, dataclasses.replace(t, msg_id=new_id(), origin_ts=now))
-                self.trades_published += 1
-            elif isinstance(ev, wire.Lifecycle):
-                metrics.MARKETDATA_EVENTS.labels("market_lifecycle").inc()
-                log.info("lifecycle %s %s %s", ev.ticker, ev.event_type, ev.result)
-                self.spawn_task(self.poll_markets(), "poll-after-lifecycle")
+            self.on_ws_event(ev, time.time_ns())
+
+    def on_ws_event(self, ev: object, now: int) -> None:
+        """One venue event: books of this shard's universe to ``md:book``, this shard's trades to
+        ``md:trade`` (every shard hears every trade: publishing only its own keeps each trade on the
+        stream once), a lifecycle event triggers a markets poll."""
+        if isinstance(ev, BookUpdate):
+            metrics.MARKETDATA_EVENTS.labels("orderbook_snapshot" if ev.snapshot else "orderbook_delta").inc()
+            if ev.market not in self.universe:
+                return
+            depth = self.s.depth
+            book = dataclasses.replace(ev, msg_id=new_id(), corr_id=new_id(), bids=ev.bids[:depth],
+                                       asks=ev.asks[:depth], ts_init=now, origin_ts=now)
+            self.publish_nowait(MD_BOOK, book)
+            self.last_book[ev.market] = (book, now)
+            self.books_published += 1
+        elif isinstance(ev, Resnapshot):
+            metrics.MARKETDATA_RESNAPSHOTS.inc()
+            log.info("resnapshot of %d books: %s", len(ev.tickers), ev.reason)
+        elif isinstance(ev, wire.Ticker):
+            metrics.MARKETDATA_EVENTS.labels("ticker").inc()
+        elif isinstance(ev, wire.PublicTrade):
+            metrics.MARKETDATA_EVENTS.labels("trade").inc()
+            if not self.mine(ev.ticker):
+                return
+            t = ev.to_trade(ts_init=now)
+            self.publish_nowait(MD_TRADE, dataclasses.replace(t, msg_id=new_id(), origin_ts=now))
+            self.trades_published += 1
+        elif isinstance(ev, wire.Lifecycle):
+            metrics.MARKETDATA_EVENTS.labels("market_lifecycle").inc()
+            log.info("lifecycle %s %s %s", ev.ticker, ev.event_type, ev.result)
+            self.spawn_task(self.poll_markets(), "poll-after-lifecycle")
 
     async def refresh_loop(self) -> None:
         """Vouch for quiet books: re-publish each valid one not published within ``book_refresh_s``."""
@@ -236,9 +256,13 @@ class MarketDataService(Service):
         await self.refresh_reference(seen.values())
         now = time.time_ns()
         for mk in seen.values():
+            if not self.mine(mk.ticker):  # every shard polls every market; each publishes its own
+                continue
             self.publish_nowait(MD_MARKET, dataclasses.replace(self.market_info(mk, now),
                                                                msg_id=new_id(), ts_event=now))
         for ticker in set(self.markets) - set(seen):  # closed or settled since the last poll
+            if not self.mine(ticker):
+                continue
             try:
                 mk = await self.api.get_market(ticker)
             except kerr.KalshiError:

@@ -148,8 +148,6 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     max_deliveries: int = Field(5, ge=1, le=1000)
     claim_idle_ms: int = Field(10_000, ge=50)
-    shard_index: int = Field(0, ge=0)
-    shard_count: int = Field(1, ge=1)
 
     @field_validator("redis_url")
     @classmethod

@@ -1,6 +1,6 @@
 """Render every kustomize overlay, validate each resource against the Kubernetes JSON schemas, and
 hold the manifests to the deployment rules (write key in the gateway alone, probes, resources,
-hardened security contexts, single-instance risk and gateway, shard counts, network policies)."""
+hardened security contexts, single-instance quoter, risk and gateway, marketdata shard counts, network policies)."""
 
 from pathlib import Path
 
@@ -132,13 +132,21 @@ def test_risk_and_gateway_are_single_instances_recreated(rendered: tuple[str, li
         assert w["spec"]["strategy"] == {"type": "Recreate"}
 
 
-def test_sharded_services_have_shard_count_equal_to_replicas(rendered: tuple[str, list[dict]]) -> None:
+def test_marketdata_shard_count_equals_replicas(rendered: tuple[str, list[dict]]) -> None:
     _, docs = rendered
-    for name in ("quoter", "marketdata"):
-        (w,) = [d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == name]
-        env = {e["name"]: e for e in pod_spec(w)["containers"][0]["env"]}
-        assert int(env["KMM_SHARD_COUNT"]["value"]) == w["spec"]["replicas"], name
-        assert "pod-index" in env["KMM_SHARD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+    (w,) = [d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "marketdata"]
+    env = {e["name"]: e for e in pod_spec(w)["containers"][0]["env"]}
+    assert int(env["KMM_SHARD_COUNT"]["value"]) == w["spec"]["replicas"]
+    assert "pod-index" in env["KMM_SHARD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+
+
+def test_the_quoter_is_one_replica_and_not_told_to_shard(rendered: tuple[str, list[dict]]) -> None:
+    """Two quoters would both quote every market and split the fill reports of its consumer groups."""
+    _, docs = rendered
+    (w,) = [d for d in docs if d["metadata"]["name"] == "quoter" and d["kind"] in WORKLOADS]
+    assert w["spec"]["replicas"] == 1
+    env = {e["name"] for e in pod_spec(w)["containers"][0]["env"]}
+    assert not env & {"KMM_SHARD_INDEX", "KMM_SHARD_COUNT"}
 
 
 def test_redis_is_7_0_with_acl_secret_aof_and_noeviction(rendered: tuple[str, list[dict]]) -> None:
