@@ -191,13 +191,14 @@ class QuoterService(Service):
     async def set_universe(self, markets: set[str]) -> None:
         gone = self.universe - markets
         for market in markets - self.universe:
-            metrics.init_market(market)
+            metrics.init_market(market, self.name)
         self.universe = markets
         now = time.time_ns()
         for market in gone:
             m = self.models.get(market)
             if m is not None and m.last_quote and any(m.last_quote[1::2]):
                 self.send(m, (0, 0, 0, 0), now, reason="left universe")
+            metrics.forget_market(market, self.name)
 
     async def on_market_data(self, stream: str, msgs: list[Message]) -> None:
         now = time.time_ns()

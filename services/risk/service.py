@@ -284,7 +284,7 @@ class RiskService(Service):
                 if m.info is None and not m.position:
                     continue
                 if market not in self.exported:
-                    metrics.init_market(market)
+                    metrics.init_market(market, self.name)
                     self.exported.add(market)
                 metrics.POSITION.labels(market).set(m.position / COUNT_SCALE)
                 metrics.POSITION_LIMIT.labels(market).set(e.position_limit(market) / COUNT_SCALE)

@@ -183,7 +183,8 @@ def populate_catalog() -> None:
     for service in SERVICES:
         m.init_labels(service)
     for market in ("KXCAT-A", "KXCAT-B"):
-        m.init_market(market)
+        for service in ("quoter", "risk", "gateway"):
+            m.init_market(market, service)
         m.POSITION_LIMIT.labels(market).set(100)
         m.POSITION.labels(market).set(12)
         m.OPEN_ORDERS.labels(market).set(2)
@@ -195,6 +196,9 @@ def populate_catalog() -> None:
     m.MARKETS_QUOTED.set(2)
     m.TICK_TO_ORDER_SECONDS.observe(0.004)
     m.RATE_LIMIT_TOKENS.labels("write").set(9)
+
+
+CATALOG_AS = ("catalog", "risk", "gateway")
 
 
 @pytest.fixture(scope="module")
@@ -212,21 +216,23 @@ def catalog_target() -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def catalog_prometheus(catalog_target: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    prom = start_prometheus({"catalog": catalog_target}, tmp_path_factory.mktemp("prom-catalog"))
+    # Also scraped as risk and gateway: the panels read the gauges every service exports (exposure, the
+    # heartbeat age) from the service that sets them.
+    prom = start_prometheus({name: catalog_target for name in CATALOG_AS}, tmp_path_factory.mktemp("prom-catalog"))
     try:
-        wait_for_scrapes(prom, 1)
+        wait_for_scrapes(prom, len(CATALOG_AS))
         yield prom
     finally:
         stop(prom.proc)
 
 
 def test_catalog_is_scraped_with_service_label(catalog_prometheus: Prometheus) -> None:
-    (info,) = catalog_prometheus.query('kmm_build_info{job="kmm"}')
+    (info,) = catalog_prometheus.query('kmm_build_info{job="kmm", service="catalog"}')
     # The target's `service` label wins; the process's own label is kept as `exported_service`.
     assert info["metric"]["service"] == "catalog"
     assert info["metric"]["exported_service"] in ("marketdata", "selector", "quoter", "risk", "gateway")
     up = catalog_prometheus.query('up{job="kmm"}')
-    assert [r["metric"]["service"] for r in up] == ["catalog"]
+    assert sorted(r["metric"]["service"] for r in up) == sorted(CATALOG_AS)
 
 
 def test_catalog_every_panel_has_data_and_every_alert_parses(catalog_prometheus: Prometheus) -> None:

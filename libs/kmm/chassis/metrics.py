@@ -2,8 +2,9 @@
 
 Services import the metric objects from here; nothing else calls ``Counter(...)``/``Histogram(...)``.
 Label sets that are known at start are initialised by :func:`init_labels` so dashboards and alerts
-see zeros instead of missing series. Per-market series are bounded by the quoting universe: call
-:func:`forget_market` when a market leaves it.
+see zeros instead of missing series. Per-market series: each service exports only its own
+(:func:`init_market`); the quoter's follow the quoting universe (:func:`forget_market` when a market
+leaves it), risk's the markets in its ledger, the gateway's the markets it has ordered in.
 
 Units: seconds, contracts (a count int / ``COUNT_SCALE``) and dollars (money int / 1e6). Money stays
 exact in the services; only the exported gauge is a float.
@@ -176,32 +177,33 @@ def set_trading_state(state: str) -> None:
         TRADING_STATE.labels(s).set(1 if s == state else 0)
 
 
-def init_market(market: str) -> None:
-    """Create zero-valued per-market series when a market joins the universe."""
-    MARKET_QUOTES.labels(market)
-    POSITION.labels(market)
-    for side in BOOK_SIDES:
-        MARKET_FILLED_CONTRACTS.labels(market, side)
-    for kind in PNL_KINDS:
-        PNL.labels(market, kind)
+def _market_series(market: str, service: str) -> list[tuple[Any, tuple[str, ...]]]:
+    """The per-market series ``service`` sets for ``market``, as (metric, labels) pairs. Each service
+    exports only its own: a zero ``kmm_position_contracts`` from the quoter beside risk's real short
+    position would win a ``max by (market)``."""
+    sides = [(market, s) for s in BOOK_SIDES]
+    per_service: dict[str, list[tuple[Any, list[tuple[str, ...]]]]] = {
+        "quoter": [(MARKET_QUOTES, [(market,)]), (QUOTE_PRICE, sides)],
+        "risk": [(POSITION, [(market,)]), (POSITION_LIMIT, [(market,)]),
+                 (PNL, [(market, k) for k in PNL_KINDS])],
+        "gateway": [(OPEN_ORDERS, [(market,)]), (MARKET_FILLED_CONTRACTS, sides)],
+    }
+    return [(metric, labels) for metric, label_sets in per_service.get(service, []) for labels in label_sets]
 
 
-def forget_market(market: str) -> None:
-    """Drop every per-market series of ``market`` (it left the universe and is flat)."""
-    for metric, label_sets in (
-        (MARKET_QUOTES, [(market,)]),
-        (POSITION, [(market,)]),
-        (POSITION_LIMIT, [(market,)]),
-        (OPEN_ORDERS, [(market,)]),
-        (MARKET_FILLED_CONTRACTS, [(market, s) for s in BOOK_SIDES]),
-        (QUOTE_PRICE, [(market, s) for s in BOOK_SIDES]),
-        (PNL, [(market, k) for k in PNL_KINDS]),
-    ):
-        for labels in label_sets:
-            try:
-                metric.remove(*labels)
-            except KeyError:
-                pass
+def init_market(market: str, service: str) -> None:
+    """Create ``service``'s zero-valued per-market series when ``market`` joins its set."""
+    for metric, labels in _market_series(market, service):
+        metric.labels(*labels)
+
+
+def forget_market(market: str, service: str) -> None:
+    """Drop ``service``'s per-market series of ``market`` (it left the universe)."""
+    for metric, labels in _market_series(market, service):
+        try:
+            metric.remove(*labels)
+        except KeyError:
+            pass
 
 
 def _topology_streams(service: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:

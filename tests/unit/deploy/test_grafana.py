@@ -2,6 +2,7 @@
 queries only exported metrics, and the provider path matches where compose and Kubernetes mount it."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -79,6 +80,22 @@ def test_dashboard_covers_the_issue_7_views() -> None:
                    "kmm_bus_consumer_lag_messages", "kmm_exchange_errors_total", "kmm_rate_limit_tokens",
                    "kmm_trading_state", "kmm_risk_denials_total"):
         assert metric in exprs, metric
+
+
+def test_one_service_gauges_are_read_from_that_service() -> None:
+    """Every service exports these gauges (at zero where it does not set them): a panel that does not
+    select the service that sets them shows the zeros (a short position as 0, a dead gateway as fresh)."""
+    dash = json.loads((GRAFANA / "dashboards" / "kmm-overview.json").read_text())
+    owner = {"kmm_position_contracts": "risk", "kmm_position_limit_contracts": "risk",
+             "kmm_exposure_dollars": "risk", "kmm_gateway_risk_heartbeat_age_seconds": "gateway"}
+    seen = set()
+    for p in panels(dash):
+        for t in p["targets"]:
+            for name, selector in re.findall(r"(kmm_[a-z_]+)(\{[^}]*\})?", t["expr"]):
+                if name in owner:
+                    seen.add(name)
+                    assert f'service="{owner[name]}"' in selector, (p["title"], t["expr"])
+    assert seen == set(owner)
 
 
 def test_provider_path_matches_the_mounts() -> None:

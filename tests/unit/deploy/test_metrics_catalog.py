@@ -41,7 +41,7 @@ def test_issue_7_metrics_exist() -> None:
 def test_init_labels_creates_the_series_dashboards_need() -> None:
     for service in SERVICES:
         metrics.init_labels(service)
-    metrics.init_market("KXTEST-1")
+    metrics.init_market("KXTEST-1", "risk")
     fams = _families()
     samples = {(s.name, tuple(sorted(s.labels.items()))) for f in fams.values() for s in f.samples}
 
@@ -69,10 +69,19 @@ def test_set_trading_state_marks_exactly_one_state() -> None:
     metrics.set_trading_state("ACTIVE")
 
 
+def test_each_service_creates_only_its_own_per_market_series() -> None:
+    """A quoter's zero position beside risk's real short one would win a dashboard's max by (market)."""
+    metrics.init_market("KXQUOTED-1", "quoter")
+    text = generate_latest(REGISTRY).decode()
+    assert 'kmm_market_quotes_total{market="KXQUOTED-1"}' in text
+    assert 'kmm_position_contracts{market="KXQUOTED-1"}' not in text
+    assert 'kmm_pnl_dollars{kind="realized",market="KXQUOTED-1"}' not in text
+
+
 def test_forget_market_removes_its_series() -> None:
-    metrics.init_market("KXGONE-1")
+    metrics.init_market("KXGONE-1", "risk")
     metrics.POSITION.labels("KXGONE-1").set(3)
-    metrics.forget_market("KXGONE-1")
+    metrics.forget_market("KXGONE-1", "risk")
     text = generate_latest(REGISTRY).decode()
     assert "KXGONE-1" not in text
 
