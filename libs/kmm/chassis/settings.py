@@ -26,6 +26,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from kmm.kalshi.constants import PROD_REST_URL, PROD_WS_URL
+
 from .config import ConfigError, load_config
 
 ENV_PREFIX = "KMM_"
@@ -174,8 +176,8 @@ class ServiceSettings(BaseSettings):
 class KalshiVenueSettings(ServiceSettings):
     """The Kalshi endpoints of a service that talks to the venue (marketdata, gateway), checked at start."""
 
-    kalshi_base_url: str = "https://api.elections.kalshi.com/trade-api/v2"
-    kalshi_ws_url: str = "wss://api.elections.kalshi.com/trade-api/ws/v2"
+    kalshi_base_url: str = PROD_REST_URL  # Kalshi's recommended hosts (kalshi-api.md §1)
+    kalshi_ws_url: str = PROD_WS_URL
 
     @field_validator("kalshi_base_url")
     @classmethod
