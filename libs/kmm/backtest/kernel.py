@@ -612,6 +612,8 @@ def _decide_cell(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, mkf: np.ndarray
     mi[m, c, MI_LQ_BP], mi[m, c, MI_LQ_BN], mi[m, c, MI_LQ_AP], mi[m, c, MI_LQ_AN] = bp, bn, ap, an
     if ki[KI_RISK]:
         R.on_book(rc, rm, li, lf, c, m, bb, ba, t, False)
+        if mk[m, MK_BOOK_BASE] < 0 and mid2 > 0:  # trade-only: the last print is the mid
+            R.on_mark(rc, rm, c, m, mid2 // 2)
         ok, bp, bn, ap, an, _code, changed, limited = R.check(rc, rcf, rm, li, lf, c, m, t, bp, bn, ap, an, bb, ba,
                                                               sigma, mk[m, MK_CLOSE_TS], floor_t)
         mi[m, c, MI_LAST_OK] = 1 if (ok and not changed and not limited) else 0

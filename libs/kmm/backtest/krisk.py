@@ -280,12 +280,20 @@ def on_book(rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, c: i
     between changes nothing."""
     if run_evaluate:
         operator(rc, li, lf, c, now, m)
-    if 0 < best_bid < best_ask < PRICE_SCALE and rm[m, c, RM_SETTLED] == 0:
-        mark = (best_bid + best_ask) // 2
-        rc[c, RC_POSMARK] += rm[m, c, RM_POS] * (mark - rm[m, c, RM_MARK])
-        rm[m, c, RM_MARK] = mark
+    if 0 < best_bid < best_ask < PRICE_SCALE:
+        on_mark(rc, rm, c, m, (best_bid + best_ask) // 2)
     if run_evaluate:
         evaluate(rc, li, lf, c, now, m)
+
+
+@njit(cache=True, nogil=True)
+def on_mark(rc: np.ndarray, rm: np.ndarray, c: int, m: int, mark: int) -> None:
+    """``mark`` becomes the market's mark (not once settled). A market with no book (a trade-only tape)
+    is marked at its last print, the mid its quotes are made around: without it the mark stays 0 and
+    the day's P&L counts every contract bought as lost."""
+    if 0 < mark < PRICE_SCALE and rm[m, c, RM_SETTLED] == 0:
+        rc[c, RC_POSMARK] += rm[m, c, RM_POS] * (mark - rm[m, c, RM_MARK])
+        rm[m, c, RM_MARK] = mark
 
 
 @njit(cache=True, nogil=True)

@@ -178,3 +178,21 @@ def test_trade_only_tapes_fill_conservatively_by_default() -> None:
                        trade_only_queue_ahead=25 * C)
     q = run(tape().build(), pol, RunConfig(fill=queue, record_fills=True))
     assert [f[5] for f in q.fills] == [5 * C, 4 * C]  # 30 at our price, 25 assumed ahead of us
+
+
+def test_risk_marks_a_trade_only_market_at_its_last_print() -> None:
+    """With no book, risk's mark is the last print (the mid the quotes are made around), not the first
+    fill's price held for good: 50 bought at 0.50 while the prints fall to 0.20 is a $15 loss on the day,
+    which breaches a $10 daily-loss limit (settling YES later, it would never show as a loss)."""
+    b = EventLogBuilder("t")
+    b.set_market(MarketMeta(ticker="KXT-1", result="yes", close_ts=T0 + DAY))
+    b.trade(T0, "KXT-1", 5000, 10 * C, taker_yes=True)
+    b.trade(T0 + NS_PER_S, "KXT-1", 4900, 50 * C, taker_yes=False)  # through our 0.50 bid: 50 filled
+    for k, px in enumerate((4000, 3000, 2000)):
+        b.trade(T0 + (2 + k) * NS_PER_S, "KXT-1", px, C, taker_yes=True)  # buyers' prints: none fill a bid
+    pol = StaticQuotes(bid=5000, bid_n=50 * C, risk=RiskLimits(max_daily_loss=10 * MONEY_SCALE))
+    res = run(b.build(), pol, cfg())
+    assert res.fills[0][5] == 50 * C
+    r = res.risk[0]
+    assert r["halts"] >= 1 and r["first_halt"]["reason"] == "daily_loss_breach", r
+    assert r["first_halt"]["ts_ns"] <= T0 + 4 * NS_PER_S and r["first_halt"]["market"] == "KXT-1", r
