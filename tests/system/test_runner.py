@@ -1,5 +1,6 @@
 """``kmm run`` as a process: its children (services, simulator, redis) die with it however it dies,
-and SIGHUP stops it cleanly like SIGTERM."""
+SIGHUP stops it cleanly like SIGTERM, and a service with a bad setting stops the run instead of
+being restarted forever."""
 
 import contextlib
 import json
@@ -151,6 +152,30 @@ def test_a_dead_simulator_stops_the_run_instead_of_starting_a_new_exchange(runne
     assert "the exchange simulator exited with -9" in log and "stopping the run" in log
     assert "exchange restarted" not in log
     assert not [p for p, t in runner.kids.items() if alive(p, t)]
+
+
+def test_a_service_with_a_bad_setting_is_not_restarted_and_stops_the_run(tmp_path: Path) -> None:
+    """The config file is edited during the run and the quoter restarts: it exits 2 (bad configuration),
+    which another restart would only repeat, so the run says which service and setting, stops cleanly
+    and exits 1; its session keeps the parameters the run started with, not the file's new, bad ones."""
+    config = tmp_path / "kmm.toml"
+    config.write_text("[quoter]\ngamma = 0.45\n")
+    with running(tmp_path, "--seconds", "0", "--markets", "2", "--config", str(config)) as run:
+        config.write_text("[quoter]\ngamma = -7.25\n")
+        quoter = [pid for pid in run.kids if role(pid) == "quoter"]
+        assert len(quoter) == 1, {pid: role(pid) for pid in run.kids}
+        os.kill(quoter[0], signal.SIGKILL)
+        assert run.proc.wait(90) == 1, run.log()
+        assert not [p for p, t in run.kids.items() if alive(p, t)]
+    log = (tmp_path / "run.log").read_text(errors="replace")
+    assert "quoter exited with 2, a service's exit for a bad configuration: not restarted" in log
+    assert f"(its log: {tmp_path / 'logs' / 'quoter.log'}); stopping the run" in log
+    assert f"quoter: invalid setting KMM_GAMMA (gamma at {config} line 2 [quoter]): Input should be greater than 0" \
+        in log
+    assert "quoter restarted (#1)" in log and "quoter restarted (#2)" not in log  # only the restart after the kill
+    assert "services exited badly: {'quoter': 2}" in log
+    assert "could not write the session" not in log and "7.25" not in log
+    assert json.loads((tmp_path / "session.json").read_text())["live"]["gamma"] == 0.45
 
 
 def test_a_timed_run_ends_flat_and_its_summary_is_the_exchanges_record(tmp_path: Path) -> None:

@@ -8,11 +8,14 @@ or a stop flag is reached. Payloads are msgpack ``kmm.messages`` decoded by the 
 from their first entry, appended to a journal file as they arrive (``md:book`` is capped in Redis,
 so it must be read as it goes); :func:`session_log` turns the journal into the backtester's event
 log with our own resting orders taken out of the books (:func:`without_own_orders`), so a replay
-queues only behind other traders — the fidelity check's input.
+queues only behind other traders — the fidelity check's input. The journal's first frame may be
+the run's own description (:data:`META`, JSON: the live parameters as the run started with them),
+read back by :func:`journal_meta`; a journal without it reads as before.
 """
 
 from __future__ import annotations
 
+import json
 import struct
 import threading
 import time
@@ -44,6 +47,7 @@ from .importers import add_md_message
 MD_STREAMS = (MD_MARKET, MD_BOOK, MD_TRADE)
 SESSION_STREAMS = (*MD_STREAMS, EXEC_REPORT)
 _FRAME = struct.Struct(">BI")  # stream index, payload length
+META = 0xFF  # the stream index of a frame about the run itself (JSON), not a stream's entry
 
 
 @dataclass
@@ -99,8 +103,10 @@ class SessionJournal:
     (framed: stream index, length, msgpack bytes). :meth:`stop` reads what is left, then returns."""
 
     def __init__(self, url: str, path: Path, *, username: str | None = None, password: str | None = None,
-                 streams: tuple[str, ...] = SESSION_STREAMS, block_ms: int = 200) -> None:
+                 streams: tuple[str, ...] = SESSION_STREAMS, block_ms: int = 200,
+                 meta: dict[str, Any] | None = None) -> None:
         self.url, self.path, self.streams, self.block_ms = url, path, streams, block_ms
+        self.meta = meta  # written first (a META frame): what a later report needs to know about the run
         self.username, self.password = username, password
         self.counts: dict[str, int] = dict.fromkeys(streams, 0)
         self.error = ""
@@ -109,6 +115,10 @@ class SessionJournal:
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.meta is not None:
+            payload = json.dumps(self.meta).encode()
+            with open(self.path, "ab") as out:
+                out.write(_FRAME.pack(META, len(payload)) + payload)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -143,17 +153,41 @@ class SessionJournal:
         client.close()
 
 
-def read_journal(path: Path, streams: tuple[str, ...] = SESSION_STREAMS) -> Iterator[tuple[str, bytes]]:
-    """(stream, payload) in the order recorded; a torn last frame (a killed run) is ignored."""
+def _frames(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(stream index, payload) in the order written; a torn last frame (a killed run) is ignored."""
     data = path.read_bytes()
     i = 0
     while i + _FRAME.size <= len(data):
         k, n = _FRAME.unpack_from(data, i)
         i += _FRAME.size
-        if i + n > len(data) or k >= len(streams):
+        if i + n > len(data):
             return
-        yield streams[k], data[i:i + n]
+        yield k, data[i:i + n]
         i += n
+
+
+def read_journal(path: Path, streams: tuple[str, ...] = SESSION_STREAMS) -> Iterator[tuple[str, bytes]]:
+    """(stream, payload) in the order recorded, without the run's META frames; a torn last frame (a killed
+    run) is ignored."""
+    for k, payload in _frames(path):
+        if k == META:
+            continue
+        if k >= len(streams):
+            return
+        yield streams[k], payload
+
+
+def journal_meta(path: Path) -> dict[str, Any]:
+    """What the run wrote about itself (its META frame; the last one if a reused workdir holds several),
+    or ``{}`` for a journal from before runs did."""
+    meta: dict[str, Any] = {}
+    for k, payload in _frames(path):
+        if k == META:
+            try:
+                meta = json.loads(payload)
+            except ValueError:
+                continue
+    return meta
 
 
 def without_own_orders(md: list[Message], reports: list[Message]) -> list[Message]:

@@ -2,30 +2,40 @@
 value, where it came from (environment variable, config file and line, or default) and its default.
 
 ``show`` prints them (``--service NAME`` for one, ``--changed`` for those not at their default,
-``--json``); ``check`` only validates. Both exit 2 naming the setting (and the file line) when a value
-is bad, exactly as the service would at start. Secret values are masked.
+``--json``); ``check`` only validates, and also reads the files each service reads at start (the
+Redis password and admin token files, the Kalshi key files, parsed and never shown), so a check that
+passes is a start that passes. Both exit 2 naming the setting (and the file line) when a value is
+bad, exactly as the service would at start; never its value. Secret values are masked.
+:func:`service_problems` is that check for one service; ``kmm run`` runs it before it starts anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
+import re
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.table import Table
 
 from kmm.bus.topology import SERVICES
 from kmm.chassis.config import CONFIG_ENV, ConfigError, load_config
-from kmm.chassis.settings import describe, explain
+from kmm.chassis.settings import ENV_PREFIX, ServiceSettings, SettingError, describe, env_name, explain
+from kmm.kalshi.auth import Signer
 
 from .views import make_console
 
 SECTIONS = (*SERVICES, "run")
+# Key files a service parses at start (gateway: the write key, marketdata: the read key): path field, key id field.
+KEY_FILES = (("kalshi_private_key_path", "kalshi_key_id"), ("kalshi_read_key_path", "kalshi_read_key_id"))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,13 +47,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_rows() -> list[dict[str, Any]]:
+    """``kmm run``'s options; ConfigError or OptionError (one line naming the option) when one is bad."""
     from kmm.runner.cli import OPTIONS, resolve_options
     from kmm.runner.cli import add_arguments as run_args
 
     parser = argparse.ArgumentParser()
     run_args(parser)
     args = parser.parse_args([])
-    sources = resolve_options(args)
+    sources = resolve_options(args, report=False)
     return [{"setting": o.dest, "env": o.env, "value": _plain(getattr(args, o.dest)), "source": sources[o.dest],
              "default": _plain(o.default), "help": o.help} for o in OPTIONS]
 
@@ -52,14 +63,64 @@ def _plain(v: Any) -> Any:
     return str(v) if isinstance(v, Path) else v
 
 
-def section_rows(name: str) -> list[dict[str, Any]]:
-    if name == "run":
-        return run_rows()
-    module = importlib.import_module(f"kmm_services.{name}.service")
-    return explain(module.SERVICE.settings_cls)
+def settings_class(name: str) -> type[ServiceSettings]:
+    return importlib.import_module(f"kmm_services.{name}.service").SERVICE.settings_cls
+
+
+@contextlib.contextmanager
+def environment(env: Mapping[str, str] | None) -> Iterator[None]:
+    """``os.environ`` with ``env`` over it, restored afterwards."""
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def service_problems(name: str, files: bool = True, env: Mapping[str, str] | None = None) -> list[str]:
+    """What would stop service ``name`` at start (with ``env`` over this environment), one line per bad
+    setting: ``<name>: invalid setting KMM_...: <problem>``, never the value. Its settings as
+    :func:`kmm.chassis.settings.load_settings` builds them; with ``files``, also the files it reads at
+    start: :meth:`ServiceSettings.check_files` and the Kalshi key files (only parsed, as
+    :meth:`Signer.from_file` does in the gateway and marketdata; an unset key path is not a problem)."""
+    cls = settings_class(name)
+    with environment(env):
+        try:
+            settings = cls()
+        except ConfigError as exc:
+            return [f"{name}: invalid config: {exc}"]
+        except ValidationError as exc:
+            return [f"{name}: {line}" for line in describe(exc, cls)]
+        except SettingsError as exc:  # a value pydantic-settings could not even parse (as load_settings says)
+            field = re.search(r'field "([^"]+)"', str(exc))
+            return [f"{name}: invalid setting {env_name(field.group(1)) if field else ENV_PREFIX + '*'}: "
+                    "cannot parse the value"]
+        if not files:
+            return []
+        problems = []
+        try:
+            settings.check_files()
+        except SettingError as exc:
+            problems.append(f"{name}: {exc}")
+        for path_field, id_field in KEY_FILES:
+            path = getattr(settings, path_field, None)
+            if path is None:
+                continue
+            try:
+                Signer.from_file(getattr(settings, id_field, ""), path)
+            except ValueError as exc:  # names the path, never the key
+                problems.append(f"{name}: {SettingError(env_name(path_field), str(exc))}")
+        return problems
 
 
 def main(args: argparse.Namespace) -> int:
+    from kmm.runner.cli import OptionError
+
     if args.config:
         os.environ[CONFIG_ENV] = str(args.config.resolve())
     try:
@@ -72,18 +133,18 @@ def main(args: argparse.Namespace) -> int:
     out: dict[str, list[dict[str, Any]]] = {}
     errors: list[str] = []
     for name in args.service or SECTIONS:
-        try:
-            rows = section_rows(name)
-        except ConfigError as exc:
-            errors.append(f"{name}: invalid config: {exc}")
-            continue
-        except ValidationError as exc:
-            module = importlib.import_module(f"kmm_services.{name}.service")
-            errors += [f"{name}: {line}" for line in describe(exc, module.SERVICE.settings_cls)]
-            continue
-        except SystemExit:  # kmm run's own options report and exit 2
-            errors.append("run: invalid option (the line above names it)")
-            continue
+        if name == "run":
+            try:
+                rows = run_rows()
+            except (ConfigError, OptionError) as exc:
+                errors.append(f"run: {exc}" if isinstance(exc, OptionError) else f"run: invalid config: {exc}")
+                continue
+        else:
+            problems = service_problems(name, files=args.action == "check")
+            if problems:
+                errors += problems
+                continue
+            rows = explain(settings_class(name))
         out[name] = [r for r in rows if not args.changed or r["source"] != "default"]
     for line in errors:
         print(line, file=sys.stderr)

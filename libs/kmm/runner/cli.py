@@ -10,6 +10,12 @@ every service also watches ``KMM_PARENT_PID``. An operator token is written to
 live status view runs until Ctrl-C, SIGTERM, SIGHUP or ``RUN_SECONDS``; then everything stops in
 order and a summary is printed (and written as JSON with ``--summary-json``).
 
+Before anything starts, every service's settings are checked as ``kmm config check`` does
+(:func:`kmm.ops.config_cmd.service_problems`, with the environment the runner gives each service):
+a bad one refuses the run with exit 2, one line per setting. A service that still exits 2 (its
+"bad configuration" exit, e.g. the config file was edited during the run) is not restarted: the
+run stops, saying which service and where its log is, and exits 1.
+
 Modes: ``sim`` (default; trades against the local simulator), ``dry-run`` (the gateway sends
 nothing), ``live`` (Kalshi demo or production: only the base URLs and key files differ).
 """
@@ -56,6 +62,14 @@ READ_KEY_ID = "kmm-local-read"
 # While the gateway is down nobody can cancel our resting orders (only it holds the key), and a gateway
 # restarted while risk is silent must cancel them within the dead-man timeout: it is restarted sooner.
 FIRST_BACKOFF_S_BY_SERVICE = {"gateway": 0.1}
+BAD_CONFIG_EXIT = 2  # a service's exit for a bad setting (kmm.chassis.settings.fail): a restart would repeat it
+# Stand-ins for what the runner decides only as it starts things (the socket, the simulator's port), so
+# the settings check before the start sees every variable the runner sets (see settings_problems).
+PENDING_REST, PENDING_WS = "http://127.0.0.1/trade-api/v2", "ws://127.0.0.1/trade-api/ws/v2"
+
+
+class OptionError(ValueError):
+    """A bad ``kmm run`` option from the environment or the config file: names it and the type, not the value."""
 
 
 def _bool(text: str) -> bool:
@@ -64,7 +78,7 @@ def _bool(text: str) -> bool:
         return True
     if low in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"not a boolean: {text!r}")
+    raise ValueError("not a boolean")
 
 
 @dataclass(frozen=True)
@@ -119,20 +133,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the config file (TOML) for the runner and every service; env KMM_CONFIG")
 
 
-def resolve_options(args: argparse.Namespace) -> dict[str, str]:
+def resolve_options(args: argparse.Namespace, report: bool = True) -> dict[str, str]:
     """Fill every unset option from its environment variable, the config file's ``[run]`` table or its
-    default (in that order; a flag wins over all); returns each option's source. Idempotent."""
+    default (in that order; a flag wins over all); returns each option's source. Idempotent. A bad
+    option or config file prints one line naming it and exits 2 (``report=False``: raises OptionError
+    or ConfigError instead)."""
     if getattr(args, "_sources", None) is not None:
         return args._sources
     if getattr(args, "config", None):
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())  # every child reads the same file
     try:
-        cfg = load_config()
-        if cfg:
-            cfg.check_keys("run", {o.dest for o in OPTIONS}, " (not a kmm run option)")
-    except ConfigError as exc:
-        print(f"kmm run: invalid config: {exc}", file=sys.stderr)
+        return _resolve(args)
+    except (ConfigError, OptionError) as exc:
+        if not report:
+            raise
+        print(f"kmm run: {'invalid config: ' if isinstance(exc, ConfigError) else ''}{exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _resolve(args: argparse.Namespace) -> dict[str, str]:
+    cfg = load_config()
+    if cfg:
+        cfg.check_keys("run", {o.dest for o in OPTIONS}, " (not a kmm run option)")
     table = cfg.table("run") if cfg else {}
     sources: dict[str, str] = {}
     for o in OPTIONS:
@@ -150,20 +172,25 @@ def resolve_options(args: argparse.Namespace) -> dict[str, str]:
     return sources
 
 
+TYPE_NAMES: dict[Callable[[str], Any], str] = {
+    float: "a number", int: "a whole number", _bool: "true or false", Path: "a path", str: "text"}
+
+
 def _convert(o: Option, raw: Any, where: str) -> Any:
-    """A value from the environment or the file as the option's type; a bad one exits 2 naming it."""
+    """A value from the environment or the file as the option's type; OptionError naming the option and
+    what it takes (never the value: the conversion's own message quotes it)."""
+    expected = f"must be one of {', '.join(o.choices)}" if o.choices else f"expected {TYPE_NAMES.get(o.type, 'a value')}"
     try:
         if isinstance(raw, bool) and o.type is _bool:
             value: Any = raw
         elif isinstance(raw, dict | list) or (isinstance(raw, bool) and o.type is not _bool):
-            raise ValueError(f"expected {getattr(o.type, '__name__', 'a value')}")
+            raise ValueError
         else:
             value = o.type(str(raw)) if o.type is not str else str(raw)
         if o.choices and value not in o.choices:
-            raise ValueError(f"must be one of {', '.join(o.choices)}")
-    except ValueError as exc:
-        print(f"kmm run: invalid setting {o.dest} ({where}): {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+            raise ValueError
+    except ValueError:
+        raise OptionError(f"invalid setting {o.dest} ({where}): {expected}") from None
     return value
 
 
@@ -186,6 +213,7 @@ class Run:
         self.venue_positions: list[dict[str, Any]] | None = None
         self.before_stop: dict[str, dict[str, Any]] = {}
         self.venue_lost = False
+        self.misconfigured = ""  # a service that exited BAD_CONFIG_EXIT: the run stopped for it
 
     def say(self, text: str) -> None:
         if self._console is not None:  # the console owns the screen: show it there
@@ -299,7 +327,8 @@ class Run:
             port = free_port()
             argv = [sys.executable, "-m", "kmm.cli", "service", name]
             self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port,
-                                  first_backoff=FIRST_BACKOFF_S_BY_SERVICE.get(name, FIRST_BACKOFF_S)))
+                                  first_backoff=FIRST_BACKOFF_S_BY_SERVICE.get(name, FIRST_BACKOFF_S),
+                                  final_exit_codes=frozenset({BAD_CONFIG_EXIT})))
         self.say("services started: " + ", ".join(SERVICES))
         self.say(f"to halt trading: {self.halt_command()}")
         self.say("or from another terminal: kmm status | kmm halt | kmm resume | kmm positions | kmm fills")
@@ -308,6 +337,30 @@ class Run:
         port = self.sup.children["risk"].spec.http_port
         return (f'curl -X POST -H "Authorization: Bearer $(cat {self.admin_token_file})" '
                 f"http://127.0.0.1:{port}/halt")
+
+    def settings_problems(self) -> list[str]:
+        """Every service's settings as it would start with them (this environment and the config file
+        under the variables the runner sets for it), checked by ``kmm config check``'s own code: one line
+        per bad setting, naming service and setting, never the value. The files the runner writes
+        itself (passwords, token, keys) do not exist yet: those are the services' own check at start."""
+        from kmm.ops.config_cmd import service_problems
+
+        return [line for name in SERVICES for line in service_problems(name, files=False, env=self.planned_env(name))]
+
+    def planned_env(self, name: str) -> dict[str, str]:
+        """The variables the runner sets for service ``name`` (:meth:`service_env`), with stand-ins for what
+        it decides only as it starts things (its port, Redis's socket, the simulator's URLs)."""
+        a = self.args
+        base, ws = (a.kalshi_base_url or "", a.kalshi_ws_url or "") if a.mode == "live" else (PENDING_REST, PENDING_WS)
+        env = self.service_env(name, 0, base, ws)
+        env["KMM_REDIS_URL"] = env["KMM_REDIS_URL"] or f"unix://{self.workdir.resolve() / 'redis' / 'redis.sock'}"
+        return env
+
+    def live_parameters(self) -> dict[str, Any]:
+        """The quoter's parameters and risk's limits as those two will read them (with what the runner sets)."""
+        from .session import live_parameters
+
+        return live_parameters({name: self.planned_env(name) for name in ("quoter", "risk")})
 
     def start_all(self) -> str:
         """Preflight (live), Redis, groups, the session recorder, the venue (simulator unless live) and the
@@ -351,7 +404,10 @@ class Run:
         from .session import JOURNAL
 
         admin = (self.secrets / "admin.password").read_text().strip()
-        self.journal = SessionJournal(self.redis_url or "", self.workdir / JOURNAL, username="admin", password=admin)
+        # the live parameters as this run starts with them: a later kmm report (of a killed run) has them
+        # even from another environment
+        self.journal = SessionJournal(self.redis_url or "", self.workdir / JOURNAL, username="admin", password=admin,
+                                      meta={"live": self.live_parameters()})
         self.journal.start()
         self.say(f"recording md:* and exec:report to {self.workdir / JOURNAL} (session.npz at the end)")
 
@@ -375,7 +431,7 @@ class Run:
             if not (body and body.get("ready")):
                 return
         if self.args.ports_file:
-            self.args.ports_file.write_text(json.dumps(self.ports()))
+            write_file(self.args.ports_file, json.dumps(self.ports()))
         paths = discovery.publish(self.run_info())
         self.published = True
         self.say(f"every service ready; run file {paths[0]} (kmm status, kmm halt ... find this run)")
@@ -412,7 +468,7 @@ class Run:
                     for e in self.sup.poll():
                         self.events.append(e)
                         self.say(e)
-                    if self.simulator_died():
+                    if self.simulator_died() or self.service_misconfigured():
                         break
                     now = time.monotonic()
                     if not self.published and now - last_check >= 0.5:
@@ -443,6 +499,23 @@ class Run:
                  "exchange: stopping the run")
         return True
 
+    def service_misconfigured(self) -> bool:
+        """A service exited BAD_CONFIG_EXIT (not restarted: the same settings would fail again): say which,
+        what it said (its own ``invalid setting`` lines name the setting, never the value) and where its
+        log is, and stop the run."""
+        for name in SERVICES:
+            child = self.sup.children.get(name)
+            if child is None or child.proc is not None or child.last_exit != BAD_CONFIG_EXIT:
+                continue
+            self.misconfigured = name
+            log = self.sup.log_path(name)
+            self.say(f"{name} exited with {BAD_CONFIG_EXIT}, a service's exit for a bad configuration: not restarted, "
+                     f"the same settings would fail again (its log: {log}); stopping the run")
+            for line in bad_setting_lines(log, name):
+                self.say(f"  {line}")
+            return True
+        return False
+
     def status_line(self, target: Target) -> None:
         with OpsClient(target, timeout=1.0) as client:
             self.say(snapshot.one_line(snapshot.collect(client)))
@@ -459,7 +532,9 @@ class Run:
             if "quoter" not in self.sup.children or "gateway" not in self.sup.children:
                 return
             self.sup.stop("quoter")
-            if self.venue_lost:  # nothing can be cancelled or filled any more: no point waiting
+            # nothing can be cancelled or filled any more (the venue is gone), or nobody would cancel
+            # (the gateway is down, and nothing restarts it now): no point waiting
+            if self.venue_lost or not self.sup.alive("gateway"):
                 return
             deadline = time.monotonic() + timeout_s
 
@@ -539,9 +614,47 @@ class Run:
             return write_session(self.workdir, self.args.mode, progress=Progress("session", every_s=0.5),
                                  venue_positions=self.venue_positions)
         except Exception as exc:  # the run itself went fine: say so, keep the journal for a retry
-            print(f"kmm run: could not write the session ({type(exc).__name__}: {exc}); "
+            print(f"kmm run: could not write the session ({session_failure(exc)}); "
                   f"the journal is kept in {self.workdir}", file=sys.stderr)
             return None
+
+
+def session_failure(exc: Exception) -> str:
+    """Why the session could not be written, without a setting's value (a ValidationError's text has it)."""
+    from pydantic import ValidationError
+
+    from kmm.chassis.settings import describe
+
+    from .session import SessionError
+
+    if isinstance(exc, SessionError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        return "; ".join(describe(exc))
+    return f"{type(exc).__name__}: {exc}"
+
+
+def write_file(path: Path, text: str) -> None:
+    """``path`` with ``text``, its directories created (``--summary-json out/summary.json`` on a fresh clone)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def bad_setting_lines(log: Path, service: str, tail_bytes: int = 8192) -> list[str]:
+    """The ``<service>: invalid ...`` lines a service printed last before its bad-configuration exit
+    (:func:`kmm.chassis.settings.fail`: they name the setting, never its value); nothing else of the log."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - tail_bytes))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+    out: list[str] = []
+    for line in reversed(lines):
+        if not line.startswith(f"{service}: invalid "):
+            break
+        out.append(line)
+    return out[::-1]
 
 
 def write_key_pairs(keys: Path, names: dict[str, str]) -> Path:
@@ -584,6 +697,13 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def main(args: argparse.Namespace) -> int:
     run = Run(args)
+    problems = run.settings_problems()
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        print(f"kmm run: refusing to start: {len(problems)} bad setting(s) (kmm config check names them too); "
+              "nothing was started", file=sys.stderr)
+        return 2
 
     def on_signal(signum: int, frame: object) -> None:
         for sig in (signal.SIGTERM, signal.SIGHUP):  # one clean stop; later signals do not interrupt it
@@ -618,10 +738,12 @@ def main(args: argparse.Namespace) -> int:
     except OSError:  # the terminal is gone (SIGHUP)
         pass
     if args.summary_json:
-        args.summary_json.write_text(json.dumps(summary, indent=2, default=str))
+        write_file(args.summary_json, json.dumps(summary, indent=2, default=str))
     bad = {n: c for n, c in codes.items() if c not in (0, None, -signal.SIGTERM)}
     if run.venue_lost:
         bad.setdefault("exchange", codes.get("exchange"))
+    if run.misconfigured:
+        bad.setdefault(run.misconfigured, codes.get(run.misconfigured))
     if bad:
         print(f"services exited badly: {bad}", file=sys.stderr)
         return 1

@@ -4,7 +4,9 @@ While the system runs, :class:`kmm.backtest.recorder.SessionJournal` appends ``m
 ``exec:report`` to ``<workdir>/session.journal``. At the end, :func:`write_session` writes:
 
 - ``session.npz``: the market data as the backtester's event log, our own orders taken out of the
-  books, with the live quoter's parameters and risk limits in its metadata — so
+  books, with the live quoter's parameters and risk limits in its metadata — those the run recorded
+  in the journal as it started (:func:`live_parameters` in the runner's environment and config), so
+  a report made later, elsewhere or with other settings still has the run's own — so
   ``kmm backtest --log <workdir>/session.npz`` replays the same session;
 - ``fills.csv``: every fill the gateway reported (dollars and contracts);
 - ``session.json``: per market and in total, what the live system did: fills, volume, position, fees,
@@ -24,18 +26,22 @@ import base64
 import csv
 import html
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from kmm.backtest.book import book_tops, mids2
 from kmm.backtest.eventlog import EventLog
 from kmm.backtest.fidelity import figures_from_fills, reference_prices
-from kmm.backtest.recorder import session_log
+from kmm.backtest.recorder import journal_meta, session_log
 from kmm.messages import BID, Fill, Message, Settlement
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE, fp_to_count
+
+if TYPE_CHECKING:
+    from kmm.chassis.settings import ServiceSettings
 
 JOURNAL = "session.journal"
 MARKOUTS_S = (1, 10, 60)
@@ -45,12 +51,41 @@ def is_session_dir(d: Path) -> bool:
     return (d / "session.npz").exists() and (d / "session.json").exists()
 
 
-def live_parameters() -> dict[str, Any]:
-    """The quoter's parameters and risk's limits as the services read them (environment and config)."""
+class SessionError(Exception):
+    """The session cannot be written; the message names the setting, never its value."""
+
+
+S = TypeVar("S", bound="ServiceSettings")
+
+
+def _settings(service: str, cls: type[S], env: Mapping[str, str] | None) -> S:
+    """``cls()`` with ``env`` over the environment, or SessionError naming each bad setting (a
+    ValidationError's own text shows the value)."""
+    from pydantic import ValidationError
+
+    from kmm.chassis.config import ConfigError
+    from kmm.chassis.settings import describe
+    from kmm.ops.config_cmd import environment
+
+    try:
+        with environment(env):
+            return cls()
+    except ConfigError as exc:
+        raise SessionError(f"{service}: invalid config: {exc}") from None
+    except ValidationError as exc:
+        raise SessionError("; ".join(f"{service}: {line}" for line in describe(exc, cls))) from None
+
+
+def live_parameters(envs: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """The quoter's parameters and risk's limits as the services read them (environment and config,
+    with ``envs[service]`` over the environment: what the runner sets for each); SessionError if a
+    setting is bad."""
     from kmm_services.quoter.service import QuoterSettings
     from kmm_services.risk.service import RiskSettings
 
-    q, r = QuoterSettings(), RiskSettings()
+    envs = envs or {}
+    q = _settings("quoter", QuoterSettings, envs.get("quoter"))
+    r = _settings("risk", RiskSettings, envs.get("risk"))
     return {
         "gamma": q.gamma, "kappa": q.kappa, "eta": q.eta, "size_contracts": q.base_contracts,
         "max_position_contracts": q.max_position_contracts, "horizon_min": q.horizon_h * 60,
@@ -104,7 +139,8 @@ def write_session(workdir: Path, mode: str = "sim", progress: Any = None,
     """Turn ``<workdir>/session.journal`` into session.npz, fills.csv and session.json; returns the summary
     (with ``venue``, the check against the exchange's record, when its positions are given)."""
     journal = workdir / JOURNAL
-    log, reports = session_log(journal, mode=mode, live=live_parameters())
+    live = journal_meta(journal).get("live") or live_parameters()  # a journal from before runs recorded them
+    log, reports = session_log(journal, mode=mode, live=live)
     if progress:
         progress(1, 3)
     log.save(workdir / "session.npz")

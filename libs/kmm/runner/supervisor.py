@@ -2,7 +2,9 @@
 
 Each child's stdout and stderr go to ``<logdir>/<name>.log``. A child that exits while the
 supervisor is running is restarted after a backoff that starts at its spec's ``first_backoff``,
-doubles up to ``max_backoff`` and resets once the child has stayed up for ``stable_after`` seconds.
+doubles up to ``max_backoff`` and resets once the child has stayed up for ``stable_after`` seconds;
+an exit code in the spec's ``final_exit_codes`` (a service's 2: bad configuration, which a restart
+with the same settings would only repeat) is not restarted.
 Every child gets ``PR_SET_PDEATHSIG`` (:mod:`kmm.runner.pdeathsig`): it receives SIGTERM when the
 supervising process dies.
 """
@@ -27,6 +29,7 @@ class ProcSpec:
     http_port: int | None = None
     restart: bool = True
     first_backoff: float = FIRST_BACKOFF_S
+    final_exit_codes: frozenset[int] = frozenset()  # exits a restart cannot mend: the child stays down
 
 
 @dataclass
@@ -79,9 +82,10 @@ class Supervisor:
                 child.proc = None
                 if now - child.started_at > self.stable_after:
                     child.backoff = child.spec.first_backoff
-                child.next_start = now + child.backoff
+                restart = child.spec.restart and p.returncode not in child.spec.final_exit_codes
+                child.next_start = now + child.backoff if restart else 0.0
                 events.append(f"{child.spec.name} exited with {p.returncode}"
-                              + (f"; restart in {child.backoff:.1f}s" if child.spec.restart else ""))
+                              + (f"; restart in {child.backoff:.1f}s" if restart else ""))
                 child.backoff = min(child.backoff * 2, self.max_backoff)
             if child.proc is None and child.spec.restart and child.next_start and now >= child.next_start:
                 child.restarts += 1

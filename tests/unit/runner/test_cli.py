@@ -1,6 +1,34 @@
-"""The runner's wind-down check that risk has booked every fill the gateway reported, and its summary."""
+"""The runner's wind-down check that risk has booked every fill the gateway reported, its summary, the
+files it writes where asked, its settings check before the start and what it says about bad settings."""
 
-from kmm.runner.cli import print_summary, risk_booked_every_fill
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmm.runner import cli as runner
+from kmm.runner.cli import Run, print_summary, risk_booked_every_fill
+from kmm.runner.session import JOURNAL
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No KMM_* setting of the shell that runs the tests (the state dir stays private); KMM_CONFIG, which
+    ``kmm run --config`` sets in this process, is restored too."""
+    monkeypatch.setenv("KMM_CONFIG", "")
+    for var in list(os.environ):
+        if (var.startswith("KMM_") and var != "KMM_STATE_DIR") or var in ("RUN_SECONDS", "REDIS_URL"):
+            monkeypatch.delenv(var)
+    return monkeypatch
+
+
+def run_args(*flags: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    runner.add_arguments(parser)
+    return parser.parse_args(list(flags))
 
 
 def test_booked_when_risk_has_each_markets_last_sequence_whatever_the_counters_say() -> None:
@@ -33,3 +61,90 @@ def test_the_summary_says_which_figures_count_from_a_restart(capsys) -> None:
     assert "  fills: 12\n" in out and "  orders_placed: 17\n" in out and "  tick_to_order_p50_ms: -\n" in out
     assert "(orders_placed and tick_to_order: since the gateway's restart #1)" in out
     assert "risk's restart" not in out
+
+
+class ReadyClient:
+    """Every service answers /readyz ready."""
+
+    def try_get(self, name: str, path: str, ok: tuple[int, ...] = (200,)) -> tuple[dict[str, Any], int]:
+        return {"ready": True}, 200
+
+
+def test_the_ports_file_goes_into_a_directory_that_did_not_exist(tmp_path: Path, clean_env) -> None:
+    ports = tmp_path / "some" / "missing" / "dir" / "ports.json"
+    run = Run(run_args("--workdir", str(tmp_path / "w"), "--ports-file", str(ports)))
+    try:
+        run.publish_when_ready(ReadyClient())  # type: ignore[arg-type]
+    finally:
+        runner.discovery.withdraw(os.getpid())
+    assert run.published and json.loads(ports.read_text()) == {}
+
+
+def test_the_summary_json_goes_into_a_directory_that_did_not_exist(tmp_path: Path, clean_env) -> None:
+    """README's `kmm run --summary-json out/summary.json` on a fresh clone: out/ is made, not a traceback."""
+    out = tmp_path / "out" / "summary.json"
+    for step in ("start_all", "loop", "wind_down"):
+        clean_env.setattr(Run, step, lambda self: None)
+    clean_env.setattr(Run, "summary", lambda self: {"services": {}, "workdir": str(self.workdir)})
+    clean_env.setattr(Run, "shutdown", lambda self: {})
+    assert runner.main(run_args("--workdir", str(tmp_path / "w"), "--summary-json", str(out))) == 0
+    assert json.loads(out.read_text())["exit_codes"] == {}
+
+
+def test_a_bad_service_setting_refuses_the_run_before_anything_starts(tmp_path: Path, clean_env, capsys) -> None:
+    config = tmp_path / "kmm.toml"
+    config.write_text("[quoter]\ngamma = -7.25\n")
+
+    def start_all(self: Run) -> None:
+        raise AssertionError("kmm run started something despite a bad setting")
+
+    clean_env.setattr(Run, "start_all", start_all)
+    assert runner.main(run_args("--workdir", str(tmp_path / "w"), "--config", str(config))) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (f"quoter: invalid setting KMM_GAMMA (gamma at {config} line 2 [quoter]): "
+                                   "Input should be greater than 0")
+    assert "nothing was started" in err and "7.25" not in err and "Traceback" not in err
+
+
+def test_the_settings_check_sees_what_the_runner_sets_for_each_service(tmp_path: Path, clean_env) -> None:
+    """The runner gives each service its port, Redis and files: a bad one of this shell does not count."""
+    clean_env.setenv("KMM_HTTP_PORT", "99999")
+    clean_env.setenv("KMM_REDIS_URL", "http://not-redis")
+    clean_env.setenv("KMM_GAMMA", "0.5")
+    run = Run(run_args("--workdir", str(tmp_path)))
+    assert run.settings_problems() == []
+    assert run.live_parameters()["gamma"] == 0.5  # what the session records: as the quoter reads it
+    clean_env.setenv("KMM_DEAD_MAN_TIMEOUT_S", "0")  # one the runner leaves to the service
+    assert run.settings_problems() == ["gateway: invalid setting KMM_DEAD_MAN_TIMEOUT_S: Input should be greater than 0"]
+
+
+def test_the_session_writer_names_a_bad_setting_not_its_value(tmp_path: Path, clean_env, capsys) -> None:
+    """An old journal (no recorded parameters) under a bad KMM_GAMMA: the pydantic text would show the value."""
+    (tmp_path / JOURNAL).write_bytes(b"")
+    clean_env.setenv("KMM_GAMMA", "-7.25")
+    run = Run(run_args("--workdir", str(tmp_path)))
+    run.journal = object()  # type: ignore[assignment]  # the run recorded
+    assert run.write_session() is None
+    err = capsys.readouterr().err
+    assert "kmm run: could not write the session (quoter: invalid setting KMM_GAMMA: Input should be greater than 0)" \
+        in err
+    assert "7.25" not in err and "input_value" not in err
+
+
+def test_a_misconfigured_services_own_lines_are_all_that_is_repeated(tmp_path: Path) -> None:
+    log = tmp_path / "quoter.log"
+    log.write_text('{"msg": "started", "gamma": "-1"}\nquoter: invalid setting KMM_GAMMA: Input should be greater '
+                   "than 0\nquoter: invalid setting KMM_KAPPA: Input should be greater than 0\n")
+    assert runner.bad_setting_lines(log, "quoter") == ["quoter: invalid setting KMM_GAMMA: Input should be greater than 0",
+                                                "quoter: invalid setting KMM_KAPPA: Input should be greater than 0"]
+    log.write_text("Traceback (most recent call last):\n  ValueError: -1\n")
+    assert runner.bad_setting_lines(log, "quoter") == []
+    assert runner.bad_setting_lines(tmp_path / "missing.log", "quoter") == []
+
+
+def test_a_bad_run_option_is_one_line_naming_its_type_not_its_value(clean_env, capsys) -> None:
+    clean_env.setenv("KMM_SIM_SPEED", "fast")
+    with pytest.raises(SystemExit) as exc:
+        runner.resolve_options(run_args())
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == "kmm run: invalid setting speed (env KMM_SIM_SPEED): expected a number\n"

@@ -4,19 +4,21 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from kmm.backtest.eventlog import BID, BOOK, EventLog
-from kmm.backtest.recorder import _FRAME, SESSION_STREAMS, read_journal
+from kmm.backtest.recorder import _FRAME, SESSION_STREAMS, SessionJournal, read_journal
 from kmm.bus.topology import EXEC_REPORT, MD_BOOK, MD_MARKET
 from kmm.cli import main as kmm
 from kmm.messages import BookUpdate, Fill, MarketInfo, Message, OrderAck, encode
 from kmm.messages.units import NS_PER_S
-from kmm.runner.session import JOURNAL, agree_with_venue, is_session_dir, write_session
+from kmm.runner.session import JOURNAL, agree_with_venue, is_session_dir, live_parameters, write_session
 
 T0 = 1_800_000_000 * NS_PER_S
 
 
-def journal(path: Path, entries: list[tuple[str, Message]], torn: bool = False) -> None:
-    with open(path, "wb") as f:
+def journal(path: Path, entries: list[tuple[str, Message]], torn: bool = False, mode: str = "wb") -> None:
+    with open(path, mode) as f:
         for stream, msg in entries:
             payload = encode(msg)
             f.write(_FRAME.pack(SESSION_STREAMS.index(stream), len(payload)) + payload)
@@ -80,6 +82,29 @@ def test_kmm_report_builds_the_session_of_a_killed_run_first(tmp_path: Path, cap
     ], torn=True)
     assert kmm(["report", str(tmp_path)]) == 0
     assert is_session_dir(tmp_path) and "fills 0" in capsys.readouterr().out
+
+
+def test_a_killed_runs_report_uses_the_parameters_the_run_started_with(
+        tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The run records its live parameters in the journal as it starts; ``kmm report`` of the killed
+    run's journal, from a shell without the run's KMM_GAMMA, still replays with them."""
+    for var in ("KMM_CONFIG", "KMM_KAPPA"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KMM_GAMMA", "0.5")
+    recorder = SessionJournal(redis_url, tmp_path / JOURNAL, meta={"live": live_parameters()})  # as kmm run does
+    recorder.start()
+    recorder.stop()
+    journal(tmp_path / JOURNAL, [  # what it recorded before the kill -9
+        (MD_MARKET, MarketInfo(market="M", ts_init=T0)),
+        (MD_BOOK, BookUpdate(market="M", bids=((4000, 1000),), asks=((4200, 1000),), ts_init=T0 + 1)),
+    ], torn=True, mode="ab")
+    monkeypatch.delenv("KMM_GAMMA")  # the report is made elsewhere: default γ here
+    assert live_parameters()["gamma"] != 0.5
+    assert kmm(["report", str(tmp_path), "--replay"]) == 0
+    assert "live parameters: γ=0.5 " in capsys.readouterr().out
+    log = EventLog.load(tmp_path / "session.npz")
+    assert log.meta["live"]["gamma"] == 0.5 and log.tickers == ["M"]
+    assert json.loads((tmp_path / "session.json").read_text())["live"]["gamma"] == 0.5
 
 
 def venue_row(ticker: str, position: str, volume: str, settled: bool = False) -> dict:

@@ -57,3 +57,18 @@ def test_a_child_that_is_not_restarted_says_only_that_it_exited(tmp_path: Path) 
         assert sup.children["once"].restarts == 0 and sup.children["once"].proc is None
     finally:
         sup.stop("once")
+
+
+def test_an_exit_code_a_restart_cannot_mend_is_not_restarted(tmp_path: Path) -> None:
+    """A service's exit 2 is its bad configuration: a restart with the same settings would fail again."""
+    sup = Supervisor(tmp_path)
+    sup.add(ProcSpec("misconfigured", EXIT_AT_ONCE, first_backoff=0.01, final_exit_codes=frozenset({3})))
+    seen: list[str] = []
+    try:
+        eventually(lambda: bool(seen.extend(sup.poll()) or seen), timeout=30, what="the exit")
+        assert seen == ["misconfigured exited with 3"]
+        child = sup.children["misconfigured"]
+        assert child.proc is None and child.last_exit == 3 and child.next_start == 0.0
+        assert sup.poll() == [] and child.restarts == 0
+    finally:
+        sup.stop("misconfigured")
