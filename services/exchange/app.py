@@ -773,7 +773,7 @@ def create_app(sim: Simulator) -> Starlette:
             "now_ns": sim.clock.now_ns(), "speed": sim.clock.speed, "accounts": sim.keys.ids(),
             "markets": len(ex.markets()), "ws_connections": len(hub.connections), "flow": sim.flow,
             "tier": sim.limiter.tier, "tiers": {k: sim.limiter.tier_of(k) for k in sim.keys.ids()},
-            "rate_limit": sim.limiter.enabled, "shards": ex.shards,
+            "rate_limit": sim.limiter.enabled, "shards": ex.shards, "post_only_cross": ex.post_only_cross,
         })
 
     def admin_user(request: Request) -> str:

@@ -1,6 +1,7 @@
 """``kmm sim``: run the Kalshi-compatible exchange simulator, or print its realism report.
 
     kmm sim --port 8001 --seed 1 --key KEY_ID:PUBLIC_KEY.pem --markets 10 --speed 1
+    kmm sim --post-only-cross reject ...              # 400 post_only_rejected instead of cancel
     kmm sim --replay book.jsonl.gz --key ...          # drive markets from a recorded WS log
     kmm sim --report [--report-hours 1]               # virtual-clock session vs STATS.md targets
 
@@ -18,6 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from .markets import DEFAULT_SHARDS
+from .orders import POST_ONLY_CANCEL, POST_ONLY_CROSS_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="virtual minutes until the first synthetic event closes and settles (default 390)")
     parser.add_argument("--close-spacing-minutes", type=float, default=None,
                         help="virtual minutes between synthetic event closes (default 60)")
+    parser.add_argument("--post-only-cross", choices=POST_ONLY_CROSS_MODES, default=POST_ONLY_CANCEL,
+                        help="a post-only create/amend that would cross: cancel (201/200 with the order "
+                             "canceled, reason post_only_cross_cancel; default) or reject (400 post_only_rejected)")
     parser.add_argument("--report", action="store_true", help="run a virtual-clock session and print statistics")
     parser.add_argument("--report-hours", type=float, default=1.0, help="virtual hours for --report")
     parser.add_argument("--json", action="store_true", help="with --report: print one JSON line")
@@ -80,6 +85,7 @@ async def serve(args: argparse.Namespace) -> None:
         flow=not args.no_flow and not args.replay, speed=args.speed, balance_dollars=args.balance,
         tier=args.tier, rate_limit=not args.no_rate_limit, replay_path=args.replay, shards=args.shards,
         first_close_minutes=args.first_close_minutes, close_spacing_minutes=args.close_spacing_minutes,
+        post_only_cross=args.post_only_cross,
     )
     config = uvicorn.Config(create_app(sim), host=args.host, port=args.port, log_level="warning",
                             lifespan="on", ws_ping_interval=10.0, ws_ping_timeout=20.0,

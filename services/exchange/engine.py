@@ -80,6 +80,9 @@ from .orders import (
     FOK,
     GTC,
     IOC,
+    POST_ONLY_CANCEL,
+    POST_ONLY_CROSS_MODES,
+    POST_ONLY_REJECT,
     R_AMENDED,
     R_CANCELED,
     R_DECREASED,
@@ -91,6 +94,7 @@ from .orders import (
     R_MARKET_CLOSED,
     R_ORDER_GROUP,
     R_PAUSED,
+    R_POST_ONLY_CROSS,
     R_REDUCE_ONLY,
     R_SELF_TRADE,
     RESTING,
@@ -124,13 +128,20 @@ class Exchange(ExchangeQueries):
 
     def __init__(
         self, now_ns: Callable[[], int], *, balance_step: int = CENT_MONEY, id_prefix: int = 0, shards: int = 1,
+        post_only_cross: str = POST_ONLY_CANCEL,
     ) -> None:
         """``balance_step`` is the balance precision in µ$ ($0.01 for normal members, §9);
         ``id_prefix`` seeds the deterministic UUID-shaped ids; ``shards`` is the number of exchange
-        indexes markets are spread over."""
+        indexes markets are spread over; ``post_only_cross`` is what a post-only create or amend that
+        would cross gets: ``cancel`` (acknowledged, then cancelled with last_update_reason
+        ``post_only_cross_cancel``) or ``reject`` (400 ``post_only_rejected``, an amended order unchanged)."""
         if shards < 1:
             raise ValueError(f"shards must be at least 1, not {shards}")
+        if post_only_cross not in POST_ONLY_CROSS_MODES:
+            modes = ", ".join(POST_ONLY_CROSS_MODES)
+            raise ValueError(f"post_only_cross must be one of {modes}, not {post_only_cross!r}")
         self._shards = shards
+        self._post_only_cross = post_only_cross
         self._now = now_ns
         self._balance_step = balance_step
         self._id_prefix = id_prefix & 0xFFFF_FFFF
@@ -286,6 +297,11 @@ class Exchange(ExchangeQueries):
     @property
     def shards(self) -> int:
         return self._shards
+
+    @property
+    def post_only_cross(self) -> str:
+        """``cancel`` or ``reject``: what a post-only order that would cross gets."""
+        return self._post_only_cross
 
     def route(self, market_ticker: str | None = None, exchange_index: int | None = None) -> int:
         """The exchange index a V2 cancel / batch-cancel item / decrease goes to, as Kalshi's SDK
@@ -555,10 +571,12 @@ class Exchange(ExchangeQueries):
 
         Errors (400 unless said): ``invalid_parameters`` (count ≤ 0, bad side/tif/stp, reduce_only
         without IOC, expiration with IOC/FOK, expiration in the past), ``invalid_price`` (off-grid),
-        ``market_closed``, ``trading_paused``, ``post_only_rejected``, ``insufficient_balance``,
-        ``order_group_triggered``, 404 ``not_found`` (market / order group / account),
-        409 ``duplicate_client_order_id`` (among the user's open orders).
-        An IOC/FOK that cannot (fully) fill is not an error: it acks with status ``canceled``."""
+        ``market_closed``, ``trading_paused``, ``post_only_rejected`` (only in ``reject`` mode),
+        ``insufficient_balance``, ``order_group_triggered``, 404 ``not_found`` (market / order group /
+        account), 409 ``duplicate_client_order_id`` (among the user's open orders).
+        An IOC/FOK that cannot (fully) fill is not an error: it acks with status ``canceled``; nor, in
+        ``cancel`` mode, is a post-only that would cross (status ``canceled``, reason
+        ``post_only_cross_cancel``, nothing filled)."""
         now = self._enter()
         try:
             return self._create(user, req, now)
@@ -599,7 +617,8 @@ class Exchange(ExchangeQueries):
         if req.client_order_id is not None and (user, req.client_order_id) in self._coids:
             raise ExchangeError(E.CONFLICT, E.DUPLICATE_CLIENT_ORDER_ID,
                                 f"client_order_id {req.client_order_id} is already used by an open order")
-        if req.post_only and _would_cross(st.book, req.side, req.price):
+        crosses = req.post_only and _would_cross(st.book, req.side, req.price)
+        if crosses and self._post_only_cross == POST_ONLY_REJECT:
             raise bad_request(E.POST_ONLY_REJECTED, "post-only order would cross the book")
         count = req.count
         if req.reduce_only:
@@ -626,6 +645,8 @@ class Exchange(ExchangeQueries):
         self._user_orders[user][o.order_id] = o
         if count == 0:
             return self._finish_unrested(o, R_REDUCE_ONLY, now)
+        if crosses:
+            return self._finish_unrested(o, R_POST_ONLY_CROSS, now)
         if req.time_in_force == FOK and self._fillable(o, st) < count:
             return self._finish_unrested(o, R_FOK_UNFILLED, now)
         self._open[user][o.order_id] = o
@@ -645,7 +666,8 @@ class Exchange(ExchangeQueries):
         return OrderAck(o.order_id, o.client_order_id, o.status, filled, o.remaining, cost, fees, now)
 
     def _finish_unrested(self, o: Order, reason: str, now: int) -> OrderAck:
-        """An order that never reached the book and filled nothing (FOK short, reduce-only flat)."""
+        """An order that never reached the book and filled nothing (FOK short, reduce-only flat,
+        post-only that would cross)."""
         o.remaining = 0
         o.status = CANCELED
         o.last_update_reason = reason
@@ -932,7 +954,10 @@ class Exchange(ExchangeQueries):
     def amend_order(self, user: str, order_id: str, req: AmendOrder, exchange_index: int | None = None) -> OrderAck:
         """New total ``count`` (filled + remaining) and/or price. Keeps time priority only when the
         price is unchanged and the size does not increase; otherwise it goes to the back (and may
-        match if it now crosses; a post-only that would cross is rejected, order unchanged)."""
+        match if it now crosses). A post-only that would cross is, in ``cancel`` mode, amended and
+        cancelled at once (ack status ``canceled``, remaining 0, nothing filled; reason
+        ``post_only_cross_cancel``); in ``reject`` mode refused with 400 ``post_only_rejected``,
+        order unchanged."""
         now = self._enter()
         try:
             o = self._on_shard(self._own_open_order(user, order_id), exchange_index)
@@ -950,8 +975,9 @@ class Exchange(ExchangeQueries):
                 raise bad_request(E.INVALID_PARAMETERS, "expiration_time is in the past")
             book = st.book
             keep = req.price == o.price and new_remaining <= o.remaining
+            crosses = not keep and o.post_only and _would_cross(book, o.side, req.price)
             if not keep:
-                if o.post_only and _would_cross(book, o.side, req.price):
+                if crosses and self._post_only_cross == POST_ONLY_REJECT:
                     raise bad_request(E.POST_ONLY_REJECTED, "amended post-only order would cross the book")
                 need = self._cost_estimate(acct, o.ticker, o.side, req.price, new_remaining, o.post_only,
                                            st.maker_rate)
@@ -969,6 +995,13 @@ class Exchange(ExchangeQueries):
             o.initial_count = req.count
             o.last_update_ns = now
             o.last_update_reason = R_AMENDED
+            if crosses:  # the amended order would take liquidity: it leaves the book instead
+                book.remove(o)
+                self._emit_level(st, o, -o.remaining, now)
+                o.price = req.price
+                self._close_order(o, CANCELED, R_POST_ONLY_CROSS, now)
+                self._emit_order(user, CANCELED, o, now)
+                return OrderAck(o.order_id, o.client_order_id, CANCELED, 0, 0, 0, 0, now)
             if keep:
                 delta = o.remaining - new_remaining
                 if delta:

@@ -42,6 +42,14 @@ R_MARKET_CLOSED = "market_closed"
 R_PAUSED = "trading_paused"
 R_INSUFFICIENT = "insufficient_balance"
 R_REDUCE_ONLY = "reduce_only_nothing_to_reduce"
+R_POST_ONLY_CROSS = "post_only_cross_cancel"  # Kalshi changelog 2026-06-04: "Post Only Cross Cancel"
+
+# What a post-only order (create or amend) that would cross the book gets (kalshi-api.md §12 item 1,
+# unconfirmed): "cancel" = acknowledged and cancelled at once (201 / 200, remaining 0, last_update_reason
+# post_only_cross_cancel; the changelog's reading, the default); "reject" = 400 post_only_rejected.
+POST_ONLY_CANCEL = "cancel"
+POST_ONLY_REJECT = "reject"
+POST_ONLY_CROSS_MODES = (POST_ONLY_CANCEL, POST_ONLY_REJECT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,8 +182,10 @@ class ExchangeQueries:
         include_flat: bool = False,
         exchange_index: int | None = None,
     ) -> list[Position]:
-        """``settlement_status`` unsettled | settled | all. Flat positions (zero contracts) are shown
-        when ``include_flat`` (Kalshi's ``count_filter=total_traded`` shows traded-but-flat ones).
+        """``settlement_status`` unsettled | settled | all. Flat unsettled positions (zero contracts)
+        are shown only when ``include_flat`` (Kalshi's ``count_filter=total_traded`` shows
+        traded-but-flat ones). Settled positions are always flat (settlement zeroes them), so the flat
+        filter does not apply to them: ``settlement_status=settled`` lists every settled market.
         ``exchange_index`` None: every shard."""
         acct = self._account(user)
         if settlement_status not in ("unsettled", "settled", "all"):
@@ -198,7 +200,7 @@ class ExchangeQueries:
                 continue
             if settlement_status == "unsettled" and pos.settled or settlement_status == "settled" and not pos.settled:
                 continue
-            if not include_flat and pos.position == 0:
+            if not include_flat and pos.position == 0 and not pos.settled:
                 continue
             out.append(pos)
         return out

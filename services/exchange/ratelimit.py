@@ -2,13 +2,21 @@
 
 Each key has a usage tier (the server's default unless set per key); its budgets come from
 ``kmm.kalshi.constants`` (tokens/s, kalshi-api.md §3.5), the same figures the client's limiter uses.
-The read bucket holds one second of budget, the write bucket two. Most requests cost 10 tokens;
-``GET /portfolio/orders/{id}`` 2; batch create 10 per order; batch cancel 2 per cancel; cancel-all
-what a maximum-size batch cancel costs; legacy V1 single-order writes 10×. A batch may carry at most write
-capacity / 10 orders (Basic: 20). An empty bucket gives HTTP 429 with the body Kalshi sends,
-``{"error": "too many requests"}``.
+The read bucket holds one second of budget, the write bucket two.
+
+Costs are looked up by (method, exact path template), so ``/portfolio/orders/queue_positions`` is not
+mistaken for ``/portfolio/orders/{order_id}``. Most requests cost 10 tokens; ``GET
+/portfolio/orders/{order_id}`` 2; V2 batch create 10 per order; V2 batch cancel 2 per cancel;
+cancel-all what a maximum-size batch cancel costs. Legacy V1 order writes (``/portfolio/orders``
+create, cancel, amend, decrease and both batch calls) cost 10× their V2 counterpart: 100 per single
+call, 100 per order in a V1 batch create, 20 per cancel in a V1 batch cancel (§3.5 says "Legacy V1
+order endpoints: 10×"; that the factor applies per item in batches is this simulator's reading).
+Reads under ``/portfolio/orders`` (list, one order, queue positions) are not legacy. A batch may carry
+at most write capacity / 10 orders (Basic: 20). An empty bucket gives HTTP 429 with the body Kalshi
+sends, ``{"error": "too many requests"}``.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +29,7 @@ from kmm.kalshi.constants import (
     GET_ORDER_COST,
     LEGACY_ORDER_COST_FACTOR,
     ORDER,
+    ORDERS,
     TIERS,
     bucket_capacities,
     cancel_all_cost,
@@ -28,6 +37,48 @@ from kmm.kalshi.constants import (
 )
 
 TOO_MANY_REQUESTS_BODY = {"error": "too many requests"}
+
+LEGACY_BATCH_ORDERS = "/portfolio/orders/batched"
+LEGACY_ORDER = ORDER  # DELETE /portfolio/orders/{order_id} cancels (V1); GET reads (not legacy)
+LEGACY_AMEND = "/portfolio/orders/{order_id}/amend"
+LEGACY_DECREASE = "/portfolio/orders/{order_id}/decrease"
+LEGACY_COST = DEFAULT_COST * LEGACY_ORDER_COST_FACTOR
+LEGACY_BATCH_CREATE_COST_PER_ORDER = BATCH_CREATE_COST_PER_ORDER * LEGACY_ORDER_COST_FACTOR
+LEGACY_BATCH_CANCEL_COST_PER_CANCEL = BATCH_CANCEL_COST_PER_CANCEL * LEGACY_ORDER_COST_FACTOR
+
+# (METHOD, path template) → tokens, or tokens per item for the batch calls (BATCH_TEMPLATES).
+# Anything not listed costs DEFAULT_COST; cancel-all (tier-dependent) is handled in request_cost.
+FIXED_COSTS: dict[tuple[str, str], int] = {
+    ("GET", ORDER): GET_ORDER_COST,
+    ("POST", BATCH_ORDERS): BATCH_CREATE_COST_PER_ORDER,
+    ("DELETE", BATCH_ORDERS): BATCH_CANCEL_COST_PER_CANCEL,
+    ("POST", ORDERS): LEGACY_COST,
+    ("DELETE", LEGACY_ORDER): LEGACY_COST,
+    ("POST", LEGACY_AMEND): LEGACY_COST,
+    ("POST", LEGACY_DECREASE): LEGACY_COST,
+    ("POST", LEGACY_BATCH_ORDERS): LEGACY_BATCH_CREATE_COST_PER_ORDER,
+    ("DELETE", LEGACY_BATCH_ORDERS): LEGACY_BATCH_CANCEL_COST_PER_CANCEL,
+}
+BATCH_TEMPLATES = frozenset({BATCH_ORDERS, LEGACY_BATCH_ORDERS})
+
+# Literal templates first: "/portfolio/orders/queue_positions" and ".../batched" are their own
+# endpoints, never an {order_id}.
+_LITERAL_PATHS = frozenset({BATCH_ORDERS, LEGACY_BATCH_ORDERS, "/portfolio/orders/queue_positions", ORDERS,
+                            CANCEL_ALL})
+_PATTERNS = tuple(
+    (re.compile("^" + re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(t)) + "$"), t)
+    for t in sorted({t for _, t in FIXED_COSTS} - _LITERAL_PATHS)
+)
+
+
+def path_template(api_path: str) -> str:
+    """The cost-table template a concrete path (relative to ``/trade-api/v2``) matches, else the path."""
+    if api_path in _LITERAL_PATHS:
+        return api_path
+    for pattern, template in _PATTERNS:
+        if pattern.match(api_path):
+            return template
+    return api_path
 
 
 @dataclass
@@ -52,16 +103,13 @@ def request_cost(method: str, api_path: str, batch_size: int = 0, write_capacity
     """Token cost of one request (``api_path`` relative to ``/trade-api/v2``); ``write_capacity``
     is the caller's write bucket (cancel-all costs a maximum-size batch cancel)."""
     method = method.upper()
-    if api_path.endswith("/orders/batched"):
-        per = BATCH_CREATE_COST_PER_ORDER if method == "POST" else BATCH_CANCEL_COST_PER_CANCEL
-        return per * max(1, batch_size)
-    if method == "GET" and api_path.startswith("/portfolio/orders/") and api_path.count("/") == 3:
-        return GET_ORDER_COST
-    if method == "DELETE" and api_path == CANCEL_ALL:
+    template = path_template(api_path)
+    if method == "DELETE" and template == CANCEL_ALL:
         return cancel_all_cost(write_capacity)
-    if method in ("POST", "DELETE", "PUT") and api_path.startswith("/portfolio/orders"):
-        return DEFAULT_COST * LEGACY_ORDER_COST_FACTOR
-    return DEFAULT_COST
+    cost = FIXED_COSTS.get((method, template), DEFAULT_COST)
+    if template in BATCH_TEMPLATES:
+        return cost * max(1, batch_size)
+    return cost
 
 
 def is_write(method: str) -> bool:
@@ -139,17 +187,9 @@ class RateLimiter:
 
     def endpoint_costs_body(self, key_id: str) -> dict[str, object]:
         """``GET /account/endpoint_costs``: endpoints whose cost is not the default (batch costs
-        per item; batch create's 10 per order equals the default, so it is not listed)."""
-        legacy = DEFAULT_COST * LEGACY_ORDER_COST_FACTOR
-        costs = [
-            ("GET", ORDER, GET_ORDER_COST),
-            ("DELETE", BATCH_ORDERS, BATCH_CANCEL_COST_PER_CANCEL),
-            ("DELETE", CANCEL_ALL, cancel_all_cost(self.capacities(key_id)[1])),
-            ("POST", "/portfolio/orders", legacy),
-            ("DELETE", "/portfolio/orders/{order_id}", legacy),
-            ("POST", "/portfolio/orders/{order_id}/amend", legacy),
-            ("POST", "/portfolio/orders/{order_id}/decrease", legacy),
-        ]
+        per item; V2 batch create's 10 per order equals the default, so it is not listed)."""
+        costs = [(m, p, n) for (m, p), n in FIXED_COSTS.items() if n != DEFAULT_COST]
+        costs.append(("DELETE", CANCEL_ALL, cancel_all_cost(self.capacities(key_id)[1])))
         return {"default_cost": DEFAULT_COST,
                 "endpoint_costs": [{"method": m, "path": p, "cost": n} for m, p, n in costs]}
 

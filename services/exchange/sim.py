@@ -21,7 +21,7 @@ from .engine import Exchange
 from .errors import ExchangeError
 from .faults import Faults
 from .markets import DEFAULT_SHARDS, Event, Market, Series
-from .orders import ASK, BID, GTC, IOC, CreateOrder
+from .orders import ASK, BID, GTC, IOC, POST_ONLY_CANCEL, CreateOrder
 from .ratelimit import RateLimiter
 from .replay import Replayer
 from .synthetic import TAKER_ACCOUNTS, MarketSpec, Scenario, ScenarioConfig
@@ -147,12 +147,14 @@ class Simulator:
         shards: int = DEFAULT_SHARDS,
         first_close_minutes: float | None = None,
         close_spacing_minutes: float | None = None,
+        post_only_cross: str = POST_ONLY_CANCEL,
     ) -> None:
         """``shards``: exchange indexes the markets are spread over; ``first_close_minutes`` /
         ``close_spacing_minutes``: virtual minutes until the first synthetic event closes and
-        between closes (defaults: the scenario's 6.5 h and 1 h)."""
+        between closes (defaults: the scenario's 6.5 h and 1 h); ``post_only_cross``: ``cancel``
+        (default) or ``reject``, what a post-only order that would cross gets (see ``engine.Exchange``)."""
         self.clock = clock or SimClock(speed=speed)
-        self.exchange = Exchange(self.clock.now_ns, shards=shards)
+        self.exchange = Exchange(self.clock.now_ns, shards=shards, post_only_cross=post_only_cross)
         self.keys = KeyRegistry()
         self.faults = Faults()
         self.limiter = RateLimiter(tier=tier, clock=time.monotonic, enabled=rate_limit)

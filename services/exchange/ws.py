@@ -1,7 +1,14 @@
 """Kalshi WebSocket API of the simulator: commands, subscriptions, channels (kalshi-api.md §8).
 
 Commands ``subscribe`` / ``unsubscribe`` / ``update_subscription`` / ``list_subscriptions`` with ids
-and per-channel ``sid``s. Channels: ``orderbook_delta`` (``orderbook_snapshot`` then
+and per-channel ``sid``s. Every subscribe that passes validation gets a new sid per channel, even one
+that repeats or overlaps an existing subscription (error 6 "Already subscribed" is retired, §8.2).
+Subscriptions are independent streams: a market's event goes out once on *each* sid that covers it,
+each with that sid's own ``seq`` (and an orderbook sid starts with its own snapshot), so a client that
+subscribes the same market twice on one connection gets each delta twice, under two sids. Kalshi's
+docs do not say how overlapping subscriptions are served; this is the only reading under which every
+sid's seq stream is complete (sending an event on one sid only would leave the other's book silently
+stale, with no seq gap to notice). Channels: ``orderbook_delta`` (``orderbook_snapshot`` then
 ``orderbook_delta``, ``seq`` per sid starting at 1), ``ticker``, ``trade``, ``fill``, ``user_orders``,
 ``market_positions``, ``market_lifecycle_v2``, ``order_group_updates`` (also with ``seq`` per sid).
 The private channels (``fill``, ``user_orders``, ``market_positions``, ``order_group_updates``) carry
@@ -59,7 +66,7 @@ ERR_PARAMS_REQUIRED = 2
 ERR_CHANNELS_REQUIRED = 3
 ERR_SIDS_REQUIRED = 4
 ERR_UNKNOWN_COMMAND = 5
-ERR_ALREADY_SUBSCRIBED = 6
+# 6 ("Already subscribed" in older docs) is retired and never sent (kalshi-api.md §8.2).
 ERR_UNKNOWN_SID = 7
 ERR_UNKNOWN_CHANNEL = 8
 ERR_INVALID_PARAMETER = 11
@@ -242,13 +249,8 @@ class Connection:
             if ch not in CHANNELS:
                 raise CommandError(ERR_UNKNOWN_CHANNEL, "Unknown channel name")
         tickers = self._tickers(params)
-        for ch in channels:
-            if ch == ORDERBOOK and not tickers:
-                raise CommandError(ERR_TICKER_REQUIRED, "Market Ticker required")
-            wanted = set(tickers) if tickers and ch in MARKET_FILTERED else None
-            for s in self.subs.values():
-                if s.channel == ch and (s.tickers is None or wanted is None or s.tickers & wanted):
-                    raise CommandError(ERR_ALREADY_SUBSCRIBED, "Already subscribed")
+        if ORDERBOOK in channels and not tickers:
+            raise CommandError(ERR_TICKER_REQUIRED, "Market Ticker required")
         for ch in channels:
             sub = Subscription(self.next_sid, ch, set(tickers) if tickers and ch in MARKET_FILTERED else None)
             self.next_sid += 1

@@ -133,10 +133,12 @@ class Order:
         self.pending = (price, remaining)
         self._move("update", PENDING_UPDATE)
 
-    def update_acked(self, price: int, remaining: int, filled: int = 0) -> None:
+    def update_acked(self, price: int, remaining: int, filled: int = 0, canceled: bool = False) -> None:
+        """The update's answer; ``canceled``: the exchange cancelled the order in answer to it (an amend
+        that would cross, with post-only), whatever it had filled before."""
         self.exchange_filled = max(self.exchange_filled, filled)
         self.price, self.count, self.pending = price, remaining, None
-        self._move("updated", self._open_status())
+        self._move("updated", CANCELED if canceled else self._open_status())
 
     def cancel_sent(self) -> None:
         self.previous = self.status if self.status != AMBIGUOUS else RESTING

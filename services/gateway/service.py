@@ -182,6 +182,10 @@ class GatewayService(Service):
         self.hold_places_until = 0.0  # after a cancel-all (unless the private feed confirms states)
         self.group_hold_until = 0.0  # after the exchange's order-group breaker fired
         self.startup_hold_until = 0.0  # after a restart, until the previous incarnation's creates landed
+        # (market, side) → (intent, price, until): a create the exchange refused or cancelled at once (a
+        # post-only that would cross) is not sent again for the same approval and price before ``until``:
+        # sent again at once it meets the same book, and in a loop it spends the whole write budget
+        self.bounced: dict[tuple[str, str], tuple[str, int, float]] = {}
         self.suspect: dict[tuple[str, str], int] = {}  # (market, side) → unknown kmm- orders being checked
         self.reconciled = False
         self.balance: int | None = None
@@ -435,7 +439,8 @@ class GatewayService(Service):
         for side in SIDES:
             price, count = al.target(side) if al is not None and market not in self.settled else (0, 0)
             working = self.table.get(market, side)
-            if working is None and count and (not self.placements_allowed() or (market, side) in self.suspect):
+            if working is None and count and (not self.placements_allowed() or (market, side) in self.suspect
+                                              or self.bounce_held(market, side, price, now)):
                 held.append(market)
                 continue
             act = plan_side(market, side, price, count, working, now)
@@ -449,6 +454,19 @@ class GatewayService(Service):
             if approval is not None and approval.intent_id in self.fresh:
                 self.fresh.discard(approval.intent_id)  # nothing to send for it
         return out
+
+    def bounce_held(self, market: str, side: str, price: int, now: float) -> bool:
+        b = self.bounced.get((market, side))
+        if b is None:
+            return False
+        al = self.allow.get(market)
+        if now < b[2] and al is not None and al.intent_id == b[0] and price == b[1]:
+            return True
+        del self.bounced[(market, side)]  # a new approval or price, or the hold is over: try again
+        return False
+
+    def bounce(self, o: Order) -> None:
+        self.bounced[(o.market, o.side)] = (o.intent_id, o.price, time.monotonic() + self.s.refused_hold_s)
 
     def report_applied(self, market: str) -> None:
         """Tell risk once the market's orders sit within its allowance with nothing in flight."""
@@ -626,8 +644,12 @@ class GatewayService(Service):
             self.mark_ambiguous(o, "missing from the batch answer")
 
     def on_create_ack(self, o: Order, ack: wire.WriteAck) -> None:
+        requested = o.count
         if o.status in (PENDING_NEW, AMBIGUOUS):
             self.table.apply(o, "acked", ack.order_id, ack.remaining_count, ack.fill_count)
+            if o.done and not ack.fill_count:  # accepted, then cancelled at once: a post-only that crossed
+                self.publish_cancel(o, requested, "canceled on create (post-only would cross)")
+                self.bounce(o)
         else:  # the WebSocket told us first
             o.order_id = o.order_id or ack.order_id
             self.table.index(o)
@@ -638,6 +660,7 @@ class GatewayService(Service):
 
     def rejected(self, o: Order, exc: Exception) -> None:
         self.table.apply(o, "rejected")
+        self.bounce(o)
         self.counts["rejected"] += 1
         metrics.ORDERS.labels("rejected").inc()
         code = getattr(exc, "code", "") or type(exc).__name__
@@ -751,12 +774,19 @@ class GatewayService(Service):
             self.table.apply(o, "refused", time.monotonic() + self.s.refused_hold_s)
             self.spawn_task(self.resync(o), f"resync:{o.client_order_id}")
             return
-        if o.status == AMBIGUOUS:
+        if o.status == AMBIGUOUS or o.done:  # resolving, or the WebSocket already said it is gone
             return
-        self.table.apply(o, "update_acked", a.price, remaining, ack.fill_count)
+        before = o.count
+        # nothing left of a request that asked for some, and not because it filled: the exchange cancelled
+        # the order (an amend that would cross a post-only order)
+        canceled = remaining == 0 and a.count > 0 and ack.fill_count <= max(o.filled, o.exchange_filled)
+        self.table.apply(o, "update_acked", a.price, remaining, ack.fill_count, canceled)
         kind = "decreased" if a.kind == DECREASE else "amended"
         self.counts[kind] += 1
         metrics.ORDERS.labels(kind).inc()
+        if o.done:
+            self.publish_cancel(o, before, "canceled by the amend (post-only would cross)" if canceled else "done")
+            return
         self.publish_order(o)
         self.presign_amend(o)
 

@@ -8,10 +8,13 @@
   whose outcome is unknown (timeout or 5xx after sending) raises :class:`kmm.kalshi.errors.Ambiguous`
   for the caller to resolve by reading the exchange; with ``retry_unknown=True`` it is re-sent with the
   same ``client_order_id`` (one is generated when absent) and a 409 on that retry is resolved by
-  reading the order back. That is safe only while the first order is still open: the exchange rejects
-  a duplicate ``client_order_id`` only among open orders, so a first attempt that landed and was filled
-  or cancelled before the retry arrives gets a second order (the soak saw it once during a 2 s latency
-  spike). The gateway never asks for it.
+  reading the order back. That is safe only while the first order is still open. Kalshi answers a
+  duplicate ``client_order_id`` with 409 (kalshi-api.md §3.4/§6.3, a third-party source, with no
+  "open orders only" qualifier); whether it also refuses the id of an order that is already filled or
+  cancelled is not confirmed. The simulator refuses a repeated id only among open orders, so there a
+  first attempt that landed and was filled or cancelled before the retry arrives gets a second order
+  (the soak saw it once during a 2 s latency spike); on Kalshi the same may happen. The gateway never
+  asks for it: each placement it sends gets a new ``client_order_id``.
 - Every failure is a classified :class:`kmm.kalshi.errors.KalshiError`.
 - Requests go through :class:`kmm.kalshi.http1.Http1Pool` (kept-alive HTTP/1.1 on asyncio streams,
   a fraction of httpx's CPU per request). httpx is used instead when a ``transport`` is given (tests

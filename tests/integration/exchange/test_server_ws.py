@@ -125,11 +125,13 @@ async def test_command_errors_and_list(sim: SimHandle, signer: Signer) -> None:
         await conn.send(json.dumps({"id": 5, "cmd": "subscribe", "params": {"channels": ["ticker"]}}))
         assert (await recv(conn))["type"] == "subscribed"
         await conn.send(json.dumps({"id": 6, "cmd": "subscribe", "params": {"channels": ["ticker"]}}))
-        assert (await recv(conn))["msg"]["code"] == 6
+        assert (await recv(conn)) == {"id": 6, "type": "subscribed", "msg": {"channel": "ticker", "sid": 2}}  # no 6
         await conn.send(json.dumps({"id": 7, "cmd": "list_subscriptions"}))
-        assert (await recv(conn)) == {"id": 7, "type": "ok", "msg": [{"channel": "ticker", "sid": 1}]}
-        await conn.send(json.dumps({"id": 8, "cmd": "unsubscribe", "params": {"sids": [1]}}))
+        assert (await recv(conn)) == {"id": 7, "type": "ok", "msg": [{"channel": "ticker", "sid": 1},
+                                                                     {"channel": "ticker", "sid": 2}]}
+        await conn.send(json.dumps({"id": 8, "cmd": "unsubscribe", "params": {"sids": [1, 2]}}))
         assert (await recv(conn)) == {"id": 8, "sid": 1, "seq": 0, "type": "unsubscribed"}
+        assert (await recv(conn)) == {"id": 8, "sid": 2, "seq": 0, "type": "unsubscribed"}
         await conn.send("not json")
         assert (await recv(conn))["msg"]["code"] == 1
 

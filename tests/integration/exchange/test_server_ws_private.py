@@ -216,6 +216,9 @@ async def test_settlement_over_rest_and_lifecycle_frames(sim: SimHandle, signer:
     order = (await rest(sim, bob, "GET", f"/portfolio/orders/{resting['order_id']}"))["order"]
     assert order["status"] == "canceled"
     assert (await rest(sim, bob, "GET", "/portfolio/positions"))["market_positions"] == []
+    for status in ("settled", "all"):  # flat once settled, listed without count_filter=total_traded
+        rows = (await rest(sim, bob, "GET", "/portfolio/positions", params={"settlement_status": status}))
+        assert [(p["ticker"], p["position_fp"]) for p in rows["market_positions"]] == [(ticker, "0.00")], status
     (alice_row,) = (await rest(sim, signer, "GET", "/portfolio/settlements"))["settlements"]
     assert (alice_row["no_count_fp"], alice_row["no_total_cost_dollars"], alice_row["revenue"]) == (
         "10.00", "3.0000", 0)

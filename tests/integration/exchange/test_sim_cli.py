@@ -42,7 +42,7 @@ def test_sim_process_writes_ready_file_and_serves(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kmm.cli", "sim", "--port", "0", "--key", f"k1:{key}", "--markets", "3",
-         "--ready-file", str(ready)],
+         "--ready-file", str(ready), "--post-only-cross", "reject"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ},
     )
     try:
@@ -51,6 +51,8 @@ def test_sim_process_writes_ready_file_and_serves(tmp_path: Path) -> None:
         assert url.endswith("/trade-api/v2")
         markets = httpx.get(url + "/markets").json()["markets"]
         assert len(markets) == 3
+        state = httpx.get(url.removesuffix("/trade-api/v2") + "/admin/state").json()
+        assert state["post_only_cross"] == "reject"
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
@@ -64,3 +66,14 @@ def test_bad_settings_exit_2_naming_the_setting(capsys: pytest.CaptureFixture[st
         assert cli.main(parser.parse_args(argv)) == 2
         assert name in capsys.readouterr().err
     assert parser.parse_args([]).shards == 2
+
+
+def test_post_only_cross_flag_defaults_to_cancel_and_takes_only_the_two_modes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert parser.parse_args([]).post_only_cross == "cancel"
+    assert parser.parse_args(["--post-only-cross", "reject"]).post_only_cross == "reject"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--post-only-cross", "ignore"])
+    assert "--post-only-cross" in capsys.readouterr().err

@@ -19,9 +19,10 @@ import httpx
 
 from kmm.bus.publisher import FIELD
 from kmm.bus.topology import EXEC_REPORT, state_key
-from kmm.messages import APPLIED, REFUSED, ApprovalStatus, Fill, Settlement, decode
+from kmm.kalshi.rest import KalshiRest, NewOrder
+from kmm.messages import APPLIED, REFUSED, ApprovalStatus, Fill, OrderCancel, Settlement, decode
 from tests.helpers import eventually
-from tests.integration.gateway.conftest import Bench
+from tests.integration.gateway.conftest import TAKER_KEY, Bench
 
 
 def our_resting(bench: Bench, market: str, side: str) -> list:
@@ -216,3 +217,51 @@ def test_fills_a_restarted_risk_lacks_are_reported_again(bench: Bench) -> None:
     assert (again.msg_id, again.fill_id, again.seq, again.count) == (first.msg_id, first.fill_id, 1, 400)
     (exchange_fill,) = [f for f in bench.all_fills() if f.ticker == market]
     assert exchange_fill.count == again.count and exchange_fill.price == again.price
+
+
+def rest_ask(bench: Bench, market: str, price: int, count: int) -> None:
+    """The taker account rests an ask (post-only) our bid would cross."""
+
+    async def q(api: KalshiRest) -> None:
+        await api.create_order(NewOrder(ticker=market, side="ask", price=price, count=count, post_only=True))
+
+    bench.api(TAKER_KEY, q)
+
+
+def cancels_of(bench: Bench, market: str) -> list[OrderCancel]:
+    return [m for m in bench.reports() if isinstance(m, OrderCancel) and m.market == market]
+
+
+def test_an_amend_the_exchange_cancels_for_crossing_is_reported_canceled(bench: Bench) -> None:
+    """Kalshi cancels a post-only order whose amend would cross (the simulator's default): the gateway
+    reports the order cancelled — risk and the quoter stop counting it as resting — instead of taking the
+    answer's remaining 0 as filled and saying nothing, and it never rests more than approved."""
+    market = filled_once(bench, 400)  # 10 @ 40c rest, 4 filled: 6 left
+    rest_ask(bench, market, 4500, 1000)
+    bench.approve(market, bid=(4600, 600))  # 46c: through the resting 45c ask
+    eventually(lambda: any("amend" in c.reason for c in cancels_of(bench, market)), timeout=15,
+               what="the cancelled amend reported")
+    (cancel,) = [c for c in cancels_of(bench, market) if "amend" in c.reason]
+    (amended,) = [o for o in bench.all_orders(market) if o.order_id == cancel.order_id]
+    assert amended.status == "canceled" and amended.fill_count == 400  # cancelled, not filled
+    assert resting_count(bench, market, "bid") <= 600  # whatever the gateway does next, within the approval
+    assert bench.position(market) == 400
+    assert bench.gateway_status()["illegal_transitions"] == 0
+
+
+def test_a_create_the_exchange_cancels_for_crossing_is_reported_canceled(bench: Bench) -> None:
+    """Kalshi accepts a crossing post-only create and cancels it at once: reported cancelled, and the same
+    approval is not sent again at once (it met the same book: hundreds of creates a second)."""
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    rest_ask(bench, market, 4500, 1000)
+    bench.approve(market, bid=(4600, 500))
+    eventually(lambda: any("create" in c.reason for c in cancels_of(bench, market)), timeout=15,
+               what="the cancelled create reported")
+    assert resting_count(bench, market, "bid") == 0
+    assert bench.position(market) == 0
+    assert bench.gateway_status()["illegal_transitions"] == 0
+    # the same approval is tried again only after KMM_REFUSED_HOLD_S, not in a loop that spends the budget
+    eventually(lambda: bench.gateway_status()["counts"]["placed"] >= 2, timeout=15, what="a second attempt")
+    assert bench.gateway_status()["counts"]["placed"] <= 3

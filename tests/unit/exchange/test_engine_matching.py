@@ -2,7 +2,7 @@
 
 import pytest
 
-from kmm_services.exchange.engine import ExchangeError
+from kmm_services.exchange.engine import BookDelta, ExchangeError, FillEvent, OrderUpdate
 from kmm_services.exchange.orders import (
     ASK,
     BID,
@@ -10,12 +10,13 @@ from kmm_services.exchange.orders import (
     EXECUTED,
     FOK,
     IOC,
+    R_POST_ONLY_CROSS,
     RESTING,
     STP_MAKER,
     CreateOrder,
 )
 
-from .engine_support import TICKER, make_exchange, n, order, usd
+from .engine_support import TICKER, Recorder, make_exchange, n, order, usd
 
 
 def test_price_then_time_priority_and_trades_at_resting_price() -> None:
@@ -91,8 +92,8 @@ def test_fok_does_not_count_own_orders_under_taker_at_cross() -> None:
     assert (ack.status, ack.fill_count) == (CANCELED, 0)
 
 
-def test_post_only_that_would_cross_is_rejected() -> None:
-    ex, _ = make_exchange()
+def test_post_only_that_would_cross_is_rejected_in_reject_mode() -> None:
+    ex, _ = make_exchange(post_only_cross="reject")
     ex.create_order("a", order(ASK, 50, 3))
     with pytest.raises(ExchangeError) as err:
         ex.create_order("b", order(BID, 50, 1, post_only=True))
@@ -102,6 +103,32 @@ def test_post_only_that_would_cross_is_rejected() -> None:
     with pytest.raises(ExchangeError):
         ex.create_order("c", order(ASK, 49, 1, post_only=True))
     assert len(ex.open_orders("b")) == 1 and ex.open_orders("c") == []
+
+
+def test_post_only_that_would_cross_is_acked_and_canceled_by_default() -> None:
+    ex, _ = make_exchange()
+    assert ex.post_only_cross == "cancel"
+    ex.create_order("a", order(ASK, 50, 3))
+    rec = Recorder()
+    ex.add_listener(rec)
+    free = ex.balance("b").available
+    ack = ex.create_order("b", order(BID, 50, 2, post_only=True, client_order_id="po-1"))
+    assert (ack.status, ack.fill_count, ack.remaining_count, ack.client_order_id) == (CANCELED, 0, 0, "po-1")
+    o = ex.get_order("b", ack.order_id)
+    assert (o.status, o.remaining, o.fill_count, o.price) == (CANCELED, 0, 0, 5000)
+    assert o.last_update_reason == R_POST_ONLY_CROSS == "post_only_cross_cancel"
+    assert [(u.kind, u.order.status, u.order.last_update_reason) for u in rec.of(OrderUpdate)] == [
+        (CANCELED, CANCELED, "post_only_cross_cancel")]
+    assert rec.of(BookDelta) == [] and rec.of(FillEvent) == []
+    assert ex.book(TICKER).yes == [] and ex.book(TICKER).no == [(5000, n(3))]
+    assert ex.open_orders("b") == [] and ex.balance("b").available == free
+    assert ex.create_order("b", order(BID, 49, 2, post_only=True, client_order_id="po-1")).status == RESTING
+    ex.check_invariants()
+
+
+def test_unknown_post_only_cross_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="post_only_cross"):
+        make_exchange(post_only_cross="ignore")
 
 
 def test_stp_taker_at_cross_cancels_the_incoming_order_partial_fills_stand() -> None:

@@ -2,10 +2,10 @@
 
 import pytest
 
-from kmm_services.exchange.engine import AmendOrder, ExchangeError
+from kmm_services.exchange.engine import AmendOrder, BookDelta, ExchangeError, OrderUpdate
 from kmm_services.exchange.orders import ASK, BID, CANCELED, EXECUTED, GTC, IOC, RESTING, CreateOrder
 
-from .engine_support import TICKER, S, c, make_exchange, n, order, usd
+from .engine_support import TICKER, Recorder, S, c, make_exchange, n, order, usd
 
 
 def _err(fn, *args, **kw) -> ExchangeError:
@@ -59,13 +59,34 @@ def test_amend_that_crosses_executes() -> None:
     ex.check_invariants()
 
 
-def test_amend_post_only_that_would_cross_is_rejected_and_order_unchanged() -> None:
-    ex, _ = make_exchange()
+def test_amend_post_only_that_would_cross_is_rejected_and_order_unchanged_in_reject_mode() -> None:
+    ex, _ = make_exchange(post_only_cross="reject")
     ex.create_order("b", order(ASK, 45, 3))
     mine = ex.create_order("a", order(BID, 40, 5, post_only=True))
     assert _err(ex.amend_order, "a", mine.order_id, AmendOrder(price=c(45), count=n(5))).code == "post_only_rejected"
     o = ex.get_order("a", mine.order_id)
     assert (o.price, o.remaining, o.status) == (4000, n(5), RESTING)
+
+
+def test_amend_post_only_that_would_cross_cancels_the_order_by_default() -> None:
+    ex, _ = make_exchange()
+    ex.create_order("b", order(ASK, 45, 3))
+    mine = ex.create_order("a", order(BID, 40, 5, post_only=True, client_order_id="old"))
+    ex.create_order("c", order(ASK, 40, 1, time_in_force=IOC))  # a filled 1, 4 left
+    rec = Recorder()
+    ex.add_listener(rec)
+    ack = ex.amend_order("a", mine.order_id, AmendOrder(price=c(45), count=n(5), updated_client_order_id="new"))
+    assert (ack.status, ack.fill_count, ack.remaining_count, ack.client_order_id) == (CANCELED, 0, 0, "new")
+    o = ex.get_order("a", mine.order_id)
+    assert (o.status, o.remaining, o.fill_count, o.price, o.last_update_reason) == (
+        CANCELED, 0, n(1), 4500, "post_only_cross_cancel")
+    assert [(d.side, d.price, d.delta) for d in rec.of(BookDelta)] == [("yes", 4000, -n(4))]
+    assert [(u.kind, u.order.remaining) for u in rec.of(OrderUpdate)] == [(CANCELED, 0)]
+    assert ex.book(TICKER).yes == [] and ex.book(TICKER).no == [(5500, n(3))]
+    assert ex.open_orders("a") == [] and ex.balance("a").locked == 0
+    assert _err(ex.amend_order, "a", mine.order_id, AmendOrder(price=c(41), count=n(5))).code == "not_found"
+    ex.create_order("a", order(BID, 39, 1, client_order_id="new"))  # the id is free again
+    ex.check_invariants()
 
 
 def test_amend_updated_client_order_id() -> None:

@@ -5,7 +5,7 @@ import pytest
 from kmm_services.exchange.engine import ExchangeError
 from kmm_services.exchange.ledger import Position, apply_trade, trade_cash
 from kmm_services.exchange.markets import FINALIZED
-from kmm_services.exchange.orders import ASK, BID, IOC
+from kmm_services.exchange.orders import ASK, BID, IOC, CreateOrder
 
 from .engine_support import TICKER, make_exchange, n, order, usd
 
@@ -94,6 +94,9 @@ def test_settlement_pays_one_dollar_per_winning_contract_to_the_cent() -> None:
     assert ex.position("a", TICKER).realized_pnl == usd(0.75) - usd(1.48)
     assert ex.positions("a") == []
     assert [p.ticker for p in ex.positions("a", settlement_status="settled", include_flat=True)] == [TICKER]
+    # settled positions are flat: the flat filter (no count_filter=total_traded) must not hide them
+    assert [p.ticker for p in ex.positions("a", settlement_status="settled")] == [TICKER]
+    assert [p.ticker for p in ex.positions("b", settlement_status="all")] == [TICKER]
     assert ex.market(TICKER).status == FINALIZED
     assert ex.settlements("b").items == [rows["b"]]
     ex.check_invariants()
@@ -192,3 +195,21 @@ def test_subpenny_price_rounding_fee_goes_to_the_exchange() -> None:
     (fb,) = ex.fills("b").items
     assert (fb.trade_fee, fb.rounding_fee, fb.fee) == (17_100, 3_900, usd(0.021))
     ex.check_invariants()
+
+
+def test_settled_positions_are_listed_without_total_traded_but_flat_open_ones_are_not() -> None:
+    ex, _ = make_exchange()
+    ex.create_market("KXT-26DEC31-B", "KXT-26DEC31")
+    ex.create_order("a", order(BID, 40, 2))
+    ex.create_order("b", order(ASK, 40, 2, time_in_force=IOC))
+    ex.settle_market(TICKER, "yes")  # a was long 2 YES: settled, flat
+    other = "KXT-26DEC31-B"
+    ex.create_order("a", CreateOrder(other, BID, 4000, n(1)))
+    ex.create_order("c", CreateOrder(other, ASK, 4000, n(1), time_in_force=IOC))
+    ex.create_order("a", CreateOrder(other, ASK, 4000, n(1)))
+    ex.create_order("d", CreateOrder(other, BID, 4000, n(1), time_in_force=IOC))  # a: bought 1, sold 1, flat
+    assert ex.position("a", other).position == 0 and not ex.position("a", other).settled
+    assert [p.ticker for p in ex.positions("a", settlement_status="settled")] == [TICKER]
+    assert [p.ticker for p in ex.positions("a", settlement_status="all")] == [TICKER]
+    assert ex.positions("a") == []
+    assert [p.ticker for p in ex.positions("a", settlement_status="all", include_flat=True)] == [TICKER, other]

@@ -25,6 +25,31 @@ def test_costs() -> None:
     assert request_cost("DELETE", "/portfolio/events/orders", write_capacity=200) == 40  # cancel-all: 20 x 2
 
 
+def test_costs_match_exact_path_templates() -> None:
+    # queue positions are plain reads (default 10), not GET /portfolio/orders/{order_id} (2)
+    assert request_cost("GET", "/portfolio/orders/queue_positions") == 10
+    assert request_cost("GET", "/portfolio/orders/o-1/queue_position") == 10
+    assert request_cost("GET", "/portfolio/orders/o-1") == 2
+    # V2 single-order writes cost the default
+    assert request_cost("DELETE", "/portfolio/events/orders/o-1") == 10
+    assert request_cost("POST", "/portfolio/events/orders/o-1/amend") == 10
+    assert request_cost("POST", "/portfolio/events/orders/o-1/decrease") == 10
+
+
+def test_legacy_v1_order_writes_cost_ten_times_their_v2_counterpart() -> None:
+    assert request_cost("POST", "/portfolio/orders") == 100
+    assert request_cost("DELETE", "/portfolio/orders/o-1") == 100
+    assert request_cost("POST", "/portfolio/orders/o-1/amend") == 100
+    assert request_cost("POST", "/portfolio/orders/o-1/decrease") == 100
+    assert request_cost("POST", "/portfolio/orders/batched", batch_size=3) == 300  # V2: 10 per order
+    assert request_cost("DELETE", "/portfolio/orders/batched", batch_size=3) == 60  # V2: 2 per cancel
+
+
+def test_queue_positions_spends_ten_read_tokens() -> None:
+    rl = RateLimiter(tier="basic", clock=FakeClock())  # read bucket 200
+    assert sum(rl.allow("k", "GET", "/portfolio/orders/queue_positions") for _ in range(100)) == 20
+
+
 def test_bucket_refills_over_time() -> None:
     b = TokenBucket(rate=100, capacity=100, tokens=100, last=0.0)
     assert b.take(100, 0.0)
@@ -85,4 +110,6 @@ def test_endpoint_costs_list_only_non_default_costs() -> None:
     assert costs[("DELETE", "/portfolio/events/orders")] == 40
     assert costs[("DELETE", "/portfolio/events/orders/batched")] == 2
     assert costs[("GET", "/portfolio/orders/{order_id}")] == 2
+    assert costs[("POST", "/portfolio/orders/batched")] == 100
+    assert costs[("DELETE", "/portfolio/orders/batched")] == 20
     assert 10 not in costs.values()

@@ -30,17 +30,34 @@ def drain(conn: ws.Connection) -> list[dict[str, Any]]:
     return out
 
 
-def test_duplicate_subscription_is_refused_and_seq_continues() -> None:
+def test_repeated_subscribe_gets_a_new_sid_and_each_sid_its_own_stream() -> None:
     ex, conn, _ = setup()
     for i in (1, 2):
         conn.handle_text(json.dumps({"id": i, "cmd": "subscribe",
                                      "params": {"channels": ["orderbook_delta"], "market_ticker": "KXW-1"}}))
     msgs = drain(conn)
-    assert [m.get("type") for m in msgs] == ["subscribed", "orderbook_snapshot", "error"]
-    assert msgs[2]["msg"]["code"] == ws.ERR_ALREADY_SUBSCRIBED
+    assert [(m["type"], m.get("id"), m.get("sid", m.get("msg", {}).get("sid"))) for m in msgs] == [
+        ("subscribed", 1, 1), ("orderbook_snapshot", None, 1), ("subscribed", 2, 2), ("orderbook_snapshot", None, 2)]
     ex.create_order("u", CreateOrder("KXW-1", BID, 4000, COUNT_SCALE))
     ex.create_order("u", CreateOrder("KXW-1", BID, 4100, COUNT_SCALE))
-    assert [(m["sid"], m["seq"]) for m in drain(conn)] == [(1, 2), (1, 3)]
+    deltas = drain(conn)
+    # one frame per subscription and delta, never an error (code 6 is retired); seq counts per sid
+    assert [(m["type"], m["sid"], m["seq"]) for m in deltas] == [
+        ("orderbook_delta", 1, 2), ("orderbook_delta", 2, 2), ("orderbook_delta", 1, 3), ("orderbook_delta", 2, 3)]
+    conn.handle_text(json.dumps({"id": 3, "cmd": "unsubscribe", "params": {"sids": [1]}}))
+    assert drain(conn) == [{"id": 3, "sid": 1, "seq": 3, "type": "unsubscribed"}]
+    ex.create_order("u", CreateOrder("KXW-1", BID, 4200, COUNT_SCALE))
+    assert [(m["sid"], m["seq"]) for m in drain(conn)] == [(2, 4)]
+
+
+def test_repeated_subscribe_to_an_unfiltered_channel_is_acked_not_refused() -> None:
+    _, conn, _ = setup()
+    for i in (1, 2):
+        conn.handle_text(json.dumps({"id": i, "cmd": "subscribe", "params": {"channels": ["user_orders", "ticker"]}}))
+    msgs = drain(conn)
+    assert all(m["type"] == "subscribed" for m in msgs)
+    assert [(m["id"], m["msg"]["channel"], m["msg"]["sid"]) for m in msgs] == [
+        (1, "user_orders", 1), (1, "ticker", 2), (2, "user_orders", 3), (2, "ticker", 4)]
 
 
 def test_overflow_sends_error_25_and_drops_subscriptions(monkeypatch: Any) -> None:
