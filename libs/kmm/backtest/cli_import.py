@@ -3,6 +3,8 @@
 Results and close times come from ``--markets-file`` (``ticker,result,close_time``), from per-ticker
 flags, or — only with ``--infer-results`` — from each market's last print (the inferred values are
 printed). A ticker named in a flag that the data does not contain is an error, not a new market.
+An import that yields no events is an error saying why (exit 2, nothing written); a market whose close
+comes at or before its first event is warned about (a backtest would ignore all of it).
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .cli_help import DefaultsFormatter
 from .eventlog import BOOK, EventLog
 from .importers import (
     BadRecord,
     UnsupportedFormat,
+    close_warning,
     import_rest_trades,
     import_ws_jsonl,
     infer_results,
+    nothing_imported,
     parse_time,
     read_markets_file,
     skip_report,
@@ -28,27 +33,42 @@ KINDS = ("ws", "l2", "trades")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = DefaultsFormatter
     p.add_argument("kind", choices=KINDS, help="ws: raw WS JSONL (either dialect); l2: legacy L2 recorder "
                    "JSONL; trades: GET /markets/trades as CSV, parquet, JSON or JSONL")
     p.add_argument("files", nargs="+", type=Path, help="input files (.gz allowed except for parquet)")
     p.add_argument("--out", type=Path, required=True, help="event log to write (.npz)")
     p.add_argument("--markets-file", type=Path, default=None,
-                   help="CSV with a header ticker,result,close_time (result yes|no|empty; time RFC3339 or "
-                        "Unix seconds); rows for tickers not in the data are ignored and counted")
+                   help="CSV with a header ticker,result,close_time (result yes|no|empty; time RFC3339, UTC unless "
+                        "it has an offset, or Unix seconds); rows for tickers not in the data are ignored and counted "
+                        "(default: none)")
     p.add_argument("--result", action="append", default=[], metavar="TICKER=yes|no",
                    help="known settlement result (repeatable; overrides the markets file)")
     p.add_argument("--default-result", choices=("yes", "no"), default=None,
-                   help="result of every market still without one (e.g. the losing strikes of an event)")
+                   help="result of every market still without one (e.g. the losing strikes of an event; "
+                        "default: none, such markets are marked at their last mid)")
     p.add_argument("--close", action="append", default=[], metavar="TICKER=TIME",
                    help="close time, RFC3339 or Unix seconds (repeatable; TICKER '*' = every market "
                         "still without one)")
     p.add_argument("--infer-results", action="store_true",
                    help="infer missing results (and close times) from each market's last print and list them")
-    p.add_argument("--infer-band-c", type=int, default=5,
-                   help="with --infer-results: a last print within this many cents of 0 or 100 decides")
+    p.add_argument("--infer-band-c", type=band_c, default=5,
+                   help="with --infer-results: a last print this close to 0 or 100, in cents (0 to 49), "
+                        "decides")
     p.add_argument("--maker-fees", action="append", default=[], metavar="SERIES",
                    help="series charging maker fees (quadratic_with_maker_fees; repeatable)")
+
+
+def band_c(text: str) -> int:
+    """``--infer-band-c``: whole cents in [0, 50) (at 50 every last print would decide, at 60 a 40¢ one YES)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v < 50:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole cents with 0 <= band < 50 (a last print "
+                                         "within band cents of 0 or 100 decides the result)")
+    return v
 
 
 class UsageError(ValueError):
@@ -147,17 +167,28 @@ def main(args: argparse.Namespace) -> int:
         else:
             log = import_rest_trades(args.files)
         notes = apply_metadata(log, args)
-    except (UnsupportedFormat, UsageError, ValueError, FileNotFoundError) as exc:
+    except (UnsupportedFormat, UsageError, ValueError) as exc:
         print(f"kmm import: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a missing, unreadable or directory path
+        print(f"kmm import: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
         importers.READ_PROGRESS = None
     if done[0] < total:
         bar(total, total)  # parquet and the last buffer: close the bar
+    if not len(log):
+        names = ", ".join(str(f) for f in args.files)
+        print(f"kmm import: nothing imported from {names} (as {args.kind}): {nothing_imported(log)}; no event "
+              "log written", file=sys.stderr)
+        return 2
     log.meta["trade_only"] = not bool((log.events["kind"] == BOOK).any())
     log.save(args.out)
     print(skip_report(log))
     for line in notes:
         print(line)
+    warning = close_warning(log)
+    if warning:
+        print(warning, file=sys.stderr)
     print(f"wrote {args.out}")
     return 0

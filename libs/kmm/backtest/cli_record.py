@@ -10,18 +10,24 @@ import threading
 import time
 from pathlib import Path
 
+from .cli_help import DefaultsFormatter
 from .importers import skip_report
 from .progress import Progress
 from .recorder import MD_STREAMS, record
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--redis-url", default=os.environ.get("KMM_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    p.formatter_class = DefaultsFormatter
+    # the default is resolved in main: --help must not print $KMM_REDIS_URL (it may hold a password)
+    p.add_argument("--redis-url", default=None,
+                   help=f"Redis to read (default: $KMM_REDIS_URL, else {DEFAULT_REDIS_URL})")
     p.add_argument("--out", type=Path, required=True, help="event log to write (.npz)")
-    p.add_argument("--duration-s", type=float, default=None, help="stop after this long (default: Ctrl-C)")
-    p.add_argument("--max-messages", type=int, default=None)
+    p.add_argument("--duration-s", type=float, default=None, help="stop after this long (default: at Ctrl-C)")
+    p.add_argument("--max-messages", type=int, default=None, help="stop after this many messages (default: no limit)")
     p.add_argument("--from-start", action="store_true", help="read what the streams still hold, then follow")
-    p.add_argument("--streams", nargs="*", default=list(MD_STREAMS))
+    p.add_argument("--streams", nargs="*", default=list(MD_STREAMS), help="streams to read")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -38,7 +44,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"\rrecorded {n} messages", end="", file=sys.stderr)
 
     try:
-        log = record(args.redis_url, streams=tuple(args.streams), from_start=args.from_start,
+        url = args.redis_url or os.environ.get("KMM_REDIS_URL") or DEFAULT_REDIS_URL
+        log = record(url, streams=tuple(args.streams), from_start=args.from_start,
                      duration_s=args.duration_s, max_messages=args.max_messages, stop=stop, on_batch=on_batch)
     finally:
         signal.signal(signal.SIGINT, old)

@@ -9,14 +9,16 @@ import argparse
 import base64
 import html
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from .report import utc
+from .cli_help import DefaultsFormatter
+from .report import figure, usd, utc
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    p.formatter_class = DefaultsFormatter
     p.add_argument("dir", type=Path, help="output directory of kmm backtest or kmm grid, or a kmm run workdir")
     p.add_argument("--out", type=Path, default=None, help="HTML file (default DIR/report.html)")
     p.add_argument("--top", type=int, default=10, help="markets (backtest) listed by P&L")
@@ -36,18 +38,24 @@ def backtest_text(s: dict[str, Any], top: int) -> list[str]:
     st = s.get("settings", {})
     pol = st.get("policy", {})
     run = st.get("run", {})
+    fm = s.get("fill_models", {})
+    ignored = s.get("events_ignored_after_close", 0)
     lines = [
         f"Backtest of {s['events']} events over {len(s['markets'])} markets "
-        f"({o.get('markets_traded', '?')} traded; {s.get('markets_with_prints', '?')} had prints)",
-        f"  P&L settled   ${o['pnl_settled_usd']:>12,.2f}   (marked to the last mid ${o['pnl_marked_usd']:,.2f})",
-        f"  fees          ${o['fees_usd']:>12,.2f}   fills {o['fills']}, bought {o['volume_buy_contracts']:,.0f} / "
-        f"sold {o['volume_sell_contracts']:,.0f} contracts",
-        f"  max drawdown  ${o['max_drawdown_usd']:>12,.2f}   Sharpe (daily, annualized) "
-        f"{o['sharpe_annualized'] if o.get('sharpe_annualized') is not None else 'n/a'}",
-        f"  spread captured ${o['spread_captured_usd']:,.2f}; markouts 1 s ${o['markout_1s_usd']:,.2f}, "
-        f"10 s ${o['markout_10s_usd']:,.2f}, 60 s ${o['markout_60s_usd']:,.2f}",
+        f"({o.get('markets_traded', '?')} traded; {fm.get('markets_with_book', '?')} with a book, "
+        f"{s.get('markets_with_prints', '?')} with trade prints)",
+        f"  P&L settled   {usd(o['pnl_settled_usd'], grouping=True):>13}   (marked to the last mid "
+        f"{usd(o['pnl_marked_usd'], grouping=True)})",
+        f"  fees          {usd(o['fees_usd'], grouping=True):>13}   fills {o['fills']}, bought "
+        f"{o['volume_buy_contracts']:,.0f} / sold {o['volume_sell_contracts']:,.0f} contracts",
+        f"  max drawdown  {usd(o['max_drawdown_usd'], grouping=True):>13}   Sharpe (daily, annualized) "
+        f"{figure(o.get('sharpe_annualized')) if o.get('sharpe_annualized') is not None else 'n/a'}",
+        f"  spread captured {usd(o['spread_captured_usd'], grouping=True)}; markouts 1 s "
+        f"{usd(o['markout_1s_usd'], grouping=True)}, 10 s {usd(o['markout_10s_usd'], grouping=True)}, "
+        f"60 s {usd(o['markout_60s_usd'], grouping=True)}",
     ]
-    fm = s.get("fill_models", {})
+    if ignored:
+        lines.append(f"  {ignored} events ignored: at or after their market's close")
     lines.append(f"  fill model: {fm.get('book_markets')} on {fm.get('markets_with_book', '?')} market(s) with a book; "
                  f"{s.get('settings', {}).get('run', {}).get('fill', {}).get('trade_only_model')} on "
                  f"{fm.get('trade_only_markets', 0)} trade-only market(s)")
@@ -71,7 +79,7 @@ def backtest_text(s: dict[str, Any], top: int) -> list[str]:
     if markets:
         lines.append(f"  best {min(top, len(markets))} markets by settled P&L:")
         for m in markets[:top]:
-            lines.append(f"    {m['market']:<32} ${m['pnl_settled_usd']:>9,.2f}  fills {m['fills']:>5}  "
+            lines.append(f"    {m['market']:<32} {usd(m['pnl_settled_usd'], grouping=True):>10}  fills {m['fills']:>5}  "
                          f"position {m['position_contracts']:>8,.2f}{'' if m['settled'] else '  (marked)'}")
     if s.get("unsettled_markets"):
         lines.append(f"  {len(s['unsettled_markets'])} market(s) marked at the last mid (result unknown)")
@@ -81,15 +89,17 @@ def backtest_text(s: dict[str, Any], top: int) -> list[str]:
 def grid_text(s: dict[str, Any]) -> list[str]:
     b, p = s["best"], s["plateau"]
     d = s.get("distribution_usd", {})
-    lines = [f"Grid of {s['cells']} cells (risk {'on' if s.get('risk') else 'off'}) in {s.get('seconds', '?')} s",
-             f"  best cell     γ={b['gamma']:g} κ={b['kappa']:g}: ${b['value']:,.2f}",
-             f"  plateau       γ={p['gamma']:g} κ={p['kappa']:g}: ${p['value']:,.2f} "
-             f"(mean of its neighbourhood ${p['neighbourhood_mean']:,.2f})",
-             f"  distribution  min ${d.get('min', 0):,.2f}, median ${d.get('median', 0):,.2f}, max ${d.get('max', 0):,.2f}; "
-             f"{s.get('share_positive', 0):.0%} of cells positive"]
+    wf = s.get("walk_forward")
+    over = (f" over the training part (the first {wf['train_frac']:.0%} of time, {s.get('events', '?')} events)"
+            if wf else f" over {s['events']} events" if "events" in s else "")
+    lines = [f"Grid of {s['cells']} cells{over}, risk {'on' if s.get('risk') else 'off'}, in {s.get('seconds', '?')} s",
+             f"  best cell     γ={b['gamma']:g} κ={b['kappa']:g}: {usd(b['value'], grouping=True)}",
+             f"  plateau       γ={p['gamma']:g} κ={p['kappa']:g}: {usd(p['value'], grouping=True)} "
+             f"(mean of its neighbourhood {usd(p['neighbourhood_mean'], grouping=True)})",
+             f"  distribution  min {usd(d.get('min', 0), grouping=True)}, median {usd(d.get('median', 0), grouping=True)}, "
+             f"max {usd(d.get('max', 0), grouping=True)}; {s.get('share_positive', 0):.0%} of cells positive"]
     if s.get("edge_warning"):
         lines.append(f"  WARNING: {s['edge_warning']}")
-    wf = s.get("walk_forward")
     if wf:
         from .grid import walk_forward_lines
 
@@ -108,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
         return report(d, args.top, args.out, with_replay=args.replay)
     if not summary_path.exists():
         print(f"kmm report: {summary_path} not found (give the output directory of kmm backtest or kmm grid, "
-              "or a kmm run workdir with session.npz)")
+              "or a kmm run workdir with session.npz)", file=sys.stderr)
         return 2
     s = json.loads(summary_path.read_text())
     parts = [f"<h1>kmm report: {html.escape(str(d))}</h1>"]

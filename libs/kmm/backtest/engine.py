@@ -22,7 +22,8 @@ one-cell case of the same compiled loop, so a grid cell equals a single run exac
   APPLIED at once; a denial keeps the resting quotes (as live) unless ``denial_keeps_target`` is
   off; an operator resumes a halted engine at the next trading day unless ``resume_next_day`` is off.
 - Each market settles at its close: $1/$0 when the result is known, else marked at the last mid and
-  flagged; quotes withdrawn, risk exposure released. Events after a market's close are ignored.
+  flagged; quotes withdrawn, risk exposure released. Events at or after a market's close are ignored
+  (counted: ``Result.ignored_after_close``, :func:`events_after_close`).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class Result:
     equity_ts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     risk: list[dict[str, Any]] = field(default_factory=list)  # per cell: state, halts, denials
     trade_only: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (markets,)
+    ignored_after_close: int = 0  # events at or after their market's close: the replay skips them
 
     FILL_FIELDS = ("ts", "market", "cell", "side", "price", "count", "fee")
 
@@ -147,7 +149,20 @@ class Result:
                       {k: v[i:i + 1] for k, v in self.overall.items()}, self.settled_known,
                       [f for f in self.fills if f[2] == i], [], self.events, self.daily[:, i:i + 1], self.first_day,
                       self.equity[:, i:i + 1] if self.equity.size else self.equity, self.equity_ts,
-                      self.risk[i:i + 1], self.trade_only)
+                      self.risk[i:i + 1], self.trade_only, self.ignored_after_close)
+
+
+def events_after_close(log: EventLog) -> int:
+    """How many events come at or after their market's close (``close_ts`` > 0): the kernel closes a market
+    once time reaches its close and skips every later event of it, so these change nothing in a run."""
+    closes = np.array([m.close_ts for m in log.markets], dtype=np.int64)
+    closes[closes == 0] = np.iinfo(np.int64).max  # 0: no close (the kernel's own test is close != 0)
+    ev = log.events
+    n, step = 0, 1 << 20
+    for i in range(0, len(ev), step):  # in slices: no per-event temporary the size of the log
+        part = ev[i:i + step]
+        n += int(np.count_nonzero(part["ts"] >= closes[part["market"]]))
+    return n
 
 
 def fee_type_of(meta: MarketMeta) -> str:
@@ -231,6 +246,8 @@ class Backtest:
 
     def run(self) -> Result:
         log, cfg, pol = self.log, self.cfg, self.policy
+        if not log.markets:
+            raise ValueError("the event log has no markets: nothing to replay")
         ev = log.events
         n = len(ev)
         n_m, c = len(log.markets), int(pol.n_cells)
@@ -332,14 +349,16 @@ class Backtest:
                 gq = S.grow_queue(gq, gh, gmax, int(g[K.G_REP_TAIL] - g[K.G_REP_HEAD]) + c)
             elif code != K.DONE:
                 rings.grow(code, g)
-            elif self.progress is not None:
+            elif self.progress is not None and i < n:  # the end is reported once, after finish
                 self.progress(i, n)
         K.finish(mi, mf, mk, cf, g, rings.mkr, rings.rep, ki, daily_eq, rc, rm, li, lf, ts1,
                  (gi, gfl, gq, gh, gp, gpi, gmax))
         if self.progress is not None:
             self.progress(n, n)
-        return self._result(mi, mf, mk, cf, g, rings, daily_eq, first_day, eqs, eqs_ts, rc, rcf, n, has_book,
-                            risk is not None)
+        result = self._result(mi, mf, mk, cf, g, rings, daily_eq, first_day, eqs, eqs_ts, rc, rcf, n, has_book,
+                              risk is not None)
+        result.ignored_after_close = events_after_close(log)
+        return result
 
     def _result(self, mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np.ndarray, rings: _Rings,
                 daily_eq: np.ndarray, first_day: int, eqs: np.ndarray, eqs_ts: np.ndarray, rc: np.ndarray,

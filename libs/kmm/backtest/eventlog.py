@@ -21,6 +21,7 @@ never needs book state to interpret a row. TRADE rows: ``side`` is the *resting*
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,13 @@ EVENT_DTYPE = np.dtype(
 )
 
 FORMAT_VERSION = 1
+_KEYS = ("events", "markets_json", "meta_json")
+_RAW_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet", ".gz")  # what kmm import reads
+
+
+class EventLogError(ValueError):
+    """A file that is not an event log this version reads; the message starts with the path and says
+    how to make one."""
 
 
 @dataclass
@@ -113,12 +121,38 @@ class EventLog:
 
     @staticmethod
     def load(path: str | Path) -> EventLog:
-        with np.load(Path(path), allow_pickle=False) as z:
-            events = z["events"]
-            markets = [MarketMeta.from_dict(d) for d in json.loads(str(z["markets_json"]))]
-            meta = json.loads(str(z["meta_json"]))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported event log version {meta.get('format_version')!r}")
+        """Read a log written by :meth:`save`. A missing file raises FileNotFoundError; any other file
+        raises :class:`EventLogError` saying it is not an event log and how to make one."""
+        path = Path(path)
+        if path.suffix.lower() in _RAW_SUFFIXES:
+            kind = "trades" if "trade" in path.name.lower() or ".csv" in path.name.lower() else "trades|l2|ws"
+            hint = f"`kmm import {kind} {path} --out {path.name.split('.')[0]}.npz`"
+        else:
+            hint = "`kmm import trades|l2|ws FILE --out LOG.npz` (or `kmm record`)"
+        not_a_log = f"{path}: not an event log (the .npz kmm import and kmm record write); make one with {hint}"
+        try:
+            z = np.load(path, allow_pickle=False)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+            raise EventLogError(not_a_log) from None
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise EventLogError(not_a_log)
+        with z:
+            if any(k not in z.files for k in _KEYS):
+                raise EventLogError(not_a_log)
+            try:
+                events = z["events"]
+                markets = [MarketMeta.from_dict(d) for d in json.loads(str(z["markets_json"]))]
+                meta = json.loads(str(z["meta_json"]))
+            except (ValueError, TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise EventLogError(f"{path}: damaged event log ({type(exc).__name__}: {exc})") from None
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            version = meta.get("format_version") if isinstance(meta, dict) else None
+            raise EventLogError(f"{path}: unsupported event log version {version!r} (this kmm reads "
+                                f"{FORMAT_VERSION}); import the data again with kmm import")
+        if events.dtype != EVENT_DTYPE:
+            raise EventLogError(f"{path}: damaged event log (events of dtype {events.dtype})")
         return EventLog(events=events, markets=markets, meta=meta)
 
     def select(self, tickers: list[str]) -> EventLog:

@@ -30,7 +30,7 @@ from .engine import Result, RunConfig, run
 from .eventlog import EventLog
 from .policy import BACKTEST_LIMITS, ASPolicy, SeriesClose
 from .progress import Progress
-from .report import in_units
+from .report import in_units, usd
 
 DEFAULT_GAMMAS = np.round(np.linspace(0.05, 1.0, 32), 6)
 DEFAULT_KAPPAS = np.round(np.linspace(0.5, 5.0, 32), 6)
@@ -79,6 +79,7 @@ def merge(results: list[Result]) -> Result:
         {k: np.concatenate([r.overall[k] for r in results]) for k in first.overall},
         first.settled_known, [], [], first.events, np.concatenate([r.daily for r in results], axis=1),
         first.first_day, np.zeros((0, 0)), first.equity_ts[:0], [x for r in results for x in r.risk], first.trade_only,
+        first.ignored_after_close,
     )
 
 
@@ -113,12 +114,16 @@ def plateau(values: np.ndarray, radius: int = 1) -> tuple[tuple[int, int], np.nd
 
 
 def edge_warning(spec: GridSpec, g: int, k: int) -> str:
-    """A warning when cell (g, k) lies on the grid's edge (the optimum may lie outside the grid)."""
+    """A warning when cell (g, k) holds the lowest or highest γ or κ of the grid (the optimum may lie
+    outside it); by value, so an axis given in descending or any order is judged right."""
     sides = []
-    if len(spec.gammas) > 1 and g in (0, len(spec.gammas) - 1):
-        sides.append(f"γ = {spec.gammas[g]:g} is the {'lowest' if g == 0 else 'highest'} γ")
-    if len(spec.kappas) > 1 and k in (0, len(spec.kappas) - 1):
-        sides.append(f"κ = {spec.kappas[k]:g} is the {'lowest' if k == 0 else 'highest'} κ")
+    for name, values, i in (("γ", spec.gammas, g), ("κ", spec.kappas, k)):
+        if len(values) > 1 and np.min(values) < np.max(values):
+            v = float(values[i])
+            if v <= float(np.min(values)):
+                sides.append(f"{name} = {v:g} is the lowest {name}")
+            elif v >= float(np.max(values)):
+                sides.append(f"{name} = {v:g} is the highest {name}")
     if not sides:
         return ""
     return "best cell on the grid's edge (" + "; ".join(sides) + "): widen the grid before trusting it"
@@ -214,9 +219,10 @@ def heatmap_png(spec: GridSpec, result: Result, summary: dict[str, Any]) -> byte
         ax.contour(spec.kappas, spec.gammas, surface, levels=[0.0], colors="k", linewidths=0.8)
     b, p = summary["best"], summary["plateau"]
     ax.scatter([b["kappa"]], [b["gamma"]], marker="*", s=260, c="white", edgecolors="black", linewidths=1.2,
-               zorder=5, label=f"best cell \\${b['value']:.2f}")
+               zorder=5, label=f"best cell {usd(b['value'])}".replace("$", "\\$"))
     ax.scatter([p["kappa"]], [p["gamma"]], marker="o", s=260, facecolors="none", edgecolors="blue",
-               linewidths=2.2, zorder=5, label=f"plateau centre (mean \\${p['neighbourhood_mean']:.2f})")
+               linewidths=2.2, zorder=5,
+               label=f"plateau centre (mean {usd(p['neighbourhood_mean'])})".replace("$", "\\$"))
     r = p["radius"]
     ax.add_patch(matplotlib.patches.Rectangle((p["kappa"] - (2 * r + 1) * dk, p["gamma"] - (2 * r + 1) * dg),
                                               (2 * r + 1) * 2 * dk, (2 * r + 1) * 2 * dg, fill=False,
@@ -224,6 +230,9 @@ def heatmap_png(spec: GridSpec, result: Result, summary: dict[str, Any]) -> byte
     ax.set_xlabel("κ (1/¢)")
     ax.set_ylabel("γ (1/¢)")
     title = f"P&L over {summary['cells']} (γ, κ) cells, risk {'on' if summary.get('risk') else 'off'}"
+    wf = summary.get("walk_forward")
+    if wf:
+        title += f"\ntraining part only (walk-forward: the first {wf['train_frac']:.0%} of time, {wf['train_events']} events)"
     if spec.sweep:
         title += "\nslice " + ", ".join(f"{k}={summary['best'][k]:g}" for k in spec.sweep)
     if summary.get("edge_warning"):
@@ -237,6 +246,8 @@ def heatmap_png(spec: GridSpec, result: Result, summary: dict[str, Any]) -> byte
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"  # no value (a Sharpe ratio of fewer than two days, …)
     if isinstance(v, float):
         return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.4f}"
     return html.escape(str(v))
@@ -311,6 +322,6 @@ def walk_forward_lines(wf: dict[str, Any]) -> list[str]:
              f"test on the rest ({wf['test_events']} events)"]
     for name in ("plateau", "best"):
         lines.append(f"  {name:>7} cell γ={wf[f'{name}_gamma']:g} κ={wf[f'{name}_kappa']:g}: train "
-                     f"${wf[f'{name}_train_pnl_usd']:.2f} → test ${wf[f'{name}_test_pnl_usd']:.2f} "
+                     f"{usd(wf[f'{name}_train_pnl_usd'])} → test {usd(wf[f'{name}_test_pnl_usd'])} "
                      f"({wf[f'{name}_test_fills']} fills)")
     return lines

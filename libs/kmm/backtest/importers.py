@@ -12,11 +12,15 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from kmm.messages import BookUpdate, DecodeError, MarketInfo, Trade, decode
 from kmm.messages.units import (
@@ -73,6 +77,24 @@ def open_text(path: str | Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="rb"), encoding="utf-8")
     return io.TextIOWrapper(raw, encoding="utf-8")
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn what a damaged or mislabelled file raises while it is read into one :class:`UnsupportedFormat`
+    line naming the file (a ``.gz`` that is not gzip, a truncated ``.gz``, bytes that are not UTF-8)."""
+    try:
+        yield
+    except gzip.BadGzipFile as exc:
+        raise UnsupportedFormat(f"{path}: not gzip data although the name ends in .gz ({exc}); "
+                                "if it is plain text, drop the .gz") from None
+    except EOFError:
+        raise UnsupportedFormat(f"{path}: truncated gzip file (it ends before its end-of-stream marker); "
+                                "copy or download it again") from None
+    except zlib.error as exc:
+        raise UnsupportedFormat(f"{path}: damaged gzip data ({exc})") from None
+    except UnicodeDecodeError:
+        raise UnsupportedFormat(f"{path}: not UTF-8 text") from None
 
 
 def seconds_to_ns(value: Any) -> int:
@@ -179,7 +201,7 @@ def _ws_ts(line: Json, msg: Json) -> int:
 
 def iter_jsonl(paths: Iterable[str | Path], builder: EventLogBuilder) -> Iterator[Json]:
     for path in paths:
-        with open_text(path) as fh:
+        with reading(path), open_text(path) as fh:
             for line in fh:
                 line = line.strip()
                 if not line:
@@ -328,10 +350,32 @@ def _trade_row(b: EventLogBuilder, row: Json, seen: set[str]) -> None:
         b.skip(f"unreadable trade ({type(exc).__name__})")
 
 
-def _csv_rows(fh: io.TextIOBase, path: str | Path = "") -> Iterator[Json]:
+# A trade needs one column of each group (the first name is the one Kalshi's cents-era REST tapes use).
+TRADE_COLUMNS = (("ticker", "market_ticker"), ("created_time",), ("yes_price", "yes_price_dollars"),
+                 ("count", "count_fp"), ("taker_side", "taker_outcome_side", "taker_book_side"))
+
+
+def missing_columns(columns: Iterable[str]) -> str:
+    """The column groups a trade table lacks ("" when it has one of each), e.g. "yes_price or yes_price_dollars"."""
+    have = {c.strip() for c in columns if c}
+    return "; ".join(" or ".join(group) for group in TRADE_COLUMNS if not have & set(group))
+
+
+def _csv_rows(fh: io.TextIOBase, path: str | Path, b: EventLogBuilder) -> Iterator[Json]:
+    """The rows of a CSV trade tape. A table without a column every trade needs yields nothing: each of its
+    rows is skipped and counted under a reason naming the file and the column."""
     try:
-        for row in csv.DictReader(fh):
-            yield {k: (v if v != "" else None) for k, v in row.items() if k}
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            return  # an empty file: no rows
+        missing = missing_columns(reader.fieldnames)
+        if missing:
+            n = sum(1 for _ in reader)
+            if n:
+                b.skip(f"{Path(path).name} has no {missing} column", n)
+            return
+        for row in reader:
+            yield {k.strip(): (v if v != "" else None) for k, v in row.items() if k}
     except UnicodeDecodeError:
         raise UnsupportedFormat(f"{path}: not UTF-8 CSV text (a parquet file needs the .parquet suffix)") from None
 
@@ -357,12 +401,17 @@ def file_format(path: str | Path, supported: tuple[str, ...]) -> str:
     return fmt
 
 
-def _parquet_rows(path: str | Path) -> Iterator[Json]:
+def _parquet_rows(path: str | Path, b: EventLogBuilder) -> Iterator[Json]:
     try:
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - pyarrow is a dependency
         raise UnsupportedFormat(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from None
     table = pq.read_table(path)
+    missing = missing_columns(table.column_names)
+    if missing:
+        if table.num_rows:
+            b.skip(f"{Path(path).name} has no {missing} column", table.num_rows)
+        return
     for batch in table.to_batches(max_chunksize=65_536):
         for row in batch.to_pylist():
             yield {k: v for k, v in row.items() if k and v is not None and v != ""}
@@ -381,12 +430,12 @@ def import_rest_trades(paths: Iterable[str | Path], markets: Iterable[MarketMeta
     seen: set[str] = set()
     for path, fmt in zip(paths, formats, strict=True):
         if fmt == ".parquet":
-            for row in _parquet_rows(path):
+            for row in _parquet_rows(path, b):
                 _trade_row(b, row, seen)
             continue
-        with open_text(path) as fh:
+        with reading(path), open_text(path) as fh:
             if fmt == ".csv":
-                rows: Iterable[Json] = _csv_rows(fh, path)
+                rows: Iterable[Json] = _csv_rows(fh, path, b)
             else:
                 try:
                     text = fh.read()
@@ -419,6 +468,8 @@ def _json_trades(text: str, b: EventLogBuilder) -> list[Json]:
             rows.extend(doc)
         elif isinstance(doc, dict) and "ticker" in doc:
             rows.append(doc)
+        elif isinstance(doc, dict) and "type" in doc and "msg" in doc:
+            b.skip("WS/L2 message, not a trade record (kmm import ws|l2 reads these)")
         else:
             b.skip("JSON document without trades")
     return [r for r in rows if isinstance(r, dict)]
@@ -437,7 +488,7 @@ def read_markets_file(path: str | Path) -> list[MarketMeta]:
     """A ``ticker,result,close_time`` CSV (header required; result yes/no/empty; close_time RFC3339 or
     Unix seconds, may be empty). Other columns are ignored. A bad row raises ValueError naming it."""
     out: list[MarketMeta] = []
-    with open_text(path) as fh:
+    with reading(path), open_text(path) as fh:
         reader = csv.DictReader(fh)
         missing = {"ticker", "result", "close_time"} - set(reader.fieldnames or ())
         if missing:
@@ -467,8 +518,12 @@ def infer_results(log: EventLog, band_c: int = 5) -> list[dict[str, Any]]:
     row per market saying what was inferred: a last print at ≥ (100 − band_c)¢ means YES, ≤ band_c¢
     means NO, anything between is left unknown; an unknown close becomes the last print of the market's
     *event* + 1 s (the markets of one event close together). Markets without prints are left alone
-    (and listed)."""
+    (and listed). ``band_c`` must be in [0, 50): at 50 every last print would decide."""
     from .eventlog import TRADE
+
+    if not 0 <= band_c < 50:
+        raise ValueError(f"infer band {band_c}c: expected 0 <= band < 50 (a last print within band cents of 0 "
+                         "or 100 decides the result)")
 
     ev = log.events
     trades = ev[ev["kind"] == TRADE]
@@ -557,3 +612,45 @@ def skip_report(log: EventLog) -> str:
     for reason, n in sorted(log.meta.get("skipped", {}).items(), key=lambda kv: -kv[1]):
         lines.append(f"  skipped {n:>8} × {reason}")
     return "\n".join(lines)
+
+
+def nothing_imported(log: EventLog) -> str:
+    """Why an import produced no events: the skip reasons with their counts, or that there were no records."""
+    skipped = log.meta.get("skipped", {})
+    if skipped:
+        reasons = ", ".join(f"{n} × {r}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+        return f"every record was skipped ({reasons})"
+    if log.markets:
+        return f"only market metadata ({len(log.markets)} market(s)), no book or trade records"
+    return "no records (an empty file, or a header without rows)"
+
+
+def closes_before_first_event(log: EventLog) -> list[tuple[str, int, int]]:
+    """(ticker, close_ts, first event ts) of each market that closes at or before its first event: the
+    backtest ignores events at or after a market's close, so it learns nothing from these."""
+    ev = log.events
+    if not len(ev):
+        return []
+    markets, first = np.unique(ev["market"], return_index=True)
+    out = []
+    for m, i in zip(markets.tolist(), first.tolist(), strict=True):
+        close, ts = log.markets[m].close_ts, int(ev["ts"][i])
+        if close and close <= ts:
+            out.append((log.markets[m].ticker, close, ts))
+    return out
+
+
+def close_warning(log: EventLog, limit: int = 10) -> str:
+    """A warning line naming the markets that close at or before their first event ("" when none)."""
+    early = closes_before_first_event(log)
+    if not early:
+        return ""
+
+    def utc(ns: int) -> str:
+        return datetime.fromtimestamp(ns // NS_PER_S, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    names = ", ".join(t for t, _, _ in early[:limit]) + (f" and {len(early) - limit} more" if len(early) > limit else "")
+    t, close, first = early[0]
+    return (f"WARNING: {len(early)} market(s) close at or before their first event, so a backtest ignores all their "
+            f"events: {names} (e.g. {t} closes {utc(close)}, its first event is at {utc(first)}); check the close "
+            "times (--markets-file, --close; a time without an offset is UTC)")

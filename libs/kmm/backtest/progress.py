@@ -8,7 +8,8 @@ from typing import TextIO
 
 
 class Progress:
-    """Call with (done, total); redraws at most every ``every_s`` seconds and on completion."""
+    """Call with (done, total); redraws at most every ``every_s`` seconds and on completion, which it
+    draws once (a second call at the end prints nothing)."""
 
     def __init__(self, label: str, stream: TextIO | None = None, width: int = 30, every_s: float = 0.2,
                  enabled: bool = True) -> None:
@@ -19,9 +20,10 @@ class Progress:
         self.enabled = enabled
         self._last = 0.0
         self._t0 = time.monotonic()
+        self._finished = False
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
+        if not self.enabled or self._finished:
             return
         now = time.monotonic()
         if done < total and now - self._last < self.every_s:
@@ -33,4 +35,5 @@ class Progress:
         self.stream.write(f"\r{self.label} [{bar}] {frac * 100:5.1f}% {done}/{total} {now - self._t0:6.1f}s")
         if done >= total:
             self.stream.write("\n")
+            self._finished = True
         self.stream.flush()

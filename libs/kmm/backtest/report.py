@@ -42,6 +42,54 @@ def in_units(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+MINUS = "\u2212"  # the minus sign of negative amounts: −$8.63, as README and docs/backtest.md write them
+
+
+def usd(value: float, places: int = 2, grouping: bool = False) -> str:
+    """Dollars with the sign before the $: ``$11.43``, ``−$8.63`` (never ``$-8.63``)."""
+    text = f"{abs(value):{',' if grouping else ''}.{places}f}"
+    negative = value < 0 and float(text.replace(",", "")) != 0  # −$0.00 would be noise
+    return f"{MINUS if negative else ''}${text}"
+
+
+def figure(value: float | None, places: int = 2) -> str:
+    """A plain figure (Sharpe…) to ``places`` decimals with the same minus sign; "–" when there is none."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    text = f"{abs(value):.{places}f}"
+    return f"{MINUS if value < 0 and float(text) != 0 else ''}{text}"
+
+
+_SETTING_UNITS: dict[str, tuple[str, float]] = {  # kmm units → (name with its unit, divisor)
+    "base_count": ("base_count_contracts", COUNT_SCALE),
+    "max_position": ("max_position_contracts", COUNT_SCALE),
+    "position_limit": ("position_limit_contracts", COUNT_SCALE),
+    "count_step": ("count_step_contracts", COUNT_SCALE),
+    "trade_only_queue_ahead": ("trade_only_queue_ahead_contracts", COUNT_SCALE),
+    "max_exposure": ("max_exposure_usd", MONEY_SCALE),
+    "max_daily_loss": ("max_daily_loss_usd", MONEY_SCALE),
+    "hold_tolerance": ("hold_tolerance_usd", PRICE_SCALE),
+}
+
+
+def settings_in_units(settings: Any) -> Any:
+    """``settings`` (nested dicts of the run, the policy, its params and risk limits) with every field kept
+    in µ$ / 0.01 contract / $0.0001 renamed with its unit and converted to dollars or contracts
+    (``max_daily_loss`` 100000000 → ``max_daily_loss_usd`` 100.0); every other field as it is."""
+    if isinstance(settings, dict):
+        out: dict[str, Any] = {}
+        for k, v in settings.items():
+            if k in _SETTING_UNITS and isinstance(v, int | float) and not isinstance(v, bool):
+                name, scale = _SETTING_UNITS[k]
+                out[name] = round(v / scale, 6)
+            else:
+                out[k] = settings_in_units(v)
+        return out
+    if isinstance(settings, list):
+        return [settings_in_units(v) for v in settings]
+    return settings
+
+
 def utc(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / NS_PER_S, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -51,17 +99,20 @@ def day_date(day: int) -> str:
 
 
 def summary(result: Result, settings: dict[str, Any], cell: int = 0, **extra: Any) -> dict[str, Any]:
-    """Everything about one cell's run: settings, overall and per-market figures, risk, daily P&L."""
+    """Everything about one cell's run: settings (pass them through :func:`settings_in_units`), overall and
+    per-market figures, risk, daily P&L, and the events ignored for coming after their market's close."""
     overall = in_units(result.overall_summary(cell))
     n_markets = len(result.tickers)
     trade_only = int(result.trade_only.sum()) if len(result.trade_only) else 0
     fill = settings.get("run", {}).get("fill", {})
     models = {"book_markets": fill.get("model"), "trade_only_markets": fill.get("trade_only_model")}
     if fill.get("trade_only_model") == "queue":
-        models["trade_only_queue_ahead_contracts"] = fill.get("trade_only_queue_ahead", 0) / COUNT_SCALE
+        models["trade_only_queue_ahead_contracts"] = fill.get(  # settings in units, or raw RunConfig.settings()
+            "trade_only_queue_ahead_contracts", fill.get("trade_only_queue_ahead", 0) / COUNT_SCALE)
     daily = result.daily[:, cell] if result.daily.size else np.zeros(0)
     return {
         "settings": settings,
+        "events_ignored_after_close": result.ignored_after_close,
         "fill_models": {**models, "markets_with_book": n_markets - trade_only, "trade_only_markets": trade_only},
         "overall": overall,
         "markets_with_prints": extra.pop("markets_with_prints", None),
@@ -79,11 +130,13 @@ def console_line(s: dict[str, Any], seconds: float) -> str:
     o = s["overall"]
     ev = s["events"]
     rate = f" ({ev / seconds:,.0f} events/s)" if seconds > 0 else ""
+    ignored = s.get("events_ignored_after_close", 0)
+    skipped = f" ({ignored} ignored: at or after their market's close)" if ignored else ""
     sharpe = o.get("sharpe_annualized")
-    line = (f"{ev} events, {len(s['markets'])} markets in {seconds:.2f}s{rate}: P&L settled ${o['pnl_settled_usd']:.2f} "
-            f"(marked ${o['pnl_marked_usd']:.2f}), fees ${o['fees_usd']:.2f}, fills {o['fills']} in "
-            f"{o['markets_traded']} markets, max drawdown ${o['max_drawdown_usd']:.2f}"
-            + (f", Sharpe {sharpe:.2f}" if sharpe is not None else ""))
+    line = (f"{ev} events{skipped}, {len(s['markets'])} markets in {seconds:.2f}s{rate}: P&L settled "
+            f"{usd(o['pnl_settled_usd'])} (marked {usd(o['pnl_marked_usd'])}), fees {usd(o['fees_usd'])}, fills "
+            f"{o['fills']} in {o['markets_traded']} markets, max drawdown {usd(o['max_drawdown_usd'])}"
+            + (f", Sharpe {figure(sharpe)}" if sharpe is not None else ""))
     risk = s.get("risk") or {}
     if s["settings"].get("policy", {}).get("risk"):
         line += f"; risk on: {risk.get('halts', 0)} halt(s)"
