@@ -29,6 +29,17 @@ def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         os.environ["KMM_STATE_DIR"] = old
 
 
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No KMM_* setting of the shell that runs the tests (the state dir stays private); KMM_CONFIG, which
+    ``kmm run --config`` sets in this process, is restored too."""
+    monkeypatch.setenv("KMM_CONFIG", "")
+    for var in list(os.environ):
+        if (var.startswith("KMM_") and var != "KMM_STATE_DIR") or var in ("RUN_SECONDS", "REDIS_URL"):
+            monkeypatch.delenv(var)
+    return monkeypatch
+
+
 @pytest.fixture(scope="session")
 def redis_server_url() -> Iterator[str]:
     env = os.environ.get("TEST_REDIS_URL")

@@ -60,6 +60,15 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
     return parse
 
 
+def param_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` is not valid for the QuoteParams field ``name`` (QuoteParams' own check), or None."""
+    try:
+        QuoteParams(**{name: value})
+    except (ValueError, OverflowError) as exc:
+        return str(exc)
+    return None
+
+
 def own_param(name: str, to_field: Callable[[float], Any] = float) -> Callable[[str], float]:
     """An argparse ``type`` for an option that sets the QuoteParams field ``name`` (via ``to_field``):
     checked by QuoteParams itself, as ``--param`` is."""
@@ -69,10 +78,9 @@ def own_param(name: str, to_field: Callable[[float], Any] = float) -> Callable[[
             v = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r}: expected a number") from None
-        try:
-            QuoteParams(**{name: to_field(v)})
-        except (ValueError, OverflowError) as exc:
-            raise argparse.ArgumentTypeError(f"{text!r}: {str(exc).removeprefix(name + ' ')}") from None
+        problem = param_problem(name, to_field(v))
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text!r}: {problem.removeprefix(name + ' ')}")
         return v
 
     parse.__name__ = name
@@ -211,9 +219,11 @@ def param_value(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE with NAME one of {allowed}")
     try:
         v = float(value)
-        QuoteParams(**{name: v})
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    problem = param_problem(name, v)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
     return name, v
 
 
@@ -279,10 +289,9 @@ def grid_axis(name: str) -> Callable[[str], np.ndarray]:
         if not len(values) or not np.all(np.isfinite(values)):
             raise argparse.ArgumentTypeError(f"{text!r}: expected lo:hi:n (n >= 1) or a,b,c")
         for v in values.tolist():
-            try:
-                QuoteParams(**{name: v})
-            except ValueError as exc:
-                raise argparse.ArgumentTypeError(f"{text!r}: {v:g}: {str(exc).removeprefix(name + ' ')}") from None
+            problem = param_problem(name, v)
+            if problem:
+                raise argparse.ArgumentTypeError(f"{text!r}: {v:g}: {problem.removeprefix(name + ' ')}")
         return np.unique(values)
 
     parse.__name__ = name

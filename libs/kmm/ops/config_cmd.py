@@ -82,40 +82,45 @@ def environment(env: Mapping[str, str] | None) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def service_problems(name: str, files: bool = True, env: Mapping[str, str] | None = None) -> list[str]:
-    """What would stop service ``name`` at start (with ``env`` over this environment), one line per bad
-    setting: ``<name>: invalid setting KMM_...: <problem>``, never the value. Its settings as
-    :func:`kmm.chassis.settings.load_settings` builds them; with ``files``, also the files it reads at
-    start: :meth:`ServiceSettings.check_files` and the Kalshi key files (only parsed, as
-    :meth:`Signer.from_file` does in the gateway and marketdata; an unset key path is not a problem)."""
+def service_settings(name: str, env: Mapping[str, str] | None = None) -> tuple[ServiceSettings | None, list[str]]:
+    """Service ``name``'s settings as :func:`kmm.chassis.settings.load_settings` builds them (with ``env``
+    over this environment), or None and one line per bad setting: ``<name>: invalid setting KMM_...:
+    <problem>``, never the value."""
     cls = settings_class(name)
     with environment(env):
         try:
-            settings = cls()
+            return cls(), []
         except ConfigError as exc:
-            return [f"{name}: invalid config: {exc}"]
+            return None, [f"{name}: invalid config: {exc}"]
         except ValidationError as exc:
-            return [f"{name}: {line}" for line in describe(exc, cls)]
+            return None, [f"{name}: {line}" for line in describe(exc, cls)]
         except SettingsError as exc:  # a value pydantic-settings could not even parse (as load_settings says)
             field = re.search(r'field "([^"]+)"', str(exc))
-            return [f"{name}: invalid setting {env_name(field.group(1)) if field else ENV_PREFIX + '*'}: "
-                    "cannot parse the value"]
-        if not files:
-            return []
-        problems = []
-        try:
-            settings.check_files()
-        except SettingError as exc:
-            problems.append(f"{name}: {exc}")
-        for path_field, id_field in KEY_FILES:
-            path = getattr(settings, path_field, None)
-            if path is None:
-                continue
-            try:
-                Signer.from_file(getattr(settings, id_field, ""), path)
-            except ValueError as exc:  # names the path, never the key
-                problems.append(f"{name}: {SettingError(env_name(path_field), str(exc))}")
+            return None, [f"{name}: invalid setting {env_name(field.group(1)) if field else ENV_PREFIX + '*'}: "
+                          "cannot parse the value"]
+
+
+def service_problems(name: str, files: bool = True, env: Mapping[str, str] | None = None) -> list[str]:
+    """What would stop service ``name`` at start (with ``env`` over this environment): its bad settings
+    (:func:`service_settings`); with ``files``, also the files it reads at start:
+    :meth:`ServiceSettings.check_files` and the Kalshi key files (only parsed, as
+    :meth:`Signer.from_file` does in the gateway and marketdata; an unset key path is not a problem)."""
+    settings, problems = service_settings(name, env)
+    if settings is None or not files:
         return problems
+    try:
+        settings.check_files()
+    except SettingError as exc:
+        problems.append(f"{name}: {exc}")
+    for path_field, id_field in KEY_FILES:
+        path = getattr(settings, path_field, None)
+        if path is None:
+            continue
+        try:
+            Signer.from_file(getattr(settings, id_field, ""), path)
+        except ValueError as exc:  # names the path, never the key
+            problems.append(f"{name}: {SettingError(env_name(path_field), str(exc))}")
+    return problems
 
 
 def main(args: argparse.Namespace) -> int:

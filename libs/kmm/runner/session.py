@@ -29,7 +29,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -39,9 +39,6 @@ from kmm.backtest.fidelity import figures_from_fills, reference_prices
 from kmm.backtest.recorder import journal_meta, session_log
 from kmm.messages import BID, Fill, Message, Settlement
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE, fp_to_count
-
-if TYPE_CHECKING:
-    from kmm.chassis.settings import ServiceSettings
 
 JOURNAL = "session.journal"
 MARKOUTS_S = (1, 10, 60)
@@ -55,37 +52,24 @@ class SessionError(Exception):
     """The session cannot be written; the message names the setting, never its value."""
 
 
-S = TypeVar("S", bound="ServiceSettings")
+def _settings(service: str, env: Mapping[str, str] | None) -> Any:
+    """``service``'s settings with ``env`` over the environment, or SessionError naming each bad setting
+    (:func:`kmm.ops.config_cmd.service_settings`: never the value, which a ValidationError's text shows)."""
+    from kmm.ops.config_cmd import service_settings
 
-
-def _settings(service: str, cls: type[S], env: Mapping[str, str] | None) -> S:
-    """``cls()`` with ``env`` over the environment, or SessionError naming each bad setting (a
-    ValidationError's own text shows the value)."""
-    from pydantic import ValidationError
-
-    from kmm.chassis.config import ConfigError
-    from kmm.chassis.settings import describe
-    from kmm.ops.config_cmd import environment
-
-    try:
-        with environment(env):
-            return cls()
-    except ConfigError as exc:
-        raise SessionError(f"{service}: invalid config: {exc}") from None
-    except ValidationError as exc:
-        raise SessionError("; ".join(f"{service}: {line}" for line in describe(exc, cls))) from None
+    settings, problems = service_settings(service, env)
+    if settings is None:
+        raise SessionError("; ".join(problems))
+    return settings
 
 
 def live_parameters(envs: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
     """The quoter's parameters and risk's limits as the services read them (environment and config,
     with ``envs[service]`` over the environment: what the runner sets for each); SessionError if a
     setting is bad."""
-    from kmm_services.quoter.service import QuoterSettings
-    from kmm_services.risk.service import RiskSettings
-
     envs = envs or {}
-    q = _settings("quoter", QuoterSettings, envs.get("quoter"))
-    r = _settings("risk", RiskSettings, envs.get("risk"))
+    q = _settings("quoter", envs.get("quoter"))
+    r = _settings("risk", envs.get("risk"))
     return {
         "gamma": q.gamma, "kappa": q.kappa, "eta": q.eta, "size_contracts": q.base_contracts,
         "max_position_contracts": q.max_position_contracts, "horizon_min": q.horizon_h * 60,

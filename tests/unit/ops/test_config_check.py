@@ -1,25 +1,11 @@
 """``kmm config check`` reads the files each service reads at start (password, admin token, Kalshi keys)
 and names what is wrong with each, never a value or a key; a bad ``[run]`` option is one line."""
 
-import os
 from pathlib import Path
-
-import pytest
 
 from kmm.cli import main as kmm
 from kmm.kalshi.auth import generate_private_pem
 from kmm.ops import config_cmd
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No KMM_* setting of the shell that runs the tests (the state dir stays private); KMM_CONFIG, which
-    ``kmm run --config`` sets in this process, is restored too."""
-    monkeypatch.setenv("KMM_CONFIG", "")
-    for var in list(os.environ):
-        if (var.startswith("KMM_") and var != "KMM_STATE_DIR") or var in ("RUN_SECONDS", "REDIS_URL"):
-            monkeypatch.delenv(var)
-    return monkeypatch
 
 
 def test_files_a_service_cannot_read_fail_the_check_naming_the_setting(tmp_path: Path, clean_env, capsys) -> None:

@@ -14,17 +14,6 @@ from kmm.runner.cli import Run, print_summary, risk_booked_every_fill
 from kmm.runner.session import JOURNAL
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No KMM_* setting of the shell that runs the tests (the state dir stays private); KMM_CONFIG, which
-    ``kmm run --config`` sets in this process, is restored too."""
-    monkeypatch.setenv("KMM_CONFIG", "")
-    for var in list(os.environ):
-        if (var.startswith("KMM_") and var != "KMM_STATE_DIR") or var in ("RUN_SECONDS", "REDIS_URL"):
-            monkeypatch.delenv(var)
-    return monkeypatch
-
-
 def run_args(*flags: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     runner.add_arguments(parser)
