@@ -906,6 +906,8 @@ class GatewayService(Service):
         for o in self.table.live():
             per_market[o.market] = per_market.get(o.market, 0) + 1
         for market, n in per_market.items():
+            if market not in self.exported_markets:
+                metrics.init_market(market, self.name)  # its fill counters read 0 before a fill
             metrics.OPEN_ORDERS.labels(market).set(n)
         self.exported_markets |= set(per_market)
 

@@ -324,3 +324,16 @@ async def test_a_launched_request_s_orders_are_pending_before_its_task_runs() ->
     for t in list(svc.inflight):
         t.cancel()
     await asyncio.gather(*svc.inflight, return_exceptions=True)
+
+
+def test_a_market_with_orders_exports_its_fill_counters_before_any_fill() -> None:
+    """The dashboard's fills panel reads the gateway's counters: a quiet market shows 0, not nothing."""
+    from kmm.chassis import metrics
+
+    svc, _ = gateway()
+    svc.table.add(Order("kmm-b-9", "KXMETRICS-Q", "bid", 4000, 100, order_id="o9", status=RESTING))
+    svc.export_metrics()
+    samples = {tuple(sorted(s.labels.items())): s.value for m in metrics.MARKET_FILLED_CONTRACTS.collect()
+               for s in m.samples if s.name == "kmm_market_filled_contracts_total"}
+    for side in ("bid", "ask"):
+        assert samples[(("market", "KXMETRICS-Q"), ("side", side))] == 0
