@@ -12,8 +12,8 @@ one-cell case of the same compiled loop, so a grid cell equals a single run exac
   (tests/unit/backtest/test_no_lookahead.py).
 - Orders: a changed target is sent at the decision, one request in flight per side; it reaches the
   exchange after ``place_latency`` (``cancel_latency`` for a withdrawal), a newer target waits for
-  the one in flight. Post-only: a new order that would cross the replayed book is rejected (an amend
-  that would cross is refused and the order stands). A decrease at the same price keeps queue
+  the one in flight. Post-only: a new order that would cross the replayed book is rejected, and an
+  order whose amend would cross is cancelled (as Kalshi and the simulator do). A decrease at the same price keeps queue
   priority (``decrease_keeps_priority``); any other amend goes to the back.
 - Our orders never move the replayed book. Fills are maker fills at our price (fill models below);
   fills reach the quoter and risk ``report_latency`` later (settlements too, after the fills).

@@ -271,8 +271,13 @@ def _land(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, lv: np.ndarray, ki: np
                 elif rem > 0:
                     keep = px == mi[m, c, b + O_PX] and n <= rem and ki[KI_DECREASE_KEEPS] != 0
                     if not keep and crosses:
-                        mi[m, c, MI_REJECTED] += 1  # the exchange refuses the amend: the order stands
+                        # Kalshi cancels a post-only order whose amend would cross (kalshi-api.md §12)
+                        mi[m, c, MI_REJECTED] += 1
                         mi[m, c, MI_DIRTY] = 1
+                        mi[m, c, b + O_REM] = 0
+                        mi[m, c, b + O_ACC] = 0
+                        if ki[KI_RISK]:
+                            R.on_cancel(rc, rm, m, c, s == BID, n)
                     else:
                         if not keep:
                             mf[m, c, MF_QA0 + s] = (ki[KI_TO_AHEAD] if trade_only else _level(lv, mk, m, s, px))

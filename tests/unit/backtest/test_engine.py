@@ -147,3 +147,18 @@ def test_two_sided_uptime_and_inventory_metrics_are_sane() -> None:
     r = run(log, StaticPolicy(bid=100, bid_n=C, ask=9900, ask_n=C), RunConfig())
     assert 0.9 < r.per_market["quote_uptime"][0, 0] <= 1.0
     assert r.per_market["fills"][0, 0] == 0
+
+
+def test_an_amend_that_would_cross_cancels_the_order() -> None:
+    """Kalshi (and the simulator, kalshi-api.md §12) cancel a post-only order whose amend would cross;
+    the order must not stand and fill later."""
+    b = builder()  # bid 0.40 × 100, ask 0.45 × 100; we bid 0.42 × 10
+    b.delta(T0 + 1 * MS, TICK, ASK, 4200, 2 * C)  # a 0.42 ask arrives: fills 2 of our 10, then rests
+    b.trade(T0 + 50 * MS, TICK, 4000, 5 * C, taker_yes=False)  # a seller through our bid, after the top-up
+    config = RunConfig(fill=FillConfig(model="queue", place_latency_ns=0, cancel_latency_ns=0,
+                                       report_latency_ns=5 * MS), decision_interval_ns=NS_PER_S, record_fills=True)
+    r = run(b.build(), StaticPolicy(bid=4200, bid_n=10 * C), config)
+    # the fill report wakes the quoter, whose top-up to 10 at 0.42 would cross the 0.42 ask: cancelled
+    assert [(f[0], f[5]) for f in r.fills] == [(T0 + 1 * MS, 2 * C)]
+    assert r.per_market["position"][0, 0] == 2 * C
+    assert r.per_market["orders_rejected"][0, 0] >= 1
