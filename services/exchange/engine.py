@@ -57,6 +57,7 @@ from .markets import (
     EV_CREATED,
     EV_DEACTIVATED,
     EV_DETERMINED,
+    EV_OPENED,
     EV_SETTLED,
     FEE_TYPES,
     FINALIZED,
@@ -95,6 +96,7 @@ from .orders import (
     R_ORDER_GROUP,
     R_PAUSED,
     R_POST_ONLY_CROSS,
+    R_REACTIVATED,
     R_REDUCE_ONLY,
     R_SELF_TRADE,
     RESTING,
@@ -257,7 +259,7 @@ class Exchange(ExchangeQueries):
             ev.market_tickers.append(market.ticker)
             self._emit(MarketLifecycle(market.ticker, EV_CREATED, market.status, now, close_ns=market.close_ns))
             if market.status == INITIALIZED and market.open_ns <= now:
-                self._set_status(market, ACTIVE, EV_ACTIVATED, now)
+                self._set_status(market, ACTIVE, EV_OPENED, now)
             elif market.status == INITIALIZED:
                 heapq.heappush(self._schedule, (market.open_ns, self._next_seq(), "open", market.ticker))
             if market.close_ns:
@@ -348,12 +350,16 @@ class Exchange(ExchangeQueries):
                                    close_ns=market.close_ns))
 
     def open_market(self, ticker: str) -> None:
-        """initialized/inactive → active."""
+        """initialized/inactive → active (``activated``). Reactivating a paused market cancels its
+        resting orders, as Kalshi does."""
         now = self._enter()
         try:
-            m = self._state(ticker).market
+            st = self._state(ticker)
+            m = st.market
             if m.status not in (INITIALIZED, INACTIVE):
                 raise bad_request(E.INVALID_PARAMETERS, f"market {ticker} is {m.status}")
+            if m.status == INACTIVE:
+                self._cancel_resting(st, R_REACTIVATED, now)
             self._set_status(m, ACTIVE, EV_ACTIVATED, now)
         finally:
             self._exit()
@@ -378,16 +384,26 @@ class Exchange(ExchangeQueries):
             self._exit()
 
     def _close(self, st: MarketState, now: int) -> None:
+        """→ closed, its resting orders cancelled. Closing before ``close_time`` moves the close time
+        to now, which Kalshi announces (``close_date_updated``); the close itself has no event."""
         m = st.market
         if m.status not in (INITIALIZED, INACTIVE, ACTIVE):
             return
+        self._cancel_resting(st, R_MARKET_CLOSED, now)
+        if not m.close_ns or now < m.close_ns:
+            m.close_ns = now
+            self._emit(MarketLifecycle(m.ticker, EV_CLOSE_DATE_UPDATED, m.status, now, close_ns=now))
+        self._set_status(m, CLOSED, EV_CLOSED, now)
+
+    def _cancel_resting(self, st: MarketState, reason: str, now: int) -> None:
         book = st.book
         doomed = [o for side in (book.bids, book.asks) for lv in side.levels.values() for o in lv.orders.values()]
         for o in doomed:
-            self._cancel(o, R_MARKET_CLOSED, now)
-        self._set_status(m, CLOSED, EV_CLOSED, now)
+            self._cancel(o, reason, now)
 
     def set_close_time(self, ticker: str, close_ns: int) -> None:
+        """``close_date_updated``; a closed, undetermined market whose close moves into the future
+        reopens (then ``activated``), and one whose close moves into the past closes."""
         now = self._enter()
         try:
             m = self._state(ticker).market
@@ -395,6 +411,8 @@ class Exchange(ExchangeQueries):
             m.updated_ns = now
             heapq.heappush(self._schedule, (close_ns, self._next_seq(), "close", ticker))
             self._emit(MarketLifecycle(ticker, EV_CLOSE_DATE_UPDATED, m.status, now, close_ns=close_ns))
+            if m.status == CLOSED and close_ns > now:
+                self._set_status(m, ACTIVE, EV_ACTIVATED, now)
         finally:
             self._exit()
 
@@ -495,7 +513,7 @@ class Exchange(ExchangeQueries):
             when, _, kind, ticker = heapq.heappop(sched)
             m = self._markets[ticker].market
             if kind == "open" and m.status == INITIALIZED and m.open_ns == when:
-                self._set_status(m, ACTIVE, EV_ACTIVATED, now)
+                self._set_status(m, ACTIVE, EV_OPENED, now)
             elif kind == "close" and m.close_ns == when:
                 self._close(self._markets[ticker], now)
             elif kind == "settle" and m.status == DETERMINED:

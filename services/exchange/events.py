@@ -76,7 +76,8 @@ class FillEvent:
 
 @dataclass(frozen=True, slots=True)
 class MarketLifecycle:
-    """``event_type``: created, activated, deactivated, close_date_updated, determined, settled."""
+    """``event_type``: created, activated, deactivated, close_date_updated, determined, settled; also
+    opened and closed (open/close time passed), which are recorded but not sent (``SILENT_EVENTS``)."""
 
     ticker: str
     event_type: str

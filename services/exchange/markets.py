@@ -27,10 +27,14 @@ MARKET_STATUSES = (INITIALIZED, INACTIVE, ACTIVE, CLOSED, DETERMINED, FINALIZED)
 EV_CREATED = "created"
 EV_ACTIVATED = "activated"
 EV_DEACTIVATED = "deactivated"
-EV_CLOSED = "closed"
 EV_CLOSE_DATE_UPDATED = "close_date_updated"
 EV_DETERMINED = "determined"
 EV_SETTLED = "settled"
+# Transitions the engine records but Kalshi sends no WebSocket event for: open_time or close_time
+# passing (docs.kalshi.com, getting_started/market_lifecycle, "Implicit (no WebSocket event)").
+EV_OPENED = "opened"
+EV_CLOSED = "closed"
+SILENT_EVENTS = frozenset({EV_OPENED, EV_CLOSED})
 
 # results
 YES = "yes"

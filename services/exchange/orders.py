@@ -40,6 +40,7 @@ R_FOK_UNFILLED = "fok_unfilled"
 R_ORDER_GROUP = "order_group_triggered"
 R_MARKET_CLOSED = "market_closed"
 R_PAUSED = "trading_paused"
+R_REACTIVATED = "market_reactivated"  # Kalshi cancels resting orders when a paused market reopens
 R_INSUFFICIENT = "insufficient_balance"
 R_REDUCE_ONLY = "reduce_only_nothing_to_reduce"
 R_POST_ONLY_CROSS = "post_only_cross_cancel"  # Kalshi changelog 2026-06-04: "Post Only Cross Cancel"

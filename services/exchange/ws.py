@@ -48,6 +48,7 @@ from .events import (
     TradePrint,
 )
 from .faults import Faults
+from .markets import SILENT_EVENTS
 
 ORDERBOOK = "orderbook_delta"
 TICKER = "ticker"
@@ -183,6 +184,8 @@ class Connection:
             self._data(sub, "market_position", render.ws_position(ev.user, ev.position))
 
     def lifecycle(self, ev: MarketLifecycle) -> None:
+        if ev.event_type in SILENT_EVENTS:
+            return
         for sub in self._subs(LIFECYCLE):
             self._data(sub, "market_lifecycle_v2", render.ws_lifecycle(ev))
 

@@ -902,12 +902,12 @@ class GatewayService(Service):
         metrics.RISK_HEARTBEAT_AGE.set(time.monotonic() - self.last_heartbeat)
         for bucket, tokens in self.limiter.tokens().items():
             metrics.RATE_LIMIT_TOKENS.labels(bucket).set(tokens)
-        per_market: dict[str, int] = dict.fromkeys(self.exported_markets, 0)
+        per_market: dict[str, int] = dict.fromkeys(self.exported_markets | self.approvals.keys(), 0)
         for o in self.table.live():
             per_market[o.market] = per_market.get(o.market, 0) + 1
         for market, n in per_market.items():
-            if market not in self.exported_markets:
-                metrics.init_market(market, self.name)  # its fill counters read 0 before a fill
+            if market not in self.exported_markets:  # approved or with orders: its fill counters read 0 until a fill
+                metrics.init_market(market, self.name)
             metrics.OPEN_ORDERS.labels(market).set(n)
         self.exported_markets |= set(per_market)
 

@@ -101,7 +101,7 @@ def test_market_opens_and_closes_on_schedule_and_close_cancels_orders() -> None:
     assert ex.get_order("a", mine.order_id).status == CANCELED
     ex.settle_market(TICKER, "yes")
     types = [e.event_type for e in rec.of(MarketLifecycle)]
-    assert types == ["created", "activated", "closed", "determined", "settled"]
+    assert types == ["created", "opened", "closed", "determined", "settled"]  # opened/closed: not sent
 
 
 def test_pause_market_and_close_time_update() -> None:
@@ -117,6 +117,35 @@ def test_pause_market_and_close_time_update() -> None:
     ex.tick()
     assert ex.market(TICKER).status == CLOSED
     assert [e.event_type for e in rec.of(MarketLifecycle)] == ["deactivated", "activated", "close_date_updated", "closed"]
+
+
+def test_reactivating_a_paused_market_cancels_its_resting_orders() -> None:
+    """Kalshi: inactive → active sends `activated`, and every resting order is cancelled."""
+    ex, _ = make_exchange()
+    mine = ex.create_order("a", order(BID, 40, 1))
+    ex.pause_market(TICKER)
+    assert ex.get_order("a", mine.order_id).status == RESTING  # a pause keeps them
+    ex.open_market(TICKER)
+    assert ex.market(TICKER).status == ACTIVE
+    assert ex.get_order("a", mine.order_id).status == CANCELED
+
+
+def test_an_early_close_moves_the_close_time_and_a_later_close_time_reopens() -> None:
+    ex, clock = make_exchange()
+    scheduled = clock.t + 3600 * S
+    ex.set_close_time(TICKER, scheduled)
+    rec = Recorder()
+    ex.add_listener(rec)
+    ex.close_market(TICKER)
+    assert ex.market(TICKER).status == CLOSED and ex.market(TICKER).close_ns == clock.t < scheduled
+    ex.set_close_time(TICKER, clock.t + 60 * S)
+    assert ex.market(TICKER).status == ACTIVE
+    assert [e.event_type for e in rec.of(MarketLifecycle)] == [
+        "close_date_updated", "closed", "close_date_updated", "activated"]
+    clock.advance(60 * S)
+    ex.tick()
+    assert ex.market(TICKER).status == CLOSED
+    assert rec.of(MarketLifecycle)[-1].event_type == "closed"
 
 
 def test_settlement_events() -> None:

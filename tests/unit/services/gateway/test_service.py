@@ -332,8 +332,10 @@ def test_a_market_with_orders_exports_its_fill_counters_before_any_fill() -> Non
 
     svc, _ = gateway()
     svc.table.add(Order("kmm-b-9", "KXMETRICS-Q", "bid", 4000, 100, order_id="o9", status=RESTING))
+    svc.on_approval(approval(market="KXMETRICS-A"))  # approved, nothing placed yet
     svc.export_metrics()
     samples = {tuple(sorted(s.labels.items())): s.value for m in metrics.MARKET_FILLED_CONTRACTS.collect()
                for s in m.samples if s.name == "kmm_market_filled_contracts_total"}
-    for side in ("bid", "ask"):
-        assert samples[(("market", "KXMETRICS-Q"), ("side", side))] == 0
+    for market in ("KXMETRICS-Q", "KXMETRICS-A"):
+        for side in ("bid", "ask"):
+            assert samples[(("market", market), ("side", side))] == 0
