@@ -23,7 +23,7 @@ that every child exits and nothing keeps trading. Last line: one JSON object:
 - ``unsupervised_resting_s`` (0): time our orders rested while risk's heartbeat was older than the
   dead-man timeout plus one cancel round trip (``--cancel-allowance``);
 - ``recovery_s``: per fault, seconds from its end to recovery; ``restarts`` per service;
-  ``memory_growth_mb_per_h`` per service (its longest-lived process); ``dlq`` entries per service;
+  ``memory_growth_mb_per_h`` per service (slope of its longest-lived process's RSS after its first 2 min); ``dlq`` entries per service;
   tick-to-order p50/p99 over the quiet windows only; the book update rate.
 
 ``--quick`` (≤ 3 min, what ``make test`` runs): fewer markets and one round of a shorter schedule.
@@ -67,6 +67,7 @@ ROLES = (*SERVICES, "redis")
 WRITE_KEY, READ_KEY = "soak-write", "soak-read"
 LIMIT_CONTRACTS = 50
 DEAD_MAN_S = 3.0
+MEMORY_WARMUP_S = 120.0  # a process's first seconds of RSS samples, left out of its growth
 COUNTED = ("rate_limit_next", "error_next", "error_after_next", "ws_seq_gaps")  # faults used up one by one
 
 
@@ -95,6 +96,15 @@ def role(pid: int) -> str:
     if "redis-server" in cmd:
         return "redis"
     return cmd.split(" service ")[-1].split()[0] if " service " in cmd else ""
+
+
+def slope_mb_per_h(pts: list[tuple[float, float]]) -> float:
+    """The least-squares slope of (seconds, MB) samples, in MB/h."""
+    n = len(pts)
+    mt = sum(t for t, _ in pts) / n
+    mm = sum(m for _, m in pts) / n
+    var = sum((t - mt) ** 2 for t, _ in pts)
+    return round(sum((t - mt) * (m - mm) for t, m in pts) / var * 3600, 1) if var else 0.0
 
 
 def children(ppid: int) -> dict[str, int]:
@@ -300,6 +310,10 @@ class Soak:
                         seen.append((pid, now))
                 if now - last_mem >= 5:
                     last_mem = now
+                    if self.sim is not None and self.sim.poll() is None:
+                        kids = {**kids, "exchange": self.sim.pid}
+                        if not self.pids_seen["exchange"]:
+                            self.pids_seen["exchange"].append((self.sim.pid, now))
                     for pid in kids.values():
                         mb = rss_mb(pid)
                         if mb is not None:
@@ -562,18 +576,17 @@ class Soak:
                 "orders_created_after": new_orders}
 
     def memory_growth(self) -> dict[str, float | None]:
+        """MB/h per role: the least-squares slope of its longest-lived process's RSS, leaving out that
+        process's first ``MEMORY_WARMUP_S`` (imports, the numba core, caches filling: a restarted
+        process grows by tens of MB in its first minute, which over a short life read as GB/h)."""
         out: dict[str, float | None] = {}
         for name, seen in self.pids_seen.items():
             best: list[tuple[float, float]] = []
-            for pid, _ in seen:
-                pts = self.rss.get(pid, [])
+            for pid, first in seen:
+                pts = [p for p in self.rss.get(pid, []) if p[0] - first >= MEMORY_WARMUP_S]
                 if len(pts) > len(best):
                     best = pts
-            if len(best) >= 3 and best[-1][0] - best[0][0] >= 60:
-                hours = (best[-1][0] - best[0][0]) / 3600
-                out[name] = round((best[-1][1] - best[0][1]) / hours, 1)
-            else:
-                out[name] = None
+            out[name] = slope_mb_per_h(best) if len(best) >= 3 and best[-1][0] - best[0][0] >= 60 else None
         return out
 
     def run(self) -> dict[str, Any]:

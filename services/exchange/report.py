@@ -135,7 +135,7 @@ def run_session(seed: int = 1, hours: float = 1.0, n_markets: int = 5) -> tuple[
     scenario = Scenario(EngineVenue(exchange), cfg, flow=True)
     list_markets(exchange, scenario.market_specs(), {})
     for account in {m.account for ms in scenario.makers.values() for m in ms} | set(TAKER_ACCOUNTS):
-        exchange.open_account(account, PARTICIPANT_BALANCE)
+        exchange.open_account(account, PARTICIPANT_BALANCE, keep_history=False)
     # Warm-up: let the makers build their ladders before measuring.
     warm = cfg.start_ns + 60 * NS_PER_S
     _drive(scenario, clock, warm)

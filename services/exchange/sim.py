@@ -171,7 +171,7 @@ class Simulator:
         self.scenario = Scenario(self.venue, cfg, flow=flow, on_new_event=self._on_new_event)
         list_markets(self.exchange, self.scenario.market_specs(), self.strikes)
         for account in {m.account for ms in self.scenario.makers.values() for m in ms} | set(TAKER_ACCOUNTS):
-            self.exchange.open_account(account, PARTICIPANT_BALANCE)
+            self.exchange.open_account(account, PARTICIPANT_BALANCE, keep_history=False)
         for key_id, pem in (keys or {}).items():
             self.add_key(key_id, pem, balance_dollars)
         self.on_tick: list[Callable[[], None]] = []
