@@ -23,7 +23,8 @@ that every child exits and nothing keeps trading. Last line: one JSON object:
 - ``unsupervised_resting_s`` (0): time our orders rested while risk's heartbeat was older than the
   dead-man timeout plus one cancel round trip (``--cancel-allowance``);
 - ``recovery_s``: per fault, seconds from its end to recovery; ``restarts`` per service;
-  ``memory_growth_mb_per_h`` per service (slope of its longest-lived process's RSS after its first 2 min); ``dlq`` entries per service;
+  ``memory_growth_mb_per_h`` per service and the simulator (the RSS slope of the longest-lived process
+  after its first 2 minutes); ``dlq`` entries per service;
   tick-to-order p50/p99 over the quiet windows only; the book update rate.
 
 ``--quick`` (≤ 3 min, what ``make test`` runs): fewer markets and one round of a shorter schedule.
@@ -193,6 +194,7 @@ class Soak:
              "--ready-file", str(ready), "--key", f"{WRITE_KEY}:{keys / 'write.pub.pem'}",
              "--key", f"{READ_KEY}:{keys / 'read.pub.pem'}"],
             cwd=ROOT, stdout=sim_log, stderr=subprocess.STDOUT, preexec_fn=preexec())
+        self.pids_seen["exchange"].append((self.sim.pid, time.monotonic()))  # sampled for memory only
         self.until(lambda: ready.exists(), 60, "the simulator listens")
         base = f"http://127.0.0.1:{self.sim_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("KMM_") and k != "RUN_SECONDS"}
@@ -310,11 +312,8 @@ class Soak:
                         seen.append((pid, now))
                 if now - last_mem >= 5:
                     last_mem = now
-                    if self.sim is not None and self.sim.poll() is None:
-                        kids = {**kids, "exchange": self.sim.pid}
-                        if not self.pids_seen["exchange"]:
-                            self.pids_seen["exchange"].append((self.sim.pid, now))
-                    for pid in kids.values():
+                    sim = [self.sim.pid] if self.sim is not None and self.sim.poll() is None else []
+                    for pid in [*kids.values(), *sim]:
                         mb = rss_mb(pid)
                         if mb is not None:
                             self.rss[pid].append((now, mb))

@@ -16,8 +16,8 @@ from kmm.messages.units import CENT, COUNT_SCALE, NS_PER_S
 
 from .engine import Exchange
 from .events import BookDelta, TradePrint
-from .sim import PARTICIPANT_BALANCE, EngineVenue, list_markets
-from .synthetic import HOUR_NS, TAKER_ACCOUNTS, Scenario, ScenarioConfig
+from .sim import EngineVenue, list_markets, open_participants
+from .synthetic import HOUR_NS, Scenario, ScenarioConfig
 
 ACTIVE_TWO_SIDED = 0.9
 
@@ -134,8 +134,7 @@ def run_session(seed: int = 1, hours: float = 1.0, n_markets: int = 5) -> tuple[
     exchange = Exchange(lambda: clock[0])
     scenario = Scenario(EngineVenue(exchange), cfg, flow=True)
     list_markets(exchange, scenario.market_specs(), {})
-    for account in {m.account for ms in scenario.makers.values() for m in ms} | set(TAKER_ACCOUNTS):
-        exchange.open_account(account, PARTICIPANT_BALANCE, keep_history=False)
+    open_participants(exchange, scenario)
     # Warm-up: let the makers build their ladders before measuring.
     warm = cfg.start_ns + 60 * NS_PER_S
     _drive(scenario, clock, warm)

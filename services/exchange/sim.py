@@ -24,7 +24,7 @@ from .markets import DEFAULT_SHARDS, Event, Market, Series
 from .orders import ASK, BID, GTC, IOC, POST_ONLY_CANCEL, CreateOrder
 from .ratelimit import RateLimiter
 from .replay import Replayer
-from .synthetic import TAKER_ACCOUNTS, MarketSpec, Scenario, ScenarioConfig
+from .synthetic import MarketSpec, Scenario, ScenarioConfig
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,13 @@ class EngineVenue:
             pass
 
 
+def open_participants(exchange: Exchange, scenario: Scenario) -> None:
+    """Fund the synthetic participants. Their accounts keep no history: the liquidity providers cancel
+    and repost all day, and keeping their closed orders grew the simulator without bound."""
+    for account in scenario.accounts():
+        exchange.open_account(account, PARTICIPANT_BALANCE, keep_history=False)
+
+
 def list_markets(exchange: Exchange, specs: list[MarketSpec], strikes: dict[str, dict[str, object]]) -> None:
     """Register synthetic markets (series, mutually exclusive events, markets) with the engine."""
     for spec in specs:
@@ -170,8 +177,7 @@ class Simulator:
         self.venue = EngineVenue(self.exchange)
         self.scenario = Scenario(self.venue, cfg, flow=flow, on_new_event=self._on_new_event)
         list_markets(self.exchange, self.scenario.market_specs(), self.strikes)
-        for account in {m.account for ms in self.scenario.makers.values() for m in ms} | set(TAKER_ACCOUNTS):
-            self.exchange.open_account(account, PARTICIPANT_BALANCE, keep_history=False)
+        open_participants(self.exchange, self.scenario)
         for key_id, pem in (keys or {}).items():
             self.add_key(key_id, pem, balance_dollars)
         self.on_tick: list[Callable[[], None]] = []

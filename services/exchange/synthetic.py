@@ -270,6 +270,10 @@ class Scenario:
         self._schedule_event(event)
         return event
 
+    def accounts(self) -> set[str]:
+        """Every synthetic participant's account: the liquidity providers' and the takers'."""
+        return {m.account for ms in self.makers.values() for m in ms} | set(TAKER_ACCOUNTS)
+
     def market_specs(self) -> list[MarketSpec]:
         out: list[MarketSpec] = []
         for ev in self.events.values():

@@ -11,7 +11,6 @@ from kmm_services.exchange.report import evaluate, format_report, run_session
 from kmm_services.exchange.sim import SimClock, Simulator
 from kmm_services.exchange.synthetic import (
     HOUR_NS,
-    TAKER_ACCOUNTS,
     TICK,
     Bracket,
     SyntheticEvent,
@@ -88,7 +87,7 @@ def test_the_simulator_forgets_its_participants_closed_orders_and_keeps_ours() -
     for _ in range(600):  # ten virtual minutes of synthetic flow
         clock.advance(NS_PER_S)
         sim.step()
-    participants = {m.account for ms in sim.scenario.makers.values() for m in ms} | set(TAKER_ACCOUNTS)
+    participants = sim.scenario.accounts()
     assert ex.trades(limit=1).items, "the flow should trade"
     assert sum(len(ex.open_orders(a)) for a in participants) > 0
     for account in participants:
