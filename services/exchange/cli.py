@@ -88,7 +88,7 @@ async def serve(args: argparse.Namespace) -> None:
         post_only_cross=args.post_only_cross,
     )
     config = uvicorn.Config(create_app(sim), host=args.host, port=args.port, log_level="warning",
-                            lifespan="on", ws_ping_interval=10.0, ws_ping_timeout=20.0,
+                            lifespan="on", ws_ping_interval=10.0, ws_ping_timeout=20.0, http="httptools",
                             date_header=False)  # app.ServerDate sets it from the server clock
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -104,7 +104,7 @@ def start_simulator(
                     **sim_kwargs)
     app = create_app(sim)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                            ws_ping_interval=10.0, ws_ping_timeout=20.0,
+                            ws_ping_interval=10.0, ws_ping_timeout=20.0, http="httptools",
                             date_header=False)  # app.ServerDate sets it from the server clock
     server = uvicorn.Server(config)
     handle = SimHandle(sim=sim, _server=server)
