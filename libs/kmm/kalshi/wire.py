@@ -63,9 +63,14 @@ def _reading(parse: Callable[P, R]) -> Callable[P, R]:
     return read
 
 
-def loads(data: str | bytes) -> Any:
-    """JSON decode with exact numbers (floats → Decimal)."""
-    return json.loads(data, parse_float=Decimal)
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # json.loads with a keyword builds a new decoder each call
+
+
+def loads(data: str | bytes | bytearray) -> Any:
+    """JSON decode with exact numbers (floats → Decimal); bytes in any encoding ``json.loads`` reads."""
+    if not isinstance(data, str):
+        data = data.decode(json.detect_encoding(data), "surrogatepass")
+    return _DECODER.decode(data)
 
 
 def dumps(obj: Any) -> str:
