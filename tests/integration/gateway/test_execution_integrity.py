@@ -119,7 +119,9 @@ def test_a_gateway_restarted_while_risk_is_silent_cancels_what_it_adopts(bench: 
     bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
     eventually(lambda: not bench.resting(market), timeout=2 + 5, interval=0.1,
                what="the dead-man cancels the adopted orders")
-    assert bench.gateway_status()["dead_man_fired"] is True
+    status = bench.gateway_status()
+    ended = sorted((o.side, o.status, o.fill_count) for o in bench.all_orders(market))
+    assert status["dead_man_fired"] is True, f"orders ended {ended} without the dead-man ({status['summary']})"
 
 
 def test_a_gateway_restarted_after_risk_went_silent_cancels_before_it_serves(bench: Bench) -> None:
