@@ -28,7 +28,7 @@
   with hundreds of orders in flight) ends requests in ``PoolTimeout`` and leaves their half-made
   connections counted as busy for good, until every request fails (seen in the soak: a gateway cut
   off from the exchange with 400 orders resting).
-- With ``sign_executor`` RSA-PSS signing (0.24 ms of CPU per request on the project's machine) runs on
+- With ``sign_executor`` RSA-PSS signing (0.24–0.49 ms of CPU per request on the project's machine) runs on
   that executor's threads instead of in the request: ``cryptography`` holds the GIL while it signs,
   so the process pays it all the same, but not in the request's path. :meth:`KalshiRest.presign`
   signs a request that is likely to come (a path is all a signature covers, with the time) ahead of
