@@ -97,6 +97,7 @@ from .planner import CANCEL, DECREASE, PLACE, Action, plan_side
 from .scheduler import PRIORITY_MODE, Staleness, order_actions
 
 log = logging.getLogger(__name__)
+ADOPTED = "adopted"  # the intent id of an order adopted from the exchange at start (no approval known)
 SIDES = ("bid", "ask")
 FILL_KEYS_KEPT = 200_000
 APPROVALS_RECOVERED_MS = 60_000  # at start, approvals this recent may carry fill counts we lost
@@ -445,6 +446,9 @@ class GatewayService(Service):
                 continue
             act = plan_side(market, side, price, count, working, now)
             if act is not None:
+                if act.kind == CANCEL and not count and working is not None and working.intent_id == ADOPTED:
+                    log.info("cancelling adopted %s %s %s: no approval of risk's covers it",
+                             working.client_order_id, market, side)
                 out.append(act)
         for o in self.table.of_market(market):  # extra live orders on a side: cancel them
             if o is not self.table.get(o.market, o.side) and o.status in LIVE and o.hold_until <= now:
@@ -1291,7 +1295,7 @@ class GatewayService(Service):
         """A resting order of ours from before this start: track it (one per side; extras are cancelled)."""
         o = Order(ex.client_order_id, ex.ticker, ex.side, ex.price, ex.remaining_count, order_id=ex.order_id,
                   status=PARTIALLY_FILLED if ex.fill_count else RESTING, filled=ex.fill_count,
-                  exchange_filled=ex.fill_count, intent_id="adopted")
+                  exchange_filled=ex.fill_count, intent_id=ADOPTED)
         self.table.add(o, working=self.table.get(ex.ticker, ex.side) is None)
         self.publish_order(o)
         self.dirty[ex.ticker] = None

@@ -18,9 +18,19 @@ from collections import Counter
 import httpx
 
 from kmm.bus.publisher import FIELD
-from kmm.bus.topology import EXEC_REPORT, state_key
+from kmm.bus.topology import EXEC_REPORT, RISK_CONTROL, state_key
 from kmm.kalshi.rest import KalshiRest, NewOrder
-from kmm.messages import APPLIED, REFUSED, ApprovalStatus, Fill, OrderCancel, Settlement, decode
+from kmm.messages import (
+    APPLIED,
+    REFUSED,
+    ApprovalStatus,
+    Fill,
+    Heartbeat,
+    OrderCancel,
+    Settlement,
+    decode,
+    encode,
+)
 from tests.helpers import eventually
 from tests.integration.gateway.conftest import TAKER_KEY, Bench
 
@@ -120,12 +130,28 @@ def test_a_gateway_restarted_while_risk_is_silent_cancels_what_it_adopts(bench: 
     eventually(lambda: not bench.resting(market), timeout=2 + 5, interval=0.1,
                what="the adopted orders are cancelled within the dead-man timeout")
     assert [(o.status, o.fill_count) for o in bench.all_orders(market)] == [("canceled", 0)] * 2
-    # The dead-man usually cancels them. In one full-suite run on a loaded machine they were gone 0.7 s
-    # after the start, before the switch had fired, with no dead-man or cancel-all in the gateway's log
-    # (the planner's own cancels are not logged; not reproduced since). What must hold is that they end
-    # cancelled, not filled, within the timeout, and that the switch fires on the silence.
+    # The dead-man usually cancels them. On a loaded machine the old gateway can die with heartbeats
+    # still unread; the new one reads them, and then the planner cancels the adopted orders first (the
+    # next test reproduces what one loaded full-suite run showed). Either way they end cancelled, not
+    # filled, and the switch fires.
     eventually(lambda: bench.gateway_status()["dead_man_fired"], timeout=5, interval=0.1,
                what="the dead-man's switch fires on risk's silence")
+
+
+def test_a_restarted_gateway_that_hears_risk_cancels_the_adopted_orders_no_approval_covers(bench: Bench) -> None:
+    """Approvals are not carried across a restart: with risk heard (here a heartbeat the new gateway
+    reads after its start), adopted orders rest under no approval in force, and the planner cancels
+    them without waiting for the dead-man (what a full-suite run on a loaded machine once showed: the
+    orders gone 0.7 s after the start, the switch not yet fired, nothing in the log)."""
+    market = quotes_left_by_a_gateway_killed_while_risk_is_silent(bench, 4000, 6000)
+    bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
+    now = time.time_ns()
+    bench.admin.xadd(RISK_CONTROL, {FIELD: encode(Heartbeat(msg_id=f"hb-{now}", ts_init=now, ts_event=now,
+                                                            service="risk"))})
+    eventually(lambda: not bench.resting(market), timeout=5, interval=0.05, what="the adopted orders are cancelled")
+    assert [(o.status, o.fill_count) for o in bench.all_orders(market)] == [("canceled", 0)] * 2
+    assert bench.gateway_status()["dead_man_fired"] is False  # risk was heard: the planner cancelled them
+    assert bench.log_tail().count("no approval of risk's covers it") == 2
 
 
 def test_a_gateway_restarted_after_risk_went_silent_cancels_before_it_serves(bench: Bench) -> None:
