@@ -78,6 +78,7 @@ async def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from .app import create_app
+    from .harness import server_config
     from .sim import Simulator
 
     sim = Simulator(
@@ -87,10 +88,7 @@ async def serve(args: argparse.Namespace) -> None:
         first_close_minutes=args.first_close_minutes, close_spacing_minutes=args.close_spacing_minutes,
         post_only_cross=args.post_only_cross,
     )
-    config = uvicorn.Config(create_app(sim), host=args.host, port=args.port, log_level="warning",
-                            lifespan="on", ws_ping_interval=10.0, ws_ping_timeout=20.0, http="httptools",
-                            date_header=False)  # app.ServerDate sets it from the server clock
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(create_app(sim), args.host, args.port))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
