@@ -446,9 +446,9 @@ class GatewayService(Service):
                 continue
             act = plan_side(market, side, price, count, working, now)
             if act is not None:
-                if act.kind == CANCEL and not count and working is not None and working.intent_id == ADOPTED:
+                if act.kind == CANCEL and not count and act.order is not None and act.order.intent_id == ADOPTED:
                     log.info("cancelling adopted %s %s %s: no approval of risk's covers it",
-                             working.client_order_id, market, side)
+                             act.order.client_order_id, market, side)
                 out.append(act)
         for o in self.table.of_market(market):  # extra live orders on a side: cancel them
             if o is not self.table.get(o.market, o.side) and o.status in LIVE and o.hold_until <= now:

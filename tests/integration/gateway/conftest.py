@@ -91,15 +91,19 @@ class Bench:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     # --- playing risk -------------------------------------------------------------------------
+    def heartbeat(self) -> None:
+        """One heartbeat on ``risk:control``, as risk sends it."""
+        now = time.time_ns()
+        self.admin.xadd(RISK_CONTROL, {FIELD: encode(Heartbeat(msg_id=f"hb-{now}", ts_init=now, ts_event=now,
+                                                               service="risk"))})
+
     def heartbeats(self, on: bool) -> None:
         if on and self._beater is None:
             self.quiet.clear()
 
             def beat() -> None:
                 while not self.quiet.is_set():
-                    now = time.time_ns()
-                    self.admin.xadd(RISK_CONTROL, {FIELD: encode(Heartbeat(msg_id=f"hb-{now}", ts_init=now,
-                                                                           ts_event=now, service="risk"))})
+                    self.heartbeat()
                     self.quiet.wait(0.3)  # the heartbeat period
 
             self._beater = threading.Thread(target=beat, daemon=True)

@@ -18,18 +18,16 @@ from collections import Counter
 import httpx
 
 from kmm.bus.publisher import FIELD
-from kmm.bus.topology import EXEC_REPORT, RISK_CONTROL, state_key
+from kmm.bus.topology import EXEC_REPORT, state_key
 from kmm.kalshi.rest import KalshiRest, NewOrder
 from kmm.messages import (
     APPLIED,
     REFUSED,
     ApprovalStatus,
     Fill,
-    Heartbeat,
     OrderCancel,
     Settlement,
     decode,
-    encode,
 )
 from tests.helpers import eventually
 from tests.integration.gateway.conftest import TAKER_KEY, Bench
@@ -145,9 +143,7 @@ def test_a_restarted_gateway_that_hears_risk_cancels_the_adopted_orders_no_appro
     orders gone 0.7 s after the start, the switch not yet fired, nothing in the log)."""
     market = quotes_left_by_a_gateway_killed_while_risk_is_silent(bench, 4000, 6000)
     bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
-    now = time.time_ns()
-    bench.admin.xadd(RISK_CONTROL, {FIELD: encode(Heartbeat(msg_id=f"hb-{now}", ts_init=now, ts_event=now,
-                                                            service="risk"))})
+    bench.heartbeat()  # read by the new gateway after its start: risk is heard
     eventually(lambda: not bench.resting(market), timeout=5, interval=0.05, what="the adopted orders are cancelled")
     assert [(o.status, o.fill_count) for o in bench.all_orders(market)] == [("canceled", 0)] * 2
     assert bench.gateway_status()["dead_man_fired"] is False  # risk was heard: the planner cancelled them
