@@ -227,7 +227,7 @@ def create_app(sim: Simulator) -> Starlette:
     ex = sim.exchange
     hub = Hub(ex, sim.clock.now_ns)
     ex.add_listener(hub)
-    candles = CandleRecorder(ex)
+    candles = CandleRecorder(ex, sim.history_ns)
     ex.add_listener(candles)
     counters: Counter[str] = Counter()
     ex.add_listener(TradeCounter(counters))

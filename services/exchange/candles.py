@@ -3,7 +3,9 @@
 An engine listener records, per market and minute, the OHLC of the best YES bid and ask (after each
 book change) and of trade prices, with volume and the open interest after the last trade. Queries
 aggregate minutes into 1-, 60- or 1440-minute periods; each candle's ``end_period_ts`` is the end of
-its period (Unix seconds). Periods with no activity are left out.
+its period (Unix seconds). Periods with no activity are left out. With a history window the minutes
+older than it are dropped (checked once a virtual hour), so a long-running simulator's candles stay
+bounded like its public trades.
 """
 
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from .engine import Exchange
 from .events import BookDelta, TradePrint
 
 PERIODS_MIN = (1, 60, 1440)
+MINUTE_NS = 60 * NS_PER_S
 
 
 @dataclass
@@ -70,17 +73,28 @@ def _dist(o: _Ohlc | None, empty: int) -> dict[str, str]:
 class CandleRecorder:
     """Engine listener keeping per-minute bars for every market."""
 
-    def __init__(self, exchange: Exchange) -> None:
+    def __init__(self, exchange: Exchange, history_ns: int | None = None) -> None:
+        """``history_ns``: keep the minutes of this much virtual time (None: every minute)."""
         self.exchange = exchange
         self.minutes: dict[str, dict[int, _Minute]] = {}
+        self.history_min = None if history_ns is None else -(-history_ns // MINUTE_NS)
+        self._next_prune = 0
 
     def _minute(self, ticker: str, ts_ns: int) -> _Minute:
         bars = self.minutes.setdefault(ticker, {})
-        key = ts_ns // (60 * NS_PER_S)
+        key = ts_ns // MINUTE_NS
         bar = bars.get(key)
         if bar is None:
             bar = bars[key] = _Minute()
+            if self.history_min is not None and key >= self._next_prune:
+                self._forget_before(key - self.history_min)
+                self._next_prune = key + 60
         return bar
+
+    def _forget_before(self, minute: int) -> None:
+        for ticker, bars in self.minutes.items():
+            if bars and min(bars) < minute:
+                self.minutes[ticker] = {k: v for k, v in bars.items() if k >= minute}
 
     def on_book_delta(self, ev: BookDelta) -> None:
         bid, ask = self.exchange.best_bid_ask(ev.ticker)

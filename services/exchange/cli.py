@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from .events import DEFAULT_HISTORY_HOURS
 from .markets import DEFAULT_SHARDS
 from .orders import POST_ONLY_CANCEL, POST_ONLY_CROSS_MODES
 
@@ -44,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--post-only-cross", choices=POST_ONLY_CROSS_MODES, default=POST_ONLY_CANCEL,
                         help="a post-only create/amend that would cross: cancel (201/200 with the order "
                              "canceled, reason post_only_cross_cancel; default) or reject (400 post_only_rejected)")
+    parser.add_argument("--history-hours", type=float, default=DEFAULT_HISTORY_HOURS,
+                        help="virtual hours of public trades and candles kept; older ones are dropped so a "
+                             f"long run's memory stays flat (0: keep all; default {DEFAULT_HISTORY_HOURS:g}); "
+                             "orders, fills and settlements are always kept")
     parser.add_argument("--report", action="store_true", help="run a virtual-clock session and print statistics")
     parser.add_argument("--report-hours", type=float, default=1.0, help="virtual hours for --report")
     parser.add_argument("--json", action="store_true", help="with --report: print one JSON line")
@@ -86,7 +91,7 @@ async def serve(args: argparse.Namespace) -> None:
         flow=not args.no_flow and not args.replay, speed=args.speed, balance_dollars=args.balance,
         tier=args.tier, rate_limit=not args.no_rate_limit, replay_path=args.replay, shards=args.shards,
         first_close_minutes=args.first_close_minutes, close_spacing_minutes=args.close_spacing_minutes,
-        post_only_cross=args.post_only_cross,
+        post_only_cross=args.post_only_cross, history_hours=args.history_hours or None,
     )
     server = uvicorn.Server(server_config(create_app(sim), args.host, args.port))
     task = asyncio.create_task(server.serve())
@@ -113,6 +118,8 @@ def config_error(args: argparse.Namespace) -> str:
         return f"--shards must be at least 1, not {args.shards}"
     if args.tier not in TIERS:
         return f"--tier must be one of {', '.join(TIERS)}, not {args.tier!r}"
+    if args.history_hours < 0:
+        return f"--history-hours must be 0 (keep all) or positive, not {args.history_hours}"
     for name in ("first_close_minutes", "close_spacing_minutes"):
         value = getattr(args, name)
         if value is not None and value <= 0:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
 from kmm.kalshi.fees import CENT_MONEY, TAKER_RATE, FillFee, maker_rate, order_fill_fee, trade_fee
@@ -121,8 +122,13 @@ __all__ = [
 ]
 
 _TRADED, _TAKER_BROKE, _MAKER_GONE = 0, 1, 2
+TRADE_PRUNE_EVERY_NS = 60 * NS_PER_S  # how often (virtual time) trades past the history window are dropped
 log = logging.getLogger(__name__)
 _STRUCTURE_NAMES = {ranges: name for name, ranges in PRICE_LEVEL_STRUCTURES.items()}
+
+
+def _trade_ts(t: TradePrint) -> int:
+    return t.ts_ns
 
 
 class Exchange(ExchangeQueries):
@@ -130,18 +136,24 @@ class Exchange(ExchangeQueries):
 
     def __init__(
         self, now_ns: Callable[[], int], *, balance_step: int = CENT_MONEY, id_prefix: int = 0, shards: int = 1,
-        post_only_cross: str = POST_ONLY_CANCEL,
+        post_only_cross: str = POST_ONLY_CANCEL, trade_history_ns: int | None = None,
     ) -> None:
         """``balance_step`` is the balance precision in µ$ ($0.01 for normal members, §9);
         ``id_prefix`` seeds the deterministic UUID-shaped ids; ``shards`` is the number of exchange
         indexes markets are spread over; ``post_only_cross`` is what a post-only create or amend that
         would cross gets: ``cancel`` (acknowledged, then cancelled with last_update_reason
-        ``post_only_cross_cancel``) or ``reject`` (400 ``post_only_rejected``, an amended order unchanged)."""
+        ``post_only_cross_cancel``) or ``reject`` (400 ``post_only_rejected``, an amended order unchanged);
+        ``trade_history_ns``: how long public trades stay in ``GET /markets/trades`` (None: for ever; a
+        long-running simulator keeps its memory flat with a window, see :meth:`_forget_old_trades`)."""
         if shards < 1:
             raise ValueError(f"shards must be at least 1, not {shards}")
         if post_only_cross not in POST_ONLY_CROSS_MODES:
             modes = ", ".join(POST_ONLY_CROSS_MODES)
             raise ValueError(f"post_only_cross must be one of {modes}, not {post_only_cross!r}")
+        if trade_history_ns is not None and trade_history_ns <= 0:
+            raise ValueError(f"trade_history_ns must be positive (or None: keep every trade), not {trade_history_ns}")
+        self._trade_history_ns = trade_history_ns
+        self._next_trade_prune_ns = 0
         self._shards = shards
         self._post_only_cross = post_only_cross
         self._now = now_ns
@@ -162,6 +174,7 @@ class Exchange(ExchangeQueries):
         self._expiries: list[tuple[int, int, str]] = []
         self._schedule: list[tuple[int, int, str, str]] = []
         self._trades: list[TradePrint] = []
+        self._trade_total = 0
         self._fees = 0
         self._deposits = 0
         self._out: list[object] = []
@@ -524,6 +537,19 @@ class Exchange(ExchangeQueries):
             o = self._orders.get(oid)
             if o is not None and o.status == RESTING and o.expiration_ns == when:
                 self._cancel(o, R_EXPIRED, now)
+        if self._trade_history_ns is not None and now >= self._next_trade_prune_ns:
+            self._forget_old_trades(now - self._trade_history_ns)
+            self._next_trade_prune_ns = now + TRADE_PRUNE_EVERY_NS
+
+    def _forget_old_trades(self, before_ns: int) -> None:
+        """Drop the public trades older than ``before_ns`` (the lists are in time order). Only the public
+        print goes: fills, positions, volumes and the accounts' records keep everything."""
+        key = _trade_ts
+        if self._trades and self._trades[0].ts_ns < before_ns:
+            del self._trades[:bisect_left(self._trades, before_ns, key=key)]
+        for st in self._markets.values():
+            if st.trades and st.trades[0].ts_ns < before_ns:
+                del st.trades[:bisect_left(st.trades, before_ns, key=key)]
 
     # ---- accounts -------------------------------------------------------------------------------
     def open_account(self, user: str, balance: int = 0, *, keep_history: bool = True) -> Account:
@@ -809,6 +835,7 @@ class Exchange(ExchangeQueries):
         # public print & stats
         tp = TradePrint(trade_id, ticker, price, qty, "yes" if tbuy else "no", taker.side, now, tseq)
         self._trades.append(tp)
+        self._trade_total += 1
         st.trades.append(tp)
         st.last_price = price
         st.last_size = qty

@@ -14,6 +14,10 @@ from typing import Protocol
 from .ledger import FillRecord, Position, Settlement
 from .orders import Order
 
+# Virtual hours of public trades (and their candles) a simulator keeps: flat memory for a run left
+# going (they grow ~70 kB per market and virtual hour), and the 24 h that volume_24h already spans.
+DEFAULT_HISTORY_HOURS = 24.0
+
 
 @dataclass(frozen=True, slots=True)
 class BookDelta:

@@ -36,6 +36,7 @@ class ExchangeQueries:
     _open: dict[str, dict[str, Order]]
     _groups: dict[str, OrderGroup]
     _trades: list[TradePrint]
+    _trade_total: int
     _fees: int
     _deposits: int
 
@@ -309,7 +310,8 @@ class ExchangeQueries:
 
     @property
     def trade_count(self) -> int:
-        return len(self._trades)
+        """Trades since the start (the public history may keep fewer)."""
+        return self._trade_total
 
     def check_invariants(self) -> None:
         """Raise AssertionError if money is not conserved, a balance is negative, a book is crossed

@@ -19,6 +19,7 @@ from kmm.messages.units import MONEY_SCALE, NS_PER_S
 from .auth import KeyRegistry
 from .engine import Exchange
 from .errors import ExchangeError
+from .events import DEFAULT_HISTORY_HOURS
 from .faults import Faults
 from .markets import DEFAULT_SHARDS, Event, Market, Series
 from .orders import ASK, BID, GTC, IOC, POST_ONLY_CANCEL, CreateOrder
@@ -155,13 +156,18 @@ class Simulator:
         first_close_minutes: float | None = None,
         close_spacing_minutes: float | None = None,
         post_only_cross: str = POST_ONLY_CANCEL,
+        history_hours: float | None = DEFAULT_HISTORY_HOURS,
     ) -> None:
         """``shards``: exchange indexes the markets are spread over; ``first_close_minutes`` /
         ``close_spacing_minutes``: virtual minutes until the first synthetic event closes and
         between closes (defaults: the scenario's 6.5 h and 1 h); ``post_only_cross``: ``cancel``
-        (default) or ``reject``, what a post-only order that would cross gets (see ``engine.Exchange``)."""
+        (default) or ``reject``, what a post-only order that would cross gets (see ``engine.Exchange``);
+        ``history_hours``: virtual hours of public trades and candles kept (None: all of them; accounts'
+        orders, fills and settlements are always kept)."""
         self.clock = clock or SimClock(speed=speed)
-        self.exchange = Exchange(self.clock.now_ns, shards=shards, post_only_cross=post_only_cross)
+        self.history_ns = None if history_hours is None else int(history_hours * 3600 * NS_PER_S)
+        self.exchange = Exchange(self.clock.now_ns, shards=shards, post_only_cross=post_only_cross,
+                                 trade_history_ns=self.history_ns)
         self.keys = KeyRegistry()
         self.faults = Faults()
         self.limiter = RateLimiter(tier=tier, clock=time.monotonic, enabled=rate_limit)

@@ -105,6 +105,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("seed", int, 1, "simulator scenario seed", "KMM_SIM_SEED"),
     Option("speed", float, 5.0, "simulator clock speed (5: a short run sees a realistic hour compressed)",
            "KMM_SIM_SPEED"),
+    Option("history_hours", float, None, "virtual hours of public trades and candles the simulator keeps "
+           "(unset: kmm sim's default, 24; 0: all)", "KMM_SIM_HISTORY_HOURS"),
     Option("tier", str, "basic", "Kalshi rate-limit tier the simulator enforces and the gateway budgets for",
            "KMM_KALSHI_TIER"),
     Option("kalshi_base_url", str, None, "live: Kalshi REST base URL", "KMM_KALSHI_BASE_URL"),
@@ -276,6 +278,7 @@ class Run:
         argv = [sys.executable, "-m", "kmm.cli", "sim", "--port", str(port), "--seed", str(self.args.seed),
                 "--markets", str(self.args.markets), "--speed", str(self.args.speed), "--ready-file", str(ready),
                 "--tier", self.args.tier,
+                *(["--history-hours", str(self.args.history_hours)] if self.args.history_hours is not None else []),
                 "--key", f"{WRITE_KEY_ID}:{keys / 'write.pub.pem'}", "--key", f"{READ_KEY_ID}:{keys / 'read.pub.pem'}"]
         # not restarted: its book, orders and our account live only in its memory, so a new one would be
         # a different exchange from the one the services and risk's ledger traded on (see loop)

@@ -60,3 +60,37 @@ async def test_short_synthetic_markets_settle_on_their_own(signer: Signer) -> No
             (ticker, "5.00", 500 if market["result"] == "yes" else 0)]
         assert sim.call(lambda: sim.exchange.get_order(signer.key_id, resting).status) == "canceled"
         assert len(listed) == 3 and ticker not in {m["ticker"] for m in listed}  # a new event rolled in
+
+
+async def test_public_trades_and_candles_older_than_the_history_window_go_but_fills_stay(signer: Signer) -> None:
+    """``history_hours`` bounds what the public tape and the candles keep; the account's records keep all."""
+    from kmm_services.exchange.orders import ASK, BID, IOC, CreateOrder
+
+    async with running_simulator(keys={signer.key_id: signer.public_pem()}, flow=False, n_markets=1,
+                                 history_hours=1) as sim:
+        m = sim.call(lambda: sim.exchange.markets()[0])
+
+        def trade(cents: int) -> None:
+            sim.exchange.open_account("mm", 10**12)
+            sim.exchange.create_order("mm", CreateOrder(m.ticker, ASK, cents * 100, 100))
+            sim.exchange.create_order(signer.key_id, CreateOrder(m.ticker, BID, cents * 100, 100, time_in_force=IOC))
+
+        fills_path = "/trade-api/v2/portfolio/fills"
+        candles_url = sim.base_url + f"/series/{m.series_ticker}/markets/{m.ticker}/candlesticks"
+        async with httpx.AsyncClient() as client:
+
+            async def public() -> tuple[list[str], list[str]]:
+                trades = (await client.get(sim.base_url + "/markets/trades", params={"ticker": m.ticker})).json()
+                now_s = (await client.post(sim.admin_url + "/clock/advance", json={"seconds": 0})).json()["now_ns"]
+                span = {"start_ts": now_s // 10**9 - 4 * 3600, "end_ts": now_s // 10**9 + 60, "period_interval": 1}
+                bars = (await client.get(candles_url, params=span)).json()["candlesticks"]
+                return ([t["yes_price_dollars"] for t in trades["trades"]],
+                        [b["price"].get("close_dollars") for b in bars if b["price"]])
+
+            sim.call(lambda: trade(40))
+            assert await public() == (["0.4000"], ["0.4000"])
+            await client.post(sim.admin_url + "/clock/advance", json={"seconds": 2 * 3600})
+            sim.call(lambda: trade(45))
+            assert await public() == (["0.4500"], ["0.4500"])
+            fills = (await client.get(sim.root_url + fills_path, headers=signer.headers("GET", fills_path))).json()
+        assert sorted(f["yes_price_dollars"] for f in fills["fills"]) == ["0.4000", "0.4500"]

@@ -57,10 +57,10 @@ class Recorder:
 
 def make_exchange(
     users: tuple[str, ...] = ("a", "b", "c", "d"), balance: int = usd(1000), fee_type: str = "quadratic",
-    post_only_cross: str = "cancel", **market_kw: object,
+    post_only_cross: str = "cancel", trade_history_ns: int | None = None, **market_kw: object,
 ) -> tuple[Exchange, Clock]:
     clock = Clock()
-    ex = Exchange(clock, post_only_cross=post_only_cross)
+    ex = Exchange(clock, post_only_cross=post_only_cross, trade_history_ns=trade_history_ns)
     ex.create_market(TICKER, EVENT, fee_type=fee_type, **market_kw)  # type: ignore[arg-type]
     for u in users:
         ex.open_account(u, balance)
