@@ -15,7 +15,8 @@
   whose resting quote is most wrong (:mod:`.scheduler`; ``KMM_WRITE_SCHEDULER=fifo`` for arrival
   order); it reports the share of time a resting quote is more than 1¢ from the approved price;
 - intake never waits on HTTP: each request runs as its own task, RSA-PSS signing runs on a thread
-  (the ``cryptography`` library releases the GIL while it signs) and connections are kept alive;
+  (off the request's path, not off the CPU: ``cryptography`` holds the GIL while it signs, see
+  docs/services.md) and connections are kept alive;
   the likely next requests are signed ahead (batch create, create, batch cancel; a resting order's
   amend once its create or amend is answered), so most requests go out without waiting to be signed;
 - ``client_order_id`` derives from the intent; an ambiguous outcome (timeout, 5xx) is resolved by reading
@@ -24,9 +25,11 @@
 - cancels everything on HALTED, when risk's heartbeat goes stale (dead-man's switch, armed from the
   start), on shutdown; after a cancel-all no new order goes out for a minute unless the private
   WebSocket is up to confirm every order's state (Kalshi may cancel orders placed in that minute);
-- reconciles at start (adopts our resting orders) and periodically (cancels any ``kmm-`` order it does
-  not know, reads back orders it thinks rest but the exchange does not list); publishes settlements,
-  positions (with the market's fill sequence) and the balance;
+- reconciles at start (adopts our resting orders, and takes again each market's newest approval that
+  is still in force and not made stale by fills, so the adopted orders it covers keep their place) and
+  periodically (cancels any ``kmm-`` order it does not know, reads back orders it thinks rest but the
+  exchange does not list); publishes settlements, positions (with the market's fill sequence) and the
+  balance;
 - keeps the markets' fill sequences in ``state:gateway`` and reads back ``exec:report`` at start, so a
   restart neither repeats nor skips a fill.
 """
@@ -45,6 +48,7 @@ from pydantic import Field
 
 from kmm.bus.consumer import Delivery
 from kmm.bus.entries import entry_message
+from kmm.bus.fanout import parse_id
 from kmm.bus.ids import new_id
 from kmm.bus.topology import EXEC_REPORT, ORD_APPROVED, RISK_CONTROL, state_key
 from kmm.chassis import metrics
@@ -161,6 +165,7 @@ class GatewayService(Service):
         self.table = OrderTable()
         self.allow: dict[str, Allowance] = {}
         self.approvals: dict[str, Approval] = {}  # the approval each allowance came from (origin, corr id)
+        self.restored: dict[str, tuple[int, int]] = {}  # market → stream id of its newest approval at start
         self.reported: dict[str, str] = {}  # market → intent id last reported applied / expired
         self.expiring: dict[str, str] = {}  # market → intent id whose orders are being pulled
         self.dirty: dict[str, None] = {}
@@ -200,7 +205,7 @@ class GatewayService(Service):
         self.fresh: set[str] = set()  # intent ids of approvals not yet acted on (for tick-to-order)
         self.counts = {"placed": 0, "amended": 0, "decreased": 0, "canceled": 0, "rejected": 0, "fills": 0,
                        "ambiguous": 0, "expired": 0, "refused": 0, "approvals_refused": 0, "lost": 0,
-                       "unknown_canceled": 0, "dry_run_actions": 0, "fills_resent": 0}
+                       "unknown_canceled": 0, "dry_run_actions": 0, "fills_resent": 0, "approvals_restored": 0}
         self.t2o: deque[float] = deque(maxlen=5000)
         self.waiting: dict[str, float] = {}  # market → monotonic time it started waiting for a request
         self.staleness = Staleness()
@@ -315,6 +320,9 @@ class GatewayService(Service):
     # --- inputs from risk -----------------------------------------------------------------------
     async def on_message(self, msg: Message, d: Delivery) -> None:
         if isinstance(msg, Approval):
+            seen = self.restored.get(msg.market)
+            if seen is not None and parse_id(d.entry_id) <= seen:
+                return  # an entry from before our start, read again: the newest one was restored
             self.on_approval(msg)
         elif isinstance(msg, Heartbeat):
             # A heartbeat counts from when risk sent it: a backlog read after our restart is not a live risk.
@@ -343,7 +351,9 @@ class GatewayService(Service):
             a = self.allow[market] = Allowance()
         return a
 
-    def on_approval(self, a: Approval) -> None:
+    def on_approval(self, a: Approval, restored: bool = False) -> None:
+        """Take an approval under the approval rule (``restored``: one from before a restart, which no
+        market event of ours answers, so it stays out of tick-to-order)."""
         why = ""
         cap = self.s.max_order_contracts * COUNT_SCALE
         if a.expires_at_ns and a.expires_at_ns < time.time_ns():
@@ -372,7 +382,8 @@ class GatewayService(Service):
             self.fresh.discard(previous.intent_id)
         self.approvals[a.market] = a
         self.expiring.pop(a.market, None)
-        self.fresh.add(a.intent_id)
+        if not restored:
+            self.fresh.add(a.intent_id)
         self.dirty[a.market] = None
         self.wake.set()
 
@@ -1152,10 +1163,33 @@ class GatewayService(Service):
                 self.settled.add(msg.market)
         # Approvals risk stamped after a Redis data loss count fills our saved sequences lost.
         since_ms = time.time_ns() // NS_PER_MS - APPROVALS_RECOVERED_MS
-        for _, fields in await self.redis.xrange(ORD_APPROVED, min=f"{since_ms}-0", count=20_000):
+        newest: dict[str, tuple[tuple[int, int], Approval]] = {}
+        for entry_id, fields in await self.redis.xrange(ORD_APPROVED, min=f"{since_ms}-0", count=20_000):
             msg = entry_message(fields)
             if isinstance(msg, Approval):
                 self.catch_up_fill_seq(msg.market, msg.fill_seq)
+                newest[msg.market] = (parse_id(entry_id.decode() if isinstance(entry_id, bytes) else entry_id), msg)
+        self.restore_approvals(newest)
+
+    def restore_approvals(self, newest: dict[str, tuple[tuple[int, int], Approval]]) -> None:
+        """After a restart, take each market's newest approval again when it is still in force, as if it
+        had just arrived (the approval rule checks it like any other): the orders adopted from the
+        exchange are then kept, or amended to it, instead of cancelled and placed again, which costs
+        their queue priority and write tokens. One that has expired, or that fills since have made
+        stale, is not restored, and its market's adopted orders are cancelled once risk is heard.
+        Entries up to the newest are skipped when the group delivers them (our pending ones, read
+        again): an older approval must not replace the newer one in force."""
+        now = time.time_ns()
+        for market, (entry, a) in newest.items():
+            self.restored[market] = entry
+            if (a.expires_at_ns and a.expires_at_ns <= now) or a.fill_seq < self.allowance(market).fill_seq:
+                continue
+            self.on_approval(a, restored=True)
+            if self.approvals.get(market) is a:
+                self.counts["approvals_restored"] += 1
+        if newest:
+            log.info("restored %d of the %d markets' newest approvals (the others expired or stale)",
+                     self.counts["approvals_restored"], len(newest))
 
     async def fills_loop(self) -> None:
         while True:

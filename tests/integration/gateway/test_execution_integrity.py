@@ -18,7 +18,7 @@ from collections import Counter
 import httpx
 
 from kmm.bus.publisher import FIELD
-from kmm.bus.topology import EXEC_REPORT, state_key
+from kmm.bus.topology import EXEC_REPORT, ORD_APPROVED, state_key
 from kmm.kalshi.rest import KalshiRest, NewOrder
 from kmm.messages import (
     APPLIED,
@@ -137,17 +137,80 @@ def test_a_gateway_restarted_while_risk_is_silent_cancels_what_it_adopts(bench: 
 
 
 def test_a_restarted_gateway_that_hears_risk_cancels_the_adopted_orders_no_approval_covers(bench: Bench) -> None:
-    """Approvals are not carried across a restart: with risk heard (here a heartbeat the new gateway
-    reads after its start), adopted orders rest under no approval in force, and the planner cancels
-    them without waiting for the dead-man (what a full-suite run on a loaded machine once showed: the
-    orders gone 0.7 s after the start, the switch not yet fired, nothing in the log)."""
+    """Only an approval still in force is restored: with the newest one expired and risk heard (here a
+    heartbeat the new gateway reads after its start), adopted orders rest under no approval, and the
+    planner cancels them without waiting for the dead-man (what a full-suite run on a loaded machine
+    once showed: the orders gone 0.7 s after the start, the switch not yet fired, nothing in the log)."""
     market = quotes_left_by_a_gateway_killed_while_risk_is_silent(bench, 4000, 6000)
+    bench.approve(market, bid=(4000, 500), ask=(6000, 500), ttl_s=-1.0)  # risk's newest one has expired
     bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="2")
     bench.heartbeat()  # read by the new gateway after its start: risk is heard
     eventually(lambda: not bench.resting(market), timeout=5, interval=0.05, what="the adopted orders are cancelled")
     assert [(o.status, o.fill_count) for o in bench.all_orders(market)] == [("canceled", 0)] * 2
     assert bench.gateway_status()["dead_man_fired"] is False  # risk was heard: the planner cancelled them
     assert bench.log_tail().count("no approval of risk's covers it") == 2
+    assert bench.gateway_status()["counts"]["approvals_restored"] == 0
+
+
+def statuses(bench: Bench, intent: str) -> list[str]:
+    return [m.status for m in bench.reports() if isinstance(m, ApprovalStatus) and m.intent_id == intent]
+
+
+def test_a_restarted_gateway_keeps_the_adopted_orders_its_newest_approval_still_covers(bench: Bench) -> None:
+    """A kill -9 and restart within an approval's lifetime: the newest approval is taken again under the
+    approval rule, so the orders it covers keep their place at the exchange (no cancel, no new order)."""
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    intent = bench.approve(market, bid=(4000, 500), ask=(6000, 500))
+    eventually(lambda: len(bench.resting(market)) == 2, timeout=15, what="both sides rest")
+    eventually(lambda: statuses(bench, intent) == [APPLIED], timeout=10, what="the approval applied")
+    before = sorted(o.order_id for o in bench.resting(market))
+    bench.kill_gateway()
+    bench.start_gateway()
+    eventually(lambda: statuses(bench, intent) == [APPLIED, APPLIED], timeout=10,
+               what="the restarted gateway applies the restored approval")
+    assert bench.gateway_status()["counts"]["approvals_restored"] == 1
+    assert sorted(o.order_id for o in bench.all_orders(market)) == before  # none cancelled, none placed
+    assert [(o.status, o.remaining_count) for o in bench.all_orders(market)] == [("resting", 500)] * 2
+    assert "cancelling adopted" not in bench.log_tail()
+
+    moved = bench.approve(market, bid=(4100, 500), ask=(6000, 500))  # and it goes on as before
+    eventually(lambda: [o.price for o in our_resting(bench, market, "bid")] == [4100], timeout=15,
+               what="the adopted bid amended to the new approval")
+    assert sorted(o.order_id for o in bench.all_orders(market)) == before
+    assert APPLIED in statuses(bench, moved)
+
+
+def accepted_approvals(bench: Bench) -> float:
+    text = httpx.get(f"http://127.0.0.1:{bench.port}/metrics", timeout=5).text
+    line = next(x for x in text.splitlines() if x.startswith('kmm_gateway_approvals_total{outcome="accepted"}'))
+    return float(line.split()[-1])
+
+
+def test_approvals_read_again_after_a_restart_never_replace_the_restored_one(bench: Bench) -> None:
+    """The group re-reads entries from before the restart (here its last-delivered id is set back, as
+    pending entries of a killed consumer come back): the older approval must not replace the newest."""
+    market = bench.new_market()
+    bench.start_gateway()
+    bench.heartbeats(True)
+    last = bench.admin.xrevrange(ORD_APPROVED, count=1)
+    before_older = last[0][0] if last else b"0"
+    older = bench.approve(market, bid=(4000, 500))
+    eventually(lambda: statuses(bench, older) == [APPLIED], timeout=15, what="the first approval applied")
+    bench.kill_gateway()
+    newer = bench.approve(market, bid=(4200, 500))  # risk approves while the gateway is down
+    bench.admin.xgroup_setid(ORD_APPROVED, "gateway", before_older)  # both entries will be read again
+    bench.start_gateway()
+    eventually(lambda: [o.price for o in our_resting(bench, market, "bid")] == [4200], timeout=15,
+               what="the adopted bid amended to the restored newer approval")
+    eventually(lambda: statuses(bench, newer) == [APPLIED], timeout=10, what="the newer approval applied")
+    bench.approve(market, bid=(4200, 400))  # a later entry: once it is handled, the older ones were read
+    eventually(lambda: [o.remaining_count for o in our_resting(bench, market, "bid")] == [400], timeout=15,
+               what="a later approval still applies")
+    assert accepted_approvals(bench) == 2  # the restored one and the later one; the two read again skipped
+    assert statuses(bench, older) == [APPLIED]
+
 
 
 def test_a_gateway_restarted_after_risk_went_silent_cancels_before_it_serves(bench: Bench) -> None:
