@@ -321,8 +321,10 @@ class GatewayService(Service):
     async def on_message(self, msg: Message, d: Delivery) -> None:
         if isinstance(msg, Approval):
             seen = self.restored.get(msg.market)
-            if seen is not None and parse_id(d.entry_id) <= seen:
-                return  # an entry from before our start, read again: the newest one was restored
+            if seen is not None:
+                if parse_id(d.entry_id) <= seen:
+                    return  # an entry from before our start, read again: the newest one was restored
+                del self.restored[msg.market]  # the group reads in order: every later entry is newer
             self.on_approval(msg)
         elif isinstance(msg, Heartbeat):
             # A heartbeat counts from when risk sent it: a backlog read after our restart is not a live risk.
