@@ -1165,12 +1165,15 @@ class GatewayService(Service):
                 self.settled.add(msg.market)
         # Approvals risk stamped after a Redis data loss count fills our saved sequences lost.
         since_ms = time.time_ns() // NS_PER_MS - APPROVALS_RECOVERED_MS
+        # Newest first: past the count, what is left out is older (a market whose newest approval is
+        # left out is not restored; an older one in its place would be one risk may have retired).
         newest: dict[str, tuple[tuple[int, int], Approval]] = {}
-        for entry_id, fields in await self.redis.xrange(ORD_APPROVED, min=f"{since_ms}-0", count=20_000):
+        for entry_id, fields in await self.redis.xrevrange(ORD_APPROVED, min=f"{since_ms}-0", count=20_000):
             msg = entry_message(fields)
             if isinstance(msg, Approval):
                 self.catch_up_fill_seq(msg.market, msg.fill_seq)
-                newest[msg.market] = (parse_id(entry_id.decode() if isinstance(entry_id, bytes) else entry_id), msg)
+                if msg.market not in newest:
+                    newest[msg.market] = (parse_id(entry_id.decode() if isinstance(entry_id, bytes) else entry_id), msg)
         self.restore_approvals(newest)
 
     def restore_approvals(self, newest: dict[str, tuple[tuple[int, int], Approval]]) -> None:

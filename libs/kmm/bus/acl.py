@@ -8,7 +8,8 @@ needs, see :func:`render`). A service user may:
   already published; MULTI/EXEC/DISCARD, so a message and its copies (or a stream entry and a
   state update) go in atomically — every command inside is still checked;
 - XREAD (never write) its fan-out inputs;
-- run its consumer group (XREADGROUP/XACK/XCLAIM/XAUTOCLAIM/XPENDING/XRANGE/XINFO GROUPS) and
+- run its consumer group (XREADGROUP/XACK/XCLAIM/XAUTOCLAIM/XPENDING/XINFO GROUPS), read the stream
+  back either way (XRANGE/XREVRANGE: the gateway's newest approvals at its start) and
   ``XGROUP CREATE`` it on its own group streams only, in a selector that has no XADD, so reading
   ``ord:approved`` never grants writing it. A group stream has exactly one group (topology), so a
   service can never touch another service's group;
@@ -33,7 +34,8 @@ ADMIN = "admin"
 PROBE = "probe"
 USERS = (ADMIN, PROBE, *SERVICES)
 GROUP_COMMANDS = (
-    "+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xpending", "+xrange", "+xinfo|groups", "+xgroup|create",
+    "+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xpending", "+xrange", "+xrevrange", "+xinfo|groups",
+    "+xgroup|create",
 )
 STATE_COMMANDS = ("+hset", "+hget", "+hgetall", "+hdel", "+hincrby", "+del")
 TRANSACTION_COMMANDS = ("+multi", "+exec", "+discard")
