@@ -11,6 +11,8 @@ end, from the exchange's records:
 - never two of our orders resting on one (market, side);
 - every exchange fill reached risk (risk applied exactly the fills the exchange lists);
 - the dead-man's switch cancelled everything within its timeout while risk was stopped;
+- the gateway restarted by its SIGKILL took risk's newest approvals back (the orders they cover stay,
+  and every check above covers them);
 - a halt survived a risk restart.
 The figures go to ``execution_integrity.json`` in the run's workdir.
 """
@@ -126,6 +128,10 @@ def test_nothing_rests_beyond_what_risk_approved_through_faults_and_restarts(cha
             system.sup.kill(name, signal.SIGKILL)
             restarted(system, name, before)
             eventually(lambda: system.resting_orders(), timeout=60, interval=0.5, what=f"quotes after {name}")
+            if name == "gateway":  # risk kept approving: the restart took its newest approvals back
+                figures["approvals_restored"] = system.http("gateway", "GET", "/status").json()["counts"][
+                    "approvals_restored"]
+                assert figures["approvals_restored"] >= 1
 
         # risk stopped (SIGSTOP): the dead-man's switch empties the book within its timeout
         risk_proc = system.sup.children["risk"].proc
