@@ -1173,7 +1173,7 @@ class GatewayService(Service):
             if isinstance(msg, Approval):
                 self.catch_up_fill_seq(msg.market, msg.fill_seq)
                 if msg.market not in newest:
-                    newest[msg.market] = (parse_id(entry_id.decode() if isinstance(entry_id, bytes) else entry_id), msg)
+                    newest[msg.market] = (parse_id(entry_id), msg)
         self.restore_approvals(newest)
 
     def restore_approvals(self, newest: dict[str, tuple[tuple[int, int], Approval]]) -> None:
@@ -1187,6 +1187,8 @@ class GatewayService(Service):
         now = time.time_ns()
         for market, (entry, a) in newest.items():
             self.restored[market] = entry
+            # Checked here, not left to on_approval: these are old entries, not news for risk (no status
+            # reported, no fills re-sent for a stale one, no expiry counted).
             if (a.expires_at_ns and a.expires_at_ns <= now) or a.fill_seq < self.allowance(market).fill_seq:
                 continue
             self.on_approval(a, restored=True)

@@ -37,8 +37,10 @@ KeyFn = Callable[[Message], Hashable]
 _Item = tuple[Message, str, bytes]  # message, entry id, payload
 
 
-def parse_id(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
+def parse_id(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream entry id (``<ms>-<seq>``, as redis-py returns it or as text) as a comparable pair."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kmm.bus.entries import entry_message
+from kmm.bus.fanout import parse_id
 from kmm.messages import Denial, Fill
 from kmm.messages.units import NS_PER_MS, count_to_fp, money_to_dollars, price_to_dollars
 
@@ -21,8 +22,7 @@ MAX_ENTRY_MS = 2**64 - 1  # a stream entry id's time part is an unsigned 64-bit 
 
 def entry_ms(entry_id: bytes | str) -> int:
     """The millisecond timestamp Redis put in a stream entry id (``<ms>-<seq>``)."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    return int(text.split("-", 1)[0])
+    return parse_id(entry_id)[0]
 
 
 def iso_ms(ms: int) -> str:
