@@ -21,7 +21,10 @@ that every child exits and nothing keeps trading. Last line: one JSON object:
 - ``orders_placed_twice`` (0): intents with two orders resting at once + client order ids reused;
 - ``max_abs_position_over_limit`` (≤ 1): the exchange's largest |position| at any fill / limit;
 - ``unsupervised_resting_s`` (0): time our orders rested while risk's heartbeat was older than the
-  dead-man timeout plus one cancel round trip (``--cancel-allowance``);
+  dead-man timeout plus one cancel round trip (``--cancel-allowance``). A sample that sees it is read
+  again at once on a new Redis connection and counts only when that reading agrees;
+  ``stale_samples`` lists both readings of each such sample, ``stale_samples_unconfirmed`` counts
+  those the second reading did not confirm (the sampler's own read failed or stalled);
 - ``recovery_s``: per fault, seconds from its end to recovery; ``restarts`` per service;
   ``memory_growth_mb_per_h`` per service and the simulator (the RSS slope of the longest-lived process
   after its first 2 minutes); ``dlq`` entries per service;
@@ -169,6 +172,8 @@ class Soak:
         self.current = "start"  # the fault in progress (or the quiet window after it)
         self.max_gap_with_resting_s = 0.0
         self.max_gap_by_fault: dict[str, float] = {}
+        self.stale_samples: list[dict[str, Any]] = []  # samples that saw a stale heartbeat with orders out
+        self.unconfirmed = 0  # of those, how many the second reading did not confirm
         self.samples = 0
         self.sample_errors = 0
         self.report_id = "0-0"
@@ -273,6 +278,41 @@ class Soak:
             self.stop.wait(0.1)
 
     # --- sampler ------------------------------------------------------------------------------
+    def read_heartbeat(self, r: redis.Redis) -> bool:
+        """Take risk's newest heartbeat on ``risk:control`` into ``last_heartbeat_ns``; False when Redis
+        does not answer (then no live heartbeat can reach the gateway either, unless only our
+        connection is broken: ``confirm`` tells the two apart)."""
+        try:
+            for _, fields in r.xrevrange(t.RISK_CONTROL, count=20):
+                msg = decode(fields.get(FIELD, b""))
+                if isinstance(msg, Heartbeat):
+                    self.last_heartbeat_ns = max(self.last_heartbeat_ns, msg.ts_init)
+                    break
+            return True
+        except (redis.RedisError, DecodeError, OSError):
+            return False
+
+    def gap_s(self, at_ns: int) -> float:
+        return (at_ns - self.last_heartbeat_ns) / 1e9 if self.last_heartbeat_ns else 0.0
+
+    def confirm(self, r: redis.Redis) -> tuple[bool, dict[str, Any]]:
+        """A sample saw our orders resting with risk's heartbeat too old: read both again, on a new Redis
+        connection. Counted only when the second reading agrees; a sampler whose own read failed or
+        stalled (a connection broken by a Redis restart that the services have already got past) is
+        then told apart from a gateway that keeps orders out unsupervised."""
+        r.connection_pool.disconnect()
+        started = time.monotonic()
+        try:
+            resting = self.resting_now()
+        except (httpx.HTTPError, ValueError, KeyError):
+            resting = -1
+        at = time.time_ns()
+        read_ok = self.read_heartbeat(r)
+        gap = self.gap_s(at)
+        unsupervised = resting != 0 and gap > DEAD_MAN_S + self.a.cancel_allowance
+        return unsupervised, {"resting": resting, "gap_s": round(gap, 2), "heartbeat_read": read_ok,
+                              "read_s": round(time.monotonic() - started, 2)}
+
     def sample_loop(self) -> None:
         r = self.admin_redis()
         last = time.monotonic()
@@ -285,25 +325,36 @@ class Soak:
             except (httpx.HTTPError, ValueError, KeyError):
                 self.sample_errors += 1
                 continue
-            try:
-                for _, fields in r.xrevrange(t.RISK_CONTROL, count=20):
-                    msg = decode(fields.get(FIELD, b""))
-                    if isinstance(msg, Heartbeat):
-                        self.last_heartbeat_ns = max(self.last_heartbeat_ns, msg.ts_init)
-                        break
-                self.read_reports(r)
-            except (redis.RedisError, DecodeError, OSError):
+            at = time.time_ns()  # the orders rested no later than this: the gap is measured here
+            read_ok = self.read_heartbeat(r)
+            if not read_ok:
                 self.sample_errors += 1  # Redis down: no live heartbeat can arrive either
-            gap = (time.time_ns() - self.last_heartbeat_ns) / 1e9 if self.last_heartbeat_ns else 0.0
+            with contextlib.suppress(redis.RedisError, DecodeError, OSError):
+                self.read_reports(r)
+            gap = self.gap_s(at)
+            over = bool(resting) and gap > DEAD_MAN_S + self.a.cancel_allowance
+            detail: dict[str, Any] = {}
+            if over:
+                first = {"resting": resting, "gap_s": round(gap, 2), "heartbeat_read": read_ok,
+                         "pass_s": round(time.monotonic() - now, 2)}
+                over, again = self.confirm(r)
+                if not over:  # the second reading stands for this sample
+                    gap = again["gap_s"] if again["resting"] else 0.0
+                detail = {"at": time.strftime("%H:%M:%S", time.gmtime(at / 1e9)), "fault": self.current,
+                          "first": first, "again": again, "counted": over}
             with self.lock:
                 self.resting = resting
                 self.samples += 1
+                if detail and len(self.stale_samples) < 50:
+                    self.stale_samples.append(detail)
                 if resting:
                     self.max_gap_with_resting_s = max(self.max_gap_with_resting_s, gap)
                     self.max_gap_by_fault[self.current] = max(self.max_gap_by_fault.get(self.current, 0.0), gap)
-                    if gap > DEAD_MAN_S + self.a.cancel_allowance:
+                    if over:
                         self.unsupervised_s += dt
                         self.unsupervised_by_fault[self.current] += dt
+                    elif detail:
+                        self.unconfirmed += 1
             if self.runner is not None and self.runner.poll() is None:
                 kids = children(self.runner.pid)
                 for name, pid in kids.items():
@@ -645,6 +696,8 @@ class Soak:
             "max_heartbeat_gap_with_resting_s": round(self.max_gap_with_resting_s, 2),
             "max_heartbeat_gap_with_resting_by_fault_s": {k: round(v, 2) for k, v in self.max_gap_by_fault.items()},
             "unsupervised_resting_by_fault_s": {k: round(v, 2) for k, v in self.unsupervised_by_fault.items()},
+            "stale_samples_unconfirmed": self.unconfirmed,
+            "stale_samples": self.stale_samples,
             "recovery_s": dict(self.recoveries),
             "recovery_max_s": {k: max(v) for k, v in self.recoveries.items()},
             "restarts": restarts,
