@@ -7,8 +7,8 @@ flow sped up to about 1,000 book updates/s at 200 markets. Then, in a loop until
 quiet window (figures measured) and one fault from the schedule:
 
   429 burst, 5xx burst, 2 s latency spike, WS drop, seq gaps, exchange pause, Redis kill -9 (the
-  runner restarts it on its AOF), kill -9 and SIGSTOP of each service, a gateway kill -9 while risk
-  is stopped.
+  runner restarts it on its AOF), kill -9 and SIGSTOP of each service, SIGSTOP of Redis (it hangs
+  instead of dying; not in ``--quick``), a gateway kill -9 while risk is stopped.
 
 After each fault it waits for recovery (every service ready, our quotes resting again) and records
 the time from the fault's end. A sampler thread reads, every 0.25 s, the exchange's resting orders
@@ -471,7 +471,7 @@ class Soak:
                     ("SIGSTOP risk", self.sigstop("risk", DEAD_MAN_S + 3)),
                     ("gateway restart while risk is stopped", self.gateway_restart_while_risk_stopped)]
         kills = [(f"kill -9 {n}", self.kill9(n)) for n in SERVICES]
-        stops = [(f"SIGSTOP {n}", self.sigstop(n, DEAD_MAN_S + 3)) for n in SERVICES]
+        stops = [(f"SIGSTOP {n}", self.sigstop(n, DEAD_MAN_S + 3)) for n in (*SERVICES, "redis")]
         return [*ex, *kills, *stops, ("gateway restart while risk is stopped", self.gateway_restart_while_risk_stopped)]
 
     def quiet(self, seconds: float) -> None:
