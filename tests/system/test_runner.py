@@ -213,3 +213,37 @@ def test_a_timed_run_ends_flat_and_its_summary_is_the_exchanges_record(tmp_path:
     assert venue["contracts_traded"] == session["overall"]["bought_contracts"] + session["overall"]["sold_contracts"]
     assert "the session's fills and the exchange's record" in text
     assert "(fill_to_risk: since the risk's restart #1)" in text
+
+
+def test_a_hung_gateway_is_killed_and_its_successor_takes_the_book_over(tmp_path: Path) -> None:
+    """A SIGSTOPped gateway runs but answers nothing: only the runner's watchdog restarts it (the
+    supervisor restarts what exits). The new gateway is ready, and the exchange never holds two of our
+    orders on one market and side."""
+    with running(tmp_path, "--seconds", "0", "--markets", "2", "--liveness-s", "3") as run:
+        exchange = f"http://127.0.0.1:{run.ports['exchange']}/admin/orders"
+
+        def resting() -> list[dict]:
+            orders = httpx.get(exchange, params={"user": "kmm-local-write"}, timeout=5).json()["orders"]
+            return [o for o in orders if o["status"] == "resting"]
+
+        eventually(resting, timeout=60, interval=0.2, what="our quotes resting")
+        hung = [(pid, t) for pid, t in run.kids.items() if role(pid) == "gateway"]
+        assert len(hung) == 1, {pid: role(pid) for pid in run.kids}
+        os.kill(hung[0][0], signal.SIGSTOP)
+
+        def successor_ready() -> bool:
+            assert run.proc.poll() is None, f"kmm run exited {run.proc.returncode}: {run.log()}"
+            new = [p for p in children(run.proc.pid) if role(p) == "gateway" and p != hung[0][0]]
+            try:
+                ok = httpx.get(f"http://127.0.0.1:{run.ports['gateway']}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            return bool(new) and ok
+
+        eventually(successor_ready, timeout=90, interval=0.2, what="a new gateway, ready")
+        assert not alive(*hung[0])
+        log = run.log()
+        assert "gateway answered nothing for" in log and "gateway restarted (#1)" in log, log
+        eventually(resting, timeout=60, interval=0.2, what="quotes resting again")
+        sides = [(o["ticker"], o["side"]) for o in resting()]
+        assert len(sides) == len(set(sides)), sides

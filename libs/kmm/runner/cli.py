@@ -52,6 +52,7 @@ from kmm.ops.target import OpsClient, Target
 from . import discovery
 from .console import QUIT, LiveConsole
 from .discovery import RunInfo
+from .liveness import Watchdog, livez, redis_ping
 from .redis_proc import RedisStartError, free_port, redis_argv, redis_server_binary, wait_until_up
 from .supervisor import FIRST_BACKOFF_S, ProcSpec, Supervisor
 from .view import collect, fetch
@@ -79,6 +80,16 @@ def _bool(text: str) -> bool:
     if low in ("0", "false", "no", "off"):
         return False
     raise ValueError("not a boolean")
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # negative or NaN
+        raise ValueError("not a number of seconds")
+    return value
+
+
+_seconds.__name__ = "seconds (>= 0)"  # argparse names the type in its message
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("view", str, "auto", "console on a terminal, plain lines otherwise (auto), or force one", "",
            ("auto", "table", "lines")),
     Option("record", _bool, True, "keep md:* and exec:report as <workdir>/session.npz and fills.csv", "KMM_RECORD"),
+    Option("liveness_s", _seconds, 30.0, "kill (so the runner restarts it) a service whose /livez, or the runner's "
+           "Redis, has answered nothing for this many seconds (0: never)", "KMM_LIVENESS_S"),
 )
 
 
@@ -175,7 +188,7 @@ def _resolve(args: argparse.Namespace) -> dict[str, str]:
 
 
 TYPE_NAMES: dict[Callable[[str], Any], str] = {
-    float: "a number", int: "a whole number", _bool: "true or false", Path: "a path", str: "text"}
+    float: "a number", _seconds: "a number of seconds >= 0", int: "a whole number", _bool: "true or false", Path: "a path", str: "text"}
 
 
 def _convert(o: Option, raw: Any, where: str) -> Any:
@@ -216,6 +229,7 @@ class Run:
         self.before_stop: dict[str, dict[str, Any]] = {}
         self.venue_lost = False
         self.misconfigured = ""  # a service that exited BAD_CONFIG_EXIT: the run stopped for it
+        self.watchdog: Watchdog | None = None
 
     def say(self, text: str) -> None:
         if self._console is not None:  # the console owns the screen: show it there
@@ -382,7 +396,29 @@ class Run:
             base, ws = self.start_simulator()
         self.base_url, self.ws_url = base, ws
         self.start_services(base, ws)
+        self.start_watchdog()
         return base
+
+    def start_watchdog(self) -> None:
+        """Kill what hangs so the supervisor restarts it (:mod:`kmm.runner.liveness`): the services, and
+        Redis when the runner started it."""
+        if self.args.liveness_s <= 0:
+            return
+        probes = {n: livez(self.sup.children[n].spec.http_port) for n in SERVICES if n in self.sup.children}
+        if "redis" in self.sup.children and self.redis_url:
+            probes["redis"] = redis_ping(Path(self.redis_url.removeprefix("unix://")))
+
+        def note(text: str) -> None:
+            self.events.append(text)
+            self.say(text)
+
+        self.watchdog = Watchdog(self.sup, probes, self.args.liveness_s, note)
+        self.watchdog.start()
+
+    def stop_watchdog(self) -> None:
+        """Before the stop: a service shutting down answers nothing, and must not be killed for it."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
 
     def preflight(self) -> None:
         """``kmm doctor --mode live`` before anything starts; any failure refuses the run."""
@@ -530,6 +566,7 @@ class Run:
         """Stop the quoter (it pulls its quotes), then wait, at most ``timeout_s``, until nothing of ours
         rests and risk has booked every fill the gateway reported: the summary that follows is the run's
         final state, not a snapshot taken while orders could still fill."""
+        self.stop_watchdog()
         with httpx.Client() as client:
             self.before_stop = collect(self.sup, client)
             if "quoter" not in self.sup.children or "gateway" not in self.sup.children:
@@ -596,6 +633,7 @@ class Run:
     def shutdown(self) -> dict[str, int | None]:
         """Stop the services in order (the gateway cancels every resting order as it stops), count what
         still rests at the simulator, finish the recording, then stop the venue and Redis."""
+        self.stop_watchdog()
         codes = {n: self.sup.stop(n) for n in STOP_ORDER if n in self.sup.children and n in SERVICES}
         self.resting_after_stop = self.count_resting()
         self.venue_positions = self.exchange_positions()

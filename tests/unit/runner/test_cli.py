@@ -137,3 +137,23 @@ def test_a_bad_run_option_is_one_line_naming_its_type_not_its_value(clean_env, c
         runner.resolve_options(run_args())
     assert exc.value.code == 2
     assert capsys.readouterr().err == "kmm run: invalid setting speed (env KMM_SIM_SPEED): expected a number\n"
+
+
+@pytest.mark.parametrize("raw", ["-1", "nan", "soon"])
+def test_a_liveness_timeout_is_seconds_not_below_zero(raw: str, clean_env, capsys) -> None:
+    clean_env.setenv("KMM_LIVENESS_S", raw)
+    with pytest.raises(SystemExit) as exc:
+        runner.resolve_options(run_args())
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == ("kmm run: invalid setting liveness_s (env KMM_LIVENESS_S): "
+                                       "expected a number of seconds >= 0\n")
+    with pytest.raises(SystemExit):
+        run_args("--liveness-s", raw)
+    assert "argument --liveness-s: invalid seconds (>= 0) value" in capsys.readouterr().err
+
+
+def test_liveness_defaults_to_the_clusters_probe_and_0_turns_it_off(clean_env) -> None:
+    assert runner.resolve_options(args := run_args()) and args.liveness_s == 30.0
+    off = run_args("--liveness-s", "0")
+    runner.resolve_options(off)
+    assert off.liveness_s == 0.0
