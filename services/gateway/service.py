@@ -220,10 +220,12 @@ class GatewayService(Service):
         self.api = KalshiRest(self.s.kalshi_base_url, signer=self.signer, limiter=self.limiter,
                               timeout=self.s.request_timeout_s, sign_executor=self.signing,
                               **metrics.exchange_hooks())
-        # Risk's silence is read first: when it is already past the timeout, the orders adopted by the
-        # initial reconcile are cancelled before anything else this start does.
+        # Risk's silence is read first: when it is already past the timeout, what the previous incarnation
+        # left resting is cancelled before anything else this start does, and what the initial reconcile
+        # adopts after that (a create of the previous incarnation landing late) right after the reconcile.
         self.last_heartbeat = time.monotonic() - await self.risk_silent_s()
         if self.trading:
+            await self.cancel_all_if_risk_silent()
             await self.load_account_limits()
             await self.recover_fills()
             await self.reconcile(initial=True)
@@ -243,6 +245,23 @@ class GatewayService(Service):
         self.presign_writes()
         self.spawn(self.sync_loop(), "sync")
         self.spawn(self.dead_man_loop(), "dead-man")
+
+    async def cancel_all_if_risk_silent(self) -> None:
+        """Risk was already silent for longer than the dead-man timeout when we started: one cancel-all at
+        the exchange before the start-up's reads (limits, fills, the reconcile), which take their time
+        under load or fail while the exchange has trouble, so that orders the previous incarnation left
+        rest no longer than the restart itself without anyone supervising them."""
+        assert self.api is not None
+        silent = time.monotonic() - self.last_heartbeat
+        if silent <= self.s.dead_man_timeout_s:
+            return
+        metrics.DEAD_MAN_FIRED.inc()
+        log.error("risk silent for %.1fs at start: dead-man's switch cancels everything before the start-up's reads",
+                  silent)
+        try:
+            await self.api.cancel_all()
+        except kerr.KalshiError as exc:  # the check after the initial reconcile cancels what it adopts
+            log.error("cancel-all at start failed (%s)", exc)
 
     async def risk_silent_s(self) -> float:
         """How long risk had been silent when we (re)started, read from ``risk:control``: the dead-man's

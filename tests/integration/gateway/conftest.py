@@ -51,14 +51,16 @@ class Bench:
     _n: int = 0
 
     # --- the gateway process ----------------------------------------------------------------
-    def start_gateway(self, **env: str) -> None:
+    def start_gateway(self, wait: bool = True, **env: str) -> None:
+        """Start the gateway process; with ``wait``, return once it answers ``/livez`` (its start-up done)."""
         self.port = free_port()
         full = {**os.environ, **self.env, "KMM_HTTP_PORT": str(self.port), **env}
         log = open(self.workdir / "gateway.log", "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen([sys.executable, "-m", "kmm.cli", "service", "gateway"], env=full,
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        eventually(self.gateway_up, timeout=30, interval=0.1, what="gateway answers /livez")
+        if wait:
+            eventually(self.gateway_up, timeout=30, interval=0.1, what="gateway answers /livez")
 
     def gateway_up(self) -> bool:
         try:

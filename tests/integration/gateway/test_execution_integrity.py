@@ -4,7 +4,7 @@
 - an approval older than the fills the gateway has seen is refused;
 - a burst of 5xx on the order paths does not end the gateway (one-off tasks were fatal);
 - a gateway restarted while risk is silent cancels what it adopted (the dead-man never armed), during
-  its start-up when the switch is already due then;
+  its start-up when the switch is already due then, and before the start-up's reads of the exchange;
 - an order adopted after a restart, partly filled, is amended with its fills counted (the amend was
   refused forever, burning the write budget);
 - a gateway whose saved fill count Redis lost numbers on from risk's count (the soak lost fills risk
@@ -14,6 +14,7 @@
 
 import time
 from collections import Counter
+from typing import Any
 
 import httpx
 
@@ -30,7 +31,7 @@ from kmm.messages import (
     decode,
 )
 from tests.helpers import eventually
-from tests.integration.gateway.conftest import TAKER_KEY, Bench
+from tests.integration.gateway.conftest import GATEWAY_KEY, TAKER_KEY, Bench
 
 
 def our_resting(bench: Bench, market: str, side: str) -> list:
@@ -221,6 +222,34 @@ def test_a_gateway_restarted_after_risk_went_silent_cancels_before_it_serves(ben
     bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="0.2")
     assert not bench.resting(market)
     assert bench.gateway_status()["dead_man_fired"] is True
+
+
+def admin_orders(bench: Bench, market: str, **params: str) -> list[dict[str, Any]]:
+    """Our orders on ``market`` as the simulator's admin view shows them (no API fault reaches it)."""
+    r = httpx.get(bench.sim.admin_url + "/orders", params={"user": GATEWAY_KEY, **params}, timeout=5)
+    return [o for o in r.json()["orders"] if o["ticker"] == market]
+
+
+def test_a_gateway_restarted_after_risk_went_silent_cancels_before_its_start_up_reads(bench: Bench) -> None:
+    """The start-up's reads (limits, fills, the reconcile) take their time under load, and fail while the
+    exchange has trouble: here every read of orders and fills answers 503. With risk already silent,
+    what the killed gateway left is cancelled before those reads, not after them (the soak's "gateway
+    restart while risk is stopped" saw orders rest 0.9 s of start-up past the switch being due)."""
+    market = quotes_left_by_a_gateway_killed_while_risk_is_silent(bench, 4100, 5900)
+    bench.faults(error_next=1_000_000, error_status=503, paths=["/portfolio/orders", "/portfolio/fills"])
+    bench.start_gateway(wait=False, KMM_DEAD_MAN_TIMEOUT_S="0.2")
+    eventually(lambda: not admin_orders(bench, market, status="resting"), timeout=20, interval=0.1,
+               what="the orders cancelled while the start-up's reads fail")
+    assert not bench.gateway_up()  # start-up has not got past its reads
+    assert [o["status"] for o in admin_orders(bench, market)] == ["canceled"] * 2
+    assert "dead-man's switch cancels everything before the start-up's reads" in bench.log_tail()
+    httpx.post(bench.sim.admin_url + "/faults/reset", timeout=5).raise_for_status()
+    assert bench.proc is not None
+    if bench.proc.poll() is not None:  # it gave up on the reads: started again, as the runner would
+        bench.start_gateway(KMM_DEAD_MAN_TIMEOUT_S="0.2")
+    eventually(bench.gateway_up, timeout=60, interval=0.1, what="the gateway up once the reads answer")
+    assert bench.gateway_status()["dead_man_fired"] is True
+    assert not bench.resting(market)
 
 
 def test_an_adopted_partly_filled_order_is_amended_with_its_fills_counted(bench: Bench) -> None:
