@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kmm.runner.liveness import Watchdog, livez, redis_ping
+from kmm.runner.liveness import Probe, Watchdog, livez, redis_ping
 from kmm.runner.redis_proc import free_port, redis_argv, redis_server_binary
 from kmm.runner.supervisor import ProcSpec, Supervisor
 from tests.helpers import eventually
@@ -49,6 +49,18 @@ def restarted(sup: Supervisor, name: str, old_pid: int) -> bool:
     return p is not None and p.pid != old_pid
 
 
+def hang_and_see_it_restarted(sup: Supervisor, w: Watchdog, name: str, probe: Probe) -> None:
+    """Once the watchdog has heard ``name``, SIGSTOP it: it must be SIGKILLed and the supervisor start a new one."""
+    eventually(lambda: w.seen.get(name) and w.seen[name].answered_at, timeout=10, what=f"the watchdog heard {name}")
+    first = sup.children[name].proc
+    assert first is not None
+    os.kill(first.pid, signal.SIGSTOP)
+    assert not probe(0.3)
+    eventually(lambda: first.poll() == -signal.SIGKILL, timeout=15, what=f"the hung {name} killed")
+    eventually(lambda: restarted(sup, name, first.pid), timeout=15, what=f"a new {name} started")
+    assert w.killed == [name]
+
+
 def test_a_service_that_answered_and_then_hangs_is_killed_and_restarted(sup: Supervisor) -> None:
     port = free_port()
     sup.add(ProcSpec("svc", [sys.executable, "-c", SERVER, str(port)], http_port=port, first_backoff=0.1))
@@ -57,13 +69,7 @@ def test_a_service_that_answered_and_then_hangs_is_killed_and_restarted(sup: Sup
     said: list[str] = []
     w = watch(sup, {"svc": probe}, said)
     try:
-        eventually(lambda: w.seen.get("svc") and w.seen["svc"].answered_at, timeout=10, what="the watchdog heard it")
-        first = sup.children["svc"].proc
-        assert first is not None
-        os.kill(first.pid, signal.SIGSTOP)
-        eventually(lambda: first.poll() == -signal.SIGKILL, timeout=15, what="the hung server killed")
-        eventually(lambda: restarted(sup, "svc", first.pid), timeout=15, what="the supervisor started a new one")
-        assert w.killed == ["svc"]
+        hang_and_see_it_restarted(sup, w, "svc", probe)
         assert len(said) == 1 and said[0].startswith("svc answered nothing for ") and "killed" in said[0]
         eventually(lambda: probe(0.5), timeout=20, what="the new server answers")
     finally:
@@ -71,9 +77,10 @@ def test_a_service_that_answered_and_then_hangs_is_killed_and_restarted(sup: Sup
 
 
 def test_a_child_that_never_answered_is_left_alone(sup: Supervisor) -> None:
-    """The quoter compiles its quoting core before it serves: silence before the first answer is a start."""
+    """The quoter compiles its quoting core before it serves: silence before the first answer is a start.
+    The child here never serves: it waits for a signal (the fixture's stop)."""
     port = free_port()
-    sup.add(ProcSpec("starting", [sys.executable, "-c", "import time; time.sleep(60)"], http_port=port))
+    sup.add(ProcSpec("starting", [sys.executable, "-c", "import signal; signal.pause()"], http_port=port))
     said: list[str] = []
     w = watch(sup, {"starting": livez(port)}, said)
     try:
@@ -103,14 +110,7 @@ def test_a_redis_that_stops_answering_is_killed(sup: Supervisor, tmp_path: Path)
     said: list[str] = []
     w = watch(sup, {"redis": probe}, said)
     try:
-        eventually(lambda: w.seen.get("redis") and w.seen["redis"].answered_at, timeout=10, what="heard")
-        first = sup.children["redis"].proc
-        assert first is not None
-        os.kill(first.pid, signal.SIGSTOP)
-        assert not probe(0.3)
-        eventually(lambda: first.poll() == -signal.SIGKILL, timeout=15, what="the hung redis killed")
-        eventually(lambda: restarted(sup, "redis", first.pid), timeout=15, what="a new redis")
+        hang_and_see_it_restarted(sup, w, "redis", probe)
         eventually(lambda: probe(0.5), timeout=20, what="the new redis answers")
-        assert w.killed == ["redis"]
     finally:
         w.stop()
