@@ -252,12 +252,11 @@ class GatewayService(Service):
         under load or fail while the exchange has trouble, so that orders the previous incarnation left
         rest no longer than the restart itself without anyone supervising them."""
         assert self.api is not None
-        silent = time.monotonic() - self.last_heartbeat
-        if silent <= self.s.dead_man_timeout_s:
+        if not self.risk_stale():
             return
         metrics.DEAD_MAN_FIRED.inc()
         log.error("risk silent for %.1fs at start: dead-man's switch cancels everything before the start-up's reads",
-                  silent)
+                  time.monotonic() - self.last_heartbeat)
         try:
             await self.api.cancel_all()
         except kerr.KalshiError as exc:  # the check after the initial reconcile cancels what it adopts
@@ -986,10 +985,13 @@ class GatewayService(Service):
                 self.table.prune()
             await self.check_dead_man()
 
+    def risk_stale(self) -> bool:
+        """Risk's last heartbeat is older than the dead-man timeout."""
+        return time.monotonic() - self.last_heartbeat > self.s.dead_man_timeout_s
+
     async def check_dead_man(self) -> None:
         """Cancel everything once risk's heartbeat is older than the timeout (fires once per silence)."""
-        stale = time.monotonic() - self.last_heartbeat > self.s.dead_man_timeout_s
-        if not stale or self.dead_man_fired:
+        if not self.risk_stale() or self.dead_man_fired:
             return
         self.dead_man_fired = True
         if not self.table.live() and not self.heard_risk:
