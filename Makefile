@@ -30,7 +30,7 @@ sim: setup ## run only the exchange simulator on port 8090
 	$(BIN)/kmm sim --port 8090 --seed 1
 
 test: setup ## run every test (unit, integration with a private Redis, system)
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 tests
 
 test-unit: setup ## unit tests only (no Redis)
 	$(BIN)/pytest -q tests/unit

@@ -164,11 +164,13 @@ class RiskService(Service):
             elif isinstance(msg, ApprovalStatus):
                 e.on_approval_status(msg.market, msg.intent_id, msg.status)
             elif isinstance(msg, Settlement):
-                if e.on_settlement(msg.market, msg.result, rk.payout_from_exchange(msg.revenue, msg.position),
-                                   msg.position):
+                payout = rk.payout_from_exchange(msg.revenue, msg.position)
+                if e.on_settlement(msg.market, msg.result, payout, msg.position):
                     self.counts["settlements"] += 1
                     changed = msg.market
-                    log.info("settled %s %s: payout $%s", msg.market, msg.result, money_to_dollars(msg.revenue))
+                    log.info("settled %s %s: exchange revenue $%s, booked $%s (position %s contracts)", msg.market,
+                             msg.result, money_to_dollars(msg.revenue), money_to_dollars(payout),
+                             count_to_fp(msg.position))
             elif isinstance(msg, PositionReport):
                 before = e.markets[msg.market].position if msg.market in e.markets else 0
                 if e.on_position(msg.market, msg.position, fill_seq=msg.fill_seq) and msg.position != before:

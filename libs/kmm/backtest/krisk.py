@@ -12,8 +12,8 @@ How the kernel drives it, and the Python engine calls each step stands for:
   (``on_order``): within the place latency they are what the permit lets rest;
 - :func:`expire` — ``on_approval_status(market, latest, EXPIRED)`` after a halt's cancel-all (the
   approvals' orders are gone; live, the gateway reports them expired at their TTL);
-- :func:`settle` — ``on_settlement(market, result, revenue=position × settlement price)`` (the
-  revenue in the engine's cash convention, where selling YES credited the YES price; see the note in
+- :func:`settle` — ``on_settlement(market, result, payout=position × settlement price)`` (the
+  payout in the engine's cash convention, where selling YES credited the YES price; see the note in
   docs/backtest.md on short positions);
 - the halt latch follows ``RiskLimits.daily_loss_unlatch`` (a daily-loss halt clears at the next
   trading day when it is set). With ``LI_RESUME`` an operator also calls ``resume()`` before the first
@@ -329,7 +329,7 @@ def expire(rc: np.ndarray, rm: np.ndarray, m: int, c: int) -> None:
 @njit(cache=True, nogil=True)
 def settle(rc: np.ndarray, rm: np.ndarray, li: np.ndarray, lf: np.ndarray, c: int, m: int, yes: bool,
            revenue: int, now: int) -> bool:
-    """``RiskEngine.on_settlement(market, result, revenue)``: book the payout, clear the position, cost
+    """``RiskEngine.on_settlement(market, result, payout=revenue)``: book the payout, clear the position, cost
     and permit (releasing the market's exposure), mark the market settled. False if already settled."""
     if rm[m, c, RM_SETTLED] != 0:
         return False
