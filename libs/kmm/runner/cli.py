@@ -727,7 +727,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     if session:
         o = session["overall"]
         print(f"  session: {summary['workdir']}/session.npz ({session['events']} events, {o['fills']} fills, "
-              f"P&L ${o['pnl_usd']:,.4f}); kmm report {summary['workdir']}")
+              f"P&L ${o['pnl_usd']:,.4f} marked at the recorded last mids); kmm report {summary['workdir']}")
         venue = session.get("venue")
         if venue is not None:
             verdict = "agree" if venue["agrees"] else f"DISAGREE: {venue['mismatches'][:5]}"
