@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import replace
 from typing import Any
 
-from fastapi import Body, FastAPI
+from fastapi import FastAPI, Request
 from pydantic import Field
 
 from kmm.bus.consumer import Delivery
@@ -364,15 +364,16 @@ class RiskService(Service):
                     "fills_booked": e.fills_booked(), "counts": self.counts}
 
         @app.post("/halt")
-        async def halt(body: dict[str, Any] | None = Body(default=None)) -> dict[str, Any]:  # noqa: B008
-            reason = str((body or {}).get("reason") or "manual")
+        async def halt(request: Request) -> dict[str, Any]:
+            reason, ignored = halt_reason(await request.body())
             async with self.lock:
                 self.engine.halt(reason)
                 await self.save()
                 await self.publish_state_events()
             if self.publisher is not None:
                 await self.publisher.flush()
-            return {"state": self.engine.state, "reason": self.engine.state_reason}
+            answer = {"state": self.engine.state, "reason": self.engine.state_reason}
+            return answer | ({"body_ignored": ignored} if ignored else {})
 
         @app.post("/resume")
         async def resume() -> dict[str, Any]:
@@ -381,6 +382,21 @@ class RiskService(Service):
                 await self.save()
                 await self.publish_state_events()
             return {"state": self.engine.state, "reason": self.engine.state_reason}
+
+
+def halt_reason(body: bytes) -> tuple[str, str]:
+    """The reason in a ``/halt`` body (``{"reason": "…"}``, any content type) and, when the body was
+    there but unusable, why it was ignored. A kill switch halts whatever its body says: ``curl -d``
+    without a JSON content type, or a mistyped body, must not turn a halt into a 422."""
+    if not body.strip():
+        return "manual", ""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return "manual", "not JSON"
+    if not isinstance(parsed, dict):
+        return "manual", "not a JSON object"
+    return str(parsed.get("reason") or "manual"), ""
 
 
 SERVICE = RiskService
