@@ -9,11 +9,14 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from .connection import connect, read_secret
+from kmm.chassis.settings import SettingError, read_setting_file
+
+from .connection import connect
 from .topology import groups
 
 
@@ -55,7 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    password = read_secret(os.environ.get("KMM_REDIS_PASSWORD"), args.password_file)
+    password = os.environ.get("KMM_REDIS_PASSWORD")
+    if args.password_file:  # the file wins, as for the services
+        try:
+            password = read_setting_file("KMM_REDIS_PASSWORD_FILE (--password-file)", Path(args.password_file))
+        except SettingError as exc:
+            print(f"bootstrap: {exc}; nothing was created", file=sys.stderr)
+            return 2
 
     async def go() -> list[tuple[str, str]]:
         r = connect(args.redis_url, args.username, password)

@@ -7,18 +7,9 @@ connection may be dead after Redis restarted); longer outages are the callers' t
 (:mod:`kmm.bus.retry`).
 """
 
-from pathlib import Path
-
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-
-
-def read_secret(value: str | None, path: str | None) -> str | None:
-    """A secret given directly or as a file path (file wins). The value is never logged."""
-    if path:
-        return Path(path).read_text().strip()
-    return value
 
 
 def connect(url: str, username: str | None = None, password: str | None = None) -> aioredis.Redis:
