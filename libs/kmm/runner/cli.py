@@ -736,6 +736,15 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  logs: {summary['workdir']}/logs")
 
 
+def exit_report(bad: dict[str, int | None]) -> list[str]:
+    """The lines a run that ended with services exiting badly prints: their exit codes, and which of them
+    the stop had to kill because they did not stop within their timeout."""
+    lines = [f"services exited badly: {bad}"]
+    lines += [f"  {name} did not stop within its timeout and was killed (SIGKILL)"
+              for name in sorted(n for n, c in bad.items() if c == -signal.SIGKILL)]
+    return lines
+
+
 def main(args: argparse.Namespace) -> int:
     run = Run(args)
     problems = run.settings_problems()
@@ -786,7 +795,7 @@ def main(args: argparse.Namespace) -> int:
     if run.misconfigured:
         bad.setdefault(run.misconfigured, codes.get(run.misconfigured))
     if bad:
-        print(f"services exited badly: {bad}", file=sys.stderr)
+        print("\n".join(exit_report(bad)), file=sys.stderr)
         return 1
     venue = (summary.get("session") or {}).get("venue")
     if venue is not None and not venue["agrees"]:

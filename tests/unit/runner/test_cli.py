@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kmm.runner import cli as runner
-from kmm.runner.cli import Run, print_summary, risk_booked_every_fill
+from kmm.runner.cli import Run, exit_report, print_summary, risk_booked_every_fill
 from kmm.runner.session import JOURNAL
 
 
@@ -157,3 +157,9 @@ def test_liveness_defaults_to_the_clusters_probe_and_0_turns_it_off(clean_env) -
     off = run_args("--liveness-s", "0")
     runner.resolve_options(off)
     assert off.liveness_s == 0.0
+
+
+def test_the_exit_report_names_the_services_the_stop_had_to_kill() -> None:
+    assert exit_report({"quoter": 2}) == ["services exited badly: {'quoter': 2}"]
+    assert exit_report({"gateway": -9, "quoter": 2})[1:] == [
+        "  gateway did not stop within its timeout and was killed (SIGKILL)"]
