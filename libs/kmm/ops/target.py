@@ -10,8 +10,9 @@ first match wins:
 3. the ``[ops]`` table of the config file (``urls = {risk = "http://..."}``, ``token_file``);
 4. the newest local ``kmm run`` that is still alive (:mod:`kmm.runner.discovery`).
 
-The token is read from ``--token-file``, else ``KMM_ADMIN_TOKEN_FILE``, else the config file's
-``[ops] token_file``, else the run's own token file. Its value is never printed.
+The token is read from ``--token-file``; without it, a target named by URL (1 or 3) reads
+``KMM_ADMIN_TOKEN_FILE``, else the config file's ``[ops] token_file``, and a ``kmm run`` found by its
+workdir or on this machine (2 or 4) uses that run's own token file. Its value is never printed.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def add_target_arguments(p: argparse.ArgumentParser, json_flag: bool = True) -> 
     g.add_argument("--ports-file", type=Path, default=None, help="the file `kmm run --ports-file` wrote")
     g.add_argument("--workdir", type=Path, default=None, help="a `kmm run` workdir (its run.json)")
     g.add_argument("--token-file", type=Path, default=None,
-                   help="operator token for halt/resume (default: KMM_ADMIN_TOKEN_FILE, [ops] token_file, the run's)")
+                   help="operator token for halt/resume (default: a kmm run's own; for --url/--ports-file and [ops] "
+                        "urls, KMM_ADMIN_TOKEN_FILE, else [ops] token_file)")
     g.add_argument("--config", type=Path, default=None, help="config file (default: KMM_CONFIG)")
     g.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
     if json_flag:
