@@ -113,7 +113,8 @@ def _halt_args(p: argparse.ArgumentParser) -> None:
 def _halt(args: argparse.Namespace) -> int:
     def body(client: OpsClient, target: Target) -> int:
         res = client.post("risk", "/halt", {"reason": args.reason})
-        left = wait_no_orders(client, args.wait) if args.wait > 0 else None
+        watch = args.wait > 0 and bool(target.urls.get("gateway"))
+        left = wait_no_orders(client, args.wait) if watch else None
         res["open_orders"] = left
         if args.json:
             print(json.dumps(res))
@@ -121,7 +122,8 @@ def _halt(args: argparse.Namespace) -> int:
             print(f"trading {res['state']} ({res.get('reason') or args.reason}); "
                   + ("every order cancelled" if left == 0 else
                      f"{left} order(s) still open after {args.wait:g} s — check `kmm orders`" if left else
-                     "the gateway cancels every resting order"))
+                     "the gateway cancels every resting order"
+                     + ("" if watch or args.wait <= 0 else " (not watched: no gateway URL; add --url gateway=URL)")))
         return 0 if left in (0, None) else 1
 
     return run_command(args, body)
