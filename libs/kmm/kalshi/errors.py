@@ -83,6 +83,15 @@ class Unauthorized(Rejected):
     """401: bad signature, stale timestamp, unknown key."""
 
 
+STALE_TIMESTAMP = "header_timestamp_expired"
+
+
+def is_stale_timestamp(err: KalshiError) -> bool:
+    """A 401 for the request's signature timestamp (outside the exchange's window): refused before it
+    was processed, so even a write may be sent again, signed anew."""
+    return isinstance(err, Unauthorized) and err.code == STALE_TIMESTAMP
+
+
 class Forbidden(Rejected):
     """403: the key lacks the scope."""
 

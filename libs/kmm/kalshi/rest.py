@@ -55,7 +55,7 @@ import httpx
 from . import constants as c
 from . import errors as e
 from . import wire
-from .auth import Signer
+from .auth import TIMESTAMP_HEADER, Signer
 from .http1 import Http1Pool
 from .ratelimit import RateLimiter, take_prepaid
 
@@ -273,10 +273,14 @@ class KalshiRest:
         if held is not None and time.monotonic() - held[0] < self.presign_max_age_s:
             try:
                 headers = await held[1]
+            except Exception:  # noqa: BLE001 - sign again below
+                headers = None
+            # its timestamp is wall-clock time, which the exchange checks: after a clock step (NTP, a
+            # resumed VM) a signature young by the monotonic clock can be stale or early by the wall's
+            if headers is not None and abs(time.time() * 1000 - int(headers[TIMESTAMP_HEADER])) < (
+                    self.presign_max_age_s * 1000):
                 self.presigned_used += 1
                 return headers
-            except Exception:  # noqa: BLE001 - sign again below
-                pass
         if self.sign_executor is not None:
             return await asyncio.get_running_loop().run_in_executor(self.sign_executor, self.signer.headers, method,
                                                                     path)
@@ -324,8 +328,8 @@ class KalshiRest:
     def _should_retry(method: str, err: e.KalshiError, retry_ambiguous: bool) -> bool:
         if not e.is_write(method):
             return isinstance(err, e.Retryable)
-        if isinstance(err, e.RateLimited | e.ConnectionFailed):
-            return True  # provably not processed
+        if isinstance(err, e.RateLimited | e.ConnectionFailed) or e.is_stale_timestamp(err):
+            return True  # provably not processed (a stale timestamp: the next attempt is signed afresh)
         return retry_ambiguous and isinstance(err, e.Ambiguous)
 
     async def _once(

@@ -282,6 +282,43 @@ async def test_a_presigned_header_is_used_once_while_fresh(signer):
         assert auth.verify(pub, r.headers[auth.SIGNATURE_HEADER], f"{ts}GET{path}".encode())
 
 
+async def test_a_presigned_header_is_not_used_after_the_wall_clock_stepped(signer, monkeypatch):
+    """The exchange checks the signature's wall-clock timestamp: after a step of the clock (NTP, a resumed
+    VM) a presign that is young by the monotonic clock is signed again, not sent stale."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kmm.kalshi import rest
+
+    stub = Stub({("DELETE", "/trade-api/v2/portfolio/events/orders/o1"): [
+        (200, {"order_id": "o1", "reduced_by": "5.00", "ts_ms": 1})]})
+    with ThreadPoolExecutor(1) as pool:
+        api, _ = client(stub, signer, sign_executor=pool)
+        api.presign("DELETE", c.CANCEL_ORDER, {"order_id": "o1"})
+        await asyncio.sleep(0)
+        stepped = rest.time.time() + 15.0
+        monkeypatch.setattr(rest.time, "time", lambda: stepped)  # the wall clock jumps 15 s ahead
+        monkeypatch.setattr(auth.time, "time", lambda: stepped)
+        await api.cancel_order("o1")
+        await api.aclose()
+    (req,) = stub.requests
+    assert api.presigned_used == 0 and int(req.headers[auth.TIMESTAMP_HEADER]) == int(stepped * 1000)
+
+
+async def test_a_write_refused_for_its_timestamp_is_sent_again_signed_anew(signer):
+    stale = (401, {"error": {"code": "header_timestamp_expired", "message": "timestamp expired"}})
+    stub = Stub({("DELETE", "/trade-api/v2/portfolio/events/orders/o1"): [
+        stale, (200, {"order_id": "o1", "reduced_by": "5.00", "ts_ms": 1})]})
+    api, _ = client(stub, signer)
+    ack = await api.cancel_order("o1")
+    assert ack.reduced_by == 500 and len(stub.requests) == 2
+    other = Stub({("DELETE", "/trade-api/v2/portfolio/events/orders/o1"): [
+        (401, {"error": {"code": "authentication_error"}})]})
+    api, _ = client(other, signer)
+    with pytest.raises(e.Unauthorized):  # a bad key or signature is not retried
+        await api.cancel_order("o1")
+    assert len(other.requests) == 1
+
+
 async def test_requests_beyond_the_in_flight_cap_fail_as_not_sent_and_the_client_carries_on():
     gate = asyncio.Event()
     seen: list[str] = []
