@@ -25,6 +25,8 @@ that every child exits and nothing keeps trading. Last line: one JSON object:
   again at once on a new Redis connection and counts only when that reading agrees;
   ``stale_samples`` lists both readings of each such sample, ``stale_samples_unconfirmed`` counts
   those the second reading did not confirm (the sampler's own read failed or stalled);
+  ``clock_steps``: steps of the machine's wall clock (heartbeats carry wall-clock times; for 1.5 s
+  after a step a stale reading is listed with ``clock_stepped`` and not counted);
 - ``recovery_s``: per fault, seconds from its end to recovery; ``restarts`` per service;
   ``memory_growth_mb_per_h`` per service and the simulator (the RSS slope of the longest-lived process
   after its first 2 minutes); ``dlq`` entries per service;
@@ -174,6 +176,11 @@ class Soak:
         self.max_gap_by_fault: dict[str, float] = {}
         self.stale_samples: list[dict[str, Any]] = []  # samples that saw a stale heartbeat with orders out
         self.unconfirmed = 0  # of those, how many the second reading did not confirm
+        # heartbeats carry wall-clock times: a step of the machine's clock (NTP, a resumed VM) makes the
+        # newest look older or younger than it is, so steps are detected and the samples around one set aside
+        self.clock_offset_ns = time.time_ns() - time.monotonic_ns()
+        self.clock_steps: list[dict[str, Any]] = []
+        self.step_grace_until = 0.0
         self.samples = 0
         self.sample_errors = 0
         self.report_id = "0-0"
@@ -292,6 +299,20 @@ class Soak:
         except (redis.RedisError, DecodeError, OSError):
             return False
 
+    def watch_clock(self, now: float) -> None:
+        """A step of the wall clock against the monotonic one: recorded, the heartbeat already read moved
+        into the new frame, and the next 1.5 s of stale readings (heartbeats stamped before the step
+        and read after it) not counted."""
+        offset = time.time_ns() - time.monotonic_ns()
+        step = offset - self.clock_offset_ns
+        if abs(step) > 500_000_000:
+            self.clock_steps.append({"at": time.strftime("%H:%M:%S", time.gmtime()), "step_s": round(step / 1e9, 2)})
+            log(f"the machine's wall clock stepped {step / 1e9:+.2f} s")
+            if self.last_heartbeat_ns:
+                self.last_heartbeat_ns += step
+            self.step_grace_until = now + 1.5
+        self.clock_offset_ns = offset
+
     def gap_s(self, at_ns: int) -> float:
         return (at_ns - self.last_heartbeat_ns) / 1e9 if self.last_heartbeat_ns else 0.0
 
@@ -326,6 +347,7 @@ class Soak:
                 self.sample_errors += 1
                 continue
             at = time.time_ns()  # the orders rested no later than this: the gap is measured here
+            self.watch_clock(now)
             read_ok = self.read_heartbeat(r)
             if not read_ok:
                 self.sample_errors += 1  # Redis down: no live heartbeat can arrive either
@@ -338,10 +360,13 @@ class Soak:
                 first = {"resting": resting, "gap_s": round(gap, 2), "heartbeat_read": read_ok,
                          "pass_s": round(time.monotonic() - now, 2)}
                 over, again = self.confirm(r)
-                if not over:  # the second reading stands for this sample
-                    gap = again["gap_s"] if again["resting"] else 0.0
+                stepped = now < self.step_grace_until
+                if not over or stepped:  # the second reading stands for this sample
+                    gap = again["gap_s"] if again["resting"] and not stepped else 0.0
+                    over = False
                 detail = {"at": time.strftime("%H:%M:%S", time.gmtime(at / 1e9)), "fault": self.current,
-                          "first": first, "again": again, "counted": over}
+                          "first": first, "again": again, "counted": over,
+                          **({"clock_stepped": True} if stepped else {})}
             with self.lock:
                 self.resting = resting
                 self.samples += 1
@@ -697,6 +722,7 @@ class Soak:
             "max_heartbeat_gap_with_resting_by_fault_s": {k: round(v, 2) for k, v in self.max_gap_by_fault.items()},
             "unsupervised_resting_by_fault_s": {k: round(v, 2) for k, v in self.unsupervised_by_fault.items()},
             "stale_samples_unconfirmed": self.unconfirmed,
+            "clock_steps": self.clock_steps,
             "stale_samples": self.stale_samples,
             "recovery_s": dict(self.recoveries),
             "recovery_max_s": {k: max(v) for k, v in self.recoveries.items()},
