@@ -36,6 +36,7 @@ BID = 0
 ASK = 1
 SNAPSHOT = 1  # flag: row written from a snapshot (exact book reset)
 
+ROWS_PER_CHUNK = 65_536  # an EventLogBuilder packs its rows into arrays this many at a time
 EVENT_DTYPE = np.dtype(
     [
         ("ts", "i8"),
@@ -200,7 +201,8 @@ class EventLogBuilder:
 
     def __init__(self, source: str = "") -> None:
         self.source = source
-        self._rows: list[tuple[int, int, int, int, int, int, int, int]] = []
+        self._rows: list[tuple[int, int, int, int, int, int, int, int]] = []  # rows not yet packed
+        self._packed: list[np.ndarray] = []  # rows packed ROWS_PER_CHUNK at a time: 35 bytes a row, not ~200
         self._markets: dict[str, MarketMeta] = {}
         self._index: dict[str, int] = {}
         self._book: dict[int, tuple[dict[int, int], dict[int, int]]] = {}
@@ -278,6 +280,8 @@ class EventLogBuilder:
                 self._rows.append((ts, BOOK, SNAPSHOT, side, m, price, new[price], new[price] - book.get(price, 0)))
             self._book[m] = (new, self._book[m][1]) if side == BID else (self._book[m][0], new)
         self.accepted["snapshot"] += 1
+        if len(self._rows) >= ROWS_PER_CHUNK:
+            self._pack()
 
     def delta(self, ts: int, ticker: str, side: int, price: int, delta: int) -> None:
         """Apply a signed size change at one level of the YES book."""
@@ -300,6 +304,8 @@ class EventLogBuilder:
             book.pop(price, None)
         self._rows.append((ts, BOOK, 0, side, m, price, new, delta))
         self.accepted["book"] += 1
+        if len(self._rows) >= ROWS_PER_CHUNK:
+            self._pack()
 
     def level(self, ts: int, ticker: str, side: int, price: int, size: int) -> None:
         """Set one level to an absolute size (0 removes it)."""
@@ -321,9 +327,18 @@ class EventLogBuilder:
         self.last_ts = max(self.last_ts, ts)  # prints need no order clamp: they carry no book state
         self._rows.append((ts, TRADE, 0, ASK if taker_yes else BID, m, price, count, 0))
         self.accepted["trade"] += 1
+        if len(self._rows) >= ROWS_PER_CHUNK:
+            self._pack()
+
+    def _pack(self) -> None:
+        if self._rows:
+            self._packed.append(np.array(self._rows, dtype=EVENT_DTYPE))
+            self._rows = []
 
     def build(self, **meta: Any) -> EventLog:
-        events = np.array(self._rows, dtype=EVENT_DTYPE) if self._rows else np.zeros(0, EVENT_DTYPE)
+        self._pack()
+        events = np.concatenate(self._packed) if self._packed else np.zeros(0, EVENT_DTYPE)
+        self._packed = [events]  # a second build sees the same rows
         order = np.argsort(events["ts"], kind="stable")
         markets = [self._markets[t] for t, _ in sorted(self._index.items(), key=lambda kv: kv[1])]
         info = {"source": self.source, "skipped": dict(sorted(self.skipped.items())),

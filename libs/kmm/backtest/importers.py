@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from kmm.messages import BookUpdate, DecodeError, MarketInfo, Trade, decode
+from kmm.messages import BookUpdate, DecodeError, MarketInfo, Message, Trade, decode
 from kmm.messages.units import (
     NS_PER_MS,
     NS_PER_S,
@@ -578,6 +578,11 @@ def add_md_message(b: EventLogBuilder, payload: bytes) -> None:
     except DecodeError as exc:
         b.skip(f"undecodable message: {exc}")
         return
+    add_md(b, msg)
+
+
+def add_md(b: EventLogBuilder, msg: Message) -> None:
+    """One decoded ``md:book``, ``md:trade`` or ``md:market`` message."""
     if isinstance(msg, BookUpdate):
         # Every md:book message carries the complete top of the book, so each one replaces it.
         b.snapshot(msg_ts(msg), msg.market, list(msg.bids), list(msg.asks))

@@ -11,18 +11,28 @@ log with our own resting orders taken out of the books (:func:`without_own_order
 queues only behind other traders — the fidelity check's input. The journal's first frame may be
 the run's own description (:data:`META`, JSON: the live parameters as the run started with them),
 read back by :func:`journal_meta`; a journal without it reads as before.
+
+A journal may be capped (``max_md_bytes``, ``kmm run --record-max-mb``) so a run left going for days
+does not fill its disk: ``md:book`` and ``md:trade`` then go to ``<journal>.md`` (see
+:func:`md_segments`), which becomes ``<journal>.md.old`` at half the cap, dropping the one before.
+The latest half to whole cap of those two streams is kept; ``md:market``, ``exec:report`` (every
+fill) and the run's description stay whole in the journal itself, which records what was dropped (a
+:data:`DROPPED` frame, read by :func:`journal_dropped`).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
+import mmap
+import os
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import redis
 
@@ -37,17 +47,18 @@ from kmm.messages import (
     OrderCancel,
     OrderReject,
     decode,
-    encode,
 )
 from kmm.strategy.own_orders import OwnOrders
 
 from .eventlog import EventLog, EventLogBuilder
-from .importers import add_md_message
+from .importers import add_md, add_md_message
 
 MD_STREAMS = (MD_MARKET, MD_BOOK, MD_TRADE)
 SESSION_STREAMS = (*MD_STREAMS, EXEC_REPORT)
 _FRAME = struct.Struct(">BI")  # stream index, payload length
 META = 0xFF  # the stream index of a frame about the run itself (JSON), not a stream's entry
+DROPPED = 0xFE  # a frame saying how much market data a capped journal has dropped so far (JSON)
+SEGMENTED = (MD_BOOK, MD_TRADE)  # the streams a capped journal keeps only the latest of
 
 
 @dataclass
@@ -104,12 +115,16 @@ class SessionJournal:
 
     def __init__(self, url: str, path: Path, *, username: str | None = None, password: str | None = None,
                  streams: tuple[str, ...] = SESSION_STREAMS, block_ms: int = 200,
-                 meta: dict[str, Any] | None = None) -> None:
+                 meta: dict[str, Any] | None = None, max_md_bytes: int = 0) -> None:
         self.url, self.path, self.streams, self.block_ms = url, path, streams, block_ms
         self.meta = meta  # written first (a META frame): what a later report needs to know about the run
         self.username, self.password = username, password
         self.counts: dict[str, int] = dict.fromkeys(streams, 0)
         self.error = ""
+        self.max_md_bytes = max_md_bytes  # 0: one journal, nothing dropped
+        self.dropped = {"frames": 0, "bytes": 0, "until_ns": 0}  # the market data dropped at the cap
+        self._segment = {"frames": 0, "bytes": 0}  # in <journal>.md
+        self._old: dict[str, int] | None = None  # <journal>.md.old, and when it ended
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="session-journal", daemon=True)
 
@@ -129,7 +144,10 @@ class SessionJournal:
         client = redis.Redis.from_url(self.url, username=self.username, password=self.password)
         ids: dict[str, bytes | str] = dict.fromkeys(self.streams, "0-0")
         index = {s: i for i, s in enumerate(self.streams)}
-        with open(self.path, "ab") as out:
+        capped = {index[s] for s in SEGMENTED if s in index} if self.max_md_bytes > 0 else set()
+        out = open(self.path, "ab")
+        md = self._open_segments() if capped else out
+        try:
             while True:
                 stopping = self._stop.is_set()
                 try:
@@ -142,39 +160,111 @@ class SessionJournal:
                     continue
                 for stream, entries in reply or []:
                     name = stream.decode() if isinstance(stream, bytes) else stream
+                    k = index[name]
                     for eid, fields in entries:
                         ids[name] = eid
                         payload = fields.get(FIELD) or b""
-                        out.write(_FRAME.pack(index[name], len(payload)) + payload)
+                        frame = _FRAME.pack(k, len(payload)) + payload
+                        if k in capped:
+                            md.write(frame)
+                            self._segment["frames"] += 1
+                            self._segment["bytes"] += len(frame)
+                        else:
+                            out.write(frame)
                         self.counts[name] += 1
+                if capped and self._segment["bytes"] >= self.max_md_bytes // 2:
+                    md.close()
+                    md = self._rotate(out)
                 out.flush()
+                md.flush()
                 if stopping and not reply:
                     break
-        client.close()
+        finally:
+            if md is not out:
+                md.close()
+            out.close()
+            client.close()
+
+    def _open_segments(self) -> BinaryIO:
+        """Open <journal>.md for appending; a reused workdir's segments count towards the cap."""
+        md_path, old_path = md_segments(self.path)
+        self._segment = {"frames": sum(1 for _ in _frames(md_path)) if md_path.exists() else 0,
+                         "bytes": md_path.stat().st_size if md_path.exists() else 0}
+        self._old = {"frames": sum(1 for _ in _frames(old_path)), "bytes": old_path.stat().st_size,
+                     "ended_ns": old_path.stat().st_mtime_ns} if old_path.exists() else None
+        return open(md_path, "ab")
+
+    def _rotate(self, out: BinaryIO) -> BinaryIO:
+        """<journal>.md (closed) becomes <journal>.md.old, dropping the segment before it, which the
+        journal records; returns the new <journal>.md."""
+        md_path, old_path = md_segments(self.path)
+        if self._old is not None:
+            self.dropped["frames"] += self._old["frames"]
+            self.dropped["bytes"] += self._old["bytes"]
+            self.dropped["until_ns"] = self._old["ended_ns"]
+            payload = json.dumps(self.dropped).encode()
+            out.write(_FRAME.pack(DROPPED, len(payload)) + payload)
+        os.replace(md_path, old_path)
+        self._old = {**self._segment, "ended_ns": time.time_ns()}
+        self._segment = {"frames": 0, "bytes": 0}
+        return open(md_path, "ab")
 
 
 def _frames(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(stream index, payload) in the order written; a torn last frame (a killed run) is ignored."""
-    data = path.read_bytes()
-    i = 0
-    while i + _FRAME.size <= len(data):
-        k, n = _FRAME.unpack_from(data, i)
-        i += _FRAME.size
-        if i + n > len(data):
+    """(stream index, payload) in the order written; a torn last frame (a killed run) is ignored. The
+    file is mapped, not read: several passes over a large journal do not each hold a copy of it."""
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
             return
-        yield k, data[i:i + n]
-        i += n
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            i = 0
+            while i + _FRAME.size <= len(data):
+                k, n = _FRAME.unpack_from(data, i)
+                i += _FRAME.size
+                if i + n > len(data):
+                    return
+                yield k, data[i:i + n]
+                i += n
+
+
+def md_segments(path: Path) -> tuple[Path, Path]:
+    """A capped journal's market-data segments: the one being written and the one before it."""
+    return path.with_name(path.name + ".md"), path.with_name(path.name + ".md.old")
+
+
+def journal_files(path: Path) -> list[Path]:
+    """The journal and whichever of its market-data segments exist."""
+    return [f for f in (path, *md_segments(path)) if f.exists()]
 
 
 def read_journal(path: Path, streams: tuple[str, ...] = SESSION_STREAMS) -> Iterator[tuple[str, bytes]]:
-    """(stream, payload) in the order recorded, without the run's META frames; a torn last frame (a killed
+    """(stream, payload) in the order recorded (a capped journal: the journal, then its older and its
+    newer market-data segment), without the run's META and DROPPED frames; a torn last frame (a killed
     run) is ignored."""
-    for k, payload in _frames(path):
-        if k == META:
+    md, old = md_segments(path)
+    for f in (path, old, md):
+        if not f.exists():
             continue
-        if k >= len(streams):
-            return
-        yield streams[k], payload
+        for k, payload in _frames(f):
+            if k in (META, DROPPED):
+                continue
+            if k >= len(streams):
+                break
+            yield streams[k], payload
+
+
+def journal_dropped(path: Path) -> dict[str, int]:
+    """What a capped journal dropped: ``frames``, ``bytes`` and ``until_ns`` (wall time the newest
+    dropped segment ended); zeros when nothing was."""
+    dropped = {"frames": 0, "bytes": 0, "until_ns": 0}
+    if path.exists():
+        for k, payload in _frames(path):
+            if k == DROPPED:
+                try:
+                    dropped = {key: int(v) for key, v in json.loads(payload).items()}
+                except (ValueError, TypeError, AttributeError):
+                    continue
+    return dropped
 
 
 def journal_meta(path: Path) -> dict[str, Any]:
@@ -190,13 +280,12 @@ def journal_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def without_own_orders(md: list[Message], reports: list[Message]) -> list[Message]:
+def without_own_orders(md: Iterable[Message], reports: list[Message]) -> Iterator[Message]:
     """The recorded books minus our own resting orders (as the live quoter sees them, and so the
     replay's queues hold only other traders), applying reports in ``ts_init`` order."""
     own = OwnOrders()
     events = sorted((m for m in reports if isinstance(m, OrderAck | OrderCancel | OrderReject | Fill)),
                     key=lambda m: m.ts_init)
-    out: list[Message] = []
     i = 0
     for m in md:
         while i < len(events) and events[i].ts_init <= m.ts_init:
@@ -205,26 +294,40 @@ def without_own_orders(md: list[Message], reports: list[Message]) -> list[Messag
         if isinstance(m, BookUpdate):
             bids, asks = own.strip(m)
             m = replace(m, bids=bids, asks=asks)
-        out.append(m)
-    return out
+        yield m
 
 
 def session_log(path: Path, **meta: Any) -> tuple[EventLog, list[Message]]:
-    """The journal as (event log of the market data without our orders, every exec:report message)."""
-    md: list[Message] = []
+    """The journal as (event log of the market data without our orders, every exec:report message).
+
+    Each stream's entries are in the order it was written, so the market data is merged by
+    ``ts_init`` one stream at a time, decoding as it goes: memory grows with the event log (35 bytes an
+    event), not with the journal's messages."""
     reports: list[Message] = []
-    skipped = 0
-    for stream, payload in read_journal(path):
-        try:
-            msg = decode(payload)
-        except DecodeError:
-            skipped += 1
-            continue
-        (reports if stream == EXEC_REPORT else md).append(msg)
-    md.sort(key=lambda m: m.ts_init)
+    skipped = [0]
+    counted = [0]
+
+    def messages(name: str) -> Iterator[Message]:
+        for stream, payload in read_journal(path):
+            if stream != name:
+                continue
+            try:
+                msg = decode(payload)
+            except DecodeError:
+                skipped[0] += 1
+                continue
+            if name == EXEC_REPORT:
+                reports.append(msg)
+            else:
+                counted[0] += 1
+                yield msg
+
+    for _ in messages(EXEC_REPORT):
+        pass
+    md = heapq.merge(*(messages(s) for s in MD_STREAMS), key=lambda m: m.ts_init)
     b = EventLogBuilder("kmm run")
     for m in without_own_orders(md, reports):
-        add_md_message(b, encode(m))
-    if skipped:
-        b.skip("undecodable journal entry", skipped)
-    return b.build(messages=len(md), reports=len(reports), **meta), reports
+        add_md(b, m)
+    if skipped[0]:
+        b.skip("undecodable journal entry", skipped[0])
+    return b.build(messages=counted[0], reports=len(reports), **meta), reports

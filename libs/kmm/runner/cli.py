@@ -92,6 +92,16 @@ def _seconds(text: str) -> float:
 _seconds.__name__ = "seconds (>= 0)"  # argparse names the type in its message
 
 
+def _mebibytes(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("not a size in MiB")
+    return value
+
+
+_mebibytes.__name__ = "MiB (a whole number >= 0)"
+
+
 @dataclass(frozen=True)
 class Option:
     """One ``kmm run`` option: its flag, the environment variable and ``[run]`` key that also set it."""
@@ -129,6 +139,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("view", str, "auto", "console on a terminal, plain lines otherwise (auto), or force one", "",
            ("auto", "table", "lines")),
     Option("record", _bool, True, "keep md:* and exec:report as <workdir>/session.npz and fills.csv", "KMM_RECORD"),
+    Option("record_max_mb", _mebibytes, 128, "keep at most this much recorded book and trade data, the latest "
+           "(every fill is kept; 0: no cap, the recording grows with the run)", "KMM_RECORD_MAX_MB"),
     Option("liveness_s", _seconds, 30.0, "kill (so the runner restarts it) a service whose /livez, or the runner's "
            "Redis, has answered nothing for this many seconds (0: never)", "KMM_LIVENESS_S"),
 )
@@ -188,7 +200,8 @@ def _resolve(args: argparse.Namespace) -> dict[str, str]:
 
 
 TYPE_NAMES: dict[Callable[[str], Any], str] = {
-    float: "a number", _seconds: "a number of seconds >= 0", int: "a whole number", _bool: "true or false", Path: "a path", str: "text"}
+    float: "a number", _seconds: "a number of seconds >= 0", _mebibytes: "a whole number of MiB >= 0",
+    int: "a whole number", _bool: "true or false", Path: "a path", str: "text"}
 
 
 def _convert(o: Option, raw: Any, where: str) -> Any:
@@ -445,10 +458,12 @@ class Run:
         admin = (self.secrets / "admin.password").read_text().strip()
         # the live parameters as this run starts with them: a later kmm report (of a killed run) has them
         # even from another environment
+        cap = self.args.record_max_mb
         self.journal = SessionJournal(self.redis_url or "", self.workdir / JOURNAL, username="admin", password=admin,
-                                      meta={"live": self.live_parameters()})
+                                      meta={"live": self.live_parameters()}, max_md_bytes=cap * 2**20)
         self.journal.start()
-        self.say(f"recording md:* and exec:report to {self.workdir / JOURNAL} (session.npz at the end)")
+        self.say(f"recording md:* and exec:report to {self.workdir / JOURNAL} (session.npz at the end; "
+                 + (f"the latest {cap:,} MiB of book and trade data kept)" if cap else "no cap)"))
 
     # --- run ----------------------------------------------------------------------------------
     def urls(self) -> dict[str, str]:
@@ -728,6 +743,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         o = session["overall"]
         print(f"  session: {summary['workdir']}/session.npz ({session['events']} events, {o['fills']} fills, "
               f"P&L ${o['pnl_usd']:,.4f} marked at the recorded last mids); kmm report {summary['workdir']}")
+        dropped = session.get("market_data_dropped")
+        if dropped:
+            print(f"  its book and trade data is the latest the recording kept ({dropped['frames']:,} older entries "
+                  "dropped at --record-max-mb); every fill is in it")
         venue = session.get("venue")
         if venue is not None:
             verdict = "agree" if venue["agrees"] else f"DISAGREE: {venue['mismatches'][:5]}"

@@ -28,6 +28,7 @@ import html
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ import numpy as np
 from kmm.backtest.book import book_tops, mids2
 from kmm.backtest.eventlog import EventLog
 from kmm.backtest.fidelity import figures_from_fills, reference_prices
-from kmm.backtest.recorder import journal_meta, session_log
+from kmm.backtest.recorder import journal_dropped, journal_files, journal_meta, session_log
 from kmm.messages import BID, Fill, Message, Settlement
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE, fp_to_count
 
@@ -134,10 +135,14 @@ def write_session(workdir: Path, mode: str = "sim", progress: Any = None,
     if progress:
         progress(2, 3)
     s = summarize(log, fills, settlements, reports)
+    dropped = journal_dropped(journal)
+    if dropped["frames"]:
+        s["market_data_dropped"] = dropped
     if venue_positions is not None:
         s["venue"] = agree_with_venue(fills, venue_positions)
     (workdir / "session.json").write_text(json.dumps(s, indent=2))
-    journal.unlink(missing_ok=True)
+    for f in journal_files(journal):
+        f.unlink(missing_ok=True)
     if progress:
         progress(3, 3)
     return s
@@ -310,6 +315,11 @@ def report_lines(s: dict[str, Any], top: int = 10) -> list[str]:
         f"  markouts 1 s ${o['markout_1s_usd']:,.4f}, 10 s ${o['markout_10s_usd']:,.4f}, "
         f"60 s ${o['markout_60s_usd']:,.4f} (Σ (later mid − price) × signed contracts)",
     ]
+    dropped = s.get("market_data_dropped")
+    if dropped:
+        until = datetime.fromtimestamp(dropped["until_ns"] / NS_PER_S, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        lines.append(f"  market data before {until} not kept ({dropped['frames']:,} book and trade entries, "
+                     f"{dropped['bytes'] / 2**20:,.0f} MiB: the recording's cap, --record-max-mb); every fill is kept")
     if p:
         lines.append(f"  live parameters: γ={p.get('gamma')} κ={p.get('kappa')} size {p.get('size_contracts')}, "
                      f"position limit {p.get('position_limit_contracts')}")

@@ -81,18 +81,6 @@ def test_cells_equal_single_runs_with_the_live_sigma_estimator_and_risk_engine(s
         assert res.overall["fills"].sum() > 0
 
 
-def test_progress_bar_draws_to_the_given_stream() -> None:
-    import io
-
-    from kmm.backtest.progress import Progress
-
-    buf = io.StringIO()
-    p = Progress("x", stream=buf, every_s=0.0)
-    p(5, 10)
-    p(10, 10)
-    assert "50.0%" in buf.getvalue() and buf.getvalue().endswith("\n")
-
-
 def test_requote_tolerance_is_the_same_in_grid_cells_and_single_runs(small_log) -> None:  # type: ignore[no-untyped-def]
     """The live quoter's hold (keep a resting price within the tolerance) runs per cell in the grid."""
     params = [QuoteParams(gamma=g, kappa=1.5, reduce_before_h=0.0) for g in (0.1, 0.3, 0.6)]

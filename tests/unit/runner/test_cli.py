@@ -163,3 +163,26 @@ def test_the_exit_report_names_the_services_the_stop_had_to_kill() -> None:
     assert exit_report({"quoter": 2}) == ["services exited badly: {'quoter': 2}"]
     assert exit_report({"gateway": -9, "quoter": 2})[1:] == [
         "  gateway did not stop within its timeout and was killed (SIGKILL)"]
+
+
+def test_the_summary_says_when_the_recording_dropped_old_market_data(capsys) -> None:
+    session = {"events": 10, "overall": {"fills": 1, "pnl_usd": 0.5},
+               "market_data_dropped": {"frames": 12345, "bytes": 1, "until_ns": 0}}
+    print_summary({"services": {}, "workdir": "/w", "session": session})
+    out = capsys.readouterr().out
+    assert "12,345 older entries dropped at --record-max-mb); every fill is in it" in out
+
+
+def test_the_recording_cap_must_be_a_whole_number_of_mib_at_least_0(clean_env, capsys) -> None:
+    assert runner.resolve_options(args := run_args()) and args.record_max_mb == 128
+    off = run_args("--record-max-mb", "0")
+    runner.resolve_options(off)
+    assert off.record_max_mb == 0
+    with pytest.raises(SystemExit):
+        run_args("--record-max-mb", "-1")
+    assert "argument --record-max-mb: invalid MiB" in capsys.readouterr().err
+    clean_env.setenv("KMM_RECORD_MAX_MB", "1.5")
+    with pytest.raises(SystemExit):
+        runner.resolve_options(run_args())
+    assert "invalid setting record_max_mb (env KMM_RECORD_MAX_MB): expected a whole number of MiB >= 0" in (
+        capsys.readouterr().err)
