@@ -326,10 +326,12 @@ class KalshiRest:
 
     @staticmethod
     def _should_retry(method: str, err: e.KalshiError, retry_ambiguous: bool) -> bool:
+        if e.is_stale_timestamp(err):
+            return True  # refused before it was processed: the next attempt is signed afresh
         if not e.is_write(method):
             return isinstance(err, e.Retryable)
-        if isinstance(err, e.RateLimited | e.ConnectionFailed) or e.is_stale_timestamp(err):
-            return True  # provably not processed (a stale timestamp: the next attempt is signed afresh)
+        if isinstance(err, e.RateLimited | e.ConnectionFailed):
+            return True  # provably not processed
         return retry_ambiguous and isinstance(err, e.Ambiguous)
 
     async def _once(
