@@ -13,10 +13,11 @@ the run's own description (:data:`META`, JSON: the live parameters as the run st
 read back by :func:`journal_meta`; a journal without it reads as before.
 
 A journal may be capped (``max_md_bytes``, ``kmm run --record-max-mb``) so a run left going for days
-does not fill its disk: ``md:book`` and ``md:trade`` then go to ``<journal>.md`` (see
-:func:`md_segments`), which becomes ``<journal>.md.old`` at half the cap, dropping the one before.
-The latest half to whole cap of those two streams is kept; ``md:market``, ``exec:report`` (every
-fill) and the run's description stay whole in the journal itself, which records what was dropped (a
+does not fill its disk: the ``md:*`` streams then go to ``<journal>.md`` (see :func:`md_segments`),
+which becomes ``<journal>.md.old`` at half the cap, dropping the one before. The latest half to whole
+cap of the market data is kept (marketdata republishes every market's ``md:market`` every 5 s, so the
+window has each market's description); ``exec:report`` (every fill and order report) and the
+run's description stay whole in the journal itself, which records what was dropped (a
 :data:`DROPPED` frame, read by :func:`journal_dropped`).
 """
 
@@ -58,7 +59,7 @@ SESSION_STREAMS = (*MD_STREAMS, EXEC_REPORT)
 _FRAME = struct.Struct(">BI")  # stream index, payload length
 META = 0xFF  # the stream index of a frame about the run itself (JSON), not a stream's entry
 DROPPED = 0xFE  # a frame saying how much market data a capped journal has dropped so far (JSON)
-SEGMENTED = (MD_BOOK, MD_TRADE)  # the streams a capped journal keeps only the latest of
+SEGMENTED = MD_STREAMS  # the streams a capped journal keeps only the latest of (every exec:report stays)
 
 
 @dataclass

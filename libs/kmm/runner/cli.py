@@ -139,8 +139,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("view", str, "auto", "console on a terminal, plain lines otherwise (auto), or force one", "",
            ("auto", "table", "lines")),
     Option("record", _bool, True, "keep md:* and exec:report as <workdir>/session.npz and fills.csv", "KMM_RECORD"),
-    Option("record_max_mb", _mebibytes, 128, "keep at most this much recorded book and trade data, the latest "
-           "(every fill is kept; 0: no cap, the recording grows with the run)", "KMM_RECORD_MAX_MB"),
+    Option("record_max_mb", _mebibytes, 128, "keep at most this much recorded market data, the latest "
+           "(every execution report is kept; 0: no cap, the recording grows with the run)", "KMM_RECORD_MAX_MB"),
     Option("liveness_s", _seconds, 30.0, "kill (so the runner restarts it) a service whose /livez, or the runner's "
            "Redis, has answered nothing for this many seconds (0: never)", "KMM_LIVENESS_S"),
 )
@@ -463,7 +463,7 @@ class Run:
                                       meta={"live": self.live_parameters()}, max_md_bytes=cap * 2**20)
         self.journal.start()
         self.say(f"recording md:* and exec:report to {self.workdir / JOURNAL} (session.npz at the end; "
-                 + (f"the latest {cap:,} MiB of book and trade data kept)" if cap else "no cap)"))
+                 + (f"the latest {cap:,} MiB of market data kept)" if cap else "no cap)"))
 
     # --- run ----------------------------------------------------------------------------------
     def urls(self) -> dict[str, str]:
@@ -745,7 +745,7 @@ def print_summary(summary: dict[str, Any]) -> None:
               f"P&L ${o['pnl_usd']:,.4f} marked at the recorded last mids); kmm report {summary['workdir']}")
         dropped = session.get("market_data_dropped")
         if dropped:
-            print(f"  its book and trade data is the latest the recording kept ({dropped['frames']:,} older entries "
+            print(f"  its market data is the latest the recording kept ({dropped['frames']:,} older entries "
                   "dropped at --record-max-mb); every fill is in it")
         venue = session.get("venue")
         if venue is not None:

@@ -318,7 +318,7 @@ def report_lines(s: dict[str, Any], top: int = 10) -> list[str]:
     dropped = s.get("market_data_dropped")
     if dropped:
         until = datetime.fromtimestamp(dropped["until_ns"] / NS_PER_S, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        lines.append(f"  market data before {until} not kept ({dropped['frames']:,} book and trade entries, "
+        lines.append(f"  market data before {until} not kept ({dropped['frames']:,} market-data entries, "
                      f"{dropped['bytes'] / 2**20:,.0f} MiB: the recording's cap, --record-max-mb); every fill is kept")
     if p:
         lines.append(f"  live parameters: γ={p.get('gamma')} κ={p.get('kappa')} size {p.get('size_contracts')}, "

@@ -133,30 +133,34 @@ def test_a_capped_recording_keeps_the_latest_book_data_and_every_fill(tmp_path: 
     def book(i: int) -> BookUpdate:
         return BookUpdate(market="M", bids=((4000, 1000 + i),), asks=((4200, 1000),), ts_init=T0 + (i + 1) * NS_PER_S)
 
-    chunk = 50
-    chunk_bytes = sum(_FRAME.size + len(encode(book(i))) for i in range(chunk))
+    def info(c: int) -> MarketInfo:  # republished by marketdata every few seconds
+        return MarketInfo(market="M", event="E", ts_init=T0 + c * chunk * NS_PER_S)
+
+    chunk = 50  # book updates, after the market's description
+    chunk_bytes = _FRAME.size + len(encode(info(0))) + sum(_FRAME.size + len(encode(book(i))) for i in range(chunk))
     recorder = SessionJournal(redis_url, tmp_path / JOURNAL, max_md_bytes=3 * chunk_bytes, block_ms=20)
     recorder.start()
-    r.xadd(MD_MARKET, {FIELD: encode(MarketInfo(market="M", ts_init=T0))})
     r.xadd(EXEC_REPORT, {FIELD: encode(Fill(fill_id="f1", order_id="o1", client_order_id="c1", market="M", side="bid",
                                             price=4000, count=500, seq=1, ts_init=T0 + 1))})
     for c in range(6):  # every second chunk passes half the cap: the segment rotates, dropping the one before
         with r.pipeline(transaction=True) as tx:  # the chunk lands at once: one read takes it whole
+            tx.xadd(MD_MARKET, {FIELD: encode(info(c))})
             for i in range(c * chunk, (c + 1) * chunk):
                 tx.xadd(MD_BOOK, {FIELD: encode(book(i))})
             tx.execute()
         eventually(lambda c=c: recorder.counts[MD_BOOK] == (c + 1) * chunk, what="the recorder caught up")
     recorder.stop()
     assert all(f.exists() for f in md_segments(tmp_path / JOURNAL))
-    assert journal_dropped(tmp_path / JOURNAL)["frames"] == 4 * chunk and recorder.dropped["frames"] == 4 * chunk
-    recorded = [(stream, payload) for stream, payload in read_journal(tmp_path / JOURNAL)]
-    assert [s for s, _ in recorded].count(MD_BOOK) == 2 * chunk  # the latest two chunks: ≤ the cap
-    assert [s for s, _ in recorded].count(EXEC_REPORT) == 1 and [s for s, _ in recorded].count(MD_MARKET) == 1
+    dropped = 4 * (chunk + 1)
+    assert journal_dropped(tmp_path / JOURNAL)["frames"] == dropped and recorder.dropped["frames"] == dropped
+    recorded = [stream for stream, _ in read_journal(tmp_path / JOURNAL)]
+    assert recorded.count(MD_BOOK) == 2 * chunk and recorded.count(MD_MARKET) == 2  # the latest two chunks: ≤ the cap
+    assert recorded.count(EXEC_REPORT) == 1  # every report is kept
     s = write_session(tmp_path, "sim")
-    assert s["market_data_dropped"]["frames"] == 4 * chunk and s["overall"]["fills"] == 1
+    assert s["market_data_dropped"]["frames"] == dropped and s["overall"]["fills"] == 1
     assert EventLog.load(tmp_path / "session.npz").events["ts"].min() >= T0 + (4 * chunk + 1) * NS_PER_S
     assert journal_files(tmp_path / JOURNAL) == []
-    assert any("not kept" in line and "200 book and trade entries" in line for line in report_lines(s))
+    assert any("not kept" in line and "204 market-data entries" in line for line in report_lines(s))
 
 
 def venue_row(ticker: str, position: str, volume: str, settled: bool = False) -> dict:
