@@ -246,9 +246,16 @@ class Soak:
 
     # --- reads --------------------------------------------------------------------------------
     def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        r = self.http.post(f"http://127.0.0.1:{self.sim_port}/admin{path}", json=body or {})
-        r.raise_for_status()
-        return r.json()
+        """POST to the simulator's admin API (setting or clearing faults: the same again is harmless), with
+        three tries of 10 s each: a simulator busy with our own load must not end the soak."""
+        for attempt in range(3):
+            try:
+                r = self.http.post(f"http://127.0.0.1:{self.sim_port}/admin{path}", json=body or {}, timeout=10)
+                r.raise_for_status()
+                return r.json()
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
 
     def resting_now(self) -> int:
         r = self.http.get(f"http://127.0.0.1:{self.sim_port}/admin/orders",
@@ -422,7 +429,13 @@ class Soak:
     def fault(self, name: str, act: Callable[[], None]) -> None:
         log(f"fault: {name}")
         self.current = name
-        act()  # returns when the fault has ended
+        try:
+            act()  # returns when the fault has ended
+        except httpx.HTTPError as exc:  # the simulator's admin API did not answer: a finding, not a crash
+            self.failures.append(f"{name}: the simulator's admin API failed ({type(exc).__name__})")
+            log(f"FAILED: {name}: the simulator's admin API failed ({type(exc).__name__})")
+            with contextlib.suppress(httpx.HTTPError):
+                self.admin("/faults/reset")
         took = self.until(self.recovered, self.a.recovery_timeout, f"recovery after {name}")
         self.recoveries[name].append(round(took, 2))
         log(f"  recovered in {took:.2f}s")
