@@ -404,3 +404,26 @@ def _drain(ws: KalshiWs) -> list[Any]:
         out.append(ws._queue.get_nowait())
     return out
 
+
+
+async def test_a_cancel_refused_for_a_stale_timestamp_is_signed_anew_and_the_order_is_gone(env: Env):
+    """The simulator refuses the first cancel's timestamp (its clock 15 s ahead, as after a step of ours);
+    the client signs the retry anew and the simulator's own book no longer holds the order."""
+    mk = await open_market(env.trader)
+    ack = await env.trader.create_order(ticker=mk.ticker, side="bid", price=1000, count=100)
+    refused: list[str] = []
+
+    async def clock_caught_up(s: float) -> None:  # the backoff before the retry: the step is over
+        await faults(env, clock_skew_ms=0)
+
+    api = KalshiRest(env.sim.base_url, signer=env.signer, sleep=clock_caught_up,
+                     on_error=lambda template, err: refused.append(err.code))
+    await faults(env, clock_skew_ms=15_000)
+    try:
+        await api.cancel_order(ack.order_id, market_ticker=mk.ticker)
+    finally:
+        await faults(env, clock_skew_ms=0)
+        await api.aclose()
+    assert refused == [e.STALE_TIMESTAMP]
+    resting = (await env.admin.get("/orders", params={"user": TRADER, "status": "resting"})).json()["orders"]
+    assert ack.order_id not in {o["order_id"] for o in resting}
