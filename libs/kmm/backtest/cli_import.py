@@ -154,7 +154,7 @@ def main(args: argparse.Namespace) -> int:
     from .progress import Progress
 
     total = sum(f.stat().st_size for f in args.files if f.exists())
-    bar, done = Progress("import", enabled=sys.stderr.isatty() and total > 0), [0]
+    bar, done = Progress("import", enabled=total > 0), [0]
 
     def read(n: int) -> None:
         done[0] += n

@@ -304,31 +304,24 @@ def session_log(path: Path, **meta: Any) -> tuple[EventLog, list[Message]]:
     Each stream's entries are in the order it was written, so the market data is merged by
     ``ts_init`` one stream at a time, decoding as it goes: memory grows with the event log (35 bytes an
     event), not with the journal's messages."""
-    reports: list[Message] = []
-    skipped = [0]
-    counted = [0]
+    skipped = 0
 
-    def messages(name: str) -> Iterator[Message]:
+    def decoded(name: str) -> Iterator[Message]:
+        nonlocal skipped
         for stream, payload in read_journal(path):
-            if stream != name:
-                continue
-            try:
-                msg = decode(payload)
-            except DecodeError:
-                skipped[0] += 1
-                continue
-            if name == EXEC_REPORT:
-                reports.append(msg)
-            else:
-                counted[0] += 1
-                yield msg
+            if stream == name:
+                try:
+                    yield decode(payload)
+                except DecodeError:
+                    skipped += 1
 
-    for _ in messages(EXEC_REPORT):
-        pass
-    md = heapq.merge(*(messages(s) for s in MD_STREAMS), key=lambda m: m.ts_init)
+    reports = list(decoded(EXEC_REPORT))
+    md = heapq.merge(*(decoded(s) for s in MD_STREAMS), key=lambda m: m.ts_init)
     b = EventLogBuilder("kmm run")
+    messages = 0
     for m in without_own_orders(md, reports):
         add_md(b, m)
-    if skipped[0]:
-        b.skip("undecodable journal entry", skipped[0])
-    return b.build(messages=counted[0], reports=len(reports), **meta), reports
+        messages += 1
+    if skipped:
+        b.skip("undecodable journal entry", skipped)
+    return b.build(messages=messages, reports=len(reports), **meta), reports
