@@ -13,12 +13,14 @@ the run's own description (:data:`META`, JSON: the live parameters as the run st
 read back by :func:`journal_meta`; a journal without it reads as before.
 
 A journal may be capped (``max_md_bytes``, ``kmm run --record-max-mb``) so a run left going for days
-does not fill its disk: the ``md:*`` streams then go to ``<journal>.md`` (see :func:`md_segments`),
-which becomes ``<journal>.md.old`` at half the cap, dropping the one before. The latest half to whole
-cap of the market data is kept (marketdata republishes every market's ``md:market`` every 5 s, so the
-window has each market's description); ``exec:report`` (every fill and order report) and the
-run's description stay whole in the journal itself, which records what was dropped (a
-:data:`DROPPED` frame, read by :func:`journal_dropped`).
+does not fill its disk: the ``md:*`` streams and the order reports (acks, cancels, rejects, approval
+statuses, position and balance reports) then go to ``<journal>.md`` (see :func:`md_segments`), which
+becomes ``<journal>.md.old`` at half the cap, dropping the one before. The latest half to whole cap
+is kept (marketdata republishes every market's ``md:market`` every 5 s, so the window has each
+market's description); each segment opens with our resting orders as of its start (acks rebuilt
+from the reports, :data:`SNAPSHOT_REASON`), so the kept window's books lose our own size from its first
+entry. Every fill and settlement (:data:`KEPT_WHOLE`) and the run's description stay whole in the
+journal itself, which records what was dropped (a :data:`DROPPED` frame, read by :func:`journal_dropped`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ from kmm.messages import (
     OrderAck,
     OrderCancel,
     OrderReject,
+    Settlement,
     decode,
+    encode,
 )
 from kmm.strategy.own_orders import OwnOrders
 
@@ -59,7 +63,9 @@ SESSION_STREAMS = (*MD_STREAMS, EXEC_REPORT)
 _FRAME = struct.Struct(">BI")  # stream index, payload length
 META = 0xFF  # the stream index of a frame about the run itself (JSON), not a stream's entry
 DROPPED = 0xFE  # a frame saying how much market data a capped journal has dropped so far (JSON)
-SEGMENTED = MD_STREAMS  # the streams a capped journal keeps only the latest of (every exec:report stays)
+SEGMENTED = MD_STREAMS  # the streams a capped journal keeps only the latest of
+KEPT_WHOLE = frozenset({Fill.TYPE, Settlement.TYPE})  # exec:report messages a capped journal keeps whole
+SNAPSHOT_REASON = "resting at the segment's start"  # the intent_id of a segment's resting-order acks
 
 
 @dataclass
@@ -126,6 +132,8 @@ class SessionJournal:
         self.dropped = {"frames": 0, "bytes": 0, "until_ns": 0}  # the market data dropped at the cap
         self._segment = {"frames": 0, "bytes": 0}  # in <journal>.md
         self._old: dict[str, int] | None = None  # <journal>.md.old, and when it ended
+        self._own = OwnOrders()  # our resting orders, written at the head of each new segment
+        self._reports_ts = 0  # the latest report's ts_init: the resting orders' snapshot time
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="session-journal", daemon=True)
 
@@ -146,6 +154,7 @@ class SessionJournal:
         ids: dict[str, bytes | str] = dict.fromkeys(self.streams, "0-0")
         index = {s: i for i, s in enumerate(self.streams)}
         capped = {index[s] for s in SEGMENTED if s in index} if self.max_md_bytes > 0 else set()
+        reports = index.get(EXEC_REPORT, -1) if capped else -1  # split: fills whole, the rest segmented
         out = open(self.path, "ab")
         md = self._open_segments() if capped else out
         try:
@@ -166,7 +175,7 @@ class SessionJournal:
                         ids[name] = eid
                         payload = fields.get(FIELD) or b""
                         frame = _FRAME.pack(k, len(payload)) + payload
-                        if k in capped:
+                        if k in capped or (k == reports and not self._kept_whole(payload)):
                             md.write(frame)
                             self._segment["frames"] += 1
                             self._segment["bytes"] += len(frame)
@@ -208,7 +217,27 @@ class SessionJournal:
         os.replace(md_path, old_path)
         self._old = {**self._segment, "ended_ns": time.time_ns()}
         self._segment = {"frames": 0, "bytes": 0}
-        return open(md_path, "ab")
+        md = open(md_path, "ab")
+        k = self.streams.index(EXEC_REPORT) if EXEC_REPORT in self.streams else -1
+        for coid, (market, side, price, count) in self._own.orders.items() if k >= 0 else ():
+            payload = encode(OrderAck(client_order_id=coid, order_id="", market=market, side=side, price=price,
+                                      count=count, intent_id=SNAPSHOT_REASON, ts_init=self._reports_ts))
+            frame = _FRAME.pack(k, len(payload)) + payload
+            md.write(frame)
+            self._segment["frames"] += 1
+            self._segment["bytes"] += len(frame)
+        return md
+
+    def _kept_whole(self, payload: bytes) -> bool:
+        """Whether a report stays in the journal (a fill, a settlement, or one that does not decode:
+        nothing is lost to the cap that the session's figures need); follows our resting orders."""
+        try:
+            msg = decode(payload)
+        except DecodeError:
+            return True
+        self._own.on_report(msg)
+        self._reports_ts = max(self._reports_ts, msg.ts_init)
+        return msg.TYPE in KEPT_WHOLE
 
 
 def _frames(path: Path) -> Iterator[tuple[int, bytes]]:

@@ -745,8 +745,8 @@ def print_summary(summary: dict[str, Any]) -> None:
               f"P&L ${o['pnl_usd']:,.4f} marked at the recorded last mids); kmm report {summary['workdir']}")
         dropped = session.get("market_data_dropped")
         if dropped:
-            print(f"  its market data is the latest the recording kept ({dropped['frames']:,} older entries "
-                  "dropped at --record-max-mb); every fill is in it")
+            print(f"  its market data and order reports are the latest the recording kept ({dropped['frames']:,} "
+                  "older entries dropped at --record-max-mb); every fill and settlement is in it")
         venue = session.get("venue")
         if venue is not None:
             verdict = "agree" if venue["agrees"] else f"DISAGREE: {venue['mismatches'][:5]}"

@@ -276,8 +276,10 @@ def charts(d: Path, log: EventLog, fills: list[dict[str, Any]]) -> list[Path]:
     return out
 
 
-def replay(d: Path, log: EventLog) -> list[dict[str, Any]]:
-    """Backtest the session with the live parameters; per market backtest vs live (fidelity)."""
+def replay(d: Path, log: EventLog) -> tuple[list[dict[str, Any]], int]:
+    """Backtest the session with the live parameters; per market backtest vs live (fidelity), and how
+    many live fills were left out: those before the log's first event (a capped recording's market
+    data starts later than the run; the replay cannot have made them)."""
     from kmm.backtest.engine import RunConfig
     from kmm.backtest.fidelity import compare
     from kmm.backtest.policy import ASPolicy
@@ -297,10 +299,13 @@ def replay(d: Path, log: EventLog) -> list[dict[str, Any]]:
                       sigma_lag=p.get("sigma_lag", 10),
                       hold_tolerance=round(p["requote_tolerance_c"] * PRICE_SCALE / 100),
                       hold_size_tolerance=p["requote_size_tolerance"], risk=limits)
+    ts = log.events["ts"]
+    start = int(ts[0]) if len(ts) else 0
+    rows = load_fills(d / "fills.csv")
     fills = [Fill(fill_id=f["fill_id"], order_id="", client_order_id="", market=f["market"], side=f["side"],
                   price=round(float(f["price_usd"]) * PRICE_SCALE), count=round(float(f["count_contracts"]) * COUNT_SCALE),
-                  fee=round(float(f["fee_usd"]) * MONEY_SCALE)) for f in load_fills(d / "fills.csv")]
-    return compare(log, policy, fills, RunConfig())
+                  fee=round(float(f["fee_usd"]) * MONEY_SCALE)) for f in rows if int(f["ts_ns"]) >= start]
+    return compare(log, policy, fills, RunConfig()), len(rows) - len(fills)
 
 
 def report_lines(s: dict[str, Any], top: int = 10) -> list[str]:
@@ -318,8 +323,9 @@ def report_lines(s: dict[str, Any], top: int = 10) -> list[str]:
     dropped = s.get("market_data_dropped")
     if dropped:
         until = datetime.fromtimestamp(dropped["until_ns"] / NS_PER_S, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        lines.append(f"  market data before {until} not kept ({dropped['frames']:,} market-data entries, "
-                     f"{dropped['bytes'] / 2**20:,.0f} MiB: the recording's cap, --record-max-mb); every fill is kept")
+        lines.append(f"  market data and order reports before {until} not kept ({dropped['frames']:,} entries, "
+                     f"{dropped['bytes'] / 2**20:,.0f} MiB: the recording's cap, --record-max-mb); every fill and "
+                     "settlement is kept")
     if p:
         lines.append(f"  live parameters: γ={p.get('gamma')} κ={p.get('kappa')} size {p.get('size_contracts')}, "
                      f"position limit {p.get('position_limit_contracts')}")
@@ -332,7 +338,7 @@ def report_lines(s: dict[str, Any], top: int = 10) -> list[str]:
     return lines
 
 
-def replay_lines(rows: list[dict[str, Any]]) -> list[str]:
+def replay_lines(rows: list[dict[str, Any]], left_out: int = 0) -> list[str]:
     def tot(kind: str, k: str) -> int:
         return sum(r[f"{k}_{kind}"] for r in rows)
 
@@ -340,6 +346,8 @@ def replay_lines(rows: list[dict[str, Any]]) -> list[str]:
     bp, lp = tot("backtest", "pnl") / MONEY_SCALE, tot("live", "pnl") / MONEY_SCALE
     lines = [f"  replay (kmm backtest over session.npz, live parameters): fills {bf} vs live {lf}; "
              f"P&L ${bp:,.4f} vs live ${lp:,.4f}"]
+    if left_out:
+        lines.append(f"    live: the fills within the recorded market data only ({left_out:,} earlier fill{'' if left_out == 1 else 's'} left out)")
     for r in rows:
         lines.append(f"    {r['market']:<32} fills {r['fills_backtest']:>4} vs {r['fills_live']:>4}   "
                      f"P&L ${r['pnl_backtest'] / MONEY_SCALE:>9,.4f} vs ${r['pnl_live'] / MONEY_SCALE:>9,.4f}")
@@ -352,7 +360,7 @@ def report(d: Path, top: int = 10, out: Path | None = None, with_replay: bool = 
     fills = load_fills(d / "fills.csv")
     lines = report_lines(s, top)
     if with_replay:
-        lines += replay_lines(replay(d, log))
+        lines += replay_lines(*replay(d, log))
     print("\n".join(lines))
     images = charts(d, log, fills)
     parts = [f"<h1>kmm run session: {html.escape(str(d))}</h1>", "<pre>" + html.escape("\n".join(lines)) + "</pre>"]

@@ -165,12 +165,12 @@ def test_the_exit_report_names_the_services_the_stop_had_to_kill() -> None:
         "  gateway did not stop within its timeout and was killed (SIGKILL)"]
 
 
-def test_the_summary_says_when_the_recording_dropped_old_market_data(capsys) -> None:
+def test_the_summary_says_when_the_recording_dropped_old_entries(capsys) -> None:
     session = {"events": 10, "overall": {"fills": 1, "pnl_usd": 0.5},
                "market_data_dropped": {"frames": 12345, "bytes": 1, "until_ns": 0}}
     print_summary({"services": {}, "workdir": "/w", "session": session})
     out = capsys.readouterr().out
-    assert "12,345 older entries dropped at --record-max-mb); every fill is in it" in out
+    assert "12,345 older entries dropped at --record-max-mb); every fill and settlement is in it" in out
 
 
 def test_the_recording_cap_must_be_a_whole_number_of_mib_at_least_0(clean_env, capsys) -> None:

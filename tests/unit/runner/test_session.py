@@ -11,6 +11,7 @@ from kmm.backtest.eventlog import BID, BOOK, EventLog
 from kmm.backtest.recorder import (
     _FRAME,
     SESSION_STREAMS,
+    SNAPSHOT_REASON,
     SessionJournal,
     journal_dropped,
     journal_files,
@@ -20,13 +21,14 @@ from kmm.backtest.recorder import (
 from kmm.bus.publisher import FIELD
 from kmm.bus.topology import EXEC_REPORT, MD_BOOK, MD_MARKET
 from kmm.cli import main as kmm
-from kmm.messages import BookUpdate, Fill, MarketInfo, Message, OrderAck, encode
+from kmm.messages import ApprovalStatus, BookUpdate, Fill, MarketInfo, Message, OrderAck, decode, encode
 from kmm.messages.units import NS_PER_S
 from kmm.runner.session import (
     JOURNAL,
     agree_with_venue,
     is_session_dir,
     live_parameters,
+    replay,
     report_lines,
     write_session,
 )
@@ -125,9 +127,11 @@ def test_a_killed_runs_report_uses_the_parameters_the_run_started_with(
     assert json.loads((tmp_path / "session.json").read_text())["live"]["gamma"] == 0.5
 
 
-def test_a_capped_recording_keeps_the_latest_book_data_and_every_fill(tmp_path: Path, redis_url: str) -> None:
-    """A run left going must not fill its disk: past the cap the oldest book and trade data goes, the
-    fills and markets stay, and the session says what was dropped."""
+def test_a_capped_recording_keeps_the_latest_window_every_fill_and_our_resting_orders(
+        tmp_path: Path, redis_url: str) -> None:
+    """A run left going must not fill its disk: past the cap the oldest book and trade data and order
+    reports go, the fills and markets stay, the session says what was dropped, and an order acked
+    before the kept window and still resting is still taken out of the window's books."""
     r = redis.Redis.from_url(redis_url)
 
     def book(i: int) -> BookUpdate:
@@ -136,31 +140,66 @@ def test_a_capped_recording_keeps_the_latest_book_data_and_every_fill(tmp_path: 
     def info(c: int) -> MarketInfo:  # republished by marketdata every few seconds
         return MarketInfo(market="M", event="E", ts_init=T0 + c * chunk * NS_PER_S)
 
+    def status(c: int) -> ApprovalStatus:  # an order report of the chunk's time
+        return ApprovalStatus(intent_id=f"i{c}", market="M", status="applied", ts_init=T0 + c * chunk * NS_PER_S + 2)
+
     chunk = 50  # book updates, after the market's description
     chunk_bytes = _FRAME.size + len(encode(info(0))) + sum(_FRAME.size + len(encode(book(i))) for i in range(chunk))
     recorder = SessionJournal(redis_url, tmp_path / JOURNAL, max_md_bytes=3 * chunk_bytes, block_ms=20)
     recorder.start()
+    r.xadd(EXEC_REPORT, {FIELD: encode(OrderAck(client_order_id="c1", order_id="o1", market="M", side="bid",
+                                                price=4000, count=800, ts_init=T0))})
     r.xadd(EXEC_REPORT, {FIELD: encode(Fill(fill_id="f1", order_id="o1", client_order_id="c1", market="M", side="bid",
-                                            price=4000, count=500, seq=1, ts_init=T0 + 1))})
+                                            price=4000, count=500, seq=1, ts_init=T0 + 1))})  # 3 contracts rest on
     for c in range(6):  # every second chunk passes half the cap: the segment rotates, dropping the one before
         with r.pipeline(transaction=True) as tx:  # the chunk lands at once: one read takes it whole
             tx.xadd(MD_MARKET, {FIELD: encode(info(c))})
             for i in range(c * chunk, (c + 1) * chunk):
                 tx.xadd(MD_BOOK, {FIELD: encode(book(i))})
+            tx.xadd(EXEC_REPORT, {FIELD: encode(status(c))})
             tx.execute()
         eventually(lambda c=c: recorder.counts[MD_BOOK] == (c + 1) * chunk, what="the recorder caught up")
     recorder.stop()
     assert all(f.exists() for f in md_segments(tmp_path / JOURNAL))
-    dropped = 4 * (chunk + 1)
+    # chunks 0–3 with their statuses, the first ack, and the resting-order ack heading the second segment
+    dropped = 4 * (chunk + 2) + 1 + 1
     assert journal_dropped(tmp_path / JOURNAL)["frames"] == dropped and recorder.dropped["frames"] == dropped
-    recorded = [stream for stream, _ in read_journal(tmp_path / JOURNAL)]
-    assert recorded.count(MD_BOOK) == 2 * chunk and recorded.count(MD_MARKET) == 2  # the latest two chunks: ≤ the cap
-    assert recorded.count(EXEC_REPORT) == 1  # every report is kept
+    recorded = [(stream, decode(p)) for stream, p in read_journal(tmp_path / JOURNAL)]
+    streams = [stream for stream, _ in recorded]
+    assert streams.count(MD_BOOK) == 2 * chunk and streams.count(MD_MARKET) == 2  # the latest two chunks: ≤ the cap
+    reports = [m for stream, m in recorded if stream == EXEC_REPORT]
+    assert [m.intent_id for m in reports if isinstance(m, ApprovalStatus)] == ["i4", "i5"]
+    assert sum(isinstance(m, Fill) for m in reports) == 1  # every fill is kept
+    rest = [m for m in reports if isinstance(m, OrderAck)]  # each kept segment opens with what rests
+    assert [(m.client_order_id, m.price, m.count, m.intent_id) for m in rest] == [("c1", 4000, 300, SNAPSHOT_REASON)] * 2
     s = write_session(tmp_path, "sim")
     assert s["market_data_dropped"]["frames"] == dropped and s["overall"]["fills"] == 1
-    assert EventLog.load(tmp_path / "session.npz").events["ts"].min() >= T0 + (4 * chunk + 1) * NS_PER_S
+    log = EventLog.load(tmp_path / "session.npz")
+    assert log.events["ts"].min() >= T0 + (4 * chunk + 1) * NS_PER_S
+    bids = log.events[(log.events["kind"] == BOOK) & (log.events["side"] == BID) & (log.events["price"] == 4000)]
+    assert bids["qty"].tolist() == [1000 + i - 300 for i in range(4 * chunk, 6 * chunk)]  # our 3 taken out
     assert journal_files(tmp_path / JOURNAL) == []
-    assert any("not kept" in line and "204 market-data entries" in line for line in report_lines(s))
+    assert any("not kept" in line and f"{dropped} entries" in line for line in report_lines(s))
+
+
+def test_the_replay_of_a_capped_recording_compares_only_the_fills_within_its_market_data(
+        tmp_path: Path, capsys) -> None:
+    """A capped recording's market data starts after the run did: the live fills before it cannot be
+    replayed, so the comparison leaves them out and says how many."""
+    journal(tmp_path / JOURNAL, [
+        (EXEC_REPORT, Fill(fill_id="early", order_id="o0", client_order_id="c0", market="M", side="bid", price=4000,
+                           count=500, seq=1, ts_init=T0 - NS_PER_S)),  # its market data was dropped at the cap
+        (MD_MARKET, MarketInfo(market="M", event="E", ts_init=T0)),
+        (MD_BOOK, BookUpdate(market="M", bids=((4000, 1000),), asks=((4200, 1000),), ts_init=T0 + 1)),
+        (EXEC_REPORT, Fill(fill_id="f1", order_id="o1", client_order_id="c1", market="M", side="ask", price=4200,
+                           count=300, seq=2, ts_init=T0 + NS_PER_S)),
+        (MD_BOOK, BookUpdate(market="M", bids=((4100, 800),), asks=((4300, 900),), ts_init=T0 + 2 * NS_PER_S)),
+    ])
+    write_session(tmp_path, "sim")
+    rows, left_out = replay(tmp_path, EventLog.load(tmp_path / "session.npz"))
+    assert left_out == 1 and sum(r["fills_live"] for r in rows) == 1
+    assert kmm(["report", str(tmp_path), "--replay"]) == 0
+    assert "(1 earlier fill left out)" in capsys.readouterr().out
 
 
 def venue_row(ticker: str, position: str, volume: str, settled: bool = False) -> dict:
