@@ -62,7 +62,7 @@ MD_STREAMS = (MD_MARKET, MD_BOOK, MD_TRADE)
 SESSION_STREAMS = (*MD_STREAMS, EXEC_REPORT)
 _FRAME = struct.Struct(">BI")  # stream index, payload length
 META = 0xFF  # the stream index of a frame about the run itself (JSON), not a stream's entry
-DROPPED = 0xFE  # a frame saying how much market data a capped journal has dropped so far (JSON)
+DROPPED = 0xFE  # a frame saying how much (market data, order reports) a capped journal has dropped so far (JSON)
 SEGMENTED = MD_STREAMS  # the streams a capped journal keeps only the latest of
 KEPT_WHOLE = frozenset({Fill.TYPE, Settlement.TYPE})  # exec:report messages a capped journal keeps whole
 SNAPSHOT_REASON = "resting at the segment's start"  # the intent_id of a segment's resting-order acks
@@ -129,7 +129,7 @@ class SessionJournal:
         self.counts: dict[str, int] = dict.fromkeys(streams, 0)
         self.error = ""
         self.max_md_bytes = max_md_bytes  # 0: one journal, nothing dropped
-        self.dropped = {"frames": 0, "bytes": 0, "until_ns": 0}  # the market data dropped at the cap
+        self.dropped = {"frames": 0, "bytes": 0, "until_ns": 0}  # what was dropped at the cap
         self._segment = {"frames": 0, "bytes": 0}  # in <journal>.md
         self._old: dict[str, int] | None = None  # <journal>.md.old, and when it ended
         self._own = OwnOrders()  # our resting orders, written at the head of each new segment

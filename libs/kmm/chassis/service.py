@@ -8,6 +8,8 @@ Once ``on_start`` is done, everything allocated so far (imports, the compiled qu
 reference data) is frozen out of the garbage collector's sight (``gc.freeze``): full collections
 then scan only what the service builds while it runs (they were 7–12% of marketdata's and the
 quoter's CPU).
+A service whose event loop stops running for ``KMM_LOOP_STALL_EXIT_S`` (default 20 s, after start-up)
+exits with every thread's stack on stderr, so Compose or systemd restart it too (:mod:`.stall`).
 One-off work (``spawn_task``) is never fatal: a failure is logged and counted in
 ``kmm_task_failures_total``. With ``KMM_PARENT_PID`` set (the local runner does), the service
 stops gracefully and exits 0 when that process is no longer its parent.
@@ -35,6 +37,7 @@ from kmm.messages import Message
 
 from . import metrics
 from .settings import ServiceSettings
+from .stall import LoopStallWatchdog
 
 log = logging.getLogger(__name__)
 Check = tuple[bool, str]
@@ -58,6 +61,7 @@ class Service:
         self.exit_code = 0
         # Asks the process to exit with the given code (the CLI stops uvicorn gracefully).
         self.on_fatal: Callable[[int], None] = lambda code: None
+        self.stall_watchdog: LoopStallWatchdog | None = None
 
     # --- wiring used by subclasses ------------------------------------------------------------
     def consume_group(self, streams: tuple[str, ...], handler: Handler) -> GroupConsumer:
@@ -139,10 +143,15 @@ class Service:
         self.spawn(self._housekeeping(), "housekeeping")
         if s.parent_pid is not None:
             self.spawn(self._watch_parent(s.parent_pid), "parent")
+        if s.loop_stall_exit_s > 0:  # only now: the quoter compiles its core on the loop at start-up
+            self.stall_watchdog = LoopStallWatchdog(self.name, s.loop_stall_exit_s)
+            self.stall_watchdog.start(asyncio.get_running_loop())
         log.info("%s started", self.name)
 
     async def stop(self) -> None:
         self._stopping = True
+        if self.stall_watchdog is not None:
+            self.stall_watchdog.stop()
         for c in self._group_consumers:
             c.stop()
         for f in self._fanouts:

@@ -150,6 +150,8 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     max_deliveries: int = Field(5, ge=1, le=1000)
     claim_idle_ms: int = Field(10_000, ge=50)
+    loop_stall_exit_s: float = Field(20.0, ge=0, description="exit (the supervisor restarts the service) once "
+                                     "its event loop has not run this long; 0 off")
 
     @field_validator("redis_url")
     @classmethod

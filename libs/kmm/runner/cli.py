@@ -463,7 +463,8 @@ class Run:
                                       meta={"live": self.live_parameters()}, max_md_bytes=cap * 2**20)
         self.journal.start()
         self.say(f"recording md:* and exec:report to {self.workdir / JOURNAL} (session.npz at the end; "
-                 + (f"the latest {cap:,} MiB of market data kept)" if cap else "no cap)"))
+                 + (f"the latest {cap:,} MiB of market data and order reports kept, every fill)" if cap
+                    else "no cap)"))
 
     # --- run ----------------------------------------------------------------------------------
     def urls(self) -> dict[str, str]:

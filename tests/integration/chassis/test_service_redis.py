@@ -3,6 +3,8 @@ service creates its own groups, reads exec:report through its copy transparently
 Redis is down during an outage and recovers after, a publish queued meanwhile arrives, and nothing
 exits."""
 
+import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from kmm.bus.publisher import Publisher
 from kmm.chassis import metrics
 from kmm.chassis.service import Service
 from kmm.chassis.settings import ServiceSettings
+from kmm.chassis.stall import EXIT_STALLED
 from kmm.messages import Fill, Message
 from kmm.runner.redis_proc import redis_server_binary, start_redis
 from tests.helpers import aeventually
@@ -101,3 +104,47 @@ async def test_the_quoter_ensures_its_group_and_reads_exec_report_through_its_co
         await gateway.aclose()
         await admin.aclose()
         await svc.stop()
+
+
+class Stuck(Quoter):
+    """A quoter whose report handler blocks its event loop (a call that never returns) until released."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        super().__init__(settings)
+        self.released = threading.Event()
+
+    async def on_report(self, msg: Message, d: Delivery) -> None:
+        self.got.append((msg.msg_id, d.stream))
+        self.released.wait(10.0)  # the hang: nothing else runs on the loop meanwhile
+
+
+class Idle(Service):
+    name = "selector"
+
+
+async def test_a_service_whose_loop_hangs_exits_with_where_it_hung(aof_redis) -> None:
+    svc = Stuck(ServiceSettings(redis_url=aof_redis.url, redis_password=PASSWORDS["quoter"], loop_stall_exit_s=0.5))
+    quiet = Idle(ServiceSettings(redis_url=aof_redis.url, redis_password=PASSWORDS["selector"], loop_stall_exit_s=0))
+    await svc.start()
+    await quiet.start()
+    assert svc.stall_watchdog is not None and quiet.stall_watchdog is None
+    codes: list[int] = []
+    out = io.StringIO()
+
+    def exit_stub(code: int) -> None:  # instead of os._exit: the test process goes on
+        codes.append(code)
+        svc.released.set()
+
+    svc.stall_watchdog._exit, svc.stall_watchdog._out = exit_stub, out
+    gateway = connect(aof_redis.url, "gateway", PASSWORDS["gateway"])
+    pub = Publisher(gateway, "gateway")
+    try:
+        await pub.publish(t.EXEC_REPORT, fill(0))
+        await aeventually(lambda: _true(svc.released.is_set()), timeout=15, what="the watchdog fired")
+        assert codes == [EXIT_STALLED]
+        assert "quoter: the event loop has not run for" in out.getvalue() and "in on_report" in out.getvalue()
+    finally:
+        await pub.close(timeout=5)
+        await gateway.aclose()
+        await svc.stop()
+        await quiet.stop()
