@@ -133,6 +133,7 @@ class SessionJournal:
         self._segment = {"frames": 0, "bytes": 0}  # in <journal>.md
         self._old: dict[str, int] | None = None  # <journal>.md.old, and when it ended
         self._own = OwnOrders()  # our resting orders, written at the head of each new segment
+        self._report_k = streams.index(EXEC_REPORT) if EXEC_REPORT in streams else -1
         self._reports_ts = 0  # the latest report's ts_init: the resting orders' snapshot time
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="session-journal", daemon=True)
@@ -154,7 +155,7 @@ class SessionJournal:
         ids: dict[str, bytes | str] = dict.fromkeys(self.streams, "0-0")
         index = {s: i for i, s in enumerate(self.streams)}
         capped = {index[s] for s in SEGMENTED if s in index} if self.max_md_bytes > 0 else set()
-        reports = index.get(EXEC_REPORT, -1) if capped else -1  # split: fills whole, the rest segmented
+        reports = self._report_k if capped else -1  # split: fills whole, the rest segmented
         out = open(self.path, "ab")
         md = self._open_segments() if capped else out
         try:
@@ -176,9 +177,7 @@ class SessionJournal:
                         payload = fields.get(FIELD) or b""
                         frame = _FRAME.pack(k, len(payload)) + payload
                         if k in capped or (k == reports and not self._kept_whole(payload)):
-                            md.write(frame)
-                            self._segment["frames"] += 1
-                            self._segment["bytes"] += len(frame)
+                            self._to_segment(md, frame)
                         else:
                             out.write(frame)
                         self.counts[name] += 1
@@ -218,15 +217,16 @@ class SessionJournal:
         self._old = {**self._segment, "ended_ns": time.time_ns()}
         self._segment = {"frames": 0, "bytes": 0}
         md = open(md_path, "ab")
-        k = self.streams.index(EXEC_REPORT) if EXEC_REPORT in self.streams else -1
-        for coid, (market, side, price, count) in self._own.orders.items() if k >= 0 else ():
+        for coid, (market, side, price, count) in self._own.orders.items():  # empty without exec:report
             payload = encode(OrderAck(client_order_id=coid, order_id="", market=market, side=side, price=price,
                                       count=count, intent_id=SNAPSHOT_REASON, ts_init=self._reports_ts))
-            frame = _FRAME.pack(k, len(payload)) + payload
-            md.write(frame)
-            self._segment["frames"] += 1
-            self._segment["bytes"] += len(frame)
+            self._to_segment(md, _FRAME.pack(self._report_k, len(payload)) + payload)
         return md
+
+    def _to_segment(self, md: BinaryIO, frame: bytes) -> None:
+        md.write(frame)
+        self._segment["frames"] += 1
+        self._segment["bytes"] += len(frame)
 
     def _kept_whole(self, payload: bytes) -> bool:
         """Whether a report stays in the journal (a fill, a settlement, or one that does not decode:

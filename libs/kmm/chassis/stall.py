@@ -11,11 +11,11 @@ the GIL stops the thread as well and is not seen; the outside probes remain for 
 """
 
 import asyncio
-import faulthandler
 import os
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import TextIO
 
@@ -73,13 +73,8 @@ class LoopStallWatchdog:
         out.write(f"{self.service}: the event loop has not run for {stalled:.1f} s (KMM_LOOP_STALL_EXIT_S="
                   f"{self.after_s:g}); exiting {EXIT_STALLED} so the supervisor restarts it. Every thread's "
                   "stack:\n")
-        out.flush()
-        try:
-            faulthandler.dump_traceback(file=out, all_threads=True)
-        except (ValueError, OSError, AttributeError):  # a stream without a file descriptor (tests)
-            import traceback
-
-            for ident, frame in sys._current_frames().items():
-                out.write(f"Thread {ident:#x}:\n{''.join(traceback.format_stack(frame))}")
+        names = {t.ident: t.name for t in threading.enumerate()}
+        for ident, frame in sys._current_frames().items():
+            out.write(f"Thread {names.get(ident, hex(ident))}:\n{''.join(traceback.format_stack(frame))}")
         out.flush()
         self._exit(EXIT_STALLED)

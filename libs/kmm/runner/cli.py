@@ -45,6 +45,7 @@ from kmm.bus.bootstrap import bootstrap
 from kmm.bus.connection import connect
 from kmm.bus.topology import SERVICES
 from kmm.chassis.config import CONFIG_ENV, ConfigError, load_config
+from kmm.chassis.stall import EXIT_STALLED
 from kmm.kalshi.auth import Signer, generate_private_pem
 from kmm.ops import snapshot
 from kmm.ops.target import OpsClient, Target
@@ -64,6 +65,7 @@ READ_KEY_ID = "kmm-local-read"
 # restarted while risk is silent must cancel them within the dead-man timeout: it is restarted sooner.
 FIRST_BACKOFF_S_BY_SERVICE = {"gateway": 0.1}
 BAD_CONFIG_EXIT = 2  # a service's exit for a bad setting (kmm.chassis.settings.fail): a restart would repeat it
+SERVICE_EXITS = {EXIT_STALLED: "its event loop hung: the stack is in its log"}  # kmm.chassis.stall
 # Stand-ins for what the runner decides only as it starts things (the socket, the simulator's port), so
 # the settings check before the start sees every variable the runner sets (see settings_problems).
 PENDING_REST, PENDING_WS = "http://127.0.0.1/trade-api/v2", "ws://127.0.0.1/trade-api/ws/v2"
@@ -358,7 +360,7 @@ class Run:
             argv = [sys.executable, "-m", "kmm.cli", "service", name]
             self.sup.add(ProcSpec(name, argv, env=self.service_env(name, port, base, ws), http_port=port,
                                   first_backoff=FIRST_BACKOFF_S_BY_SERVICE.get(name, FIRST_BACKOFF_S),
-                                  final_exit_codes=frozenset({BAD_CONFIG_EXIT})))
+                                  final_exit_codes=frozenset({BAD_CONFIG_EXIT}), exit_reasons=SERVICE_EXITS))
         self.say("services started: " + ", ".join(SERVICES))
         self.say(f"to halt trading: {self.halt_command()}")
         self.say("or from another terminal: kmm status | kmm halt | kmm resume | kmm positions | kmm fills")

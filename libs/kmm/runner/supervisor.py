@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmm.chassis.stall import EXIT_STALLED
-
 from .pdeathsig import preexec
 
 FIRST_BACKOFF_S = 0.5  # a child's first restart delay unless its spec says otherwise
@@ -32,6 +30,7 @@ class ProcSpec:
     restart: bool = True
     first_backoff: float = FIRST_BACKOFF_S
     final_exit_codes: frozenset[int] = frozenset()  # exits a restart cannot mend: the child stays down
+    exit_reasons: dict[int, str] = field(default_factory=dict)  # what an exit code means, said with the exit
 
 
 @dataclass
@@ -86,8 +85,8 @@ class Supervisor:
                     child.backoff = child.spec.first_backoff
                 restart = child.spec.restart and p.returncode not in child.spec.final_exit_codes
                 child.next_start = now + child.backoff if restart else 0.0
-                why = " (its event loop hung: the stack is in its log)" if p.returncode == EXIT_STALLED else ""
-                events.append(f"{child.spec.name} exited with {p.returncode}{why}"
+                why = child.spec.exit_reasons.get(p.returncode)
+                events.append(f"{child.spec.name} exited with {p.returncode}" + (f" ({why})" if why else "")
                               + (f"; restart in {child.backoff:.1f}s" if restart else ""))
                 child.backoff = min(child.backoff * 2, self.max_backoff)
             if child.proc is None and child.spec.restart and child.next_start and now >= child.next_start:

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from kmm.chassis.stall import EXIT_STALLED
+from kmm.runner.cli import SERVICE_EXITS
 from kmm.runner.supervisor import ProcSpec, Supervisor
 from tests.helpers import eventually
 
@@ -77,7 +78,8 @@ def test_an_exit_code_a_restart_cannot_mend_is_not_restarted(tmp_path: Path) -> 
 
 def test_a_child_that_exited_for_a_hung_loop_is_restarted_and_the_event_says_so(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path)
-    sup.add(ProcSpec("gateway", [sys.executable, "-c", f"raise SystemExit({EXIT_STALLED})"], first_backoff=0.01))
+    sup.add(ProcSpec("gateway", [sys.executable, "-c", f"raise SystemExit({EXIT_STALLED})"], first_backoff=0.01,
+                     exit_reasons=SERVICE_EXITS))  # as the runner starts a service
     seen: list[str] = []
     try:
         eventually(lambda: bool(seen.extend(sup.poll()) or seen), timeout=30, what="the exit")
