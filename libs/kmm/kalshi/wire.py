@@ -543,20 +543,20 @@ class WriteAck:
     fill_count: int = 0
     remaining_count: int = 0
     reduced_by: int = 0
-    average_fill_price: int | None = None
-    average_fee_paid: int | None = None
+    average_fill_price: int | None = None  # µ$ a contract: an average over fill prices, off the price grid
+    average_fee_paid: int | None = None  # µ$ a contract
     ts: int = 0
     error: Exception | None = None
 
 
 @_reading
 def parse_write_ack(obj: Json) -> WriteAck:
-    avg_fee = obj.get("average_fee_paid")
+    avg_price, avg_fee = obj.get("average_fill_price"), obj.get("average_fee_paid")
     return WriteAck(
         order_id=_s(obj, "order_id"), client_order_id=_s(obj, "client_order_id"),
         fill_count=count_field(obj, "fill_count") or 0, remaining_count=count_field(obj, "remaining_count") or 0,
         reduced_by=count_field(obj, "reduced_by") or 0,
-        average_fill_price=price_field(obj, "average_fill_price", None),
+        average_fill_price=None if avg_price in (None, "") else money(avg_price, "average_fill_price"),
         average_fee_paid=None if avg_fee in (None, "") else money(avg_fee, "average_fee_paid"),
         ts=_ms(obj.get("ts_ms")),
     )

@@ -118,6 +118,16 @@ def test_fill_position_balance_settlement_and_ack():
     assert (ack.remaining_count, ack.ts) == (1000, 1795558161020 * 10**6)
 
 
+def test_an_ack_of_an_order_filled_at_several_prices_reads_its_average_off_the_price_grid():
+    """A taker order filled 2 at 4c and 1 at 5c averages 4.3333c: finer than the price grid, read to the µ$
+    (the client raised ProtocolError on it, after the exchange had executed the order)."""
+    ack = wire.parse_write_ack({"order_id": "o", "fill_count": "3.00", "remaining_count": "0.00",
+                                "average_fill_price": "0.043333", "average_fee_paid": "0.004567"})
+    assert (ack.fill_count, ack.average_fill_price, ack.average_fee_paid) == (300, 43_333, 4_567)
+    assert wire.parse_write_ack({"average_fill_price": "0.5800"}).average_fill_price == 580_000
+    assert wire.parse_write_ack({"order_id": "o"}).average_fill_price is None
+
+
 def test_trade_and_book_delta_dialects():
     cur = wire.parse_trade({"trade_id": "t", "market_ticker": "T", "yes_price_dollars": "0.3600",
                             "count_fp": "136.00", "taker_outcome_side": "no", "ts": 1669149841})
