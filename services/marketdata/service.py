@@ -20,6 +20,7 @@
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -94,6 +95,7 @@ class MarketDataService(Service):
         self.trades_published = 0
         self.markets_polled = False
         self.universe_changed = asyncio.Event()
+        self.poll_wanted = asyncio.Event()  # a lifecycle event asks the markets loop for a poll now
         self.last_book: dict[str, tuple[BookUpdate, int]] = {}  # market → last published, when (ns)
 
     def mine(self, market: str) -> bool:
@@ -220,7 +222,7 @@ class MarketDataService(Service):
         elif isinstance(ev, wire.Lifecycle):
             metrics.MARKETDATA_EVENTS.labels("market_lifecycle").inc()
             log.info("lifecycle %s %s %s", ev.ticker, ev.event_type, ev.result)
-            self.spawn_task(self.poll_markets(), "poll-after-lifecycle")
+            self.poll_wanted.set()
 
     async def refresh_loop(self) -> None:
         """Vouch for quiet books: re-publish each valid one not published within ``book_refresh_s``."""
@@ -241,12 +243,18 @@ class MarketDataService(Service):
 
     # --- REST → md:market -------------------------------------------------------------------------
     async def markets_loop(self) -> None:
+        """Poll the markets every ``markets_interval_s``, and at once after lifecycle events. A burst of
+        them (an event's markets closing, determined and settled, a new event listed: ~20 frames) costs
+        one poll, or two when more arrive during it, not one each: a poll per frame ran into the
+        exchange's read limit (429) at every close."""
         while True:
+            self.poll_wanted.clear()
             try:
                 await self.poll_markets()
             except kerr.KalshiError as exc:
                 log.warning("markets poll failed: %s", exc)
-            await asyncio.sleep(self.s.markets_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.poll_wanted.wait(), self.s.markets_interval_s)
 
     async def poll_markets(self) -> None:
         assert self.api is not None
