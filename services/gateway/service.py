@@ -796,9 +796,11 @@ class GatewayService(Service):
         except kerr.Ambiguous as exc:
             self.mark_ambiguous(o, str(exc))
             return
-        except kerr.NotFound:
-            self.table.apply(o, "gone")  # filled or canceled meanwhile
-            self.publish_cancel(o, o.count, "gone")
+        except kerr.NotFound:  # filled or canceled meanwhile
+            if not o.done:  # unless the WebSocket said so while the request was out
+                before = o.count
+                self.table.apply(o, "gone")
+                self.publish_cancel(o, before, "gone")
             return
         except kerr.KalshiError as exc:
             # Usually fills we have not applied yet made the order smaller than we think: read it back

@@ -8,9 +8,20 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from kmm.kalshi import errors as kerr
 from kmm.kalshi import wire
 from kmm.kalshi.rest import Page
-from kmm.messages import APPLIED, EXPIRED, REFUSED, Approval, ApprovalStatus, Fill, Heartbeat, PositionReport
+from kmm.messages import (
+    APPLIED,
+    EXPIRED,
+    REFUSED,
+    Approval,
+    ApprovalStatus,
+    Fill,
+    Heartbeat,
+    OrderCancel,
+    PositionReport,
+)
 from kmm_services.gateway.orders import PENDING_CANCEL, PENDING_NEW, PENDING_UPDATE, RESTING, Order
 from kmm_services.gateway.service import GatewayService, GatewaySettings
 
@@ -339,3 +350,36 @@ def test_a_market_with_orders_exports_its_fill_counters_before_any_fill() -> Non
     for market in ("KXMETRICS-Q", "KXMETRICS-A"):
         for side in ("bid", "ask"):
             assert samples[(("market", market), ("side", side))] == 0
+
+
+class AmendFindsNothing:
+    """An exchange whose amend answers 404 (the order is gone) once ``gate`` opens."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+
+    async def amend_order(self, order_id: str, **_: Any) -> wire.WriteAck:
+        await self.gate.wait()
+        raise kerr.NotFound("order not found", status=404, code="not_found")
+
+
+async def test_an_amend_that_finds_the_order_filled_meanwhile_leaves_it_filled_and_reports_no_cancel() -> None:
+    """The private feed said the order filled while the amend was out: the 404 that follows is no news
+    (it logged an illegal ``gone in filled`` transition and reported a cancel of a filled order)."""
+    from kmm_services.gateway.orders import FILLED
+    from kmm_services.gateway.planner import AMEND, Action
+
+    svc, sent = gateway()
+    svc.api = AmendFindsNothing()  # type: ignore[assignment]
+    svc.on_approval(approval(bid=(4100, 1000)))
+    o = Order("kmm-b-1", "M", "bid", 4000, 1000, order_id="o1", status=RESTING)
+    svc.table.add(o)
+    request = asyncio.ensure_future(svc.send_modify(Action(AMEND, "M", "bid", 4100, 1000, order=o)))
+    assert o.status == PENDING_UPDATE  # the amend is out
+    assert svc.on_exchange_fill(fill(count=1000))
+    svc.table.apply(o, "exchange", "executed", 4000, 0, 1000)  # the private feed's user_order frame
+    assert o.status == FILLED
+    svc.api.gate.set()  # type: ignore[attr-defined]
+    await request
+    assert o.status == FILLED and svc.table.illegal == 0
+    assert not [m for m in sent if isinstance(m, OrderCancel)]
