@@ -580,6 +580,7 @@ class Soak:
 
         from kmm.kalshi.rest import KalshiRest
         from kmm.messages.units import money_to_dollars
+        from kmm.risk.engine import cash_from_exchange
 
         async def balance() -> int:
             async with KalshiRest(f"http://127.0.0.1:{self.sim_port}/trade-api/v2", signer=self.signer) as api:
@@ -591,13 +592,12 @@ class Soak:
         def agree() -> bool:
             saved = self.admin_redis().hget(t.state_key("risk"), "global")
             cash = int(json.loads(saved or b"{}").get("cash", 0))
-            # A short YES position is a NO position on the exchange: it paid $1 - p per contract where
-            # risk books +p, so the balance holds $1 per short contract less than risk's cash.
             rows = self.http.get(f"http://127.0.0.1:{self.sim_port}/admin/positions", params={"user": WRITE_KEY},
                                  timeout=30).json()["positions"]
-            short = sum(max(0, -fp_to_count(p["position_fp"])) for p in rows) * 10_000  # $1 per contract in µ$
+            held = [fp_to_count(p["position_fp"]) for p in rows]
             out.update(risk_cash_dollars=money_to_dollars(cash, 6),
-                       exchange_cash_dollars=money_to_dollars(asyncio.run(balance()) - start + short, 6))
+                       exchange_cash_dollars=money_to_dollars(cash_from_exchange(asyncio.run(balance()) - start,
+                                                                                 held), 6))
             return out["risk_cash_dollars"] == out["exchange_cash_dollars"]
 
         out["ledger_agrees"] = self.until(agree, 60, "risk's cash equals the exchange's balance change") < 60

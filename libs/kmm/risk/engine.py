@@ -43,7 +43,7 @@ with 10 markets as with 1,000. :meth:`RiskEngine.recomputed` gives the same figu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -700,6 +700,13 @@ def payout_from_exchange(revenue: int, position: int) -> int:
     convention: a short YES position (= NO held) was booked as YES sold at p (+p) where the exchange
     booked NO bought at 1 − p (−(1 − p)); the $1 a contract between the two comes back out here."""
     return revenue - PAYOUT * max(-position, 0)
+
+
+def cash_from_exchange(balance_change: int, positions: Iterable[int]) -> int:
+    """The exchange's balance change (µ$) in this engine's YES convention, given the positions (0.01
+    contract) the account holds: the exchange holds a short YES as a NO bought at 1 − p where the engine
+    booked a YES sold at p, so the balance is $1 a short contract below the engine's cash."""
+    return balance_change + PAYOUT * sum(max(-p, 0) for p in positions)
 
 
 def _clip(x: float, lo: float, hi: float) -> float:

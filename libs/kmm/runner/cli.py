@@ -94,6 +94,16 @@ def _seconds(text: str) -> float:
 _seconds.__name__ = "seconds (>= 0)"  # argparse names the type in its message
 
 
+def _minutes(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and value != float("inf")):  # zero, negative, NaN or infinite
+        raise ValueError("not a number of minutes")
+    return value
+
+
+_minutes.__name__ = "minutes (> 0)"
+
+
 def _mebibytes(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -130,6 +140,10 @@ OPTIONS: tuple[Option, ...] = (
            "KMM_SIM_SPEED"),
     Option("history_hours", float, None, "virtual hours of public trades and candles the simulator keeps "
            "(unset: kmm sim's default, 24; 0: all)", "KMM_SIM_HISTORY_HOURS"),
+    Option("first_close_minutes", _minutes, None, "virtual minutes until the simulator's first event closes and "
+           "settles (unset: kmm sim's default, 390)", "KMM_SIM_FIRST_CLOSE_MINUTES"),
+    Option("close_spacing_minutes", _minutes, None, "virtual minutes between the simulator's event closes, each "
+           "rolling in a new event (unset: kmm sim's default, 60)", "KMM_SIM_CLOSE_SPACING_MINUTES"),
     Option("tier", str, "basic", "Kalshi rate-limit tier the simulator enforces and the gateway budgets for",
            "KMM_KALSHI_TIER"),
     Option("kalshi_base_url", str, None, "live: Kalshi REST base URL", "KMM_KALSHI_BASE_URL"),
@@ -203,6 +217,7 @@ def _resolve(args: argparse.Namespace) -> dict[str, str]:
 
 TYPE_NAMES: dict[Callable[[str], Any], str] = {
     float: "a number", _seconds: "a number of seconds >= 0", _mebibytes: "a whole number of MiB >= 0",
+    _minutes: "a number of minutes > 0",
     int: "a whole number", _bool: "true or false", Path: "a path", str: "text"}
 
 
@@ -222,6 +237,18 @@ def _convert(o: Option, raw: Any, where: str) -> Any:
     except ValueError:
         raise OptionError(f"invalid setting {o.dest} ({where}): {expected}") from None
     return value
+
+
+def simulator_argv(args: argparse.Namespace, port: int, keys: Path, ready: Path) -> list[str]:
+    """``kmm sim``'s command line for this run: its options, the two keys' public halves in ``keys``, and
+    ``ready``, the file it writes once it listens."""
+    a = args
+    optional = {"--history-hours": a.history_hours, "--first-close-minutes": a.first_close_minutes,
+                "--close-spacing-minutes": a.close_spacing_minutes}
+    return [sys.executable, "-m", "kmm.cli", "sim", "--port", str(port), "--seed", str(a.seed),
+            "--markets", str(a.markets), "--speed", str(a.speed), "--ready-file", str(ready), "--tier", a.tier,
+            *[x for flag, value in optional.items() if value is not None for x in (flag, str(value))],
+            "--key", f"{WRITE_KEY_ID}:{keys / 'write.pub.pem'}", "--key", f"{READ_KEY_ID}:{keys / 'read.pub.pem'}"]
 
 
 class Run:
@@ -304,11 +331,7 @@ class Run:
         keys = write_key_pairs(self.workdir / "keys", {WRITE_KEY_ID: "write", READ_KEY_ID: "read"})
         port = free_port()
         ready = self.workdir / "sim.ready"
-        argv = [sys.executable, "-m", "kmm.cli", "sim", "--port", str(port), "--seed", str(self.args.seed),
-                "--markets", str(self.args.markets), "--speed", str(self.args.speed), "--ready-file", str(ready),
-                "--tier", self.args.tier,
-                *(["--history-hours", str(self.args.history_hours)] if self.args.history_hours is not None else []),
-                "--key", f"{WRITE_KEY_ID}:{keys / 'write.pub.pem'}", "--key", f"{READ_KEY_ID}:{keys / 'read.pub.pem'}"]
+        argv = simulator_argv(self.args, port, keys, ready)
         # not restarted: its book, orders and our account live only in its memory, so a new one would be
         # a different exchange from the one the services and risk's ledger traded on (see loop)
         self.sup.add(ProcSpec("exchange", argv, http_port=port, restart=False))

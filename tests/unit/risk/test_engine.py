@@ -10,7 +10,7 @@ from kmm.messages import ACTIVE, APPLIED, ASK, BID, HALTED, REDUCING, MarketInfo
 from kmm.messages.units import MONEY_SCALE
 from kmm.risk import fill_seq
 from kmm.risk.bucket import TokenBucket
-from kmm.risk.engine import RiskEngine, RiskLimits, payout_from_exchange
+from kmm.risk.engine import RiskEngine, RiskLimits, cash_from_exchange, payout_from_exchange
 from kmm.risk.exposure import event_worst_loss, opening_order_loss
 from kmm.risk.reasons import (
     AT_POSITION_LIMIT,
@@ -230,6 +230,15 @@ def test_a_short_settles_at_the_true_profit_and_loss_from_the_exchanges_record()
         assert engine.on_settlement("SOLO", result, payout, position=-10_000)
         assert engine.cash - cash + 4000 * 10_000 == profit * MONEY_SCALE
         assert engine.markets["SOLO"].position == 0
+
+
+def test_the_exchanges_balance_in_the_engines_convention_adds_back_a_dollar_per_short_contract() -> None:
+    engine, _ = make_engine(position_limit=1_000_000, max_daily_loss=10**12, max_exposure=10**12)
+    engine.on_fill("A", ASK, 4000, 10_000)  # sold 100 YES at 40c: the exchange took $60 for 100 NO
+    engine.on_fill("B", BID, 3000, 500)  # bought 5 YES at 30c: $1.50 on both sides
+    balance_change = -60 * MONEY_SCALE - 150 * MONEY_SCALE // 100
+    assert cash_from_exchange(balance_change, [-10_000, 500]) == engine.cash == 385 * MONEY_SCALE // 10
+    assert cash_from_exchange(balance_change, []) == balance_change
 
 
 def test_reducing_ends_only_below_the_hysteresis_band() -> None:

@@ -186,3 +186,30 @@ def test_the_recording_cap_must_be_a_whole_number_of_mib_at_least_0(clean_env, c
         runner.resolve_options(run_args())
     assert "invalid setting record_max_mb (env KMM_RECORD_MAX_MB): expected a whole number of MiB >= 0" in (
         capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "nan", "inf", "soon"])
+def test_a_simulated_close_schedule_is_minutes_above_zero(raw: str, clean_env, capsys) -> None:
+    clean_env.setenv("KMM_SIM_FIRST_CLOSE_MINUTES", raw)
+    with pytest.raises(SystemExit) as exc:
+        runner.resolve_options(run_args())
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == ("kmm run: invalid setting first_close_minutes (env "
+                                       "KMM_SIM_FIRST_CLOSE_MINUTES): expected a number of minutes > 0\n")
+    with pytest.raises(SystemExit):
+        run_args("--close-spacing-minutes", raw)
+    assert "argument --close-spacing-minutes: invalid minutes (> 0) value" in capsys.readouterr().err
+
+
+def test_the_close_schedule_reaches_the_simulator_only_when_set(clean_env, tmp_path: Path) -> None:
+    def sim_argv(*flags: str) -> list[str]:
+        runner.resolve_options(args := run_args(*flags))
+        return runner.simulator_argv(args, 8000, tmp_path / "keys", tmp_path / "sim.ready")
+
+    argv = sim_argv()
+    assert "--first-close-minutes" not in argv and "--close-spacing-minutes" not in argv
+    argv = sim_argv("--first-close-minutes", "6", "--close-spacing-minutes", "2.5")
+    assert argv[argv.index("--first-close-minutes") + 1] == "6.0"
+    assert argv[argv.index("--close-spacing-minutes") + 1] == "2.5"
+    clean_env.setenv("KMM_SIM_CLOSE_SPACING_MINUTES", "4")
+    assert sim_argv()[sim_argv().index("--close-spacing-minutes") + 1] == "4.0"
