@@ -5,7 +5,8 @@
   gateway has seen in its market is refused; an accepted one lets each side rest at most its approved
   count, and fills consume it — a fill never makes room for more. Approvals above the gateway's own cap
   are refused too. Every approval gets an :class:`~kmm.messages.ApprovalStatus` back (applied, refused,
-  expired) so risk knows which approvals can still rest orders;
+  expired) so risk knows which approvals can still rest orders; a create refused ``market_closed`` ends
+  its market's approval (expired) instead of trying it again after each refused-hold;
 - one order state machine by ``client_order_id`` (:mod:`.orders`), moved only by exchange events: the
   answers to our requests, the private WebSocket (``fill``, ``user_orders``, ``market_positions``),
   and REST reads (the fills backstop, reconciliation, lookups of ambiguous orders);
@@ -529,12 +530,19 @@ class GatewayService(Service):
         now = time.time_ns()
         for market, al in self.allow.items():
             if al.expires_at_ns and al.expires_at_ns < now and (al.bid.count or al.ask.count):
-                al.expire()
-                self.expiring[market] = al.intent_id
-                approval = self.approvals.get(market)
-                if approval is not None:
-                    self.fresh.discard(approval.intent_id)
-                self.dirty[market] = None
+                self.end_allowance(market)
+
+    def end_allowance(self, market: str) -> None:
+        """The market's approval rests nothing more; risk hears ``expired`` once its orders are gone."""
+        al = self.allow.get(market)
+        if al is None or not (al.bid.count or al.ask.count):
+            return
+        al.expire()
+        self.expiring[market] = al.intent_id
+        approval = self.approvals.get(market)
+        if approval is not None:
+            self.fresh.discard(approval.intent_id)
+        self.dirty[market] = None
 
     def execute(self, actions: list[Action]) -> set[str]:
         """Launch requests within the write budget (tokens taken now, what pulls risk first, then in the
@@ -699,6 +707,8 @@ class GatewayService(Service):
         self.counts["rejected"] += 1
         metrics.ORDERS.labels("rejected").inc()
         code = getattr(exc, "code", "") or type(exc).__name__
+        if code == kc.MARKET_CLOSED_CODE:  # the approval cannot rest anything any more: retrying it
+            self.end_allowance(o.market)  # every refused-hold would only be refused again
         a = self.approvals.get(o.market)
         self.publish_nowait(EXEC_REPORT, OrderReject(
             msg_id=new_id(), corr_id=a.corr_id if a else "", ts_init=time.time_ns(),

@@ -115,5 +115,9 @@ CH_ORDER_GROUPS = "order_group_updates"
 CHANNELS = (
     CH_ORDERBOOK, CH_TICKER, CH_TRADE, CH_FILL, CH_USER_ORDERS, CH_POSITIONS, CH_LIFECYCLE, CH_ORDER_GROUPS,
 )
+# The REST error code of an order in a market no longer open (closed, determined, settled): nothing
+# more can rest there, whatever was approved.
+MARKET_CLOSED_CODE = "market_closed"
+
 # Error codes that can arrive on a live subscription and mean "the book is lost: resubscribe".
 WS_RESNAPSHOT_CODES = frozenset({10, 17, 25})

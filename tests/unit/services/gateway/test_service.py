@@ -383,3 +383,53 @@ async def test_an_amend_that_finds_the_order_filled_meanwhile_leaves_it_filled_a
     await request
     assert o.status == FILLED and svc.table.illegal == 0
     assert not [m for m in sent if isinstance(m, OrderCancel)]
+
+
+class RefusingExchange:
+    """Every create is refused with ``code``; counts the creates."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.creates = 0
+
+    def presign(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def _refuse(self) -> None:
+        self.creates += 1
+        raise kerr.Rejected(f"{self.code}: market M", status=400, code=self.code)
+
+    async def create_order(self, req: Any, resolve_duplicate: bool = False) -> Any:
+        self._refuse()
+
+    async def batch_create(self, reqs: Any) -> Any:
+        self._refuse()
+
+
+async def placed_once(code: str) -> tuple[GatewayService, list[Any], RefusingExchange]:
+    svc, sent = gateway(refused_hold_s=2.0)
+    api = RefusingExchange(code)
+    svc.trading, svc.api = True, api  # type: ignore[assignment]
+    svc.reconciled = svc.heard_risk = True
+    svc.last_heartbeat = time.monotonic()
+    svc.on_approval(approval(bid=(4000, 1000)))
+    svc.execute(svc.plan_market("M", time.monotonic(), []))
+    await asyncio.gather(*svc.inflight)
+    return svc, sent, api
+
+
+async def test_an_order_refused_because_its_market_closed_ends_the_approval() -> None:
+    """The exchange cancels our orders at a close; the approval still in force re-placed them, and each
+    was refused ``market_closed``, every refused-hold until the approval expired."""
+    svc, sent, api = await placed_once("market_closed")
+    assert api.creates == 1 and svc.allow["M"].target("bid") == (0, 0)
+    assert svc.plan_market("M", time.monotonic() + 3, []) == []  # past the refused-hold
+    svc.report_applied("M")
+    assert statuses(sent) == [("i1", EXPIRED)]
+
+
+async def test_an_order_refused_for_another_reason_is_tried_again_after_the_hold() -> None:
+    svc, _, api = await placed_once("invalid_price")
+    assert api.creates == 1 and svc.allow["M"].target("bid") == (4000, 1000)
+    assert svc.plan_market("M", time.monotonic(), []) == []  # held
+    assert [a.kind for a in svc.plan_market("M", time.monotonic() + 3, [])] == ["place"]
