@@ -68,8 +68,12 @@ class StreamSpec:
         return self.fanout_readers + self.groups
 
 
-# Backlog floor for critical streams: one hour at 100 messages/s.
+# Backlog floor for critical streams: one hour at 100 messages/s. It is their cap too: full, they hold
+# ~0.6 GB of Redis (~400 B an intent, ~320 an approval, ~275 a report, twice with its copy); the cap of
+# 1,000,000 it replaced meant ~1.6 GB, past the 1 GB Kubernetes gives Redis, and `make run`'s rates
+# fill the streams in two to three days (tests/integration/bus/test_stream_memory.py).
 CRITICAL_BACKLOG = 360_000
+CRITICAL_TRIM = Trim(maxlen=CRITICAL_BACKLOG, min_backlog=CRITICAL_BACKLOG)
 
 def _with_copies(table: tuple[StreamSpec, ...]) -> tuple[StreamSpec, ...]:
     """The table plus one row per copy (same writer, trim and criticality), checked for the one-group rule."""
@@ -92,16 +96,11 @@ TOPOLOGY: tuple[StreamSpec, ...] = _with_copies((
     StreamSpec(MD_TRADE, "marketdata", fanout_readers=("quoter", "selector"), trim=Trim(maxlen=50_000)),
     StreamSpec(MD_MARKET, "marketdata", fanout_readers=("selector", "quoter", "risk"), trim=Trim(maxlen=50_000)),
     StreamSpec(SEL_UNIVERSE, "selector", fanout_readers=("marketdata", "quoter"), trim=Trim(maxlen=1_000)),
-    StreamSpec(ORD_INTENT, "quoter", groups=("risk",), critical=True,
-               trim=Trim(maxlen=1_000_000, min_backlog=CRITICAL_BACKLOG)),
-    StreamSpec(ORD_APPROVED, "risk", groups=("gateway",), critical=True,
-               trim=Trim(maxlen=1_000_000, min_backlog=CRITICAL_BACKLOG)),
-    StreamSpec(RISK_CONTROL, "risk", groups=("gateway",), fanout_readers=("quoter",), critical=True,
-               trim=Trim(maxlen=1_000_000, min_backlog=CRITICAL_BACKLOG)),
-    StreamSpec(RISK_DENIED, "risk", groups=("quoter",), critical=True,
-               trim=Trim(maxlen=1_000_000, min_backlog=CRITICAL_BACKLOG)),
-    StreamSpec(EXEC_REPORT, "gateway", groups=("risk",), copies=((EXEC_REPORT_QUOTER, "quoter"),), critical=True,
-               trim=Trim(maxlen=1_000_000, min_backlog=CRITICAL_BACKLOG)),
+    StreamSpec(ORD_INTENT, "quoter", groups=("risk",), critical=True, trim=CRITICAL_TRIM),
+    StreamSpec(ORD_APPROVED, "risk", groups=("gateway",), critical=True, trim=CRITICAL_TRIM),
+    StreamSpec(RISK_CONTROL, "risk", groups=("gateway",), fanout_readers=("quoter",), critical=True, trim=CRITICAL_TRIM),
+    StreamSpec(RISK_DENIED, "risk", groups=("quoter",), critical=True, trim=CRITICAL_TRIM),
+    StreamSpec(EXEC_REPORT, "gateway", groups=("risk",), copies=((EXEC_REPORT_QUOTER, "quoter"),), critical=True, trim=CRITICAL_TRIM),
     *(
         StreamSpec(dlq_stream(s), s, trim=Trim(maxlen=100_000, min_backlog=100_000), critical=True)
         for s in SERVICES
