@@ -707,8 +707,8 @@ class GatewayService(Service):
         self.counts["rejected"] += 1
         metrics.ORDERS.labels("rejected").inc()
         code = getattr(exc, "code", "") or type(exc).__name__
-        if code == kc.MARKET_CLOSED_CODE:  # the approval cannot rest anything any more: retrying it
-            self.end_allowance(o.market)  # every refused-hold would only be refused again
+        if code == kc.MARKET_CLOSED_CODE:  # nothing can rest there any more: trying again is refused again
+            self.end_allowance(o.market)
         a = self.approvals.get(o.market)
         self.publish_nowait(EXEC_REPORT, OrderReject(
             msg_id=new_id(), corr_id=a.corr_id if a else "", ts_init=time.time_ns(),

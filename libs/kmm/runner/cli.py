@@ -242,11 +242,10 @@ def _convert(o: Option, raw: Any, where: str) -> Any:
 def simulator_argv(args: argparse.Namespace, port: int, keys: Path, ready: Path) -> list[str]:
     """``kmm sim``'s command line for this run: its options, the two keys' public halves in ``keys``, and
     ``ready``, the file it writes once it listens."""
-    a = args
-    optional = {"--history-hours": a.history_hours, "--first-close-minutes": a.first_close_minutes,
-                "--close-spacing-minutes": a.close_spacing_minutes}
-    return [sys.executable, "-m", "kmm.cli", "sim", "--port", str(port), "--seed", str(a.seed),
-            "--markets", str(a.markets), "--speed", str(a.speed), "--ready-file", str(ready), "--tier", a.tier,
+    optional = {"--history-hours": args.history_hours, "--first-close-minutes": args.first_close_minutes,
+                "--close-spacing-minutes": args.close_spacing_minutes}
+    return [sys.executable, "-m", "kmm.cli", "sim", "--port", str(port), "--seed", str(args.seed),
+            "--markets", str(args.markets), "--speed", str(args.speed), "--ready-file", str(ready), "--tier", args.tier,
             *[x for flag, value in optional.items() if value is not None for x in (flag, str(value))],
             "--key", f"{WRITE_KEY_ID}:{keys / 'write.pub.pem'}", "--key", f"{READ_KEY_ID}:{keys / 'read.pub.pem'}"]
 
