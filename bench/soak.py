@@ -20,6 +20,9 @@ that every child exits and nothing keeps trading. Last line: one JSON object:
   ``fills_applied`` per market);
 - ``orders_placed_twice`` (0): intents with two orders resting at once + client order ids reused;
 - ``max_abs_position_over_limit`` (≤ 1): the exchange's largest |position| at any fill / limit;
+- ``markets_settled``: markets we traded that the exchange settled (``--close-minutes``: an event closes
+  every that many virtual minutes, settling its markets, and a new one is listed); the ledger check
+  then covers the settlement payouts;
 - ``unsupervised_resting_s`` (0): time our orders rested while risk's heartbeat was older than the
   dead-man timeout plus one cancel round trip (``--cancel-allowance``). A sample that sees it is read
   again at once on a new Redis connection and counts only when that reading agrees;
@@ -203,6 +206,8 @@ class Soak:
             [sys.executable, "-m", "kmm.cli", "sim", "--port", str(self.sim_port), "--seed", str(self.a.seed),
              "--markets", str(self.a.markets), "--speed", str(self.a.speed), "--tier", "prestige",
              "--balance", str(self.a.balance_dollars),
+             *(["--first-close-minutes", str(self.a.close_minutes), "--close-spacing-minutes", str(self.a.close_minutes)]
+               if self.a.close_minutes else []),
              "--ready-file", str(ready), "--key", f"{WRITE_KEY}:{keys / 'write.pub.pem'}",
              "--key", f"{READ_KEY}:{keys / 'read.pub.pem'}"],
             cwd=ROOT, stdout=sim_log, stderr=subprocess.STDOUT, preexec_fn=preexec())
@@ -212,7 +217,8 @@ class Soak:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KMM_") and k != "RUN_SECONDS"}
         env.update({
             "KMM_MAX_MARKETS": str(self.a.markets), "KMM_ENTER_SCORE": "0", "KMM_EXIT_SCORE": "0",
-            "KMM_MIN_TRADES_PER_H": "0", "KMM_MIN_HOURS_TO_CLOSE": "0", "KMM_SELECT_INTERVAL_S": "2",
+            "KMM_MIN_TRADES_PER_H": "0", "KMM_MIN_HOURS_TO_CLOSE": "0", "KMM_CLOSE_REDUCE_MIN": "0",
+            "KMM_SELECT_INTERVAL_S": "2",
             "KMM_LOG_LEVEL": "WARNING", "KMM_POSITION_LIMIT_CONTRACTS": str(LIMIT_CONTRACTS),
             "KMM_MAX_POSITION_CONTRACTS": str(LIMIT_CONTRACTS), "KMM_BASE_CONTRACTS": "10",
             "KMM_DEAD_MAN_TIMEOUT_S": str(DEAD_MAN_S), "KMM_REQUEST_TIMEOUT_S": "2",
@@ -730,6 +736,8 @@ class Soak:
             "orders_placed_twice": orders["intents_placed_twice"] + orders["client_order_ids_reused"],
             **orders,
             "max_abs_position_over_limit": round(worst / limit, 3),
+            "close_minutes": self.a.close_minutes,
+            "markets_settled": sum(1 for p in positions if p.get("settled") and fp_to_count(p["volume_fp"])),
             "unsupervised_resting_s": round(self.unsupervised_s, 2),
             "max_heartbeat_gap_with_resting_s": round(self.max_gap_with_resting_s, 2),
             "max_heartbeat_gap_with_resting_by_fault_s": {k: round(v, 2) for k, v in self.max_gap_by_fault.items()},
@@ -787,9 +795,14 @@ def main() -> None:
                     help="seconds past the dead-man timeout allowed for the cancel round trip and sampling")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--balance-dollars", type=int, default=10_000, help="the simulator's starting balance")
+    ap.add_argument("--close-minutes", type=float, default=None,
+                    help="virtual minutes to the simulator's first event close and between closes; each settles "
+                         "an event's markets and lists a new event (default 10: a 20-minute soak at speed 2.8 "
+                         "sees about 5; quick: 0, none)")
     a = ap.parse_args()
     a.markets = a.markets or (60 if a.quick else 200)
     a.speed = a.speed or 2.8
+    a.close_minutes = a.close_minutes if a.close_minutes is not None else (0.0 if a.quick else 10.0)
     a.quiet = a.quiet if a.quiet is not None else (4.0 if a.quick else 20.0)
     soak = Soak(a)
     try:
