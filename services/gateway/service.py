@@ -940,6 +940,8 @@ class GatewayService(Service):
                 await self.send_cancels(live, reason)
             return
         for o in live:
+            if o.done:  # the private feed said it filled (or went) while the cancel-all was out
+                continue
             before = o.count
             if self.table.apply(o, "exchange", "canceled", o.price, 0, o.exchange_filled):
                 self.publish_cancel(o, before, reason)

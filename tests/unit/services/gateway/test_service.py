@@ -433,3 +433,35 @@ async def test_an_order_refused_for_another_reason_is_tried_again_after_the_hold
     assert api.creates == 1 and svc.allow["M"].target("bid") == (4000, 1000)
     assert svc.plan_market("M", time.monotonic(), []) == []  # held
     assert [a.kind for a in svc.plan_market("M", time.monotonic() + 3, [])] == ["place"]
+
+
+class GatedCancelAll:
+    """An exchange whose cancel-all answers once ``gate`` opens."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+
+    async def cancel_all(self) -> None:
+        await self.gate.wait()
+
+
+async def test_an_order_that_filled_while_the_cancel_all_was_out_stays_filled() -> None:
+    """A gateway frozen a few seconds (SIGSTOP in the soak) wakes to a stale heartbeat and cancels all
+    while its private feed delivers the frames queued meanwhile: an order those said filled was then
+    moved to canceled, an illegal ``exchange in filled`` transition, and reported cancelled."""
+    from kmm_services.gateway.orders import CANCELED, FILLED
+
+    svc, sent = gateway()
+    svc.api = GatedCancelAll()  # type: ignore[assignment]
+    svc.on_approval(approval(bid=(4000, 1000), ask=(4400, 1000)))
+    bid = Order("kmm-b-1", "M", "bid", 4000, 1000, order_id="o1", status=RESTING)
+    ask = Order("kmm-a-1", "M", "ask", 4400, 1000, order_id="o2", status=RESTING)
+    svc.table.add(bid)
+    svc.table.add(ask)
+    request = asyncio.ensure_future(svc.cancel_all_once("dead-man"))
+    await asyncio.sleep(0)  # one loop turn: the task lists the live orders and sends the cancel-all
+    assert svc.on_exchange_fill(fill(count=1000, order="o1")) and bid.status == FILLED
+    svc.api.gate.set()  # type: ignore[attr-defined]
+    await request
+    assert (bid.status, ask.status, svc.table.illegal) == (FILLED, CANCELED, 0)
+    assert [m.client_order_id for m in sent if isinstance(m, OrderCancel)] == ["kmm-a-1"]
