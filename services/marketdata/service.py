@@ -151,6 +151,8 @@ class MarketDataService(Service):
         if wanted != self.universe:
             self.universe = wanted
             self.universe_changed.set()
+            for market in set(self.last_book) - wanted:  # only the universe's books are re-vouched for
+                del self.last_book[market]
 
     async def subscription_loop(self) -> None:
         """Keep the orderbook/ticker subscription equal to the universe."""

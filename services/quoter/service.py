@@ -14,7 +14,9 @@ intent (pull quotes), and so does a market whose book is older than ``KMM_MAX_BO
 is being rebuilt). Each intent carries what risk checks it against, so risk never reads the book
 stream: the book's top (the whole book, ours included), its ``ts_init``, exchange time and ``seq``,
 and σ of the mid in price space.
-A settled market is never quoted again.
+A settled market is never quoted again, and a market whose trading ended (closed or settled) is forgotten
+once it is out of the universe (on Kalshi markets are listed and closed every day: kept, their models
+would grow the quoter without end).
 """
 
 import asyncio
@@ -42,6 +44,8 @@ from kmm.chassis.service import Check, Service
 from kmm.chassis.settings import ServiceSettings
 from kmm.messages import (
     HALTED,
+    MARKET_ENDED_STATUSES,
+    MARKET_OPEN_STATUSES,
     BookUpdate,
     Control,
     Denial,
@@ -181,6 +185,8 @@ class QuoterService(Service):
         for msg in msgs:
             if isinstance(msg, MarketInfo):
                 self.model(msg.market).on_info(msg)
+                if msg.status in MARKET_ENDED_STATUSES:
+                    self.forget_if_done(msg.market)
             elif isinstance(msg, Universe):
                 await self.set_universe(set(msg.markets))
             elif isinstance(msg, Control):
@@ -199,6 +205,18 @@ class QuoterService(Service):
             if m is not None and m.last_quote and any(m.last_quote[1::2]):
                 self.send(m, (0, 0, 0, 0), now, reason="left universe")
             metrics.forget_market(market, self.name)
+            self.forget_if_done(market)
+
+    def forget_if_done(self, market: str) -> None:
+        """Drop what the quoter keeps of a market out of the universe whose trading ended (a model without
+        market news, made by a fill, keeps its inventory)."""
+        m = self.models.get(market)
+        if market in self.universe or (m is not None and (m.info is None or m.info.status not in MARKET_ENDED_STATUSES)):
+            return
+        self.models.pop(market, None)
+        self.fill_seq.pop(market, None)
+        self.recent_fills.pop(market, None)
+        self.settled.discard(market)
 
     async def on_market_data(self, stream: str, msgs: list[Message]) -> None:
         now = time.time_ns()
@@ -230,13 +248,17 @@ class QuoterService(Service):
             m.on_fill(msg, now)
             self.requote(m, now, force=True, origin_ts=msg.ts_init)
         elif isinstance(msg, PositionReport):
+            if msg.market not in self.models and not msg.position:
+                return  # flat in a market it does not know (ended and forgotten): nothing to learn
             m = self.model(msg.market)
             if m.position != msg.position and msg.fill_seq == self.fill_seq.get(msg.market, 0):
                 log.info("position %s reconciled %d -> %d", msg.market, m.position, msg.position)
                 m.position = msg.position
         elif isinstance(msg, Settlement):
+            m = self.models.get(msg.market)
+            if m is None:  # forgotten already: its market data said it ended first
+                return
             self.settled.add(msg.market)
-            m = self.model(msg.market)
             m.position = 0
             m.last_quote = (0, 0, 0, 0)
         elif isinstance(msg, Denial):
@@ -245,7 +267,7 @@ class QuoterService(Service):
     # --- quoting ---------------------------------------------------------------------------------
     def requote(self, m: MarketModel, now: int, force: bool = False, origin_ts: int | None = None) -> None:
         """Quote ``m``; ``origin_ts`` is the market event behind it (None: the last book; 0: a timer)."""
-        if self.halted or m.market not in self.universe or m.info is None or m.info.status not in ("open", "active"):
+        if self.halted or m.market not in self.universe or m.info is None or m.info.status not in MARKET_OPEN_STATUSES:
             return
         if m.market in self.settled:
             return
@@ -312,7 +334,7 @@ class QuoterService(Service):
                          "sigma_c": round(m.vol.sigma, 3)})
         return {"summary": f"universe {len(self.universe)}, intents {self.intents}, denials {self.denials}"
                            f"{', HALTED' if self.halted else ''}",
-                "markets": rows, "intents": self.intents, "denials": self.denials}
+                "markets": rows, "intents": self.intents, "denials": self.denials, "markets_known": len(self.models)}
 
 
 SERVICE = QuoterService

@@ -130,6 +130,11 @@ class RiskService(Service):
         for msg in msgs:
             if isinstance(msg, MarketInfo):
                 self.engine.on_market(msg)
+                if msg.market not in self.engine.markets:  # ended with nothing of ours in it: forgotten
+                    self.book_ts.pop(msg.market, None)
+                    if msg.market in self.exported:
+                        self.exported.discard(msg.market)
+                        metrics.forget_market(msg.market, self.name)
         self.engine.evaluate()
         await self.publish_state_events()
 
@@ -272,7 +277,6 @@ class RiskService(Service):
         while True:
             await asyncio.sleep(1.0)
             ticks += 1
-            e = self.engine
             if ticks % 5 == 0:
                 try:
                     await self.save()  # the day's baseline moves without a fill at the day's start
@@ -281,17 +285,23 @@ class RiskService(Service):
                         raise
                     # Redis is down: the next save carries the whole ledger (a fill's save is awaited
                     # before its ack, so nothing is lost)
-            metrics.EXPOSURE.set(e.exposure() / MONEY_SCALE)
-            for market, m in e.markets.items():
-                if m.info is None and not m.position:
+            self.export_metrics()
+
+    def export_metrics(self) -> None:
+        """Exposure, and the per-market series of the markets we have been in (an order, a fill or a
+        position): every listed market's would grow the series without end as markets are listed."""
+        e = self.engine
+        metrics.EXPOSURE.set(e.exposure() / MONEY_SCALE)
+        for market, m in e.markets.items():
+            if market not in self.exported:
+                if not (m.fills or m.position or m.orders):
                     continue
-                if market not in self.exported:
-                    metrics.init_market(market, self.name)
-                    self.exported.add(market)
-                metrics.POSITION.labels(market).set(m.position / COUNT_SCALE)
-                metrics.POSITION_LIMIT.labels(market).set(e.position_limit(market) / COUNT_SCALE)
-                for kind, value in e.market_pnl(market).items():
-                    metrics.PNL.labels(market, kind).set(value / MONEY_SCALE)
+                metrics.init_market(market, self.name)
+                self.exported.add(market)
+            metrics.POSITION.labels(market).set(m.position / COUNT_SCALE)
+            metrics.POSITION_LIMIT.labels(market).set(e.position_limit(market) / COUNT_SCALE)
+            for kind, value in e.market_pnl(market).items():
+                metrics.PNL.labels(market, kind).set(value / MONEY_SCALE)
 
     # --- REST ---------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -311,6 +321,7 @@ class RiskService(Service):
             "fills_applied": {m: r.fills for m, r in e.markets.items() if r.fills},
             "settled": {m: r.settled for m, r in e.markets.items() if r.settled},
             "reconciliations": e.reconciliations,
+            "markets_known": len(e.markets),
             "fill_latency_p50_ms": self.latency_ms(0.5),
             "fill_latency_p99_ms": self.latency_ms(0.99),
         }

@@ -4,7 +4,9 @@ Inputs are fan-out reads of ``md:market`` (status, close time, 24 h volume, quot
 ``md:trade`` (σ from print prices and the trade arrival rate, per market). Every
 ``KMM_SELECT_INTERVAL_S`` it runs :class:`kmm.strategy.selection.UniverseSelector`: score =
 (volume / σ) × exp(−(spread − target)² / (2·width²)) with filters and hysteresis, and publishes the
-universe when it changes (and at least every ``KMM_REPUBLISH_S`` so late joiners see it).
+universe when it changes (and at least every ``KMM_REPUBLISH_S`` so late joiners see it). A market
+whose trading ended (closed or settled) is forgotten: on Kalshi markets are listed and closed every day,
+and each would otherwise stay in every selection's work and in memory for good.
 """
 
 import asyncio
@@ -20,7 +22,7 @@ from kmm.bus.topology import MD_MARKET, MD_TRADE, SEL_UNIVERSE
 from kmm.chassis import metrics
 from kmm.chassis.service import Check, Service
 from kmm.chassis.settings import ServiceSettings
-from kmm.messages import MarketInfo, Message, Trade, Universe
+from kmm.messages import MARKET_ENDED_STATUSES, MarketInfo, Message, Trade, Universe
 from kmm.messages.units import NS_PER_S
 from kmm.strategy.estimators import ArrivalRate, EwmaVolatility, hours_to_close
 from kmm.strategy.selection import MarketStats, SelectionConfig, UniverseSelector
@@ -72,7 +74,10 @@ class SelectorService(Service):
     async def on_market_data(self, stream: str, msgs: list[Message]) -> None:
         for msg in msgs:
             if isinstance(msg, MarketInfo):
-                self.infos[msg.market] = msg
+                if msg.status in MARKET_ENDED_STATUSES:  # it will never trade again: out of every selection
+                    self.forget(msg.market)
+                else:
+                    self.infos[msg.market] = msg
             elif isinstance(msg, Trade):
                 ts = msg.ts_event or msg.ts_init
                 vol = self.vols.get(msg.market)
@@ -81,6 +86,11 @@ class SelectorService(Service):
                     self.rates[msg.market] = ArrivalRate()
                 vol.update(ts, float(msg.price))
                 self.rates[msg.market].on_trade(ts)
+
+    def forget(self, market: str) -> None:
+        self.infos.pop(market, None)
+        self.vols.pop(market, None)
+        self.rates.pop(market, None)
 
     def stats(self, now: int) -> list[MarketStats]:
         out = []

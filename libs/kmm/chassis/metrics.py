@@ -4,7 +4,8 @@ Services import the metric objects from here; nothing else calls ``Counter(...)`
 Label sets that are known at start are initialised by :func:`init_labels` so dashboards and alerts
 see zeros instead of missing series. Per-market series: each service exports only its own
 (:func:`init_market`); the quoter's follow the quoting universe (:func:`forget_market` when a market
-leaves it), risk's the markets in its ledger, the gateway's the markets it has ordered in.
+leaves it), risk's the markets it has been in (an order, a fill or a position; dropped when such a
+market's trading ends with no fill), the gateway's the markets it has ordered in.
 
 Units: seconds, contracts (a count int / ``COUNT_SCALE``) and dollars (money int / 1e6). Money stays
 exact in the services; only the exported gauge is a float.
@@ -198,7 +199,7 @@ def init_market(market: str, service: str) -> None:
 
 
 def forget_market(market: str, service: str) -> None:
-    """Drop ``service``'s per-market series of ``market`` (it left the universe)."""
+    """Drop ``service``'s per-market series of ``market`` (it left the universe, or its trading ended)."""
     for metric, labels in _market_series(market, service):
         try:
             metric.remove(*labels)

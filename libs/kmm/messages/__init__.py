@@ -14,6 +14,9 @@ from .types import (
     EXEC_REPORTS,
     EXPIRED,
     HALTED,
+    MARKET_ENDED_STATUSES,
+    MARKET_OPEN_STATUSES,
+    MARKET_SETTLED,
     REDUCING,
     REFUSED,
     SIDES,
@@ -43,7 +46,8 @@ from .types import (
 
 __all__ = [
     "ACTIVE", "ALL_MESSAGES", "APPLIED", "APPROVAL_STATUSES", "ApprovalStatus", "EXPIRED", "REFUSED",
-    "Settlement", "ASK", "BID", "EXEC_REPORTS", "HALTED", "REDUCING", "REGISTRY", "SIDES",
+    "Settlement", "ASK", "BID", "EXEC_REPORTS", "HALTED", "MARKET_ENDED_STATUSES", "MARKET_OPEN_STATUSES",
+    "MARKET_SETTLED", "REDUCING", "REGISTRY", "SIDES",
     "TRADING_STATES", "Approval", "BalanceReport", "BookUpdate", "Control", "DeadLetter", "DecodeError",
     "Denial", "Fill", "Heartbeat", "Level", "Levels", "MarketInfo", "Message", "OrderAck", "OrderCancel",
     "OrderReject", "PositionReport", "QuoteIntent", "Trade", "Universe", "decode",

@@ -99,6 +99,14 @@ class MarketInfo(Message):
     fee_multiplier_ppm: int = 1_000_000
 
 
+# MarketInfo.status values that matter downstream (kmm.kalshi.wire maps the exchange's lifecycle onto
+# unopened / open / paused / closed / settled): quotable, and ended (trading is over for good: closed,
+# determined or settled), after which a market's state can go once nothing of ours is left in it.
+MARKET_OPEN_STATUSES = ("open", "active")
+MARKET_SETTLED = "settled"
+MARKET_ENDED_STATUSES = ("closed", MARKET_SETTLED)
+
+
 # --- selection (selector → sel:universe) ----------------------------------------------------
 
 

@@ -47,7 +47,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmm.messages import ACTIVE, ASK, BID, HALTED, REDUCING, Approval, Denial, MarketInfo, QuoteIntent
+from kmm.messages import (
+    ACTIVE,
+    ASK,
+    BID,
+    HALTED,
+    MARKET_ENDED_STATUSES,
+    MARKET_OPEN_STATUSES,
+    REDUCING,
+    Approval,
+    Denial,
+    MarketInfo,
+    QuoteIntent,
+)
 from kmm.messages.units import COUNT_SCALE, MONEY_SCALE, NS_PER_S, PRICE_SCALE
 from kmm.risk import fill_seq as fs
 from kmm.risk.approval import Permit, Permits
@@ -80,7 +92,6 @@ from kmm.risk.reasons import (
 )
 from kmm.strategy.ticks import TickGrid, tick_grid
 
-OPEN_STATUSES = frozenset({"open", "active"})
 NS_PER_DAY = 86_400 * NS_PER_S
 MAX_PERMITS = 64  # beyond this (a gateway that never reports) the oldest merge, keeping the worst case
 
@@ -213,6 +224,12 @@ class RiskEngine:
     # --- inputs --------------------------------------------------------------------------------
 
     def on_market(self, info: MarketInfo) -> None:
+        """A market's metadata. A market whose trading ended (closed or settled) that we never traded is
+        forgotten: on Kalshi markets are listed and closed every day, and kept they would grow the engine
+        without end (a market listed again comes back as new)."""
+        if info.status in MARKET_ENDED_STATUSES and self._untouched(info.market):
+            self._forget(info.market)
+            return
         m = self._market(info.market)
         m.info = info
         m.grid = tick_grid(info.tick_ranges)
@@ -276,6 +293,8 @@ class RiskEngine:
 
     def on_order(self, market: str, order: str, side: str, price: int, count: int) -> None:
         """The gateway reports ``order`` (client order id) resting ``count`` at ``price`` (0: gone)."""
+        if market not in self.markets and not (count > 0 and side in (BID, ASK)):
+            return  # gone from a market forgotten (its trading ended): nothing to retire
         m = self._market(market)
         if count > 0 and side in (BID, ASK):
             m.orders[order] = (side, price, count)
@@ -284,18 +303,24 @@ class RiskEngine:
         self._touch(market)
 
     def on_order_done(self, market: str, order: str) -> None:
-        if self._market(market).orders.pop(order, None) is not None:
+        m = self.markets.get(market)
+        if m is not None and m.orders.pop(order, None) is not None:
             self._touch(market)
 
     def on_approval_status(self, market: str, intent_id: str, status: str) -> None:
-        """The gateway's report on an approval (applied / refused / expired) retires older ones."""
-        self._market(market).permits.on_status(intent_id, status)
-        self._touch(market)
+        """The gateway's report on an approval (applied / refused / expired) retires older ones (a market
+        forgotten has none)."""
+        m = self.markets.get(market)
+        if m is not None:
+            m.permits.on_status(intent_id, status)
+            self._touch(market)
 
     def on_cancel(self, market: str, side: str, count: int) -> None:
         """Resting count removed that the current approvals will not rest again (a backtest's reject)."""
-        self._market(market).permits.on_fill(side, count)
-        self._touch(market)
+        m = self.markets.get(market)
+        if m is not None:
+            m.permits.on_fill(side, count)
+            self._touch(market)
 
     def restore_approval(self, market: str, intent_id: str, bid_price: int, bid_count: int, ask_price: int,
                          ask_count: int, expires_at_ns: int = 0) -> None:
@@ -491,7 +516,7 @@ class RiskEngine:
             return self._deny(intent, MARKET_UNKNOWN)
         if m.settled:
             return self._deny(intent, MARKET_CLOSED, ("settled",))
-        if m.info.status not in OPEN_STATUSES or (m.info.close_ts and m.info.close_ts <= now):
+        if m.info.status not in MARKET_OPEN_STATUSES or (m.info.close_ts and m.info.close_ts <= now):
             return self._deny(intent, MARKET_CLOSED, (m.info.status,))
         bp, bc, ap, ac = intent.bid_price, intent.bid_count, intent.ask_price, intent.ask_count
         if bc < 0 or ac < 0:
@@ -585,6 +610,27 @@ class RiskEngine:
         if m is None:
             m = self.markets[market] = MarketRisk()
         return m
+
+    def _untouched(self, market: str) -> bool:
+        """Nothing of ours was ever in ``market``: no fill, position, money or order (its ledger is empty)."""
+        m = self.markets.get(market)
+        return m is None or not (m.fills or m.fill_seq or m.position or m.cost or m.cash or m.fees or m.orders
+                                 or m.settled)
+
+    def _forget(self, market: str) -> None:
+        """Drop ``market`` and its share of the running totals (its permits die with it: trading ended)."""
+        m = self.markets.pop(market, None)
+        if m is None:
+            return
+        self._tot_value -= m.c_value
+        self._tot_orders -= m.c_orders
+        if m.c_event:
+            self._event_markets[m.c_event].discard(market)
+            self._event_changed(m.c_event)
+        else:
+            self._tot_hold -= m.c_hold
+        self._over_limit.discard(market)
+        self._evaluate()
 
     def _touch(self, market: str) -> None:
         """Re-derive ``market``'s share of the running totals (and its event's) after it changed."""

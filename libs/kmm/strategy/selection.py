@@ -21,9 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmm.messages import MARKET_OPEN_STATUSES
 from kmm.messages.units import COUNT_SCALE, NS_PER_S
-
-OPEN_STATUSES = ("open", "active")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +57,7 @@ class MarketStats:
 def score_market(stats: MarketStats, cfg: SelectionConfig) -> dict[str, Any]:
     """The market's score and its factors: ``score``, ``eligible``, ``failed`` filters, factor values."""
     failed = []
-    if stats.status not in OPEN_STATUSES:
+    if stats.status not in MARKET_OPEN_STATUSES:
         failed.append("status")
     if not stats.hours_to_close >= cfg.min_hours_to_close:
         failed.append("time_to_close")

@@ -14,16 +14,9 @@ from hypothesis import strategies as st
 from kmm.messages import APPLIED, ASK, BID, EXPIRED, HALTED, REFUSED, MarketInfo, QuoteIntent
 from kmm.risk.approval import STALE, Allowance, Permits
 from kmm.risk.engine import RiskEngine, RiskLimits
+from tests.unit.risk.support import NS, Clock
 
-NS = 1_000_000_000
 LIMIT = 10_000  # 100 contracts
-
-
-class Clock:
-    now = 1_700_000_000 * NS
-
-    def __call__(self) -> int:
-        return self.now
 
 
 class Exchange:

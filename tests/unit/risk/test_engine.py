@@ -28,16 +28,7 @@ from kmm.risk.reasons import (
     STALE_BOOK,
     VOL_SIZE,
 )
-
-NS = 1_000_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000 * NS
-
-    def __call__(self) -> int:
-        return self.now
+from tests.unit.risk.support import NS, Clock
 
 
 def make_engine(**limits: object) -> tuple[RiskEngine, Clock]:
@@ -67,8 +58,10 @@ def test_plain_approval_and_messages() -> None:
 
 def test_market_known_open_grid_and_crossing_in_order() -> None:
     engine, clock = make_engine()
-    engine.on_market(MarketInfo(market="SHUT", status="closed"))
+    engine.on_market(MarketInfo(market="SHUT", status="paused"))
     assert engine.check(intent(market="SHUT")).code == MARKET_CLOSED
+    engine.on_market(MarketInfo(market="ENDED", status="closed"))  # never traded: forgotten
+    assert engine.check(intent(market="ENDED")).code == MARKET_UNKNOWN
     engine.on_market(MarketInfo(market="LATE", close_ts=clock.now))
     assert engine.check(intent(market="LATE")).code == MARKET_CLOSED
     assert engine.check(intent(bp=4850)).code == OFF_GRID
