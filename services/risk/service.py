@@ -208,7 +208,11 @@ class RiskService(Service):
             self.deny_metric(decision.code)
 
     def take_book(self, intent: QuoteIntent) -> None:
-        """The book top and σ the intent was priced from become the market's (unless a newer book was seen)."""
+        """The book top and σ the intent was priced from become the market's (unless a newer book was seen).
+        A market risk does not know (never listed, or ended and forgotten) gets none: its intent is denied
+        anyway, and the book would bring it back for good (the quoter's last pull of an ended market)."""
+        if intent.market not in self.engine.markets:
+            return
         if not intent.book_ts or intent.book_ts < self.book_ts.get(intent.market, 0):
             return
         self.book_ts[intent.market] = intent.book_ts

@@ -1,12 +1,15 @@
 """The risk service exports per-market series only for the markets it has been in, and forgets a settled
 market it never traded: on Kalshi markets are listed and settled every day."""
 
+import time
 from typing import Any
 
 from prometheus_client import REGISTRY
 
-from kmm.messages import BID, MARKET_SETTLED, Fill, MarketInfo
+from kmm.messages import BID, MARKET_SETTLED, Fill, MarketInfo, QuoteIntent
 from kmm_services.risk.service import RiskService, RiskSettings
+
+NS = 1_000_000_000
 
 
 def risk() -> RiskService:
@@ -52,3 +55,13 @@ async def test_a_settled_market_whose_orders_left_without_a_fill_loses_its_serie
     await r.on_market_data("md:market", [MarketInfo(market=market, status=MARKET_SETTLED)])
     assert market not in r.engine.markets and market not in r.exported
     assert not exported(market)
+
+
+async def test_the_quoters_last_pull_of_an_ended_market_does_not_bring_it_back() -> None:
+    r = risk()
+    market = "KXSERIES-PULLED"
+    await r.on_market_data("md:market", [MarketInfo(market=market), MarketInfo(market=market, status="closed")])
+    now = time.time_ns()
+    await r.on_intent(QuoteIntent(intent_id="pull", market=market, book_ts=now, book_bid=4800, book_ask=5200,
+                                  sigma=5.0, expires_at_ns=now + 10 * NS))
+    assert market not in r.engine.markets and market not in r.book_ts
