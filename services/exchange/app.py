@@ -234,7 +234,7 @@ def create_app(sim: Simulator) -> Starlette:
 
     def guard(handler: Handler, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            path = request.url.path
+            path: str = request.scope["path"]  # request.url would build a URL object for nothing
             api_path = path[len(API):] if path.startswith(API) else path
             faults = sim.faults
             now_ms = faults.server_ms(time.time_ns() // 1_000_000)  # as of arrival, not after latency
