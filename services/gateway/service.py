@@ -110,6 +110,14 @@ FILLS_RESENDABLE = 64  # per market, the reported fills kept to report again (se
 RESEND_QUIET_S = 3.0  # a fill reported this recently may still be on its way to risk (or risk catching up)
 RESEND_EVERY_S = 10.0  # at most one resend per market this often
 POSITIONS_ONE_BY_ONE = 3  # more markets than this: one listing of every position instead
+HELD_RECHECK_S = 0.2  # a side held back (placements paused, a suspect or bounced side) is planned again this late
+PRESIGN_PER_TICK = 40  # signatures renewed ahead each 0.1 s at most, in one job (~8 ms of a signing thread)
+
+
+def order_writes(o: Order) -> list[tuple[str, str, dict[str, str]]]:
+    """The writes whose paths name this order, as ``presign_many`` takes them."""
+    ids = {"order_id": o.order_id}
+    return [("POST", kc.AMEND_ORDER, ids), ("POST", kc.DECREASE_ORDER, ids)]
 
 
 def fill_key(f: wire.Fill) -> str:
@@ -172,6 +180,7 @@ class GatewayService(Service):
         self.dirty: dict[str, None] = {}
         self.last_sent: dict[str, float] = {}
         self.wake = asyncio.Event()
+        self.wake_timer: asyncio.TimerHandle | None = None
         self.state = ACTIVE
         self.last_heartbeat = time.monotonic()  # the dead-man's switch is armed from the start
         self.heard_risk = False
@@ -213,6 +222,9 @@ class GatewayService(Service):
         self.deferred = 0
         self.signing: ThreadPoolExecutor | None = (
             ThreadPoolExecutor(settings.sign_threads, thread_name_prefix="sign") if settings.sign_threads else None)
+        # signing ahead has a thread of its own: a request that finds no signature ready never waits behind it
+        self.presigning: ThreadPoolExecutor | None = (
+            ThreadPoolExecutor(1, thread_name_prefix="presign") if settings.sign_threads else None)
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -220,6 +232,7 @@ class GatewayService(Service):
             metrics.ORDERS.labels(o)
         self.api = KalshiRest(self.s.kalshi_base_url, signer=self.signer, limiter=self.limiter,
                               timeout=self.s.request_timeout_s, sign_executor=self.signing,
+                              presign_executor=self.presigning,
                               **metrics.exchange_hooks())
         # Risk's silence is read first: when it is already past the timeout, what the previous incarnation
         # left resting is cancelled before anything else this start does, and what the initial reconcile
@@ -296,8 +309,9 @@ class GatewayService(Service):
             await self.api.aclose()
         if self.ws is not None:
             await self.ws.close()
-        if self.signing is not None:
-            self.signing.shutdown(wait=False)
+        for pool in (self.signing, self.presigning):
+            if pool is not None:
+                pool.shutdown(wait=False)
 
     async def ready_checks(self) -> dict[str, Check]:
         fresh = self.heard_risk and time.monotonic() - self.last_heartbeat < self.s.dead_man_timeout_s
@@ -452,6 +466,8 @@ class GatewayService(Service):
                     self.waiting.pop(market, None)
             for market in held:
                 self.dirty[market] = None
+            if held:
+                self.wake_after(HELD_RECHECK_S)  # a timer: passes for other markets go on meanwhile
             if actions:
                 deferred = self.execute(actions)
                 for a in actions:
@@ -462,9 +478,15 @@ class GatewayService(Service):
                 if deferred:
                     await asyncio.sleep(self.s.sync_interval_s)
                     self.wake.set()
-            elif held:
-                await asyncio.sleep(0.2)
-                self.wake.set()
+
+    def wake_after(self, delay_s: float) -> None:
+        """Wake the sync loop once, ``delay_s`` from now (one timer at a time)."""
+        if self.wake_timer is None:
+            self.wake_timer = asyncio.get_running_loop().call_later(delay_s, self.timed_wake)
+
+    def timed_wake(self) -> None:
+        self.wake_timer = None
+        self.wake.set()
 
     def plan_market(self, market: str, now: float, held: list[str]) -> list[Action]:
         al = self.allow.get(market)
@@ -699,7 +721,7 @@ class GatewayService(Service):
         self.counts["placed"] += 1
         metrics.ORDERS.labels("placed").inc()
         self.publish_order(o)
-        self.presign_amend(o)
+        self.presign_order(o)
 
     def rejected(self, o: Order, exc: Exception) -> None:
         self.table.apply(o, "rejected")
@@ -835,7 +857,7 @@ class GatewayService(Service):
             self.publish_cancel(o, before, "canceled by the amend (post-only would cross)" if canceled else "done")
             return
         self.publish_order(o)
-        self.presign_amend(o)
+        self.presign_order(o)
 
     async def resync(self, o: Order) -> None:
         assert self.api is not None
@@ -964,13 +986,30 @@ class GatewayService(Service):
         """Keep a fresh signature ready for the write endpoints whose paths do not name an order."""
         if self.api is None or not self.trading:
             return
-        self.api.presign("POST", kc.BATCH_ORDERS)
-        self.api.presign("POST", kc.CREATE_ORDER)
-        self.api.presign("DELETE", kc.BATCH_ORDERS)
+        self.api.presign_many([("POST", kc.BATCH_ORDERS, None), ("POST", kc.CREATE_ORDER, None),
+                               ("DELETE", kc.BATCH_ORDERS, None)])
 
-    def presign_amend(self, o: Order) -> None:
+    def presign_order(self, o: Order) -> None:
+        """Keep a fresh signature ready for each write whose path names this order (amend, decrease)."""
         if self.api is not None and self.trading and o.order_id and not o.done:
-            self.api.presign("POST", kc.AMEND_ORDER, {"order_id": o.order_id})
+            self.api.presign_many(order_writes(o))
+            o.presigned_at = time.monotonic()
+
+    def presign_orders(self) -> None:
+        """Renew the signatures of the working orders not written to lately (each lasts seconds), at most
+        ``PRESIGN_PER_TICK`` a tick, the least recently signed first."""
+        if self.api is None or not self.trading:
+            return
+        due_before = time.monotonic() - self.api.presign_renew_s
+        due = [o for o in self.table.working.values()
+               if o.presigned_at <= due_before and o.status in LIVE and o.order_id]
+        if due:
+            due.sort(key=lambda o: o.presigned_at)
+            due = due[:PRESIGN_PER_TICK // 2]
+            self.api.presign_many([w for o in due for w in order_writes(o)])  # one job
+            now = time.monotonic()
+            for o in due:
+                o.presigned_at = now
 
     def sample_staleness(self) -> None:
         """Each resting working order against the model's price for its side (the approval in force)."""
@@ -992,6 +1031,7 @@ class GatewayService(Service):
             await asyncio.sleep(0.1)
             ticks += 1
             self.sample_staleness()
+            self.presign_orders()
             if ticks % 5 == 0:
                 self.presign_writes()
             if ticks % 10 == 0:

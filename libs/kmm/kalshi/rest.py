@@ -28,12 +28,13 @@
   with hundreds of orders in flight) ends requests in ``PoolTimeout`` and leaves their half-made
   connections counted as busy for good, until every request fails (seen in the soak: a gateway cut
   off from the exchange with 400 orders resting).
-- With ``sign_executor`` RSA-PSS signing (0.24–0.49 ms of CPU per request on the project's machine) runs on
-  that executor's threads instead of in the request: ``cryptography`` holds the GIL while it signs,
-  so the process pays it all the same, but not in the request's path. :meth:`KalshiRest.presign`
-  signs a request that is likely to come (a path is all a signature covers, with the time) ahead of
-  it, so the request itself does not wait for signing: a presigned header is used once, and only
-  while it is younger than ``presign_max_age_s`` (Kalshi accepts timestamps a few seconds old).
+- With ``sign_executor`` RSA-PSS signing (0.2–0.5 ms of CPU per request on the project's machines) runs on
+  that executor's threads instead of in the request (``cryptography`` 46 lets go of the GIL while it
+  signs, so the thread runs beside the loop). :meth:`KalshiRest.presign_many` signs requests that are
+  likely to come (a path is all a signature covers, with the time) ahead of them, in one job on
+  ``presign_executor`` (else ``sign_executor``), so the request itself does not wait for signing: a
+  presigned header is used once, only once its job is done (a request never queues behind a job of
+  presigns: it is signed on demand instead), and only while it is younger than ``presign_max_age_s``.
 - ``on_request(template, method, seconds, status)`` observes each attempt's duration (status 0 when
   no response arrived); ``on_error(template, error)`` sees each classified failure.
 """
@@ -58,6 +59,11 @@ from . import wire
 from .auth import TIMESTAMP_HEADER, Signer
 from .http1 import Http1Pool
 from .ratelimit import RateLimiter, take_prepaid
+
+# Kalshi takes a signature 5 s old and refuses one 30 s old (kalshi-api.md §2): one presigned is used up
+# to 4 s after signing and renewed from 2.5 s (a refused stale timestamp is sent again, signed anew).
+PRESIGN_MAX_AGE_S = 4.0
+PRESIGN_RENEW_S = 2.5
 
 T = TypeVar("T")
 RequestHook = Callable[[str, str, float, int], None]
@@ -160,6 +166,15 @@ def _limit_body(contracts_limit: int) -> dict[str, Any]:
     return body
 
 
+def _fill(template: str, path_params: Mapping[str, str] | None) -> str:
+    """A path template with its parameters filled in, each percent-encoded."""
+    return template.format(**{k: quote(str(v), safe="") for k, v in (path_params or {}).items()})
+
+
+def _usable(job: "asyncio.Future[Any]") -> bool:
+    return job.done() and not job.cancelled() and job.exception() is None
+
+
 def _query(params: Mapping[str, Any] | None) -> dict[str, str] | list[tuple[str, str]]:
     """Drop None; bools → true/false; lists → comma-joined (Kalshi's list filters)."""
     out: dict[str, str] = {}
@@ -195,15 +210,18 @@ class KalshiRest:
         on_error: ErrorHook | None = None, transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, rng: Callable[[], float] = random.random,
         headers: Mapping[str, str] | None = None, sign_executor: Executor | None = None,
-        max_in_flight: int = 100,
+        max_in_flight: int = 100, presign_executor: Executor | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_in_flight = max_in_flight
         self._slots = asyncio.Semaphore(max_in_flight)
         self.sign_executor = sign_executor
-        self.presign_max_age_s = 2.0
-        self._presigned: dict[tuple[str, str], tuple[float, asyncio.Future[dict[str, str]]]] = {}
+        self.presign_executor = presign_executor
+        self.presign_max_age_s = PRESIGN_MAX_AGE_S
+        self.presign_renew_s = PRESIGN_RENEW_S
+        self.presign_max_held = 4096
+        self._presigned: dict[tuple[str, str], tuple[float, asyncio.Future[list[dict[str, str]]], int]] = {}
         self.presigned_used = 0
         self._prefix = urlsplit(self.base_url).path.rstrip("/")
         self.signer = signer
@@ -251,34 +269,53 @@ class KalshiRest:
     # --- core -----------------------------------------------------------------------------------
 
     def presign(self, method: str, template: str, path_params: Mapping[str, str] | None = None) -> None:
-        """Sign the next ``method template`` request ahead of time on the signing executor (no-op
-        without a signer or an executor, or when a fresh one is already waiting)."""
-        if self.signer is None or self.sign_executor is None:
-            return
-        path = self._prefix + template.format(**{k: quote(str(v), safe="") for k, v in (path_params or {}).items()})
-        key = (method.upper(), path)
+        """Sign the next ``method template`` request ahead of time (see :meth:`presign_many`)."""
+        self.presign_many([(method, template, path_params)])
+
+    def presign_many(self, requests: Iterable[tuple[str, str, Mapping[str, str] | None]],
+                     limit: int | None = None) -> int:
+        """Sign ahead, as one job on the presigning executor, each of ``requests`` (method, path template,
+        path parameters) whose held signature is missing or older than ``presign_renew_s``: the oldest
+        first, at most ``limit``. Returns how many went to be signed (0 without a signer or an executor)."""
+        executor = self.presign_executor or self.sign_executor
+        if self.signer is None or executor is None:
+            return 0
         now = time.monotonic()
-        held = self._presigned.get(key)
-        if held is not None and now - held[0] < self.presign_max_age_s / 2:
-            return
-        if len(self._presigned) > 1000:
+        due: list[tuple[float, tuple[str, str]]] = []
+        for method, template, path_params in requests:
+            key = (method.upper(), self._prefix + _fill(template, path_params))
+            held = self._presigned.get(key)
+            age = now - held[0] if held is not None else float("inf")
+            if age >= self.presign_renew_s:
+                due.append((age, key))
+        if not due:
+            return 0
+        due.sort(reverse=True)
+        keys = [key for _, key in due[:limit]]
+        if len(self._presigned) + len(keys) > self.presign_max_held:
             self._presigned = {k: v for k, v in self._presigned.items() if now - v[0] < self.presign_max_age_s}
-        fut = asyncio.get_running_loop().run_in_executor(self.sign_executor, self.signer.headers, key[0], path)
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # an unused failure is no error
-        self._presigned[key] = (now, fut)
+        signer = self.signer
+        job = asyncio.get_running_loop().run_in_executor(
+            executor, lambda: [signer.headers(method, path) for method, path in keys])
+        job.add_done_callback(lambda f: f.cancelled() or f.exception())  # an unused failure is no error
+        for i, key in enumerate(keys):
+            self._presigned[key] = (now, job, i)
+        return len(keys)
+
+    def presign_ready(self, method: str, template: str, path_params: Mapping[str, str] | None = None) -> bool:
+        """True when a request like this would be sent with a signature made ahead."""
+        held = self._presigned.get((method.upper(), self._prefix + _fill(template, path_params)))
+        return held is not None and _usable(held[1]) and time.monotonic() - held[0] < self.presign_max_age_s
 
     async def _signed(self, method: str, path: str) -> dict[str, str]:
         assert self.signer is not None
         held = self._presigned.pop((method, path), None)
-        if held is not None and time.monotonic() - held[0] < self.presign_max_age_s:
-            try:
-                headers = await held[1]
-            except Exception:  # noqa: BLE001 - sign again below
-                headers = None
+        # a presign still being signed is not waited for: its job may hold many signatures
+        if held is not None and time.monotonic() - held[0] < self.presign_max_age_s and _usable(held[1]):
+            headers: dict[str, str] = held[1].result()[held[2]]
             # its timestamp is wall-clock time, which the exchange checks: after a clock step (NTP, a
             # resumed VM) a signature young by the monotonic clock can be stale or early by the wall's
-            if headers is not None and abs(time.time() * 1000 - int(headers[TIMESTAMP_HEADER])) < (
-                    self.presign_max_age_s * 1000):
+            if abs(time.time() * 1000 - int(headers[TIMESTAMP_HEADER])) < self.presign_max_age_s * 1000:
                 self.presigned_used += 1
                 return headers
         if self.sign_executor is not None:
@@ -305,7 +342,7 @@ class KalshiRest:
         failed attempt (so a caller can tell a first-attempt 409 from one after a retry).
         """
         method = method.upper()
-        path = template.format(**{k: quote(str(v), safe="") for k, v in (path_params or {}).items()})
+        path = _fill(template, path_params)
         query = params if isinstance(params, list) else _query(params)  # type: ignore[arg-type]
         content = wire.dumps(json).encode() if json is not None else None
         attempt = 0

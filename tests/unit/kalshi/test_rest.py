@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from kmm.kalshi import auth
 from kmm.kalshi import constants as c
 from kmm.kalshi import errors as e
 from kmm.kalshi.rest import KalshiRest, NewOrder
+from tests.helpers import aeventually
 
 BASE = "http://sim.test/trade-api/v2"
 
@@ -269,9 +271,12 @@ async def test_a_presigned_header_is_used_once_while_fresh(signer):
     with ThreadPoolExecutor(1) as pool:
         api, _ = client(stub, signer, sign_executor=pool)
         api.presign("GET", c.ORDERS)
+        await aeventually(lambda: api.presign_ready("GET", c.ORDERS))
         await api.get_orders()
+        assert not api.presign_ready("GET", c.ORDERS)
         await api.get_orders()  # nothing presigned any more: signed on demand
         api.presign("GET", c.ORDERS)
+        await aeventually(lambda: api.presign_ready("GET", c.ORDERS))
         api.presign_max_age_s = 0.0  # too old by the time it is used: signed again
         await api.get_orders()
         await api.aclose()
@@ -280,6 +285,59 @@ async def test_a_presigned_header_is_used_once_while_fresh(signer):
     stamps = [r.headers[auth.TIMESTAMP_HEADER] for r in stub.requests]
     for r, ts in zip(stub.requests, stamps, strict=True):
         assert auth.verify(pub, r.headers[auth.SIGNATURE_HEADER], f"{ts}GET{path}".encode())
+
+
+class HeldExecutor:
+    """An executor whose jobs run only when told: signing ahead that has not finished yet."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Any, Any]] = []
+
+    def submit(self, fn: Any, *args: Any) -> Any:
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        self.jobs.append((fut, lambda: fn(*args)))
+        return fut
+
+    def run_all(self) -> None:
+        for fut, job in self.jobs:
+            fut.set_result(job())
+        self.jobs.clear()
+
+
+async def test_presigns_are_one_job_and_a_request_never_waits_behind_them(signer):
+    """Many writes signed ahead go as one job on the presigning executor; a request whose signature is
+    still in that job is signed on demand rather than wait for the whole job."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = "/trade-api/v2/portfolio/events/orders/o1/amend"
+    stub = Stub({("POST", path): [(200, {"order_id": "o1", "remaining_count_fp": "5.00", "ts_ms": 1})]})
+    held = HeldExecutor()
+    with ThreadPoolExecutor(1) as pool:
+        api, _ = client(stub, signer, sign_executor=pool, presign_executor=held)
+        writes = [("POST", c.AMEND_ORDER, {"order_id": f"o{i}"}) for i in range(50)]
+        assert api.presign_many(writes, limit=20) == 20 and len(held.jobs) == 1
+        assert api.presign_many(writes, limit=20) == 20  # the next 20: those held are young
+        await api.amend_order("o1", ticker="M", side="bid", price=5000, count=500)
+        held.run_all()
+        await api.aclose()
+    assert api.presigned_used == 0 and len(stub.requests) == 1
+    ts = stub.requests[0].headers[auth.TIMESTAMP_HEADER]
+    pub = auth.load_public_key(signer.public_pem())
+    assert auth.verify(pub, stub.requests[0].headers[auth.SIGNATURE_HEADER], f"{ts}POST{path}".encode())
+
+
+async def test_presigns_are_renewed_oldest_first_and_only_when_due(signer):
+    api, _ = client(Stub({}), signer, presign_executor=HeldExecutor(), sign_executor=HeldExecutor())
+    a, b = ("POST", c.AMEND_ORDER, {"order_id": "a"}), ("POST", c.AMEND_ORDER, {"order_id": "b"})
+    assert api.presign_many([a]) == 1
+    assert api.presign_many([a, b]) == 1  # a is young: only b
+    api.presign_renew_s = 0.0  # both due now: a is the older
+    assert api.presign_many([b, a], limit=1) == 1
+    assert api.presign_many([a, b], limit=1) == 1  # then b, now the older
+    assert [k[1].rsplit("/", 2)[1] for k in api._presigned] == ["a", "b"]
+    await api.aclose()
 
 
 async def test_a_presigned_header_is_not_used_after_the_wall_clock_stepped(signer, monkeypatch):
@@ -294,7 +352,7 @@ async def test_a_presigned_header_is_not_used_after_the_wall_clock_stepped(signe
     with ThreadPoolExecutor(1) as pool:
         api, _ = client(stub, signer, sign_executor=pool)
         api.presign("DELETE", c.CANCEL_ORDER, {"order_id": "o1"})
-        await asyncio.sleep(0)
+        await aeventually(lambda: api.presign_ready("DELETE", c.CANCEL_ORDER, {"order_id": "o1"}))
         stepped = rest.time.time() + 15.0
         monkeypatch.setattr(rest.time, "time", lambda: stepped)  # the wall clock jumps 15 s ahead
         monkeypatch.setattr(auth.time, "time", lambda: stepped)

@@ -52,8 +52,9 @@ class StubApi:
         self.amends: list[str] = []
         self.presigned: list[tuple] = []
 
-    def presign(self, *args: Any) -> None:
-        self.presigned.append(args)
+    def presign_many(self, requests: list[tuple], limit: int | None = None) -> int:
+        self.presigned += requests
+        return len(requests)
 
     async def amend_order(self, order_id: str, **kw: Any) -> wire.WriteAck:
         self.amends.append(kw["ticker"])
@@ -77,6 +78,7 @@ async def test_short_tokens_go_where_the_scheduler_says(mode: str, expected: set
         import asyncio
         await asyncio.gather(*svc.inflight)
     assert set(svc.api.amends) == expected  # type: ignore[attr-defined]
-    assert ("POST", "/portfolio/events/orders/{order_id}/amend", {"order_id": f"o-{sorted(expected)[0]}-bid"}) \
-        in svc.api.presigned  # type: ignore[attr-defined]  # the next amend of an answered order is signed ahead
+    answered = {"order_id": f"o-{sorted(expected)[0]}-bid"}
+    for path in ("/portfolio/events/orders/{order_id}/amend", "/portfolio/events/orders/{order_id}/decrease"):
+        assert ("POST", path, answered) in svc.api.presigned  # type: ignore[attr-defined]  # the next write of an answered order is signed ahead
     assert deferred == {"NEAR", "MID", "FAR"} - expected and svc.deferred == 1
