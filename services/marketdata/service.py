@@ -4,8 +4,9 @@
   ``fee_type`` and ``fee_multiplier``) and publishes ``md:market`` for the selector, quoter and risk;
   a series whose lookup failed is published with ``fee_type`` "" (consumers assume the standard maker
   fee) and looked up again after ``KMM_SERIES_RETRY_S``;
-- follows ``sel:universe`` and keeps an ``orderbook_delta`` + ``ticker`` subscription on exactly
-  those markets (this shard's share of them); trades and lifecycle events for all markets;
+- follows ``sel:universe`` and keeps an ``orderbook_delta`` subscription on exactly those markets (this
+  shard's share of them); trades and lifecycle events for all markets. No ``ticker`` channel: nothing
+  here reads it, and it was a quarter of the frames Kalshi sent us;
 - shards (``KMM_SHARD_COUNT`` replicas, ``KMM_SHARD_INDEX`` each): a market belongs to the replica
   ``crc32(ticker) % count``; each publishes only its own markets' books, trades and ``md:market``, so
   every message is on its stream once whatever the replica count;
@@ -155,7 +156,7 @@ class MarketDataService(Service):
                 del self.last_book[market]
 
     async def subscription_loop(self) -> None:
-        """Keep the orderbook/ticker subscription equal to the universe."""
+        """Keep the orderbook subscription equal to the universe."""
         assert self.ws is not None
         while True:
             await self.universe_changed.wait()
@@ -170,7 +171,7 @@ class MarketDataService(Service):
                 if self.book_sub is None:
                     if wanted:
                         self.book_sub = await self.ws.subscribe(
-                            [kc.CH_ORDERBOOK, kc.CH_TICKER], sorted(wanted), timeout=15)
+                            [kc.CH_ORDERBOOK], sorted(wanted), timeout=15)
                 else:
                     add, drop = sorted(wanted - self.subscribed), sorted(self.subscribed - wanted)
                     for ch in self.book_sub.channels:
@@ -212,8 +213,6 @@ class MarketDataService(Service):
         elif isinstance(ev, Resnapshot):
             metrics.MARKETDATA_RESNAPSHOTS.inc()
             log.info("resnapshot of %d books: %s", len(ev.tickers), ev.reason)
-        elif isinstance(ev, wire.Ticker):
-            metrics.MARKETDATA_EVENTS.labels("ticker").inc()
         elif isinstance(ev, wire.PublicTrade):
             metrics.MARKETDATA_EVENTS.labels("trade").inc()
             if not self.mine(ev.ticker):
