@@ -1,8 +1,8 @@
-"""The simulator's HTTP protocol writes an answer's head together with its body."""
+"""The simulator's HTTP protocol writes less often: an answer's head with its body, a turn's WebSocket frames together."""
 
 import asyncio
 
-from kmm_services.exchange.onewrite import HeadWithBody
+from kmm_services.exchange.onewrite import HeadWithBody, WritesPerTurn
 
 
 class StubTransport:
@@ -56,3 +56,25 @@ async def test_a_held_head_is_dropped_when_the_connection_closed_meanwhile() -> 
     transport.closing = True
     await asyncio.sleep(0)
     assert transport.writes == [] and w.is_closing()
+
+
+class ClosingTransport(StubTransport):
+    def close(self) -> None:
+        self.writes.append(b"<closed>")
+        self.closing = True
+
+
+async def test_websocket_frames_of_one_turn_go_out_in_one_write_in_order() -> None:
+    transport = ClosingTransport()
+    w = WritesPerTurn(transport)  # type: ignore[arg-type]
+    for frame in (b"f1", b"f2", b"f3"):
+        w.write(frame)
+    assert transport.writes == []
+    await asyncio.sleep(0)
+    assert transport.writes == [b"f1f2f3"]
+    w.write(b"f4")
+    w.write(b"close-frame")
+    w.close()  # what is pending goes out before the close
+    assert transport.writes == [b"f1f2f3", b"f4close-frame", b"<closed>"]
+    await asyncio.sleep(0)
+    assert transport.writes[-1] == b"<closed>"
