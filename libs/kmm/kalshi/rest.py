@@ -47,7 +47,7 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -171,8 +171,17 @@ def _fill(template: str, path_params: Mapping[str, str] | None) -> str:
     return template.format(**{k: quote(str(v), safe="") for k, v in (path_params or {}).items()})
 
 
-def _usable(job: "asyncio.Future[Any]") -> bool:
-    return job.done() and not job.cancelled() and job.exception() is None
+@dataclass(slots=True)
+class PresignBatch:
+    """Signatures asked for in one turn of the loop, made in one job."""
+
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    job: "asyncio.Future[list[dict[str, str]]] | None" = None
+
+
+def _usable(batch: PresignBatch) -> bool:
+    job = batch.job
+    return job is not None and job.done() and not job.cancelled() and job.exception() is None
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, str] | list[tuple[str, str]]:
@@ -221,7 +230,8 @@ class KalshiRest:
         self.presign_max_age_s = PRESIGN_MAX_AGE_S
         self.presign_renew_s = PRESIGN_RENEW_S
         self.presign_max_held = 4096
-        self._presigned: dict[tuple[str, str], tuple[float, asyncio.Future[list[dict[str, str]]], int]] = {}
+        self._presigned: dict[tuple[str, str], tuple[float, PresignBatch, int]] = {}
+        self._batch: PresignBatch | None = None
         self.presigned_used = 0
         self._prefix = urlsplit(self.base_url).path.rstrip("/")
         self.signer = signer
@@ -274,9 +284,10 @@ class KalshiRest:
 
     def presign_many(self, requests: Iterable[tuple[str, str, Mapping[str, str] | None]],
                      limit: int | None = None) -> int:
-        """Sign ahead, as one job on the presigning executor, each of ``requests`` (method, path template,
-        path parameters) whose held signature is missing or older than ``presign_renew_s``: the oldest
-        first, at most ``limit``. Returns how many went to be signed (0 without a signer or an executor)."""
+        """Sign ahead each of ``requests`` (method, path template, path parameters) whose held signature is
+        missing or older than ``presign_renew_s``: the oldest first, at most ``limit``. What is asked in one
+        turn of the loop is signed in one job on the presigning executor, sent at the turn's end. Returns
+        how many went to be signed (0 without a signer or an executor)."""
         executor = self.presign_executor or self.sign_executor
         if self.signer is None or executor is None:
             return 0
@@ -294,13 +305,22 @@ class KalshiRest:
         keys = [key for _, key in due[:limit]]
         if len(self._presigned) + len(keys) > self.presign_max_held:
             self._presigned = {k: v for k, v in self._presigned.items() if now - v[0] < self.presign_max_age_s}
-        signer = self.signer
-        job = asyncio.get_running_loop().run_in_executor(
-            executor, lambda: [signer.headers(method, path) for method, path in keys])
-        job.add_done_callback(lambda f: f.cancelled() or f.exception())  # an unused failure is no error
-        for i, key in enumerate(keys):
-            self._presigned[key] = (now, job, i)
+        batch = self._batch
+        if batch is None:  # one job a turn of the loop: what an answer presigns waits for the turn's end
+            batch = self._batch = PresignBatch()
+            asyncio.get_running_loop().call_soon(self._submit, batch, executor)
+        for key in keys:
+            self._presigned[key] = (now, batch, len(batch.keys))
+            batch.keys.append(key)
         return len(keys)
+
+    def _submit(self, batch: "PresignBatch", executor: Executor) -> None:
+        self._batch = None
+        signer, keys = self.signer, batch.keys
+        assert signer is not None
+        batch.job = asyncio.get_running_loop().run_in_executor(
+            executor, lambda: [signer.headers(method, path) for method, path in keys])
+        batch.job.add_done_callback(lambda f: f.cancelled() or f.exception())  # an unused failure is no error
 
     def presign_ready(self, method: str, template: str, path_params: Mapping[str, str] | None = None) -> bool:
         """True when a request like this would be sent with a signature made ahead."""
@@ -312,7 +332,7 @@ class KalshiRest:
         held = self._presigned.pop((method, path), None)
         # a presign still being signed is not waited for: its job may hold many signatures
         if held is not None and time.monotonic() - held[0] < self.presign_max_age_s and _usable(held[1]):
-            headers: dict[str, str] = held[1].result()[held[2]]
+            headers: dict[str, str] = held[1].job.result()[held[2]]  # type: ignore[union-attr]
             # its timestamp is wall-clock time, which the exchange checks: after a clock step (NTP, a
             # resumed VM) a signature young by the monotonic clock can be stale or early by the wall's
             if abs(time.time() * 1000 - int(headers[TIMESTAMP_HEADER])) < self.presign_max_age_s * 1000:

@@ -306,9 +306,9 @@ class HeldExecutor:
         self.jobs.clear()
 
 
-async def test_presigns_are_one_job_and_a_request_never_waits_behind_them(signer):
-    """Many writes signed ahead go as one job on the presigning executor; a request whose signature is
-    still in that job is signed on demand rather than wait for the whole job."""
+async def test_presigns_are_one_job_a_turn_and_a_request_never_waits_behind_them(signer):
+    """The writes signed ahead in one turn of the loop go as one job on the presigning executor, at the
+    turn's end; a request whose signature is still in that job is signed on demand rather than wait."""
     from concurrent.futures import ThreadPoolExecutor
 
     path = "/trade-api/v2/portfolio/events/orders/o1/amend"
@@ -317,10 +317,14 @@ async def test_presigns_are_one_job_and_a_request_never_waits_behind_them(signer
     with ThreadPoolExecutor(1) as pool:
         api, _ = client(stub, signer, sign_executor=pool, presign_executor=held)
         writes = [("POST", c.AMEND_ORDER, {"order_id": f"o{i}"}) for i in range(50)]
-        assert api.presign_many(writes, limit=20) == 20 and len(held.jobs) == 1
+        assert api.presign_many(writes, limit=20) == 20
         assert api.presign_many(writes, limit=20) == 20  # the next 20: those held are young
+        assert held.jobs == []
+        await asyncio.sleep(0)
+        assert len(held.jobs) == 1  # the 40 in one job
         await api.amend_order("o1", ticker="M", side="bid", price=5000, count=500)
         held.run_all()
+        await aeventually(lambda: api.presign_ready("POST", c.AMEND_ORDER, {"order_id": "o2"}))
         await api.aclose()
     assert api.presigned_used == 0 and len(stub.requests) == 1
     ts = stub.requests[0].headers[auth.TIMESTAMP_HEADER]
