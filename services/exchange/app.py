@@ -204,6 +204,14 @@ class ServerDate:
     def __init__(self, app: Any, sim: Simulator) -> None:
         self.app = app
         self.sim = sim
+        self._date: tuple[int, bytes] = (-1, b"")
+
+    def date(self) -> bytes:
+        """The server clock's HTTP date, formatted once a second."""
+        now_s = self.sim.faults.server_ms(time.time_ns() // 1_000_000) // 1000
+        if now_s != self._date[0]:
+            self._date = (now_s, email.utils.formatdate(now_s, usegmt=True).encode())
+        return self._date[1]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -212,9 +220,8 @@ class ServerDate:
 
         async def with_date(message: Any) -> None:
             if message["type"] == "http.response.start":
-                now_s = self.sim.faults.server_ms(time.time_ns() // 1_000_000) / 1000
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
-                headers.append((b"date", email.utils.formatdate(now_s, usegmt=True).encode()))
+                headers.append((b"date", self.date()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -900,7 +907,14 @@ def create_app(sim: Simulator) -> Starlette:
     def r(path: str, handler: Handler, methods: list[str], public: bool = False) -> Route:
         return Route(API + path, guard(handler, public), methods=methods)
 
-    routes = [
+    routes = [  # the order writes first: routes are tried in order, and these are the ones in a hurry
+        r("/portfolio/events/orders", create_order, ["POST"]),
+        r("/portfolio/events/orders", cancel_all, ["DELETE"]),
+        r("/portfolio/events/orders/batched", batch_create, ["POST"]),
+        r("/portfolio/events/orders/batched", batch_cancel, ["DELETE"]),
+        r("/portfolio/events/orders/{order_id}", cancel_order, ["DELETE"]),
+        r("/portfolio/events/orders/{order_id}/amend", amend_order, ["POST"]),
+        r("/portfolio/events/orders/{order_id}/decrease", decrease_order, ["POST"]),
         r("/exchange/status", exchange_status, ["GET"], True),
         r("/exchange/schedule", exchange_schedule, ["GET"], True),
         r("/markets", get_markets, ["GET"], True),
@@ -916,13 +930,6 @@ def create_app(sim: Simulator) -> Starlette:
         r("/series/{series_ticker}/markets/{ticker}/candlesticks", get_candlesticks, ["GET"], True),
         r("/account/limits", account_limits, ["GET"]),
         r("/account/endpoint_costs", endpoint_costs, ["GET"]),
-        r("/portfolio/events/orders", create_order, ["POST"]),
-        r("/portfolio/events/orders", cancel_all, ["DELETE"]),
-        r("/portfolio/events/orders/batched", batch_create, ["POST"]),
-        r("/portfolio/events/orders/batched", batch_cancel, ["DELETE"]),
-        r("/portfolio/events/orders/{order_id}", cancel_order, ["DELETE"]),
-        r("/portfolio/events/orders/{order_id}/amend", amend_order, ["POST"]),
-        r("/portfolio/events/orders/{order_id}/decrease", decrease_order, ["POST"]),
         r("/portfolio/orders", get_orders, ["GET"]),
         r("/portfolio/orders", v1_create, ["POST"]),
         r("/portfolio/orders/batched", v1_batch_create, ["POST"]),

@@ -86,9 +86,10 @@ class SimHandle:
 def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
     """How the simulator is served, by ``kmm sim`` and by tests: httptools (uvicorn's C parser; h11 costs
     ~0.25 ms more a request) with each answer written at once (:mod:`.onewrite`), WS pings every 10 s,
-    and no uvicorn Date header (``app.ServerDate`` sets it from the server clock)."""
+    no uvicorn Date header (``app.ServerDate`` sets it from the server clock) and no proxy headers
+    (it is never behind a proxy)."""
     return uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", ws_ping_interval=10.0,
-                          ws_ping_timeout=20.0, http=OneWriteHttpToolsProtocol, date_header=False)
+                          ws_ping_timeout=20.0, http=OneWriteHttpToolsProtocol, date_header=False, proxy_headers=False)
 
 
 def start_simulator(
