@@ -29,12 +29,14 @@
   connections counted as busy for good, until every request fails (seen in the soak: a gateway cut
   off from the exchange with 400 orders resting).
 - With ``sign_executor`` RSA-PSS signing (0.2–0.5 ms of CPU per request on the project's machines) runs on
-  that executor's threads instead of in the request (``cryptography`` 46 lets go of the GIL while it
-  signs, so the thread runs beside the loop). :meth:`KalshiRest.presign_many` signs requests that are
-  likely to come (a path is all a signature covers, with the time) ahead of them, in one job on
-  ``presign_executor`` (else ``sign_executor``), so the request itself does not wait for signing: a
-  presigned header is used once, only once its job is done (a request never queues behind a job of
-  presigns: it is signed on demand instead), and only while it is younger than ``presign_max_age_s``.
+  that executor's threads instead of in the request: ``cryptography`` holds the GIL while it signs (a
+  loop runs at about half speed beside a thread signing back to back), so the process pays it all the
+  same, but not in the request's path. :meth:`KalshiRest.presign_many` signs requests that are likely
+  to come (a path is all a signature covers, with the time) ahead of them, in one job a turn of the
+  loop on ``presign_executor`` (else ``sign_executor``), which lets the loop have the GIL between two
+  signatures; the request itself then does not wait for signing: a presigned header is used once, only
+  once its job is done (a request never queues behind a job of presigns: it is signed on demand
+  instead), and only while it is younger than ``presign_max_age_s``.
 - ``on_request(template, method, seconds, status)`` observes each attempt's duration (status 0 when
   no response arrived); ``on_error(template, error)`` sees each classified failure.
 """
@@ -169,6 +171,14 @@ def _limit_body(contracts_limit: int) -> dict[str, Any]:
 def _fill(template: str, path_params: Mapping[str, str] | None) -> str:
     """A path template with its parameters filled in, each percent-encoded."""
     return template.format(**{k: quote(str(v), safe="") for k, v in (path_params or {}).items()})
+
+
+def _sign_all(signer: Signer, keys: list[tuple[str, str]]) -> list[dict[str, str]]:
+    out = []
+    for method, path in keys:
+        out.append(signer.headers(method, path))
+        time.sleep(0)  # the GIL goes back to the event loop between two signatures, not a switch interval later
+    return out
 
 
 @dataclass(slots=True)
@@ -318,8 +328,7 @@ class KalshiRest:
         self._batch = None
         signer, keys = self.signer, batch.keys
         assert signer is not None
-        batch.job = asyncio.get_running_loop().run_in_executor(
-            executor, lambda: [signer.headers(method, path) for method, path in keys])
+        batch.job = asyncio.get_running_loop().run_in_executor(executor, _sign_all, signer, keys)
         batch.job.add_done_callback(lambda f: f.cancelled() or f.exception())  # an unused failure is no error
 
     def presign_ready(self, method: str, template: str, path_params: Mapping[str, str] | None = None) -> bool:
