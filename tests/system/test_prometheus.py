@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import httpx
 import pytest
 import yaml
 
+from kmm.runner.redis_proc import free_port
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.system
@@ -36,12 +36,6 @@ RULES = ROOT / "deploy" / "prometheus" / "rules" / "kmm-alerts.yml"
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 SCRAPE_SECONDS = 1
 LIVE_RUN_SECONDS = 300  # an upper bound: the fixture ends the run when its tests are done
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -5,6 +5,7 @@ is already running on this machine. With ``appendonly`` the data lives in an AOF
 directory, so :meth:`RedisProcess.restart` (same socket or port, same directory) brings it back.
 """
 
+import random
 import shutil
 import socket
 import subprocess
@@ -21,10 +22,42 @@ class RedisStartError(RuntimeError):
     pass
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 20_000
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands out to outgoing connections (Linux's default when unreadable)."""
+    try:
+        lo, hi = (int(x) for x in EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return lo, hi
+
+
+def free_port(rng: random.Random | None = None) -> int:
+    """A port free on 127.0.0.1 now and outside the ephemeral range: a port the kernel picks (bind to 0)
+    comes from that range, and between the pick and the server's own bind any outgoing connection of
+    the machine may take it as its local port (seen: a restarted gateway that could not bind, three
+    times in two seconds, and a run stopped for it)."""
+    rng = rng or random.Random()
+    lo, hi = ephemeral_range()
+    below = range(LOWEST_PORT, lo) if lo > LOWEST_PORT else range(0)
+    above = range(hi + 1, 65536)
+    for _ in range(200):
+        pool = below if below and (not above or rng.random() < len(below) / (len(below) + len(above))) else above
+        if not pool:
+            break
+        port = rng.choice(pool)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # every port out there taken: the kernel's
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def redis_server_binary() -> str | None:
