@@ -328,7 +328,10 @@ class KalshiRest:
         self._batch = None
         signer, keys = self.signer, batch.keys
         assert signer is not None
-        batch.job = asyncio.get_running_loop().run_in_executor(executor, _sign_all, signer, keys)
+        try:
+            batch.job = asyncio.get_running_loop().run_in_executor(executor, _sign_all, signer, keys)
+        except RuntimeError:  # the executor was shut down (the service is stopping): nothing is presigned
+            return
         batch.job.add_done_callback(lambda f: f.cancelled() or f.exception())  # an unused failure is no error
 
     def presign_ready(self, method: str, template: str, path_params: Mapping[str, str] | None = None) -> bool:

@@ -399,3 +399,23 @@ async def test_requests_beyond_the_in_flight_cap_fail_as_not_sent_and_the_client
     assert all(s.trading_active for s in await asyncio.gather(*calls[:2]))
     assert (await api.get_exchange_status()).trading_active  # slots released: the client is whole
     await api.aclose()
+
+
+async def test_presigns_asked_while_the_executor_shuts_down_are_signed_on_demand(signer):
+    """A service stopping shuts its presigning thread down with presigns still to go: no error from the
+    loop's callback, and a request then finds nothing presigned and is signed on demand."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = "/trade-api/v2/portfolio/events/orders/o1/amend"
+    stub = Stub({("POST", path): [(200, {"order_id": "o1", "remaining_count_fp": "5.00", "ts_ms": 1})]})
+    pool = ThreadPoolExecutor(1)
+    api, _ = client(stub, signer, presign_executor=pool)
+    failures: list[dict] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: failures.append(ctx))
+    api.presign("POST", c.AMEND_ORDER, {"order_id": "o1"})
+    pool.shutdown()
+    await asyncio.sleep(0)  # the turn's end: the job would go out now
+    assert not api.presign_ready("POST", c.AMEND_ORDER, {"order_id": "o1"})
+    await api.amend_order("o1", ticker="M", side="bid", price=5000, count=500)
+    await api.aclose()
+    assert failures == [] and api.presigned_used == 0 and len(stub.requests) == 1
