@@ -84,7 +84,7 @@ class Order:
     pending: tuple[int, int] | None = None  # (price, remaining) an in-flight update asks for
     ambiguous_since: float = 0.0  # monotonic seconds
     hold_until: float = 0.0  # monotonic: no new request for it before (after a refusal)
-    presigned_at: float = 0.0  # monotonic: when its writes were last signed ahead
+    presigned_at: float = 0.0  # monotonic: its writes' signatures made ahead are none older than this
     history: list[str] = field(default_factory=list)
 
     @property

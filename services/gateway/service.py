@@ -990,23 +990,25 @@ class GatewayService(Service):
                                ("DELETE", kc.BATCH_ORDERS, None)])
 
     def presign_order(self, o: Order) -> None:
-        """Keep a fresh signature ready for each write whose path names this order (amend, decrease)."""
+        """Sign ahead the writes that name this answered order (amend, decrease) whose signature was used
+        or is getting old. ``presigned_at`` stays no later than either signature: it moves only when both
+        were signed now."""
         if self.api is not None and self.trading and o.order_id and not o.done:
-            self.api.presign_many(order_writes(o))
-            o.presigned_at = time.monotonic()
+            writes = order_writes(o)
+            if self.api.presign_many(writes) == len(writes):
+                o.presigned_at = time.monotonic()
 
     def presign_orders(self) -> None:
-        """Renew the signatures of the working orders not written to lately (each lasts seconds), at most
-        ``PRESIGN_PER_TICK`` a tick, the least recently signed first."""
+        """Renew both signatures of the working orders signed longest ago, together (so ``presigned_at``
+        is when both were signed), before they lapse: at most ``PRESIGN_PER_TICK`` a tick, in one job."""
         if self.api is None or not self.trading:
             return
         due_before = time.monotonic() - self.api.presign_renew_s
-        due = [o for o in self.table.working.values()
-               if o.presigned_at <= due_before and o.status in LIVE and o.order_id]
+        due = sorted((o for o in self.table.working.values()
+                      if o.presigned_at <= due_before and o.status in LIVE and o.order_id),
+                     key=lambda o: o.presigned_at)[:PRESIGN_PER_TICK // 2]
         if due:
-            due.sort(key=lambda o: o.presigned_at)
-            due = due[:PRESIGN_PER_TICK // 2]
-            self.api.presign_many([w for o in due for w in order_writes(o)])  # one job
+            self.api.presign_many([w for o in due for w in order_writes(o)], force=True)
             now = time.monotonic()
             for o in due:
                 o.presigned_at = now

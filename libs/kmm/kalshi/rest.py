@@ -292,27 +292,23 @@ class KalshiRest:
         """Sign the next ``method template`` request ahead of time (see :meth:`presign_many`)."""
         self.presign_many([(method, template, path_params)])
 
-    def presign_many(self, requests: Iterable[tuple[str, str, Mapping[str, str] | None]],
-                     limit: int | None = None) -> int:
+    def presign_many(self, requests: Iterable[tuple[str, str, Mapping[str, str] | None]], force: bool = False) -> int:
         """Sign ahead each of ``requests`` (method, path template, path parameters) whose held signature is
-        missing or older than ``presign_renew_s``: the oldest first, at most ``limit``. What is asked in one
-        turn of the loop is signed in one job on the presigning executor, sent at the turn's end. Returns
-        how many went to be signed (0 without a signer or an executor)."""
+        missing or older than ``presign_renew_s`` (``force``: every one). What is asked in one turn of the
+        loop is signed in one job on the presigning executor, sent at the turn's end. Returns how many went
+        to be signed (0 without a signer or an executor)."""
         executor = self.presign_executor or self.sign_executor
         if self.signer is None or executor is None:
             return 0
         now = time.monotonic()
-        due: list[tuple[float, tuple[str, str]]] = []
+        keys = []
         for method, template, path_params in requests:
             key = (method.upper(), self._prefix + _fill(template, path_params))
             held = self._presigned.get(key)
-            age = now - held[0] if held is not None else float("inf")
-            if age >= self.presign_renew_s:
-                due.append((age, key))
-        if not due:
+            if force or held is None or now - held[0] >= self.presign_renew_s:
+                keys.append(key)
+        if not keys:
             return 0
-        due.sort(reverse=True)
-        keys = [key for _, key in due[:limit]]
         if len(self._presigned) + len(keys) > self.presign_max_held:
             self._presigned = {k: v for k, v in self._presigned.items() if now - v[0] < self.presign_max_age_s}
         batch = self._batch
@@ -324,7 +320,7 @@ class KalshiRest:
             batch.keys.append(key)
         return len(keys)
 
-    def _submit(self, batch: "PresignBatch", executor: Executor) -> None:
+    def _submit(self, batch: PresignBatch, executor: Executor) -> None:
         self._batch = None
         signer, keys = self.signer, batch.keys
         assert signer is not None
@@ -336,14 +332,17 @@ class KalshiRest:
 
     def presign_ready(self, method: str, template: str, path_params: Mapping[str, str] | None = None) -> bool:
         """True when a request like this would be sent with a signature made ahead."""
-        held = self._presigned.get((method.upper(), self._prefix + _fill(template, path_params)))
+        return self._ready(self._presigned.get((method.upper(), self._prefix + _fill(template, path_params))))
+
+    def _ready(self, held: tuple[float, PresignBatch, int] | None) -> bool:
+        """A held presign that is signed and still young enough to send."""
         return held is not None and _usable(held[1]) and time.monotonic() - held[0] < self.presign_max_age_s
 
     async def _signed(self, method: str, path: str) -> dict[str, str]:
         assert self.signer is not None
         held = self._presigned.pop((method, path), None)
         # a presign still being signed is not waited for: its job may hold many signatures
-        if held is not None and time.monotonic() - held[0] < self.presign_max_age_s and _usable(held[1]):
+        if held is not None and self._ready(held):
             headers: dict[str, str] = held[1].job.result()[held[2]]  # type: ignore[union-attr]
             # its timestamp is wall-clock time, which the exchange checks: after a clock step (NTP, a
             # resumed VM) a signature young by the monotonic clock can be stale or early by the wall's

@@ -316,9 +316,9 @@ async def test_presigns_are_one_job_a_turn_and_a_request_never_waits_behind_them
     held = HeldExecutor()
     with ThreadPoolExecutor(1) as pool:
         api, _ = client(stub, signer, sign_executor=pool, presign_executor=held)
-        writes = [("POST", c.AMEND_ORDER, {"order_id": f"o{i}"}) for i in range(50)]
-        assert api.presign_many(writes, limit=20) == 20
-        assert api.presign_many(writes, limit=20) == 20  # the next 20: those held are young
+        writes = [("POST", c.AMEND_ORDER, {"order_id": f"o{i}"}) for i in range(40)]
+        assert api.presign_many(writes[:20]) == 20
+        assert api.presign_many(writes) == 20  # the first 20 are held and young: the other 20
         assert held.jobs == []
         await asyncio.sleep(0)
         assert len(held.jobs) == 1  # the 40 in one job
@@ -332,15 +332,15 @@ async def test_presigns_are_one_job_a_turn_and_a_request_never_waits_behind_them
     assert auth.verify(pub, stub.requests[0].headers[auth.SIGNATURE_HEADER], f"{ts}POST{path}".encode())
 
 
-async def test_presigns_are_renewed_oldest_first_and_only_when_due(signer):
+async def test_presigns_are_renewed_only_when_due_or_forced(signer):
     api, _ = client(Stub({}), signer, presign_executor=HeldExecutor(), sign_executor=HeldExecutor())
     a, b = ("POST", c.AMEND_ORDER, {"order_id": "a"}), ("POST", c.AMEND_ORDER, {"order_id": "b"})
     assert api.presign_many([a]) == 1
     assert api.presign_many([a, b]) == 1  # a is young: only b
-    api.presign_renew_s = 0.0  # both due now: a is the older
-    assert api.presign_many([b, a], limit=1) == 1
-    assert api.presign_many([a, b], limit=1) == 1  # then b, now the older
-    assert [k[1].rsplit("/", 2)[1] for k in api._presigned] == ["a", "b"]
+    assert api.presign_many([a, b]) == 0
+    assert api.presign_many([a, b], force=True) == 2
+    api.presign_renew_s = 0.0  # both due now
+    assert api.presign_many([a, b]) == 2
     await api.aclose()
 
 

@@ -362,6 +362,43 @@ async def test_a_held_side_does_not_hold_up_other_markets() -> None:
     await asyncio.gather(loop_task, *svc.inflight, return_exceptions=True)
 
 
+class PresignRecorder:
+    """Records what is signed ahead; ``signs`` is how many of the next request's writes it signs."""
+
+    presign_renew_s = 2.5
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[tuple], bool]] = []
+        self.signs = 2
+
+    def presign_many(self, requests: list[tuple], force: bool = False) -> int:
+        self.calls.append((list(requests), force))
+        return len(requests) if force else self.signs
+
+
+def test_an_order_s_two_presigns_are_renewed_together_before_either_lapses() -> None:
+    """An answer renews the signature it used; the order's other one keeps its age, so the order counts
+    as signed at the older of the two, and the sweep renews both at once when that one is due (the
+    decrease's signature lapsed unseen when an amend's answer moved the order's time forward)."""
+    svc, _ = gateway()
+    svc.trading, svc.api = True, PresignRecorder()  # type: ignore[assignment]
+    o = Order("kmm-b-0", "M", "bid", 3900, 1000, order_id="o1", status=RESTING)
+    svc.table.add(o)
+    svc.presign_order(o)  # its create answered: both signed now
+    signed_at = o.presigned_at
+    assert signed_at > 0
+    svc.api.signs = 1  # type: ignore[attr-defined]  # an amend used one: only that one is signed anew
+    svc.presign_order(o)
+    assert o.presigned_at == signed_at
+    o.presigned_at -= 3.0  # the older signature is due
+    svc.api.calls.clear()  # type: ignore[attr-defined]
+    svc.presign_orders()
+    ((requests, force),) = svc.api.calls  # type: ignore[attr-defined]
+    assert force and [(m, t) for m, t, _ in requests] == [
+        ("POST", "/portfolio/events/orders/{order_id}/amend"), ("POST", "/portfolio/events/orders/{order_id}/decrease")]
+    assert o.presigned_at > signed_at
+
+
 def test_a_market_with_orders_exports_its_fill_counters_before_any_fill() -> None:
     """The dashboard's fills panel reads the gateway's counters: a quiet market shows 0, not nothing."""
     from kmm.chassis import metrics
