@@ -298,7 +298,7 @@ class RiskService(Service):
         metrics.EXPOSURE.set(e.exposure() / MONEY_SCALE)
         for market, m in e.markets.items():
             if market not in self.exported:
-                if not (m.fills or m.position or m.orders):
+                if not e.ours(market):
                     continue
                 metrics.init_market(market, self.name)
                 self.exported.add(market)

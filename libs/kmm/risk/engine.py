@@ -227,7 +227,7 @@ class RiskEngine:
         """A market's metadata. A market whose trading ended (closed or settled) that we never traded is
         forgotten: on Kalshi markets are listed and closed every day, and kept they would grow the engine
         without end (a market listed again comes back as new)."""
-        if info.status in MARKET_ENDED_STATUSES and self._untouched(info.market):
+        if info.status in MARKET_ENDED_STATUSES and not self.ours(info.market):
             self._forget(info.market)
             return
         m = self._market(info.market)
@@ -293,10 +293,11 @@ class RiskEngine:
 
     def on_order(self, market: str, order: str, side: str, price: int, count: int) -> None:
         """The gateway reports ``order`` (client order id) resting ``count`` at ``price`` (0: gone)."""
-        if market not in self.markets and not (count > 0 and side in (BID, ASK)):
+        resting = count > 0 and side in (BID, ASK)
+        if not resting and market not in self.markets:
             return  # gone from a market forgotten (its trading ended): nothing to retire
         m = self._market(market)
-        if count > 0 and side in (BID, ASK):
+        if resting:
             m.orders[order] = (side, price, count)
         else:
             m.orders.pop(order, None)
@@ -611,11 +612,12 @@ class RiskEngine:
             m = self.markets[market] = MarketRisk()
         return m
 
-    def _untouched(self, market: str) -> bool:
-        """Nothing of ours was ever in ``market``: no fill, position, money or order (its ledger is empty)."""
+    def ours(self, market: str) -> bool:
+        """Something of ours was ever in ``market``: a fill, a position, money or an order (its ledger is
+        not empty)."""
         m = self.markets.get(market)
-        return m is None or not (m.fills or m.fill_seq or m.position or m.cost or m.cash or m.fees or m.orders
-                                 or m.settled)
+        return m is not None and bool(m.fills or m.fill_seq or m.position or m.cost or m.cash or m.fees or m.orders
+                                      or m.settled)
 
     def _forget(self, market: str) -> None:
         """Drop ``market`` and its share of the running totals (its permits die with it: trading ended)."""
