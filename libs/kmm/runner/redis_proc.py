@@ -40,15 +40,9 @@ def free_port(rng: random.Random | None = None) -> int:
     comes from that range, and between the pick and the server's own bind any outgoing connection of
     the machine may take it as its local port (seen: a restarted gateway that could not bind, three
     times in two seconds, and a run stopped for it)."""
-    rng = rng or random.Random()
     lo, hi = ephemeral_range()
-    below = range(LOWEST_PORT, lo) if lo > LOWEST_PORT else range(0)
-    above = range(hi + 1, 65536)
-    for _ in range(200):
-        pool = below if below and (not above or rng.random() < len(below) / (len(below) + len(above))) else above
-        if not pool:
-            break
-        port = rng.choice(pool)
+    outside = [*range(LOWEST_PORT, lo), *range(max(hi + 1, LOWEST_PORT), 65536)]
+    for port in (rng or random.Random()).sample(outside, min(200, len(outside))):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
