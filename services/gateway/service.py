@@ -651,14 +651,17 @@ class GatewayService(Service):
             self.t2o.append(seconds)
 
     # --- requests -----------------------------------------------------------------------------------
-    async def answered(self, request: Coroutine[Any, Any, Any], t0: float) -> Any:
+    async def answered(self, request: Coroutine[Any, Any, Any], t0: float, names_order: bool = False) -> Any:
         """Await one exchange request; the gateway→exchange hop runs from its launch (``t0``,
-        perf_counter seconds, before signing) to the answer, whatever it was."""
+        perf_counter seconds, before signing) to the answer, whatever it was. A request whose path names
+        no order used one of :meth:`presign_writes`' signatures, replaced here (an order's own are
+        :meth:`presign_order`'s)."""
         try:
             return await request
         finally:
             metrics.HOP_SECONDS.labels("gateway_exchange").observe(time.perf_counter() - t0)
-            self.presign_writes()  # replace the signature this request may have used
+            if not names_order:
+                self.presign_writes()
 
     def new_order(self, a: Action) -> Order:
         al = self.allow.get(a.market)
@@ -815,12 +818,12 @@ class GatewayService(Service):
             with prepaid():
                 if a.kind == DECREASE:
                     ack = await self.answered(
-                        self.api.decrease_order(o.order_id, reduce_to=a.count, market_ticker=a.market), t0)
+                        self.api.decrease_order(o.order_id, reduce_to=a.count, market_ticker=a.market), t0, True)
                     remaining = ack.remaining_count if ack.order_id else a.count
                 else:
                     filled = max(o.filled, o.exchange_filled)
                     ack = await self.answered(self.api.amend_order(
-                        o.order_id, ticker=a.market, side=a.side, price=a.price, count=filled + a.count), t0)
+                        o.order_id, ticker=a.market, side=a.side, price=a.price, count=filled + a.count), t0, True)
                     remaining = ack.remaining_count if ack.order_id else a.count
                     if ack.order_id and ack.order_id != o.order_id:
                         self.table.by_order_id.pop(o.order_id, None)

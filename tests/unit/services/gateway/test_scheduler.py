@@ -81,4 +81,6 @@ async def test_short_tokens_go_where_the_scheduler_says(mode: str, expected: set
     answered = {"order_id": f"o-{sorted(expected)[0]}-bid"}
     for path in ("/portfolio/events/orders/{order_id}/amend", "/portfolio/events/orders/{order_id}/decrease"):
         assert ("POST", path, answered) in svc.api.presigned  # type: ignore[attr-defined]  # the next write of an answered order is signed ahead
+    # an amend's answer renews the order's own signatures only, not those of the writes that name no order
+    assert all("{order_id}" in template for _, template, _ in svc.api.presigned)  # type: ignore[attr-defined]
     assert deferred == {"NEAR", "MID", "FAR"} - expected and svc.deferred == 1
