@@ -2,8 +2,10 @@
 
 Engine part: a realistic random flow on a few markets (makers quoting around a random-walk mid,
 cancels and amends, IOC takers crossing the spread) through ``Exchange`` with no listeners; reports
-orders handled per second and trades (matches) per second. Each measurement is one function
-returning a dict, merged into the final line by :func:`main`.
+orders handled per second and trades (matches) per second. Then the served simulator: WS delivery to
+one client (``exchange_ws.py``) and an unloaded amend's REST round trip with the simulator's CPU per
+request (``exchange_rest.py``). Each measurement is one function returning a dict, merged into the
+final line by :func:`main`.
 """
 
 from __future__ import annotations
@@ -88,9 +90,11 @@ def main() -> None:
     figures: dict[str, float] = {}
     figures.update(engine_flow())
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from exchange_rest import rest_round_trips  # an amend's round trip against `kmm sim`
     from exchange_ws import ws_delivery  # the server helper's WS delivery measurement
 
     figures.update(ws_delivery())
+    figures.update(rest_round_trips())
     print(json.dumps(figures))
 
 

@@ -17,11 +17,14 @@ import asyncio
 import contextlib
 import email.utils
 import json
+import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -39,6 +42,8 @@ from .orders import AmendOrder, CreateOrder
 from .ratelimit import TOO_MANY_REQUESTS_BODY
 from .sim import Simulator
 from .ws import Connection, Hub
+
+log = logging.getLogger(__name__)
 
 API = "/trade-api/v2"
 WS_PATH = "/trade-api/ws/v2"
@@ -110,8 +115,7 @@ def parse_count(value: Any, name: str = "count") -> int:
         raise bad(f"{name} is not a valid fixed-point count") from None
 
 
-async def body_json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+def parse_body(raw: bytes) -> dict[str, Any]:
     if not raw:
         return {}
     try:
@@ -121,6 +125,10 @@ async def body_json(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise bad("body must be a JSON object")
     return data
+
+
+async def body_json(request: Request) -> dict[str, Any]:
+    return parse_body(await request.body())
 
 
 def opt_int(value: Any, name: str) -> int | None:
@@ -197,21 +205,27 @@ def render_metrics(sim: Simulator, hub: Hub, counters: "Counter[str]") -> str:
     return "\n".join(lines) + "\n"
 
 
-class ServerDate:
-    """ASGI middleware: every HTTP response's ``Date`` from the server's clock (shifted by the
-    ``clock_skew_ms`` fault). Servers using this app turn uvicorn's own Date header off."""
+class HttpDate:
+    """The server clock's HTTP ``Date`` (shifted by the ``clock_skew_ms`` fault), formatted once a second."""
 
-    def __init__(self, app: Any, sim: Simulator) -> None:
-        self.app = app
+    def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self._date: tuple[int, bytes] = (-1, b"")
 
-    def date(self) -> bytes:
-        """The server clock's HTTP date, formatted once a second."""
+    def __call__(self) -> bytes:
         now_s = self.sim.faults.server_ms(time.time_ns() // 1_000_000) // 1000
         if now_s != self._date[0]:
             self._date = (now_s, email.utils.formatdate(now_s, usegmt=True).encode())
         return self._date[1]
+
+
+class ServerDate:
+    """ASGI middleware: every HTTP response's ``Date`` from :class:`HttpDate`. Servers using this app
+    turn uvicorn's own Date header off."""
+
+    def __init__(self, app: Any, date: HttpDate) -> None:
+        self.app = app
+        self.date = date
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -228,9 +242,80 @@ class ServerDate:
         await self.app(scope, receive, with_date)
 
 
+# --- the order writes, served by Starlette and inline by the HTTP protocol ---------------------------
+Answer = tuple[int, Any]  # an HTTP status and its JSON payload (None: no body)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What an order write reads of its request: from Starlette's request, or straight from the HTTP
+    protocol when it answers the write inline (:class:`InlineWrites`)."""
+
+    path_params: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        return parse_body(self.body)
+
+
+Write = Callable[[Call, str | None], Answer]
+
+
+@dataclass(frozen=True, slots=True)
+class InlineWrites:
+    """The Kalshi V2 order writes (create, amend, decrease, cancel, their batches, cancel-all) as
+    :mod:`.onewrite`'s protocol serves them: inside the read that completed the request, without an
+    ASGI task, Starlette's routing and middleware or its request and response objects (under the
+    pipeline bench's load the task waited ~0.3 ms for its turn of the loop). The checks and handlers
+    are the routes' own. ``takes(method, path)`` says whether a request is one it serves (not when a
+    latency fault would hold it: that needs the loop); ``answer`` serves it: status and JSON body."""
+
+    takes: Callable[[str, str], bool]
+    answer: Callable[[str, str, bytes, list[tuple[bytes, bytes]], bytes, str], tuple[int, bytes]]
+    date: HttpDate
+
+
+def json_bytes(payload: Any) -> bytes:
+    """JSON as Starlette's ``JSONResponse`` renders it."""
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+def answer_response(answer: Answer) -> Response:
+    status, payload = answer
+    return Response(status_code=status) if payload is None else JSONResponse(payload, status_code=status)
+
+
+REFUSED = (ExchangeError, ApiError, ValueError, TypeError, KeyError)  # what a handler raises to refuse a request
+
+
+def refusal(exc: Exception) -> Answer:
+    """The answer to one of :data:`REFUSED` raised by a handler (any other exception is a bug: a 500)."""
+    if isinstance(exc, ExchangeError | ApiError):
+        return exc.status, render.error(exc.code, exc.message)
+    return 400, render.error("invalid_parameters", "bad request", str(exc))
+
+
+def match_path(template: str, path: str) -> dict[str, str] | None:
+    """The path parameters if ``path`` fits ``template`` (``{name}`` takes one non-empty segment)."""
+    want, got = template.split("/"), path.split("/")
+    if len(want) != len(got):
+        return None
+    params: dict[str, str] = {}
+    for w, g in zip(want, got, strict=True):
+        if w.startswith("{"):
+            if not g:
+                return None
+            params[w[1:-1]] = g
+        elif w != g:
+            return None
+    return params
+
+
 # --- the app ---------------------------------------------------------------------------------------
 def create_app(sim: Simulator) -> Starlette:
-    """The ASGI app serving ``sim``; its lifespan runs the simulator's clock loop."""
+    """The ASGI app serving ``sim``; its lifespan runs the simulator's clock loop. ``app.state.inline``
+    is its :class:`InlineWrites`."""
     ex = sim.exchange
     hub = Hub(ex, sim.clock.now_ns)
     ex.add_listener(hub)
@@ -238,64 +323,74 @@ def create_app(sim: Simulator) -> Starlette:
     ex.add_listener(candles)
     counters: Counter[str] = Counter()
     ex.add_listener(TradeCounter(counters))
+    faults = sim.faults
+
+    def admit(method: str, path: str, headers: Mapping[str, str], body: bytes, client: str, public: bool,
+              now_ms: int) -> tuple[Answer | None, str | None]:
+        """A request's checks before its handler: a refusal, or none and the user (None: anonymous)."""
+        api_path = path[len(API):] if path.startswith(API) else path
+        status = faults.take_error(api_path)
+        if status is not None:
+            return (status, render.error("internal_server_error", "injected fault")), None
+        if faults.take_rate_limit(api_path):
+            return (429, TOO_MANY_REQUESTS_BODY), None
+        user: str | None = None
+        if public and is_public(method, api_path):
+            with contextlib.suppress(AuthError):
+                user = authenticate(sim.keys, method, path, headers, now_ms)
+        else:
+            try:
+                user = authenticate(sim.keys, method, path, headers, now_ms)
+            except AuthError as exc:
+                return (401, exc.body), None
+        key = user or f"anon:{client}"
+        batch = 0
+        if api_path.endswith("/batched"):
+            with contextlib.suppress(Exception):
+                d = parse_body(body)
+                batch = len(d.get("orders") or d.get("ids") or [])
+            limit = sim.limiter.max_batch(key)
+            if batch > limit:
+                return (400, render.error("invalid_parameters",
+                                          f"batch of {batch} orders exceeds the maximum of {limit} for this tier")), None
+        if not sim.limiter.allow(key, method, api_path, batch):
+            return (429, TOO_MANY_REQUESTS_BODY), None
+        return None, user
+
+    def after(path: str, status: int) -> Answer | None:
+        """The "processed, then 5xx" fault's answer when one is injected; counts the status sent."""
+        injected = faults.take_error_after(path[len(API):] if path.startswith(API) else path)
+        counters[f"http_{status if injected is None else injected}"] += 1
+        if injected is None:
+            return None
+        return injected, render.error("internal_server_error", "injected fault after processing")
 
     def guard(handler: Handler, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             path: str = request.scope["path"]  # request.url would build a URL object for nothing
-            api_path = path[len(API):] if path.startswith(API) else path
-            faults = sim.faults
             now_ms = faults.server_ms(time.time_ns() // 1_000_000)  # as of arrival, not after latency
             try:
-                await request.body()  # cached: the handler still has it if the client leaves meanwhile
+                body = await request.body()  # cached: the handler still has it if the client leaves meanwhile
             except ClientDisconnect:
                 return Response(status_code=499)
-            delay = faults.latency_s(api_path)
+            delay = faults.latency_s(path[len(API):] if path.startswith(API) else path)
             if delay > 0:
                 await asyncio.sleep(delay)
-            status = faults.take_error(api_path)
-            if status is not None:
-                return error_response(status, "internal_server_error", "injected fault")
-            if faults.take_rate_limit(api_path):
-                return JSONResponse(TOO_MANY_REQUESTS_BODY, status_code=429)
-            user: str | None = None
-            if public and is_public(request.method, api_path):
-                with contextlib.suppress(AuthError):
-                    user = authenticate(sim.keys, request.method, path, request.headers, now_ms)
-            else:
-                try:
-                    user = authenticate(sim.keys, request.method, path, request.headers, now_ms)
-                except AuthError as exc:
-                    return JSONResponse(exc.body, status_code=401)
-            key = user or f"anon:{request.client.host if request.client else ''}"
-            batch = 0
-            if api_path.endswith("/batched"):
-                with contextlib.suppress(Exception):
-                    body = await body_json(request)
-                    batch = len(body.get("orders") or body.get("ids") or [])
-                limit = sim.limiter.max_batch(key)
-                if batch > limit:
-                    return error_response(400, "invalid_parameters",
-                                          f"batch of {batch} orders exceeds the maximum of {limit} for this tier")
-            if not sim.limiter.allow(key, request.method, api_path, batch):
-                return JSONResponse(TOO_MANY_REQUESTS_BODY, status_code=429)
+            refused, user = admit(request.method, path, request.headers, body,
+                                  request.client.host if request.client else "", public, now_ms)
+            if refused is not None:
+                return answer_response(refused)
             response = await run(handler, request, user)
-            status = faults.take_error_after(api_path)
-            if status is not None:
-                response = error_response(status, "internal_server_error", "injected fault after processing")
-            counters[f"http_{response.status_code}"] += 1
-            return response
+            injected = after(path, response.status_code)
+            return response if injected is None else answer_response(injected)
 
         return endpoint
 
     async def run(handler: Handler, request: Request, user: str | None) -> Response:
         try:
             return await handler(request, user)
-        except ExchangeError as exc:
-            return error_response(exc.status, exc.code, exc.message)
-        except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message)
-        except (ValueError, TypeError, KeyError) as exc:
-            return error_response(400, "invalid_parameters", "bad request", str(exc))
+        except REFUSED as exc:
+            return answer_response(refusal(exc))
 
     def need_user(user: str | None) -> str:
         if user is None:
@@ -453,15 +548,13 @@ def create_app(sim: Simulator) -> Starlette:
             raise bad("market_ticker must be a string")
         return ex.route(ticker or None, opt_int(params.get("exchange_index"), "exchange_index"))
 
-    # ---- orders (V2) ----
-    async def create_order(request: Request, user: str | None) -> Response:
-        u = need_user(user)
-        ack = ex.create_order(u, create_request(await body_json(request)))
-        return JSONResponse(render.order_ack(ack), status_code=201)
+    # ---- orders (V2): Writes, served by their routes and inline (InlineWrites) ----
+    def create_order(call: Call, user: str | None) -> Answer:
+        return 201, render.order_ack(ex.create_order(need_user(user), create_request(call.json())))
 
-    async def batch_create(request: Request, user: str | None) -> Response:
+    def batch_create(call: Call, user: str | None) -> Answer:
         u = need_user(user)
-        items = (await body_json(request)).get("orders")
+        items = call.json().get("orders")
         if not isinstance(items, list) or not items:
             raise bad("orders is required", "missing_parameters")
         parsed: list[CreateOrder | ApiError] = []
@@ -482,17 +575,16 @@ def create_app(sim: Simulator) -> Starlette:
                 out.append(entry)
             else:
                 out.append(render.order_ack(res))
-        return JSONResponse({"orders": out}, status_code=201)
+        return 201, {"orders": out}
 
-    async def cancel_order(request: Request, user: str | None) -> Response:
+    def cancel_order(call: Call, user: str | None) -> Answer:
         u = need_user(user)
-        index = routed(request.query_params)
-        return JSONResponse(render.cancel_ack(ex.cancel_order(u, request.path_params["order_id"], index)))
+        index = routed(call.query)
+        return 200, render.cancel_ack(ex.cancel_order(u, call.path_params["order_id"], index))
 
-    async def batch_cancel(request: Request, user: str | None) -> Response:
+    def batch_cancel(call: Call, user: str | None) -> Answer:
         u = need_user(user)
-        body = await body_json(request)
-        items = body.get("orders")
+        items = call.json().get("orders")
         if not isinstance(items, list) or not items:
             raise bad("orders is required", "missing_parameters")
         parsed: list[tuple[str, int] | ExchangeError | ApiError] = []
@@ -513,19 +605,19 @@ def create_app(sim: Simulator) -> Starlette:
                 out.append({"order_id": oid, "reduced_by": "0.00", "error": _inner_error(res)})
             else:
                 out.append(render.cancel_ack(res))
-        return JSONResponse({"orders": out})
+        return 200, {"orders": out}
 
-    async def cancel_all(request: Request, user: str | None) -> Response:
+    def cancel_all(call: Call, user: str | None) -> Answer:
         ex.cancel_all(need_user(user))
-        return Response(status_code=204)
+        return 204, None
 
-    async def amend_order(request: Request, user: str | None) -> Response:
+    def amend_order(call: Call, user: str | None) -> Answer:
         u = need_user(user)
-        d = await body_json(request)
+        d = call.json()
         for name in ("ticker", "side", "price", "count"):
             if d.get(name) is None:
                 raise bad(f"{name} is required", "missing_parameters")
-        oid = request.path_params["order_id"]
+        oid = call.path_params["order_id"]
         existing = ex.get_order(u, oid)
         if existing.ticker != d["ticker"] or existing.side != d["side"]:
             raise bad("ticker and side must match the order")
@@ -536,21 +628,72 @@ def create_app(sim: Simulator) -> Starlette:
             updated_client_order_id=d.get("updated_client_order_id"),
             expiration_ns=None if exp is None else int(exp) * NS_PER_S,
         ), exchange_index=index)
-        return JSONResponse(render.order_ack(ack))
+        return 200, render.order_ack(ack)
 
-    async def decrease_order(request: Request, user: str | None) -> Response:
+    def decrease_order(call: Call, user: str | None) -> Answer:
         u = need_user(user)
-        d = await body_json(request)
+        d = call.json()
         by, to = d.get("reduce_by"), d.get("reduce_to")
         if (by is None) == (to is None):
             raise bad("exactly one of reduce_by / reduce_to is required")
         ack = ex.decrease_order(
-            u, request.path_params["order_id"],
+            u, call.path_params["order_id"],
             reduce_by=None if by is None else parse_count(by, "reduce_by"),
             reduce_to=None if to is None else parse_count(to, "reduce_to"),
             exchange_index=routed(d),
         )
-        return JSONResponse(render.decrease_ack(ack))
+        return 200, render.decrease_ack(ack)
+
+    order_writes: list[tuple[str, str, Write]] = [  # (method, path, write)
+        ("POST", API + "/portfolio/events/orders", create_order),
+        ("DELETE", API + "/portfolio/events/orders", cancel_all),
+        ("POST", API + "/portfolio/events/orders/batched", batch_create),
+        ("DELETE", API + "/portfolio/events/orders/batched", batch_cancel),
+        ("DELETE", API + "/portfolio/events/orders/{order_id}", cancel_order),
+        ("POST", API + "/portfolio/events/orders/{order_id}/amend", amend_order),
+        ("POST", API + "/portfolio/events/orders/{order_id}/decrease", decrease_order),
+    ]
+
+    def write_route(method: str, path: str) -> tuple[Write, dict[str, str]] | None:
+        for m, template, write in order_writes:
+            if m == method:
+                params = match_path(template, path)
+                if params is not None:
+                    return write, params
+        return None
+
+    def as_handler(write: Write) -> Handler:
+        async def handler(request: Request, user: str | None) -> Response:
+            return answer_response(write(Call(request.path_params, request.query_params, await request.body()), user))
+
+        return handler
+
+    def takes_inline(method: str, path: str) -> bool:
+        return write_route(method, path) is not None and faults.latency_s(path[len(API):]) <= 0
+
+    def answer_inline(method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
+                      client: str) -> tuple[int, bytes]:
+        """One order write for which ``takes_inline`` said yes: its status and JSON body (a bug: a 500)."""
+        now_ms = faults.server_ms(time.time_ns() // 1_000_000)
+        try:
+            route = write_route(method, path)
+            if route is None:
+                raise LookupError(f"not an order write: {method} {path}")
+            answer, user = admit(method, path, {k.decode("latin-1"): v.decode("latin-1") for k, v in headers},
+                                 body, client, False, now_ms)
+            if answer is None:
+                write, params = route
+                query_params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+                try:
+                    answer = write(Call(params, query_params, body), user)
+                except REFUSED as exc:
+                    answer = refusal(exc)
+                answer = after(path, answer[0]) or answer
+        except Exception as exc:
+            log.exception("order write %s %s failed", method, path)
+            answer = 500, render.error("internal_server_error", "internal error", type(exc).__name__)
+        status, payload = answer
+        return status, b"" if payload is None else json_bytes(payload)
 
     # ---- legacy V1 orders (compatibility; they cost 10x tokens like on Kalshi) ----
     def v1(fn: Callable[[dict[str, Any]], Any], d: dict[str, Any]) -> Any:
@@ -908,13 +1051,7 @@ def create_app(sim: Simulator) -> Starlette:
         return Route(API + path, guard(handler, public), methods=methods)
 
     routes = [  # the order writes first: routes are tried in order, and these are the ones in a hurry
-        r("/portfolio/events/orders", create_order, ["POST"]),
-        r("/portfolio/events/orders", cancel_all, ["DELETE"]),
-        r("/portfolio/events/orders/batched", batch_create, ["POST"]),
-        r("/portfolio/events/orders/batched", batch_cancel, ["DELETE"]),
-        r("/portfolio/events/orders/{order_id}", cancel_order, ["DELETE"]),
-        r("/portfolio/events/orders/{order_id}/amend", amend_order, ["POST"]),
-        r("/portfolio/events/orders/{order_id}/decrease", decrease_order, ["POST"]),
+        *(Route(path, guard(as_handler(write)), methods=[method]) for method, path, write in order_writes),
         r("/exchange/status", exchange_status, ["GET"], True),
         r("/exchange/schedule", exchange_schedule, ["GET"], True),
         r("/markets", get_markets, ["GET"], True),
@@ -987,7 +1124,9 @@ def create_app(sim: Simulator) -> Starlette:
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: not_found, 405: not_found, Exception: internal})
-    app.add_middleware(ServerDate, sim=sim)
+    date = HttpDate(sim)
+    app.add_middleware(ServerDate, date=date)
     app.state.sim = sim
+    app.state.inline = InlineWrites(takes_inline, answer_inline, date)
     app.state.hub = hub
     return app

@@ -10,12 +10,19 @@ write follow in the same turn of the loop, the head goes out by itself then.
 On a WebSocket, uvicorn writes each frame as it is sent: one ``send`` call per book delta, a quarter of
 the simulator's busy time with the pipeline bench's feed. Here the frames written in one turn of the
 loop go out in one write at its end (order kept; a close writes what is pending first).
+
+An order write (the app's :class:`~kmm_services.exchange.app.InlineWrites`) is answered inside the read
+that completes its request: no ASGI task is started for it, so the answer does not wait behind the rest
+of the loop's turn, and it skips Starlette's routing, middleware and request and response objects. A
+request it cannot take (a chunked or large body, ``Expect: 100-continue``, a pipelined request, a path
+an injected latency holds) goes the ASGI way.
 """
 
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 
 class HeadWithBody:
@@ -80,11 +87,62 @@ class WritesPerTurn:
 
 
 class OneWriteHttpToolsProtocol(HttpToolsProtocol):
+    _inline: RequestResponseCycle | None = None  # an order write answered inline, until its body is in
+    _in_headers = False
+
     def on_headers_complete(self) -> None:
-        super().on_headers_complete()
+        self._in_headers = True
+        try:
+            super().on_headers_complete()
+        finally:
+            self._in_headers = False
         cycle = self.cycle
-        if cycle is not None and cycle.scope is self.scope:  # not an upgrade to WebSocket: a new request's cycle
+        if cycle is not None and cycle.scope is self.scope and cycle is not self._inline:  # not an upgrade
             cycle.transport = HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if self._in_headers and app is self.app and self._takes_inline(cycle):
+            self._inline = cycle
+            return
+        super()._start_asgi_task(cycle, app)
+
+    def _takes_inline(self, cycle: RequestResponseCycle) -> bool:
+        inline = getattr(getattr(self.app, "state", None), "inline", None)
+        if inline is None or cycle.waiting_for_100_continue:
+            return False
+        for name, value in cycle.scope["headers"]:
+            if name == b"transfer-encoding" or (name == b"content-length" and int(value) > HIGH_WATER_LIMIT):
+                return False
+        return bool(inline.takes(cycle.scope["method"], cycle.scope["path"]))
+
+    def on_message_complete(self) -> None:
+        cycle = self._inline
+        if cycle is None or cycle is not self.cycle:
+            super().on_message_complete()
+            return
+        self._inline = None
+        inline = self.app.state.inline
+        scope = cycle.scope
+        client = scope.get("client")
+        status, body = inline.answer(scope["method"], scope["path"], scope["query_string"], scope["headers"],
+                                     bytes(cycle.body), client[0] if client else "")
+        out = [STATUS_LINE[status]]
+        out += [b"%s: %s\r\n" % (name, value) for name, value in self.server_state.default_headers]
+        if status not in (204, 304):
+            out.append(b"content-length: %d\r\n" % len(body))
+        if body:
+            out.append(b"content-type: application/json\r\n")
+        out += [b"date: ", inline.date(), b"\r\n"]
+        if not cycle.keep_alive:
+            out.append(b"connection: close\r\n")
+        out += [b"\r\n", body]
+        self.transport.write(b"".join(out))
+        cycle.response_started = cycle.response_complete = True
+        cycle.more_body = False
+        cycle.message_event.set()
+        if not cycle.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
 
     def handle_websocket_upgrade(self) -> None:
         self.transport = WritesPerTurn(self.transport)  # type: ignore[assignment]  # the WebSocket protocol's
