@@ -2,9 +2,11 @@
 admin endpoints under ``/admin`` (outside the Kalshi paths, no auth: loopback test control).
 
 Every Kalshi REST request goes through ``guard``: the body is read first (so a client that gives up
-during injected latency still has its request processed), then fault injection (latency, 5xx and
-429 bursts), authentication (market-data GETs are public), the batch-size limit, per-key rate
-limits, the handler, and last the "processed, then 5xx" fault. Errors are Kalshi's nested body
+during injected latency still has its request processed), then the injected latency, ``admit``'s
+checks (5xx and 429 faults, authentication — market-data GETs are public —, the batch-size limit,
+per-key rate limits), the handler, and last ``after``'s "processed, then 5xx" fault. The order writes
+are also served without Starlette, inside the read that completes them (:class:`InlineWrites`), with
+the same ``admit``, handlers and ``after``. Errors are Kalshi's nested body
 ``{"error": {"code", "message", "details"}}``.
 
 Shard routing (the simulator's strict reading of Kalshi's SDK docs): a V2 cancel (query), batch-
