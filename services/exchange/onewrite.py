@@ -88,6 +88,7 @@ class WritesPerTurn:
 
 class OneWriteHttpToolsProtocol(HttpToolsProtocol):
     _inline: RequestResponseCycle | None = None  # an order write answered inline, until its body is in
+    _inline_writes: Any = None  # the app's InlineWrites that took it
     _in_headers = False
 
     def on_headers_complete(self) -> None:
@@ -113,15 +114,17 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
         for name, value in cycle.scope["headers"]:
             if name == b"transfer-encoding" or (name == b"content-length" and int(value) > HIGH_WATER_LIMIT):
                 return False
-        return bool(inline.takes(cycle.scope["method"], cycle.scope["path"]))
+        if not inline.takes(cycle.scope["method"], cycle.scope["path"]):
+            return False
+        self._inline_writes = inline
+        return True
 
     def on_message_complete(self) -> None:
         cycle = self._inline
         if cycle is None or cycle is not self.cycle:
             super().on_message_complete()
             return
-        self._inline = None
-        inline = self.app.state.inline
+        self._inline, inline = None, self._inline_writes
         scope = cycle.scope
         client = scope.get("client")
         status, body = inline.answer(scope["method"], scope["path"], scope["query_string"], scope["headers"],

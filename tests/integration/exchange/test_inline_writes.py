@@ -23,7 +23,8 @@ ORDERS = API + "/portfolio/events/orders"
 
 @pytest.fixture(scope="module")
 def sim(signer: Signer) -> Iterator[SimHandle]:
-    with simulator(keys={signer.key_id: signer.public_pem()}, flow=False, n_markets=3) as handle:
+    # no rate limit: each test sends every write twice, and cancel-all costs a whole batch's tokens
+    with simulator(keys={signer.key_id: signer.public_pem()}, flow=False, n_markets=3, rate_limit=False) as handle:
         yield handle
 
 
@@ -191,3 +192,22 @@ def test_pipelined_requests_are_answered_in_order_and_connection_close_is_kept(s
     assert b"connection: close" in answers[2].lower()
     assert sim.call(lambda: [o.client_order_id for o in sim.exchange.order_history(signer.key_id)
                              if o.client_order_id == "p1" and o.status == "canceled"]) == ["p1"]
+
+
+def test_a_bug_in_a_write_is_a_500_either_way(sim: SimHandle, signer: Signer) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    ex = sim.exchange
+    sim.call(lambda: setattr(ex, "cancel_all", broken))
+    try:
+        with inline_counted(sim) as seen:
+            inline = call(sim, signer, "DELETE", ORDERS)
+        with asgi_only(sim):
+            routed = call(sim, signer, "DELETE", ORDERS)
+    finally:
+        sim.call(lambda: delattr(ex, "cancel_all"))
+    assert seen == [ORDERS]
+    assert inline.status_code == routed.status_code == 500
+    assert inline.json() == routed.json() == {"error": {"code": "internal_server_error", "message": "internal error",
+                                                        "details": "RuntimeError"}}
