@@ -7,7 +7,6 @@ bench/exchange.py; runnable alone (prints one JSON line)."""
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline import cpu_seconds  # noqa: E402 - bench/pipeline.py: a process's CPU from /proc
 
 from kmm.kalshi import wire  # noqa: E402
 from kmm.kalshi.auth import Signer  # noqa: E402
@@ -24,12 +25,6 @@ from kmm.runner.redis_proc import free_port  # noqa: E402
 
 API = "/trade-api/v2"
 ORDERS = API + "/portfolio/events/orders"
-CLK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
 
 
 async def _round_trips(n: int, batch: int) -> dict[str, float]:
@@ -66,14 +61,14 @@ async def _round_trips(n: int, batch: int) -> dict[str, float]:
             cpu = 0.0
             for start in range(0, n, batch):
                 signed = [signer.headers("POST", amend) for _ in range(min(batch, n - start))]
-                c0 = cpu_s(proc.pid)
+                c0 = cpu_seconds(proc.pid)
                 for i, headers in enumerate(signed):
                     body = {"ticker": ticker, "side": "bid", "price": wire.price_str(2000 + 100 * ((start + i) % 2)),
                             "count": wire.count_str(100)}
                     t0 = time.perf_counter()
                     await send("POST", amend, body, headers)
                     lat.append(time.perf_counter() - t0)
-                cpu += cpu_s(proc.pid) - c0
+                cpu += cpu_seconds(proc.pid) - c0
             await pool.aclose()
         finally:
             proc.terminate()

@@ -87,8 +87,8 @@ class WritesPerTurn:
 
 
 class OneWriteHttpToolsProtocol(HttpToolsProtocol):
-    _inline: RequestResponseCycle | None = None  # an order write answered inline, until its body is in
-    _inline_writes: Any = None  # the app's InlineWrites that took it
+    # an order write answered inline, until its body is in: its cycle, the app's InlineWrites and the route
+    _inline: tuple[RequestResponseCycle, Any, Any] | None = None
     _in_headers = False
 
     def on_headers_complete(self) -> None:
@@ -98,36 +98,37 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
         finally:
             self._in_headers = False
         cycle = self.cycle
-        if cycle is not None and cycle.scope is self.scope and cycle is not self._inline:  # not an upgrade
+        inline = self._inline is not None and self._inline[0] is cycle
+        if cycle is not None and cycle.scope is self.scope and not inline:  # not an upgrade
             cycle.transport = HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        if self._in_headers and app is self.app and self._takes_inline(cycle):
-            self._inline = cycle
-            return
+        if self._in_headers and app is self.app:
+            inline = getattr(getattr(app, "state", None), "inline", None)
+            route = self._inline_route(cycle, inline)
+            if route is not None:
+                self._inline = (cycle, inline, route)
+                return
         super()._start_asgi_task(cycle, app)
 
-    def _takes_inline(self, cycle: RequestResponseCycle) -> bool:
-        inline = getattr(getattr(self.app, "state", None), "inline", None)
+    @staticmethod
+    def _inline_route(cycle: RequestResponseCycle, inline: Any) -> Any:
+        """The order write ``inline`` serves this request as, or None: it goes the ASGI way."""
         if inline is None or cycle.waiting_for_100_continue:
-            return False
+            return None
         for name, value in cycle.scope["headers"]:
             if name == b"transfer-encoding" or (name == b"content-length" and int(value) > HIGH_WATER_LIMIT):
-                return False
-        if not inline.takes(cycle.scope["method"], cycle.scope["path"]):
-            return False
-        self._inline_writes = inline
-        return True
+                return None
+        return inline.route(cycle.scope["method"], cycle.scope["path"])
 
     def on_message_complete(self) -> None:
-        cycle = self._inline
-        if cycle is None or cycle is not self.cycle:
+        if self._inline is None or self._inline[0] is not self.cycle:
             super().on_message_complete()
             return
-        self._inline, inline = None, self._inline_writes
+        (cycle, inline, route), self._inline = self._inline, None
         scope = cycle.scope
         client = scope.get("client")
-        status, body = inline.answer(scope["method"], scope["path"], scope["query_string"], scope["headers"],
+        status, body = inline.answer(route, scope["method"], scope["path"], scope["query_string"], scope["headers"],
                                      bytes(cycle.body), client[0] if client else "")
         out = [STATUS_LINE[status]]
         out += [b"%s: %s\r\n" % (name, value) for name, value in self.server_state.default_headers]

@@ -46,9 +46,9 @@ def inline_counted(sim: SimHandle) -> Iterator[list[str]]:
     st, seen = state(sim), []
     original: InlineWrites = st.inline
 
-    def answer(method: str, path: str, *rest: Any) -> tuple[int, bytes]:
+    def answer(route: Any, method: str, path: str, *rest: Any) -> tuple[int, bytes]:
         seen.append(path)
-        return original.answer(method, path, *rest)
+        return original.answer(route, method, path, *rest)
 
     st.inline = replace(original, answer=answer)
     try:
