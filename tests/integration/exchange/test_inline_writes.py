@@ -71,9 +71,8 @@ def ticker(sim: SimHandle) -> str:
     return sim.call(lambda: sorted(m.ticker for m in sim.exchange.markets())[0])
 
 
-def call(sim: SimHandle, signer: Signer, method: str, path: str, body: Any = None, query: str = "",
-         sign: bool = True) -> httpx.Response:
-    headers = signer.headers(method, path) if sign else {}
+def call(sim: SimHandle, signer: Signer, method: str, path: str, body: Any = None, query: str = "") -> httpx.Response:
+    headers = signer.headers(method, path)
     content = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     if content is not None:
         headers["Content-Type"] = "application/json"
