@@ -2,11 +2,17 @@
 and forth over one kept-alive connection (the gateway's HTTP client, :class:`kmm.kalshi.http1.Http1Pool`)
 against ``kmm sim`` in a process of its own, no synthetic flow, no rate limit. Reports the round trip's
 p50/p90 and the simulator's CPU per request (user + system, from /proc). Signatures are made before
-each timed batch, as the gateway presigns, so the round trip is the wire and the simulator. Used by
-bench/exchange.py; runnable alone (prints one JSON line)."""
+each timed batch, as the gateway presigns, so the round trip is the wire and the simulator.
+
+Timed twice: alone (``rest_amend_*``, ``sim_cpu_per_request_ms``), then with the two WebSocket feeds the
+live system keeps open subscribed (``*_feeds``: market data — order book, ticker, trades of every market
+— and the private feed — fills, orders, positions — read by a process of their own), so each amend
+also renders and sends its feed messages, as under the pipeline bench. Used by bench/exchange.py;
+runnable alone (prints one JSON line)."""
 
 import asyncio
 import json
+import multiprocessing as mp
 import subprocess
 import sys
 import tempfile
@@ -18,13 +24,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline import cpu_seconds  # noqa: E402 - bench/pipeline.py: a process's CPU from /proc
 
 from kmm.kalshi import wire  # noqa: E402
-from kmm.kalshi.auth import Signer  # noqa: E402
+from kmm.kalshi.auth import WS_SIGN_PATH, Signer  # noqa: E402
 from kmm.kalshi.http1 import Http1Pool  # noqa: E402
 from kmm.runner.cli import write_key_pairs  # noqa: E402
 from kmm.runner.redis_proc import free_port  # noqa: E402
 
 API = "/trade-api/v2"
 ORDERS = API + "/portfolio/events/orders"
+FEEDS = ({"channels": ["orderbook_delta", "ticker", "trade"]}, {"channels": ["fill", "user_orders", "market_positions"]})
+
+
+def _read_feeds(ws_url: str, pem: bytes, tickers: list[str], subscribed: "mp.Queue[str]") -> None:
+    """Subscribe the two feeds and read them until terminated (a process of its own)."""
+    from websockets.asyncio.client import connect
+
+    signer = Signer.from_pem("bench", pem)
+
+    async def one(params: dict) -> None:
+        async with connect(ws_url, additional_headers=signer.headers("GET", WS_SIGN_PATH), max_queue=None) as ws:
+            await ws.send(json.dumps({"id": 1, "cmd": "subscribe", "params": {**params, "market_tickers": tickers}}))
+            await ws.recv()
+            subscribed.put(params["channels"][0])
+            async for _ in ws:
+                pass
+
+    async def both() -> None:
+        await asyncio.gather(*(one(p) for p in FEEDS))
+
+    asyncio.run(both())
 
 
 async def _round_trips(n: int, batch: int) -> dict[str, float]:
@@ -57,30 +84,48 @@ async def _round_trips(n: int, batch: int) -> dict[str, float]:
                 "time_in_force": "good_till_canceled", "self_trade_prevention_type": "taker_at_cross"},
                 signer.headers("POST", ORDERS))
             amend = f"{ORDERS}/{ack['order_id']}/amend"
-            lat: list[float] = []
-            cpu = 0.0
-            for start in range(0, n, batch):
-                signed = [signer.headers("POST", amend) for _ in range(min(batch, n - start))]
-                c0 = cpu_seconds(proc.pid)
-                for i, headers in enumerate(signed):
-                    body = {"ticker": ticker, "side": "bid", "price": wire.price_str(2000 + 100 * ((start + i) % 2)),
-                            "count": wire.count_str(100)}
-                    t0 = time.perf_counter()
-                    await send("POST", amend, body, headers)
-                    lat.append(time.perf_counter() - t0)
-                cpu += cpu_seconds(proc.pid) - c0
+
+            async def timed() -> tuple[list[float], float]:
+                lat: list[float] = []
+                cpu = 0.0
+                for start in range(0, n, batch):
+                    signed = [signer.headers("POST", amend) for _ in range(min(batch, n - start))]
+                    c0 = cpu_seconds(proc.pid)
+                    for i, headers in enumerate(signed):
+                        body = {"ticker": ticker, "side": "bid",
+                                "price": wire.price_str(2000 + 100 * ((start + i) % 2)), "count": wire.count_str(100)}
+                        t0 = time.perf_counter()
+                        await send("POST", amend, body, headers)
+                        lat.append(time.perf_counter() - t0)
+                    cpu += cpu_seconds(proc.pid) - c0
+                return sorted(lat), cpu
+
+            alone = await timed()
+            subscribed: mp.Queue[str] = mp.get_context("spawn").Queue()
+            feeds = mp.get_context("spawn").Process(target=_read_feeds, daemon=True, args=(
+                f"ws://127.0.0.1:{port}/trade-api/ws/v2", (keys / "write.pem").read_bytes(),
+                [m["ticker"] for m in markets], subscribed))
+            feeds.start()
+            try:
+                for _ in FEEDS:
+                    await asyncio.to_thread(subscribed.get, True, 30)
+                with_feeds = await timed()
+            finally:
+                feeds.terminate()
+                feeds.join(10)
             await pool.aclose()
         finally:
             proc.terminate()
             proc.wait(10)
-    lat.sort()
-    return {"rest_amend_rtt_p50_ms": round(lat[len(lat) // 2] * 1e3, 3),
-            "rest_amend_rtt_p90_ms": round(lat[int(len(lat) * 0.9)] * 1e3, 3),
-            "sim_cpu_per_request_ms": round(cpu / len(lat) * 1e3, 3), "rest_requests": len(lat)}
-
-
+    out: dict[str, float] = {}
+    for suffix, (lat, cpu) in (("", alone), ("_feeds", with_feeds)):
+        out |= {f"rest_amend_rtt_p50_ms{suffix}": round(lat[len(lat) // 2] * 1e3, 3),
+                f"rest_amend_rtt_p90_ms{suffix}": round(lat[int(len(lat) * 0.9)] * 1e3, 3),
+                f"sim_cpu_per_request_ms{suffix}": round(cpu / len(lat) * 1e3, 3)}
+    return out | {"rest_requests": len(alone[0]) + len(with_feeds[0])}
 def rest_round_trips(n: int = 6_000, batch: int = 500) -> dict[str, float]:
-    """Unloaded amend round trips against ``kmm sim`` and the simulator's CPU per request."""
+    """Unloaded amend round trips against ``kmm sim`` and the simulator's CPU per request, without and
+    with the feeds subscribed."""
     return asyncio.run(_round_trips(n, batch))
 
 
