@@ -5,9 +5,10 @@ p50/p90 and the simulator's CPU per request (user + system, from /proc). Signatu
 each timed batch, as the gateway presigns, so the round trip is the wire and the simulator.
 
 Timed twice: alone (``rest_amend_*``, ``sim_cpu_per_request_ms``), then with the two WebSocket feeds the
-live system keeps open subscribed (``*_feeds``: market data — order book, ticker, trades of every market
-— and the private feed — fills, orders, positions — read by a process of their own), so each amend
-also renders and sends its feed messages, as under the pipeline bench. Used by bench/exchange.py;
+live system keeps open subscribed as marketdata and the gateway subscribe them (``*_feeds``: order books,
+trades and lifecycle of every market; fills, orders, positions and order groups), read with the
+project's client in a process of their own, so each amend also renders and sends its feed messages,
+as under the pipeline bench. Used by bench/exchange.py;
 runnable alone (prints one JSON line)."""
 
 import asyncio
@@ -23,35 +24,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import cpu_seconds  # noqa: E402 - bench/pipeline.py: a process's CPU from /proc
 
+from kmm.kalshi import constants as kc  # noqa: E402
 from kmm.kalshi import wire  # noqa: E402
 from kmm.kalshi.auth import WS_SIGN_PATH, Signer  # noqa: E402
 from kmm.kalshi.http1 import Http1Pool  # noqa: E402
+from kmm.kalshi.ws import KalshiWs  # noqa: E402
 from kmm.runner.cli import write_key_pairs  # noqa: E402
 from kmm.runner.redis_proc import free_port  # noqa: E402
 
 API = "/trade-api/v2"
 ORDERS = API + "/portfolio/events/orders"
-FEEDS = ({"channels": ["orderbook_delta", "ticker", "trade"]}, {"channels": ["fill", "user_orders", "market_positions"]})
+# one connection each, subscribed as marketdata and the gateway subscribe: (channels, for every market's ticker?)
+FEEDS = (
+    (((kc.CH_ORDERBOOK,), True), ((kc.CH_TRADE,), False), ((kc.CH_LIFECYCLE,), False)),
+    (((kc.CH_FILL, kc.CH_USER_ORDERS, kc.CH_POSITIONS, kc.CH_ORDER_GROUPS), False),),
+)
 
 
-def _read_feeds(ws_url: str, pem: bytes, tickers: list[str], subscribed: "mp.Queue[str]") -> None:
-    """Subscribe the two feeds and read them until terminated (a process of its own)."""
-    from websockets.asyncio.client import connect
-
+def _read_feeds(ws_url: str, pem: bytes, tickers: list[str], subscribed: "mp.Queue[None]") -> None:
+    """Open the feeds with the project's WebSocket client and read them until terminated (a process of
+    its own); one ``subscribed`` put per connection once its subscriptions are in."""
     signer = Signer.from_pem("bench", pem)
 
-    async def one(params: dict) -> None:
-        async with connect(ws_url, additional_headers=signer.headers("GET", WS_SIGN_PATH), max_queue=None) as ws:
-            await ws.send(json.dumps({"id": 1, "cmd": "subscribe", "params": {**params, "market_tickers": tickers}}))
-            await ws.recv()
-            subscribed.put(params["channels"][0])
+    async def read(subs: tuple[tuple[tuple[str, ...], bool], ...]) -> None:
+        async with KalshiWs(ws_url, signer=signer) as ws:
+            for channels, per_market in subs:
+                await ws.subscribe(channels, tickers if per_market else None, timeout=30)
+            subscribed.put(None)
             async for _ in ws:
                 pass
 
-    async def both() -> None:
-        await asyncio.gather(*(one(p) for p in FEEDS))
+    async def all_feeds() -> None:
+        await asyncio.gather(*(read(subs) for subs in FEEDS))
 
-    asyncio.run(both())
+    asyncio.run(all_feeds())
 
 
 async def _round_trips(n: int, batch: int) -> dict[str, float]:
@@ -101,14 +107,15 @@ async def _round_trips(n: int, batch: int) -> dict[str, float]:
                 return sorted(lat), cpu
 
             alone = await timed()
-            subscribed: mp.Queue[str] = mp.get_context("spawn").Queue()
-            feeds = mp.get_context("spawn").Process(target=_read_feeds, daemon=True, args=(
-                f"ws://127.0.0.1:{port}/trade-api/ws/v2", (keys / "write.pem").read_bytes(),
+            spawn = mp.get_context("spawn")
+            subscribed: mp.Queue[None] = spawn.Queue()
+            feeds = spawn.Process(target=_read_feeds, daemon=True, args=(
+                f"ws://127.0.0.1:{port}{WS_SIGN_PATH}", (keys / "write.pem").read_bytes(),
                 [m["ticker"] for m in markets], subscribed))
             feeds.start()
             try:
                 for _ in FEEDS:
-                    await asyncio.to_thread(subscribed.get, True, 30)
+                    await asyncio.to_thread(subscribed.get, True, 60)
                 with_feeds = await timed()
             finally:
                 feeds.terminate()
@@ -123,6 +130,8 @@ async def _round_trips(n: int, batch: int) -> dict[str, float]:
                 f"rest_amend_rtt_p90_ms{suffix}": round(lat[int(len(lat) * 0.9)] * 1e3, 3),
                 f"sim_cpu_per_request_ms{suffix}": round(cpu / len(lat) * 1e3, 3)}
     return out | {"rest_requests": len(alone[0]) + len(with_feeds[0])}
+
+
 def rest_round_trips(n: int = 6_000, batch: int = 500) -> dict[str, float]:
     """Unloaded amend round trips against ``kmm sim`` and the simulator's CPU per request, without and
     with the feeds subscribed."""
