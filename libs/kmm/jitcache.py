@@ -22,7 +22,7 @@ import kmm
 # modules (under kmm/, without .py) with cache=True functions
 COMPILED = ("backtest/kernel", "backtest/krisk", "backtest/kfees", "backtest/ksignals", "strategy/quote_core")
 SOURCES = (*(f"{m}.py" for m in COMPILED), "kalshi/fees.py", "messages/units.py",
-           "risk/engine.py", "risk/reasons.py", "jitcache.py")  # what they compile in, under kmm/
+           "risk/engine.py", "risk/reasons.py", "jitcache.py", "jitborrow.py")  # what they compile in, under kmm/
 STAMP = "kmm-compiled-sources.sha256"
 
 _checked = False

@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
+from kmm.jitborrow import borrow
 from kmm.jitcache import guard
 from kmm.kalshi.fees import CENT_MONEY
 from kmm.messages.units import NS_PER_S, PRICE_SCALE
@@ -782,6 +783,12 @@ def run_events(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, market: np.nd
     """Process events [start, stop); returns (next index, DONE or the ring that must grow first).
     ``gs``: the guard's arrays (GI, GF, GQ, GH, GP, GPI, gmax; :mod:`kmm.backtest.ksignals`); ``tsr``: the
     two-scale σ's (TI, TF, RT, RX)."""
+    ts, kind, side, market, price, qty, delta = borrow((ts, kind, side, market, price, qty, delta))
+    mi, mf, mk, mkf, cf, g, lv, pr = borrow((mi, mf, mk, mkf, cf, g, lv, pr))
+    rep, mkr, fr, inv, eqs, eqs_ts, daily = borrow((rep, mkr, fr, inv, eqs, eqs_ts, daily))
+    ki, kf, pf, pi, sq, floor_t, ceil_t = borrow((ki, kf, pf, pi, sq, floor_t, ceil_t))
+    rc, rcf, rm, li, lf, scratch, close_order = borrow((rc, rcf, rm, li, lf, scratch, close_order))
+    gs, tsr = borrow(gs), borrow(tsr)
     n_c = mi.shape[1]
     queue_model = ki[KI_FILL_MODEL] == FILL_QUEUE
     to_queue = ki[KI_TO_MODEL] == FILL_QUEUE
@@ -933,6 +940,9 @@ def finish(mi: np.ndarray, mf: np.ndarray, mk: np.ndarray, cf: np.ndarray, g: np
            lf: np.ndarray, end_ts: int, gs: tuple) -> None:
     """After the last event: pending reports delivered, open markets settled (result known) or marked,
     markouts resolved, inventory and uptime accrued, the last day closed."""
+    mi, mf, mk, cf, g, mkr, rep, ki, daily = borrow((mi, mf, mk, cf, g, mkr, rep, ki, daily))
+    rc, rm, li, lf = borrow((rc, rm, li, lf))
+    gs = borrow(gs)
     ki[KI_GUARD_TOXIC] = 0  # no decision follows: the guard takes no more fills
     cap = rep.shape[0]
     while g[G_REP_HEAD] < g[G_REP_TAIL]:

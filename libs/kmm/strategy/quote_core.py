@@ -22,6 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
+from kmm.jitborrow import borrow
 from kmm.jitcache import guard
 
 guard()  # numba's cache knows only this file: drop it when a module compiled in here changed
@@ -267,6 +268,7 @@ def quote_many(n: int, fair: np.ndarray, best_bid: np.ndarray, best_ask: np.ndar
     """:func:`quote_core` for rows 0..n−1; every input array has length 1 (shared) or n. Writes
     (bid_price, bid_count, ask_price, ask_count, mask) into ``out_i[:, k]`` and (reservation_c,
     spread_c) into ``out_f[:, k]``."""
+    floor_t, ceil_t = borrow((floor_t, ceil_t))
     for i in range(n):
         bp, bn, ap, an, mask, r_c, sp = quote_core(
             _at_f(fair, i), _at_i(best_bid, i), _at_i(best_ask, i), _at_i(position, i), _at_f(sigma, i),
