@@ -16,8 +16,8 @@
   whose resting quote is most wrong (:mod:`.scheduler`; ``KMM_WRITE_SCHEDULER=fifo`` for arrival
   order); it reports the share of time a resting quote is more than 1¢ from the approved price;
 - intake never waits on HTTP: each request runs as its own task, RSA-PSS signing runs on a thread
-  (off the request's path, not off the CPU: ``cryptography`` holds the GIL while it signs, see
-  docs/services.md) and connections are kept alive;
+  (through libcrypto without the GIL where it loads, :mod:`kmm.kalshi.pss_native`; ``cryptography``
+  holds the GIL while it signs, see docs/services.md) and connections are kept alive;
   the likely next requests are signed ahead (batch create, create, batch cancel; a resting order's
   amend once its create or amend is answered), so most requests go out without waiting to be signed;
 - ``client_order_id`` derives from the intent; an ambiguous outcome (timeout, 5xx) is resolved by reading

@@ -15,6 +15,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from . import pss_native
+
 KEY_HEADER = "KALSHI-ACCESS-KEY"
 TIMESTAMP_HEADER = "KALSHI-ACCESS-TIMESTAMP"
 SIGNATURE_HEADER = "KALSHI-ACCESS-SIGNATURE"
@@ -38,6 +40,7 @@ class Signer:
 
     key_id: str
     _key: rsa.RSAPrivateKey = field(repr=False, compare=False)
+    _native: pss_native.NativeKey | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_file(cls, key_id: str, path: str | Path) -> "Signer":
@@ -56,12 +59,21 @@ class Signer:
             raise KeyError_(f"{source} is not an unencrypted PEM private key (PKCS#1 or PKCS#8)") from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise KeyError_(f"{source} is not an RSA private key")
-        return cls(key_id=key_id, _key=key)
+        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        return cls(key_id=key_id, _key=key, _native=pss_native.load(der))
 
     def __repr__(self) -> str:
         return f"Signer(key_id={self.key_id!r}, key=<redacted>)"
 
+    @property
+    def releases_gil(self) -> bool:
+        """True when signing runs in libcrypto without the GIL (:mod:`kmm.kalshi.pss_native`)."""
+        return self._native is not None
+
     def sign(self, message: bytes) -> str:
+        if self._native is not None:
+            return base64.b64encode(self._native.sign(message)).decode()
         return base64.b64encode(self._key.sign(message, _PSS, hashes.SHA256())).decode()
 
     def headers(self, method: str, path: str, now_ms: int | None = None) -> dict[str, str]:

@@ -29,9 +29,10 @@
   connections counted as busy for good, until every request fails (seen in the soak: a gateway cut
   off from the exchange with 400 orders resting).
 - With ``sign_executor`` RSA-PSS signing (0.2–0.5 ms of CPU per request on the project's machines) runs on
-  that executor's threads instead of in the request: ``cryptography`` holds the GIL while it signs (a
-  loop runs at about half speed beside a thread signing back to back), so the process pays it all the
-  same, but not in the request's path. :meth:`KalshiRest.presign_many` signs requests that are likely
+  that executor's threads instead of in the request. :class:`~kmm.kalshi.auth.Signer` signs through
+  libcrypto without the GIL where it can (:mod:`kmm.kalshi.pss_native`), so those threads run beside
+  the loop; with ``cryptography``'s fallback, which holds the GIL (a loop runs at about half speed
+  beside a thread signing back to back), the process pays it all the same, but not in the request's path. :meth:`KalshiRest.presign_many` signs requests that are likely
   to come (a path is all a signature covers, with the time) ahead of them, in one job a turn of the
   loop on ``presign_executor`` (else ``sign_executor``), which lets the loop have the GIL between two
   signatures; the request itself then does not wait for signing: a presigned header is used once, only
