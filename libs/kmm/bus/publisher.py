@@ -17,6 +17,8 @@ import logging
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
 
 from kmm.chassis.metrics import MESSAGES_PUBLISHED
 from kmm.messages import Message, encode
@@ -47,6 +49,7 @@ class Publisher:
         self._counters: dict[str, object] = {}
         self._targets: dict[str, tuple[tuple[str, int | None], ...]] = {}
         self.backoff = Backoff(f"publisher {service}", log)
+        self._conn: AbstractConnection | None = None  # the publisher's own, out of the client's pool
 
     async def start(self) -> None:
         if self._task is None:
@@ -103,6 +106,9 @@ class Publisher:
             except asyncio.CancelledError:
                 pass
             self._task = None
+            if self._conn is not None:
+                await self._conn.disconnect()
+                self._conn = None
 
     def _counter(self, stream: str):  # noqa: ANN202 - prometheus child type is private
         c = self._counters.get(stream)
@@ -141,19 +147,40 @@ class Publisher:
                     self.backoff.succeeded()
                 del self._queue[: len(batch)]
 
+    async def _pipeline(self, commands: list[tuple[bytes | str | int, ...]]) -> list[object]:
+        """Send ``commands`` in one write on the publisher's own connection and read every reply (an
+        error reply as its exception, in place). redis-py's ``Pipeline`` did the same with ~30 µs more
+        CPU a batch (its stack, the pool's checkout and health check, reply callbacks), paid by every
+        hop of the order path once per message."""
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self._redis.connection_pool.make_connection()
+        try:
+            await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            replies: list[object] = []
+            for _ in commands:
+                try:
+                    replies.append(await conn.read_response(disable_decoding=True))
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            await conn.disconnect(nowait=True)  # the replies are out of step now: the next batch reconnects
+            raise
+
     async def _send(self, batch: list[_Pending]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
+        commands: list[tuple[bytes | str | int, ...]] = []
         real = [p for p in batch if p.stream]
         for p in real:
             targets = self._targets_of(p.stream)
             if len(targets) == 1:
-                pipe.xadd(p.stream, {FIELD: p.payload}, maxlen=targets[0][1], approximate=True)
+                commands.append(_xadd(p.stream, targets[0][1], p.payload))
                 continue
-            pipe.execute_command("MULTI")
+            commands.append((b"MULTI",))
             for name, maxlen in targets:
-                pipe.xadd(name, {FIELD: p.payload}, maxlen=maxlen, approximate=True)
-            pipe.execute_command("EXEC")
-        replies = await pipe.execute(raise_on_error=False) if real else []
+                commands.append(_xadd(name, maxlen, p.payload))
+            commands.append((b"EXEC",))
+        replies = await self._pipeline(commands) if commands else []
         results = iter(replies)
         for p in batch:
             res: bytes | BaseException = b""
@@ -175,6 +202,12 @@ class Publisher:
                     self._counter(name).inc()
             if p.future is not None and not p.future.done():
                 p.future.set_result(res)
+
+
+def _xadd(stream: str, maxlen: int | None, payload: bytes) -> tuple[bytes | str | int, ...]:
+    if maxlen:
+        return (b"XADD", stream, b"MAXLEN", b"~", maxlen, b"*", FIELD, payload)
+    return (b"XADD", stream, b"*", FIELD, payload)
 
 
 def _transaction_result(reply: object, queued: list[object]) -> bytes | BaseException:
