@@ -43,6 +43,7 @@ from kmm.messages import DeadLetter, DecodeError, Message, decode, encode
 
 from .bootstrap import ensure_group
 from .ids import new_id
+from .ownconn import Command, OwnConnection, stream_reply, xreadgroup_args
 from .publisher import FIELD
 from .retry import Backoff, is_connection_error
 from .topology import dlq_stream
@@ -139,6 +140,7 @@ class GroupConsumer:
         self._stopping = asyncio.Event()
         self._claim_cursor: dict[str, str] = {s: "0-0" for s in streams}
         self._read_task: asyncio.Task | None = None
+        self._conn = OwnConnection(redis)  # acks and reads go on a connection of the runner's own
         self._acks: dict[str, list[bytes]] = {}  # handled, to be acked with the next read
         self.backoff = Backoff(f"consumer {self.group} on {','.join(streams)}", log)
         self._metrics = {
@@ -161,6 +163,12 @@ class GroupConsumer:
         return created
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._conn.close()
+
+    async def _run(self) -> None:
         last_claim = 0.0
         recover = True  # (re)start: ensure the groups and replay own pending entries first
         lost_groups = 0
@@ -228,15 +236,14 @@ class GroupConsumer:
 
     async def _ack_and_read(self, acks: dict[str, list[bytes]]) -> list:
         """The previous batch's XACKs and the next XREADGROUP in one round trip."""
-        read = {"count": self.config.batch, "block": self.config.block_ms}
-        acks = {s: ids for s, ids in acks.items() if ids}
-        if not acks:
-            return await self.redis.xreadgroup(self.group, self.consumer, {s: ">" for s in self.streams}, **read)
-        pipe = self.redis.pipeline(transaction=False)
-        for stream, ids in acks.items():
-            pipe.xack(stream, self.group, *ids)
-        pipe.xreadgroup(self.group, self.consumer, {s: ">" for s in self.streams}, **read)
-        return (await pipe.execute())[-1]
+        commands: list[Command] = [(b"XACK", stream, self.group, *ids) for stream, ids in acks.items() if ids]
+        commands.append(xreadgroup_args(self.group, self.consumer, self.streams, self.config.batch,
+                                        self.config.block_ms))
+        replies = await self._conn.run(commands)
+        for r in replies:
+            if isinstance(r, BaseException):
+                raise r
+        return stream_reply(replies[-1])
 
     def _merge_acks(self, acks: dict[str, list[bytes]]) -> None:
         for stream, ids in acks.items():

@@ -27,6 +27,7 @@ from kmm.chassis.metrics import HANDLER_SECONDS, MESSAGE_AGE_SECONDS, MESSAGES_C
 from kmm.messages import DecodeError, Message, decode
 
 from .consumer import dead_letter
+from .ownconn import OwnConnection, stream_reply, xread_args
 from .publisher import FIELD
 from .retry import Backoff, is_connection_error
 
@@ -67,6 +68,7 @@ class FanoutReader:
         self.last_ids: dict[str, str] = {s: start for s in streams}
         self._stopping = asyncio.Event()
         self._read_task: asyncio.Task | None = None
+        self._conn = OwnConnection(redis)  # the reads go on a connection of the reader's own
         self.handled = 0
         self.dead_lettered = 0
         self.resets = 0
@@ -102,6 +104,12 @@ class FanoutReader:
         return reset
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._conn.close()
+
+    async def _run(self) -> None:
         check_at = 0.0  # check at once: a restarted Redis may have lost what a given start id names
         while not self._stopping.is_set():
             try:
@@ -124,11 +132,12 @@ class FanoutReader:
                 check_at = 0.0
 
     async def _read(self) -> list | None:
-        self._read_task = asyncio.create_task(
-            self.redis.xread(dict(self.last_ids), count=self.batch, block=self.block_ms)
-        )
+        self._read_task = asyncio.create_task(self._conn.run([xread_args(self.last_ids, self.batch, self.block_ms)]))
         try:
-            return await self._read_task or []
+            (raw,) = await self._read_task
+            if isinstance(raw, BaseException):
+                raise raw
+            return stream_reply(raw)
         except asyncio.CancelledError:
             if self._stopping.is_set():
                 return None

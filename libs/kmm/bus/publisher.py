@@ -17,12 +17,11 @@ import logging
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ResponseError
 
 from kmm.chassis.metrics import MESSAGES_PUBLISHED
 from kmm.messages import Message, encode
 
+from .ownconn import Command, OwnConnection
 from .retry import Backoff, is_connection_error
 from .topology import BY_NAME, copies
 
@@ -49,7 +48,7 @@ class Publisher:
         self._counters: dict[str, object] = {}
         self._targets: dict[str, tuple[tuple[str, int | None], ...]] = {}
         self.backoff = Backoff(f"publisher {service}", log)
-        self._conn: AbstractConnection | None = None  # the publisher's own, out of the client's pool
+        self._conn = OwnConnection(redis)  # the batches go on a connection of the publisher's own
 
     async def start(self) -> None:
         if self._task is None:
@@ -106,9 +105,7 @@ class Publisher:
             except asyncio.CancelledError:
                 pass
             self._task = None
-            if self._conn is not None:
-                await self._conn.disconnect()
-                self._conn = None
+            await self._conn.close()
 
     def _counter(self, stream: str):  # noqa: ANN202 - prometheus child type is private
         c = self._counters.get(stream)
@@ -147,29 +144,8 @@ class Publisher:
                     self.backoff.succeeded()
                 del self._queue[: len(batch)]
 
-    async def _pipeline(self, commands: list[tuple[bytes | str | int, ...]]) -> list[object]:
-        """Send ``commands`` in one write on the publisher's own connection and read every reply (an
-        error reply as its exception, in place). redis-py's ``Pipeline`` did the same with ~30 µs more
-        CPU a batch (its stack, the pool's checkout and health check, reply callbacks), paid by every
-        hop of the order path once per message."""
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = self._redis.connection_pool.make_connection()
-        try:
-            await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
-            replies: list[object] = []
-            for _ in commands:
-                try:
-                    replies.append(await conn.read_response(disable_decoding=True))
-                except ResponseError as exc:
-                    replies.append(exc)
-            return replies
-        except BaseException:
-            await conn.disconnect(nowait=True)  # the replies are out of step now: the next batch reconnects
-            raise
-
     async def _send(self, batch: list[_Pending]) -> None:
-        commands: list[tuple[bytes | str | int, ...]] = []
+        commands: list[Command] = []
         real = [p for p in batch if p.stream]
         for p in real:
             targets = self._targets_of(p.stream)
@@ -180,7 +156,7 @@ class Publisher:
             for name, maxlen in targets:
                 commands.append(_xadd(name, maxlen, p.payload))
             commands.append((b"EXEC",))
-        replies = await self._pipeline(commands) if commands else []
+        replies = await self._conn.run(commands) if commands else []
         results = iter(replies)
         for p in batch:
             res: bytes | BaseException = b""
@@ -204,7 +180,7 @@ class Publisher:
                 p.future.set_result(res)
 
 
-def _xadd(stream: str, maxlen: int | None, payload: bytes) -> tuple[bytes | str | int, ...]:
+def _xadd(stream: str, maxlen: int | None, payload: bytes) -> Command:
     if maxlen:
         return (b"XADD", stream, b"MAXLEN", b"~", maxlen, b"*", FIELD, payload)
     return (b"XADD", stream, b"*", FIELD, payload)
