@@ -50,8 +50,8 @@ class OwnConnection:
             self._conn = None
 
 
-def stream_reply(raw: Any) -> list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]]:
-    """An XREAD / XREADGROUP reply as redis-py's client returns it: [(stream, [(id, fields or None)])]
+def stream_reply(raw: Any) -> list[list[Any]]:
+    """An XREAD / XREADGROUP reply as redis-py's client returns it: [[stream, [(id, fields or None)]]]
     (nil when the block ran out: no streams)."""
     if not raw:
         return []
@@ -60,7 +60,7 @@ def stream_reply(raw: Any) -> list[tuple[bytes, list[tuple[bytes, dict[bytes, by
         rows = []
         for eid, flat in entries:
             rows.append((eid, None if flat is None else dict(zip(flat[::2], flat[1::2], strict=True))))
-        out.append((stream, rows))
+        out.append([stream, rows])
     return out
 
 
