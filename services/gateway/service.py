@@ -1485,6 +1485,7 @@ class GatewayService(Service):
             "requests_deferred": self.deferred,
             "presigned_used": self.api.presigned_used if self.api is not None else 0,
             "http_client": (None if self.api is None else "http1-pool" if self.api.pooled else "httpx"),
+            "signing": (None if self.signer is None else "libcrypto" if self.signer.releases_gil else "cryptography"),
             "balance_dollars": money_to_dollars(self.balance) if self.balance is not None else None,
             "rate_tokens": self.limiter.tokens(),
         }

@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 from kmm.bus import topology as t
+from kmm.kalshi import auth
 from kmm.messages import Approval, OrderAck
 from kmm.messages.units import fp_to_count
 from kmm.runner import cli as runner
@@ -108,6 +109,9 @@ def test_nothing_rests_beyond_what_risk_approved_through_faults_and_restarts(cha
         eventually(lambda: system.resting_orders(), timeout=60, interval=0.5, what="quotes rest")
         # the faults below must meet the client the gateway trades with, not the proxy fallback
         assert system.status("gateway").get("http_client") == "http1-pool"
+        # and the signer it trades with: libcrypto's, off the GIL, wherever this machine has one
+        native = auth.Signer.from_pem("probe", auth.generate_private_pem()).releases_gil
+        assert system.status("gateway").get("signing") == ("libcrypto" if native else "cryptography")
         eventually(lambda: len(system.fills()) >= 12, timeout=240, interval=1.0, what="informed takers hit us")
 
         # exchange faults on the order paths: 5xx, then timeouts (latency past the gateway's 2 s), then 429s

@@ -43,7 +43,7 @@ from kmm.messages import DeadLetter, DecodeError, Message, decode, encode
 
 from .bootstrap import ensure_group
 from .ids import new_id
-from .ownconn import Command, OwnConnection, stream_reply, xreadgroup_args
+from .ownconn import Command, OwnConnection, xreadgroup_args
 from .publisher import FIELD
 from .retry import Backoff, is_connection_error
 from .topology import dlq_stream
@@ -239,11 +239,7 @@ class GroupConsumer:
         commands: list[Command] = [(b"XACK", stream, self.group, *ids) for stream, ids in acks.items() if ids]
         commands.append(xreadgroup_args(self.group, self.consumer, self.streams, self.config.batch,
                                         self.config.block_ms))
-        replies = await self._conn.run(commands)
-        for r in replies:
-            if isinstance(r, BaseException):
-                raise r
-        return stream_reply(replies[-1])
+        return await self._conn.read(commands)
 
     def _merge_acks(self, acks: dict[str, list[bytes]]) -> None:
         for stream, ids in acks.items():

@@ -27,7 +27,7 @@ from kmm.chassis.metrics import HANDLER_SECONDS, MESSAGE_AGE_SECONDS, MESSAGES_C
 from kmm.messages import DecodeError, Message, decode
 
 from .consumer import dead_letter
-from .ownconn import OwnConnection, stream_reply, xread_args
+from .ownconn import OwnConnection, xread_args
 from .publisher import FIELD
 from .retry import Backoff, is_connection_error
 
@@ -132,12 +132,9 @@ class FanoutReader:
                 check_at = 0.0
 
     async def _read(self) -> list | None:
-        self._read_task = asyncio.create_task(self._conn.run([xread_args(self.last_ids, self.batch, self.block_ms)]))
+        self._read_task = asyncio.create_task(self._conn.read([xread_args(self.last_ids, self.batch, self.block_ms)]))
         try:
-            (raw,) = await self._read_task
-            if isinstance(raw, BaseException):
-                raise raw
-            return stream_reply(raw)
+            return await self._read_task
         except asyncio.CancelledError:
             if self._stopping.is_set():
                 return None

@@ -27,10 +27,25 @@ class OwnConnection:
     async def run(self, commands: list[Command]) -> list[Any]:
         """Every command's reply in order, an error reply as its exception in place. A connection error,
         or a cancellation while the replies are read, closes the connection (its replies would be out of
-        step): the next call connects again."""
+        step); a connection error is retried as the client retries its commands (the connection's
+        ``retry``, :func:`kmm.bus.connection.connect`: once, on a fresh connection)."""
         conn = self._conn
         if conn is None:
             conn = self._conn = self._redis.connection_pool.make_connection()
+        return await conn.retry.call_with_retry(lambda: self._once(conn, commands),
+                                                lambda _err: conn.disconnect(nowait=True))
+
+    async def read(self, commands: list[Command]) -> list[list[Any]]:
+        """``commands`` ending in an XREAD or XREADGROUP (acks before it, say): its reply as the client
+        shapes it (:func:`stream_reply`); the first error reply of any of them is raised."""
+        replies = await self.run(commands)
+        failed = next((r for r in replies if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
+        return stream_reply(replies[-1])
+
+    @staticmethod
+    async def _once(conn: AbstractConnection, commands: list[Command]) -> list[Any]:
         try:
             await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             replies: list[Any] = []

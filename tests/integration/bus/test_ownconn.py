@@ -47,13 +47,20 @@ async def test_stream_replies_match_the_clients(r) -> None:
     await conn.close()
 
 
-async def test_a_closed_connection_is_opened_again(r) -> None:
+async def test_a_dropped_connection_is_retried_once_on_a_fresh_one_as_the_clients_commands_are(r) -> None:
     conn = OwnConnection(r)
     assert await conn.run([(b"PING",)]) == [b"PONG"]
     await r.client_kill_filter(_type="normal", skipme=True)  # Redis drops every other client
-    with pytest.raises(Exception):  # noqa: B017 - whichever connection error the socket gives
-        await conn.run([(b"PING",)])
-    assert await conn.run([(b"PING",)]) == [b"PONG"]
+    assert await conn.run([(b"PING",)]) == [b"PONG"]  # the dead socket's error, then a new connection
+    await conn.close()
+
+
+async def test_the_readers_call_raises_the_first_error_reply(r) -> None:
+    conn = OwnConnection(r)
+    with pytest.raises(ResponseError, match="NOGROUP"):
+        await conn.read([(b"XACK", "nostream", "g", "1-0"), xreadgroup_args("g", "c", ("nostream",), 1, None)])
+    await r.xadd("s", {b"m": b"a"})
+    assert await conn.read([xread_args({"s": "0-0"}, 1, None)]) == await r.xread({"s": "0-0"}, count=1)
     await conn.close()
 
 
